@@ -1,0 +1,45 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+# `make run` is the development shape: SQLite, local media, eager tasks, sandbox gateway.
+RUN_ENV := DEBUG=true DATABASE_URL=sqlite:///db.sqlite3 REDIS_URL= AWS_STORAGE_BUCKET_NAME=
+
+.PHONY: install run test migrate messages bench-sweep bench-sync bench-api bench-webhooks clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# constraints.txt pins every package, so installs a month apart match.
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	$(RUN_ENV) $(BIN)/python manage.py migrate --noinput
+
+run: install
+	$(RUN_ENV) $(BIN)/python manage.py migrate --noinput
+	$(RUN_ENV) $(BIN)/python manage.py compilemessages --ignore=.venv -v 0
+	$(RUN_ENV) $(BIN)/python manage.py load_demo
+	$(RUN_ENV) $(BIN)/python manage.py runserver 127.0.0.1:8000
+
+test: install
+	DEBUG=true $(BIN)/python manage.py compilemessages --ignore=.venv -v 0
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Each app keeps its own catalogue (<app>/locale); config/ and templates/ use ./locale.
+APPS := accounts billing catalog whitelabel
+messages: install
+	for app in $(APPS); do \
+	  (cd $$app && mkdir -p locale && DEBUG=true DJANGO_SETTINGS_MODULE=config.settings PYTHONPATH=.. \
+	   ../$(BIN)/django-admin makemessages -l pt_BR -l en --no-obsolete -v 0); \
+	done
+	DEBUG=true $(BIN)/python manage.py makemessages -l pt_BR -l en --no-obsolete -v 0 \
+	  $(foreach app,$(APPS),--ignore=$(app)) --ignore=.venv --ignore=bench --ignore=tests
+	DEBUG=true $(BIN)/python manage.py compilemessages --ignore=.venv -v 0
+
+clean:
+	rm -rf $(VENV) db.sqlite3 staticfiles

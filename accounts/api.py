@@ -1,0 +1,85 @@
+from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth.password_validation import password_validators_help_texts
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.services import register_user
+from accounts.throttling import clear_login_failures, is_login_blocked, record_login_failure
+from config.api_errors import DomainError
+from config.throttling import AuthThrottle
+
+
+class UserOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.EmailField()
+    name = serializers.CharField()
+
+
+class LoginOutput(UserOutput):
+    has_access = serializers.BooleanField()
+
+
+class AuthRegisterApi(APIView):
+    throttle_classes = [AuthThrottle]
+
+    class RegisterInput(serializers.Serializer):
+        email = serializers.EmailField(max_length=254)
+        password = serializers.CharField(write_only=True, max_length=128, help_text=" ".join(password_validators_help_texts()))
+        name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+
+    @extend_schema(
+        request=RegisterInput,
+        responses={201: UserOutput},
+        examples=[OpenApiExample("register", value={"email": "ana@example.com", "password": "s3nha-forte-123", "name": "Ana"}, request_only=True)],
+    )
+    def post(self, request):
+        data = self.RegisterInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            user = register_user(**data.validated_data)
+        except ValidationError as exc:  # the password validators' verdict
+            raise DomainError(exc.messages[0], code="weak_password", fields={"password": exc.messages}) from exc
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return Response(UserOutput(user).data, status=status.HTTP_201_CREATED)
+
+
+class AuthLoginApi(APIView):
+    throttle_classes = [AuthThrottle]
+
+    class LoginInput(serializers.Serializer):
+        email = serializers.EmailField(max_length=254)
+        password = serializers.CharField(write_only=True, max_length=128)
+
+    @extend_schema(request=LoginInput, responses={200: LoginOutput})
+    def post(self, request):
+        data = self.LoginInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        email = data.validated_data["email"].lower()
+        if is_login_blocked(request, email):
+            raise DomainError(
+                _("Too many failed attempts. Please wait a few minutes and try again."),
+                code="throttled",
+                status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+            )
+        user = authenticate(request, username=email, password=data.validated_data["password"])
+        if user is None:
+            record_login_failure(request, email)
+            # Same answer whether or not the e-mail exists.
+            raise DomainError(_("E-mail or password is incorrect."), code="invalid_credentials")
+        clear_login_failures(request, email)
+        login(request, user)
+        return Response(LoginOutput({"id": user.pk, "email": user.email, "name": user.name, "has_access": user.has_access}).data)
+
+
+class AuthLogoutApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request):
+        logout(request)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,53 @@
+"""
+Failed-login throttling, per client IP and per e-mail, in the cache.
+
+Counting failures (not attempts) lets a person who types the password right
+in again; counting per e-mail as well as per IP stops one address being
+guessed from many IPs. The answer is the same whether or not the e-mail has
+an account, so the throttle reveals nothing.
+"""
+
+import hashlib
+
+from django.conf import settings
+from django.core.cache import cache
+
+
+def client_ip(request) -> str:
+    # Behind the proxy, the first X-Forwarded-For hop is the client; only trust it when configured.
+    if getattr(settings, "TRUST_X_FORWARDED_FOR", False):
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.META.get("REMOTE_ADDR", "unknown")
+
+
+def _keys(request, email: str) -> list[str]:
+    email_digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+    return [f"login-fail:ip:{client_ip(request)}", f"login-fail:email:{email_digest}"]
+
+
+def is_login_blocked(request, email: str) -> bool:
+    limit = settings.LOGIN_THROTTLE_ATTEMPTS
+    try:
+        counts = cache.get_many(_keys(request, email))
+    except Exception:  # noqa: BLE001 - a cache outage must not lock everyone out
+        return False
+    return any(count >= limit for count in counts.values())
+
+
+def record_login_failure(request, email: str) -> None:
+    window = settings.LOGIN_THROTTLE_WINDOW
+    for key in _keys(request, email):
+        try:
+            if not cache.add(key, 1, timeout=window):
+                cache.incr(key)
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def clear_login_failures(request, email: str) -> None:
+    try:
+        cache.delete_many(_keys(request, email)[1:])
+    except Exception:  # noqa: BLE001
+        pass

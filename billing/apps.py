@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
+
+
+class BillingConfig(AppConfig):
+    name = "billing"
+    verbose_name = _("Billing")
+
+    def ready(self):
+        from config.beat import ensure_periodic_tasks
+
+        # Framework hook, not business flow: make beat's schedule exist after migrate.
+        post_migrate.connect(ensure_periodic_tasks, sender=self, dispatch_uid="billing.ensure_periodic_tasks")

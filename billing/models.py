@@ -1,0 +1,391 @@
+import secrets
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from billing.fields import EncryptedTextField
+from billing.money import format_brl
+from billing.querysets import CheckoutQuerySet, SubscriptionQuerySet
+
+
+def new_postback_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Plan(models.Model):
+    class CardStyle(models.TextChoices):
+        DEFAULT = "default", _("Default")
+        FEATURED = "featured", _("Featured")
+        PREMIUM = "premium", _("Premium")
+
+    name = models.CharField(_("name"), max_length=100)
+    price_cents = models.PositiveIntegerField(_("price (cents)"), help_text=_("Price in cents of BRL."))
+    duration_days = models.PositiveIntegerField(_("duration (days)"))
+    benefits = models.JSONField(
+        _("benefits"), default=list, blank=True, help_text=_("Ordered list of {title, subtitle, icon}.")
+    )
+    cta_text = models.CharField(_("call to action"), max_length=80, default="Assinar agora")
+    checkout_url = models.URLField(
+        _("external checkout URL"), blank=True, help_text=_("Marketplace link; empty means our own PIX checkout.")
+    )
+    accepts_pix = models.BooleanField(_("accepts PIX"), default=True)
+    accepts_card = models.BooleanField(_("accepts card"), default=False)
+    is_active = models.BooleanField(_("active"), default=True)
+    display_order = models.PositiveIntegerField(_("display order"), default=0)
+    card_style = models.CharField(_("card style"), max_length=20, choices=CardStyle.choices, default=CardStyle.DEFAULT)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("plan")
+        verbose_name_plural = _("plans")
+        ordering = ["display_order", "price_cents"]
+        constraints = [models.CheckConstraint(condition=Q(duration_days__gt=0), name="plan_duration_positive")]
+
+    def __str__(self):
+        return f"{self.name} ({self.price_display})"
+
+    @property
+    def price_display(self) -> str:
+        return format_brl(self.price_cents)
+
+    def accepts(self, method: str) -> bool:
+        return {"pix": self.accepts_pix, "card": self.accepts_card}.get(method, False)
+
+
+class OrderBump(models.Model):
+    name = models.CharField(_("name"), max_length=100)
+    description = models.CharField(_("description"), max_length=255, blank=True)
+    price_cents = models.PositiveIntegerField(_("price (cents)"))
+    is_active = models.BooleanField(_("active"), default=True)
+    display_order = models.PositiveIntegerField(_("display order"), default=0)
+
+    class Meta:
+        verbose_name = _("order bump")
+        verbose_name_plural = _("order bumps")
+        ordering = ["display_order", "pk"]
+
+    def __str__(self):
+        return f"{self.name} ({format_brl(self.price_cents)})"
+
+    @property
+    def price_display(self) -> str:
+        return format_brl(self.price_cents)
+
+
+class PaymentGateway(models.Model):
+    class Kind(models.TextChoices):
+        SANDBOX = "sandbox", _("Sandbox (fake payments)")
+        JUNGLEPAY = "junglepay", _("JunglePay (PIX)")
+        DIAS = "dias", _("Dias Marketplace (external checkout)")
+
+    # Gateways that serve our own checkout; exactly one of them is active.
+    INTERNAL_KINDS = (Kind.SANDBOX, Kind.JUNGLEPAY)
+
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, unique=True)
+    public_key = models.CharField(_("public key"), max_length=255, blank=True)
+    secret_key = EncryptedTextField(_("secret key"), blank=True, help_text=_("Stored encrypted; never shown."))
+    postback_token = models.CharField(_("postback token"), max_length=64, default=new_postback_token, unique=True)
+    is_active = models.BooleanField(_("active"), default=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("payment gateway")
+        verbose_name_plural = _("payment gateways")
+        constraints = [
+            # One active gateway for internal checkouts, enforced by the database.
+            models.UniqueConstraint(
+                fields=["is_active"],
+                condition=Q(is_active=True, kind__in=["sandbox", "junglepay"]),
+                name="one_active_internal_gateway",
+            )
+        ]
+
+    def __str__(self):
+        return self.get_kind_display()
+
+    @property
+    def is_internal(self) -> bool:
+        return self.kind in self.INTERNAL_KINDS
+
+    @property
+    def masked_secret(self) -> str:
+        secret = self.effective_secret_key
+        if not secret:
+            return ""
+        return "•" * 8 + secret[-4:] if len(secret) > 8 else "•" * 8
+
+    @property
+    def effective_secret_key(self) -> str:
+        """The environment overrides the stored key (contract §2)."""
+        if self.kind == self.Kind.JUNGLEPAY and settings.JUNGLEPAY_SECRET_KEY:
+            return settings.JUNGLEPAY_SECRET_KEY
+        return self.secret_key or ""
+
+    def rotate_postback_token(self) -> None:
+        self.postback_token = new_postback_token()
+
+
+class Checkout(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        PAID = "paid", _("Paid")
+        EXPIRED = "expired", _("Expired")
+        FAILED = "failed", _("Failed")
+        REFUNDED = "refunded", _("Refunded")
+        CANCELED = "canceled", _("Canceled")
+
+    class Purpose(models.TextChoices):
+        NEW = "new", _("New subscription")
+        RENEWAL = "renewal", _("Renewal")
+        UPGRADE = "upgrade", _("Plan upgrade")
+
+    class Method(models.TextChoices):
+        PIX = "pix", _("PIX")
+        CARD = "card", _("Card")
+
+    public_id = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.PROTECT, null=True, blank=True, related_name="checkouts"
+    )
+    plan = models.ForeignKey(Plan, verbose_name=_("plan"), on_delete=models.PROTECT, related_name="checkouts")
+    order_bumps = models.ManyToManyField(OrderBump, verbose_name=_("order bumps"), blank=True, related_name="checkouts")
+    purpose = models.CharField(_("purpose"), max_length=20, choices=Purpose.choices, default=Purpose.NEW)
+    subscription = models.ForeignKey(
+        "Subscription",
+        verbose_name=_("subscription"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="checkouts",
+        help_text=_("The subscription this checkout started, renews or upgrades."),
+    )
+    payment_method = models.CharField(_("payment method"), max_length=10, choices=Method.choices, default=Method.PIX)
+
+    # Money, all in cents, all computed on the server. total = plan + bumps - credit.
+    plan_price_cents = models.PositiveIntegerField(_("plan price (cents)"))
+    bumps_cents = models.PositiveIntegerField(_("order bumps (cents)"), default=0)
+    credit_cents = models.PositiveIntegerField(
+        _("credit (cents)"), default=0, help_text=_("Unused value of the current period, for upgrades.")
+    )
+    total_cents = models.PositiveIntegerField(_("total (cents)"))
+    items = models.JSONField(_("items"), default=list, help_text=_("Snapshot of what was sold, as sent to the gateway."))
+
+    customer_name = models.CharField(_("customer name"), max_length=150)
+    customer_email = models.EmailField(_("customer e-mail"), db_index=True)
+    customer_document = EncryptedTextField(_("customer CPF"), blank=True)
+    customer_phone = models.CharField(_("customer phone"), max_length=20, blank=True)
+
+    gateway = models.ForeignKey(
+        PaymentGateway, verbose_name=_("gateway"), on_delete=models.PROTECT, null=True, blank=True, related_name="checkouts"
+    )
+    gateway_transaction_id = models.CharField(_("gateway transaction id"), max_length=100, blank=True, db_index=True)
+    gateway_status = models.CharField(_("gateway status"), max_length=40, blank=True)
+    gateway_response = models.JSONField(_("last gateway response"), null=True, blank=True)
+    pix_code = models.TextField(_("PIX copy-and-paste code"), blank=True)
+    pix_url = models.URLField(_("PIX URL"), max_length=500, blank=True)
+    pix_expires_at = models.DateTimeField(_("PIX expires at"), null=True, blank=True)
+
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+    is_late = models.BooleanField(
+        _("paid late"), default=False, help_text=_("Paid after its charge or its subscription had expired.")
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    objects = CheckoutQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("checkout")
+        verbose_name_plural = _("checkouts")
+        ordering = ["-created_at"]
+        permissions = [("view_finance", _("Can see finance pages and figures"))]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["gateway", "gateway_transaction_id"],
+                condition=~Q(gateway_transaction_id=""),
+                name="unique_gateway_transaction",
+            ),
+            models.CheckConstraint(
+                condition=Q(total_cents=models.F("plan_price_cents") + models.F("bumps_cents") - models.F("credit_cents")),
+                name="checkout_total_adds_up",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "created_at"], name="checkout_status_created")]
+
+    def __str__(self):
+        return f"{self.public_id} · {format_brl(self.total_cents)} · {self.get_status_display()}"
+
+    @property
+    def total_display(self) -> str:
+        return format_brl(self.total_cents)
+
+    @property
+    def masked_document(self) -> str:
+        return mask_cpf(self.customer_document)
+
+
+def mask_cpf(document: str | None) -> str:
+    """'12345678909' → '***.***.***-09': enough to recognise, not to reuse."""
+    digits = "".join(ch for ch in (document or "") if ch.isdigit())
+    if not digits:
+        return ""
+    return "***.***.***-" + digits[-2:].rjust(2, "*")
+
+
+class Subscription(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        ACTIVE = "active", _("Active")
+        PAST_DUE = "past_due", _("Past due")
+        EXPIRED = "expired", _("Expired")
+        CANCELED = "canceled", _("Canceled")
+        REFUNDED = "refunded", _("Refunded")
+
+    LIVE_STATUSES = (Status.ACTIVE, Status.PAST_DUE)
+
+    class Reason(models.TextChoices):
+        CREATED = "created", _("Created")
+        PAID = "paid", _("Paid")
+        RENEWED = "renewed", _("Renewed")
+        GRACE_STARTED = "grace_started", _("Grace started")
+        EXPIRED = "expired", _("Expired")
+        NEVER_PAID = "never_paid", _("Never paid")
+        CANCELED_BY_USER = "canceled_by_user", _("Canceled by user")
+        CANCELED_BY_ADMIN = "canceled_by_admin", _("Canceled by admin")
+        REFUNDED = "refunded", _("Refunded")
+        PLAN_CHANGED = "plan_changed", _("Plan changed")
+        ACTIVATED_BY_ADMIN = "activated_by_admin", _("Activated by admin")
+        EXTENDED_BY_ADMIN = "extended_by_admin", _("Extended by admin")
+        EXPIRED_BY_ADMIN = "expired_by_admin", _("Expired by admin")
+
+    class PlanMatch(models.TextChoices):
+        CHECKOUT = "checkout", _("Our checkout")
+        EXACT_PRICE = "exact_price", _("Exact price")
+        NEAREST_PRICE = "nearest_price", _("Nearest price (fallback)")
+        ADMIN = "admin", _("Admin")
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.PROTECT, related_name="subscriptions")
+    plan = models.ForeignKey(Plan, verbose_name=_("plan"), on_delete=models.PROTECT, related_name="subscriptions")
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    start_date = models.DateTimeField(_("start date"), null=True, blank=True)
+    end_date = models.DateTimeField(_("end date"), null=True, blank=True, db_index=True)
+    cancel_at_period_end = models.BooleanField(_("cancel at period end"), default=False)
+    cancel_reason = models.TextField(_("cancel reason"), blank=True)
+    canceled_at = models.DateTimeField(_("canceled at"), null=True, blank=True)
+    next_plan = models.ForeignKey(
+        Plan,
+        verbose_name=_("plan at next renewal"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("A scheduled downgrade, applied when the subscription renews."),
+    )
+    external_id = models.CharField(_("external id"), max_length=100, blank=True, help_text=_("Marketplace transaction id."))
+    plan_match_rule = models.CharField(_("plan matched by"), max_length=20, choices=PlanMatch.choices, default=PlanMatch.CHECKOUT)
+    last_reason = models.CharField(_("last transition"), max_length=30, choices=Reason.choices, default=Reason.CREATED)
+    last_transition_at = models.DateTimeField(_("last transition at"), default=timezone.now)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    objects = SubscriptionQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("subscription")
+        verbose_name_plural = _("subscriptions")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"], condition=Q(status__in=["active", "past_due"]), name="one_live_subscription_per_user"
+            ),
+            models.UniqueConstraint(fields=["external_id"], condition=~Q(external_id=""), name="unique_subscription_external_id"),
+            models.CheckConstraint(
+                condition=Q(start_date__isnull=True) | Q(end_date__isnull=True) | Q(end_date__gt=models.F("start_date")),
+                name="subscription_end_after_start",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "end_date"], name="subscription_status_end")]
+
+    def __str__(self):
+        return f"{self.user} · {self.plan.name} · {self.get_status_display()}"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in self.LIVE_STATUSES
+
+    def days_left(self, now=None) -> int:
+        if not self.end_date:
+            return 0
+        return max(0, (self.end_date - (now or timezone.now())).days)
+
+
+class WebhookEvent(models.Model):
+    class Provider(models.TextChoices):
+        JUNGLEPAY = "junglepay", _("JunglePay")
+        DIAS = "dias", _("Dias Marketplace")
+        SANDBOX = "sandbox", _("Sandbox")
+
+    class Outcome(models.TextChoices):
+        RECEIVED = "received", _("Received")
+        PROCESSED = "processed", _("Processed")
+        IGNORED = "ignored", _("Ignored")
+        FAILED = "failed", _("Failed")
+
+    provider = models.CharField(_("provider"), max_length=20, choices=Provider.choices)
+    event_id = models.CharField(_("event id"), max_length=128, help_text=_("The provider's id, or a hash of the body."))
+    headers = models.JSONField(_("headers"), default=dict)
+    body = models.TextField(_("raw body"))
+    payload = models.JSONField(_("parsed payload"), null=True, blank=True)
+    received_at = models.DateTimeField(_("received at"), default=timezone.now, db_index=True)
+    outcome = models.CharField(_("outcome"), max_length=20, choices=Outcome.choices, default=Outcome.RECEIVED, db_index=True)
+    error = models.TextField(_("error"), blank=True)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+    checkout = models.ForeignKey(
+        Checkout, verbose_name=_("checkout"), on_delete=models.SET_NULL, null=True, blank=True, related_name="webhook_events"
+    )
+
+    class Meta:
+        verbose_name = _("webhook event")
+        verbose_name_plural = _("webhook events")
+        ordering = ["-received_at"]
+        constraints = [models.UniqueConstraint(fields=["provider", "event_id"], name="unique_provider_event")]
+
+    def __str__(self):
+        return f"{self.get_provider_display()} {self.event_id} ({self.get_outcome_display()})"
+
+
+class ReconciliationItem(models.Model):
+    """A difference between the gateway's records and ours, for a person to look at."""
+
+    class Kind(models.TextChoices):
+        MISSED_PAYMENT = "missed_payment", _("Paid at the gateway, pending here (fixed)")
+        AMOUNT_MISMATCH = "amount_mismatch", _("Amount differs")
+        STATUS_MISMATCH = "status_mismatch", _("Status differs")
+        UNKNOWN_TRANSACTION = "unknown_transaction", _("Transaction unknown here")
+
+    gateway = models.ForeignKey(PaymentGateway, verbose_name=_("gateway"), on_delete=models.PROTECT)
+    transaction_id = models.CharField(_("transaction id"), max_length=100)
+    checkout = models.ForeignKey(Checkout, verbose_name=_("checkout"), on_delete=models.SET_NULL, null=True, blank=True)
+    kind = models.CharField(_("kind"), max_length=30, choices=Kind.choices)
+    detail = models.JSONField(_("detail"), default=dict)
+    resolved = models.BooleanField(_("resolved"), default=False)
+    found_at = models.DateTimeField(_("found at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("reconciliation item")
+        verbose_name_plural = _("reconciliation items")
+        ordering = ["-found_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["gateway", "transaction_id", "kind"], name="unique_reconciliation_item")
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} · {self.transaction_id}"

@@ -1,0 +1,38 @@
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class SubscriptionQuerySet(models.QuerySet):
+    def live(self):
+        """At most one per user (a partial unique constraint): active or past due."""
+        return self.filter(status__in=[self.model.Status.ACTIVE, self.model.Status.PAST_DUE])
+
+    def granting_access(self, now):
+        """
+        The access rule: active and within the period, or within the grace days
+        after `end_date` while a renewal is unpaid. A subscription canceled at
+        period end gets no grace. Independent of when the sweep last ran.
+        """
+        Status = self.model.Status
+        grace_start = now - timedelta(days=settings.SUBSCRIPTION_GRACE_DAYS)
+        return self.filter(
+            Q(status=Status.ACTIVE, end_date__gt=now)
+            | Q(status__in=[Status.ACTIVE, Status.PAST_DUE], cancel_at_period_end=False, end_date__gt=grace_start)
+        )
+
+    def due_for_renewal(self, now):
+        """Active, renewing, and within RENEWAL_NOTICE_DAYS of `end_date`."""
+        Status = self.model.Status
+        notice = now + timedelta(days=settings.RENEWAL_NOTICE_DAYS)
+        return self.filter(status=Status.ACTIVE, cancel_at_period_end=False, end_date__lte=notice)
+
+
+class CheckoutQuerySet(models.QuerySet):
+    def pending(self):
+        return self.filter(status=self.model.Status.PENDING)
+
+    def paid(self):
+        return self.filter(status=self.model.Status.PAID)

@@ -1,0 +1,94 @@
+"""
+Demo data for `make run`: plans, an order bump, the sandbox gateway, an admin
+account, and a small catalog. Idempotent: running it twice leaves the same rows.
+"""
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from billing.models import OrderBump, PaymentGateway, Plan
+
+DEMO_ADMIN_EMAIL = "admin@creatorflix.local"
+# Development only (the command refuses to run without DEBUG unless --force).
+DEMO_ADMIN_PASSWORD = "demo-admin-2026"
+
+PLANS = [
+    {
+        "name": "Mensal",
+        "price_cents": 2990,
+        "duration_days": 30,
+        "display_order": 1,
+        "card_style": Plan.CardStyle.DEFAULT,
+        "benefits": [
+            {"title": "Acesso a todos os criadores", "subtitle": "Fotos e vídeos exclusivos", "icon": "unlock"},
+            {"title": "Novidades toda semana", "subtitle": "", "icon": "sparkles"},
+        ],
+    },
+    {
+        "name": "Trimestral",
+        "price_cents": 7990,
+        "duration_days": 90,
+        "display_order": 2,
+        "card_style": Plan.CardStyle.FEATURED,
+        "benefits": [
+            {"title": "Tudo do Mensal", "subtitle": "", "icon": "check"},
+            {"title": "Economize 11%", "subtitle": "R$ 26,63 por mês", "icon": "tag"},
+        ],
+    },
+    {
+        "name": "Anual",
+        "price_cents": 23990,
+        "duration_days": 365,
+        "display_order": 3,
+        "card_style": Plan.CardStyle.PREMIUM,
+        "benefits": [
+            {"title": "Tudo do Mensal", "subtitle": "", "icon": "check"},
+            {"title": "Economize 33%", "subtitle": "R$ 19,99 por mês", "icon": "crown"},
+        ],
+    },
+]
+
+
+class Command(BaseCommand):
+    help = "Load demo plans, an admin, the sandbox gateway and a demo catalog (idempotent)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--force", action="store_true", help="Run even with DEBUG off.")
+
+    def handle(self, *args, force=False, **options):
+        if not settings.DEBUG and not force:
+            raise CommandError("load_demo creates a known admin password; run it with DEBUG=true (or --force).")
+        with transaction.atomic():
+            for spec in PLANS:
+                Plan.objects.update_or_create(name=spec["name"], defaults=spec)
+            OrderBump.objects.update_or_create(
+                name="Pack de fotos bônus",
+                defaults={"description": "50 fotos extras em alta resolução", "price_cents": 990, "display_order": 1},
+            )
+            # The sandbox is the one internal gateway of a demo site.
+            PaymentGateway.objects.filter(is_active=True, kind__in=PaymentGateway.INTERNAL_KINDS).exclude(
+                kind=PaymentGateway.Kind.SANDBOX
+            ).update(is_active=False)
+            PaymentGateway.objects.update_or_create(kind=PaymentGateway.Kind.SANDBOX, defaults={"is_active": True})
+
+            User = get_user_model()
+            admin, created = User.objects.get_or_create(
+                email=DEMO_ADMIN_EMAIL, defaults={"name": "Admin", "is_staff": True, "is_superuser": True}
+            )
+            if created or not admin.check_password(DEMO_ADMIN_PASSWORD):
+                admin.set_password(DEMO_ADMIN_PASSWORD)
+                admin.save(update_fields=["password"])
+
+            catalog_summary = self._load_catalog()
+
+        self.stdout.write(self.style.SUCCESS(f"Demo data ready: {len(PLANS)} plans, 1 order bump, sandbox gateway active{catalog_summary}."))
+        self.stdout.write(f"Admin login: {settings.SITE_URL}/admin/  e-mail: {DEMO_ADMIN_EMAIL}  password: {DEMO_ADMIN_PASSWORD}")
+
+    def _load_catalog(self) -> str:
+        try:
+            from catalog.demo import load_demo_catalog
+        except ImportError:
+            return ""
+        return load_demo_catalog()

@@ -1,0 +1,28 @@
+"""
+The periodic tasks (contract §6), declared in one place. They are created in
+django-celery-beat's tables after `migrate` if missing; an admin's later edits
+(schedule, enabled flag) are kept, never overwritten.
+"""
+
+PERIODIC_TASKS = [
+    # name, task, interval in seconds (or a crontab dict)
+    {"name": "Sync white-label bucket", "task": "whitelabel.tasks.sync_bucket", "every": 15 * 60},  # */15 * * * *
+    {"name": "Sweep subscriptions", "task": "billing.tasks.sweep_subscriptions", "every": 5 * 60},  # */5 * * * *
+    {"name": "Retry failed webhooks", "task": "billing.tasks.retry_failed_webhooks", "every": 10 * 60},  # */10 * * * *
+    {"name": "Reconcile payments", "task": "billing.tasks.reconcile_payments", "crontab": {"minute": "30", "hour": "4"}},  # 30 4 * * *
+]
+
+
+def ensure_periodic_tasks(**kwargs) -> None:
+    from django.conf import settings
+    from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
+    for spec in PERIODIC_TASKS:
+        if PeriodicTask.objects.filter(name=spec["name"]).exists():
+            continue
+        if "every" in spec:
+            interval, _ = IntervalSchedule.objects.get_or_create(every=spec["every"], period=IntervalSchedule.SECONDS)
+            PeriodicTask.objects.create(name=spec["name"], task=spec["task"], interval=interval)
+        else:
+            crontab, _ = CrontabSchedule.objects.get_or_create(timezone=settings.TIME_ZONE, **spec["crontab"])
+            PeriodicTask.objects.create(name=spec["name"], task=spec["task"], crontab=crontab)

@@ -1,0 +1,56 @@
+import pytest
+from django.core import mail
+
+pytestmark = pytest.mark.django_db
+
+
+def test_signup_page_creates_an_account_and_logs_in(client):
+    response = client.post(
+        "/accounts/signup/",
+        {"name": "Caio", "email": "caio@example.com", "password1": "s3nha-bem-forte!", "password2": "s3nha-bem-forte!"},
+    )
+
+    assert response.status_code == 302
+    assert client.get("/").context["user"].email == "caio@example.com"
+
+
+def test_signup_page_shows_field_errors(client, user):
+    response = client.post("/accounts/signup/", {"name": "X", "email": user.email, "password1": "a", "password2": "b"})
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["email"]
+
+
+def test_login_page_logs_in_and_logout_logs_out(client, user):
+    response = client.post("/accounts/login/", {"username": user.email, "password": "correct-horse-battery"})
+    assert response.status_code == 302
+
+    response = client.post("/accounts/logout/")
+    assert response.status_code == 302
+    assert not client.get("/").context["user"].is_authenticated
+
+
+def test_login_page_is_throttled(client, user, settings):
+    settings.LOGIN_THROTTLE_ATTEMPTS = 2
+    for _ in range(2):
+        client.post("/accounts/login/", {"username": user.email, "password": "bad"})
+
+    response = client.post("/accounts/login/", {"username": user.email, "password": "correct-horse-battery"})
+
+    assert response.status_code == 200
+    assert "Too many failed attempts" in str(response.context["form"].non_field_errors()) or "Muitas tentativas" in str(
+        response.context["form"].non_field_errors()
+    )
+
+
+def test_password_reset_sends_a_link(client, user):
+    response = client.post("/accounts/password-reset/", {"email": user.email})
+
+    assert response.status_code == 302
+    assert len(mail.outbox) == 1
+    assert "/accounts/reset/" in mail.outbox[0].body
+
+
+def test_pages_are_in_portuguese_by_default_and_english_on_request(client):
+    assert "Entrar" in client.get("/accounts/login/").content.decode()
+    assert "Log in" in client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="en").content.decode()

@@ -1,0 +1,46 @@
+import pytest
+from django.db import connection
+
+
+@pytest.mark.django_db
+def test_healthz_is_ok(client, settings):
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["database"] == "ok"
+    assert body["cache"] == ("ok" if settings.REDIS_URL else "n/a")
+
+
+@pytest.mark.django_db
+def test_healthz_answers_503_naming_the_database_when_it_is_unreachable(client, monkeypatch):
+    def broken_cursor(*args, **kwargs):
+        from django.db.utils import OperationalError
+
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(connection, "cursor", broken_cursor)
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    assert response.json()["database"] == "down"
+    assert "database" in response.json()["failing"]
+
+
+@pytest.mark.django_db
+def test_healthz_answers_503_when_the_cache_is_down(client, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        }
+    }
+    # (Django resets its cache handlers when the CACHES setting changes.)
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    assert response.json()["cache"] == "down"

@@ -1,0 +1,86 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _manage(*args, env_overrides: dict, drop: tuple = ()) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("PYTEST")}
+    env.update(env_overrides)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_it_refuses_to_start_without_secret_key_when_debug_is_off():
+    result = _manage("check", env_overrides={"DEBUG": "false"}, drop=("SECRET_KEY",))
+
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_it_refuses_to_start_without_field_encryption_key_in_production():
+    result = _manage("check", env_overrides={"DEBUG": "false", "SECRET_KEY": "x" * 60}, drop=("FIELD_ENCRYPTION_KEY",))
+
+    assert result.returncode != 0
+    assert "FIELD_ENCRYPTION_KEY is not set" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    from cryptography.fernet import Fernet
+
+    result = _manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        env_overrides={
+            "DEBUG": "false",
+            "SECRET_KEY": "a-long-random-production-secret-" + "k" * 40,
+            "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+            "ALLOWED_HOSTS": "creatorflix.example",
+        },
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_settings_are_safe_by_default(settings):
+    # The module under test is the real one; DEBUG defaults to off.
+    assert settings.SESSION_COOKIE_HTTPONLY
+    assert settings.SECURE_CONTENT_TYPE_NOSNIFF
+    assert settings.LANGUAGE_CODE == "pt-br"
+    assert settings.TIME_ZONE == "America/Sao_Paulo"
+    assert settings.USE_TZ
+
+
+def test_passwords_are_hashed_with_argon2():
+    from django.conf import settings as django_settings
+
+    # The autouse fixture swaps hashers per test; the module's own list starts with Argon2.
+    import config.settings as module
+
+    assert module.PASSWORD_HASHERS[0].endswith("Argon2PasswordHasher")
+    assert django_settings.AUTH_USER_MODEL == "accounts.User"
+
+
+@pytest.mark.parametrize("secret", ["Basic c2tfbGl2ZV8xMjM6eA==", "secret_key=sk_live_123"])
+def test_log_lines_never_carry_secrets(secret):
+    import logging
+
+    from config.logging import JsonFormatter, RedactSecretsFilter
+
+    record = logging.makeLogRecord({"msg": "calling gateway authorization: %s cpf 529.982.247-25", "args": (secret,)})
+    RedactSecretsFilter().filter(record)
+    line = JsonFormatter().format(record)
+
+    assert "c2tfbGl2ZV8xMjM6eA" not in line
+    assert "sk_live_123" not in line
+    assert "529.982.247-25" not in line
