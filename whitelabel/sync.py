@@ -291,7 +291,7 @@ class _Sync:
         self.changed_post_ids: set[int] = set()
         self.changed_creator_ids: set[int] = set()
         # dry run: things that would be created have no id; remember them by name
-        self.dry_new_posts: set[tuple[int, str]] = set()
+        self.dry_new_posts: set[tuple[str, str]] = set()  # (creator, post) a dry run would create
         self.seen_profiles: dict[str, dict] = {}  # creator -> smallest key of each profile kind seen
         self.last_progress_save = time.monotonic()
 
@@ -438,13 +438,16 @@ class _Sync:
         unknown: list[tuple[int, str, str]] = []
         for creator_name, folder in wanted:
             creator_id = self.creators[creator_name].id
-            if creator_id is None:  # dry run: a creator that would be created
+            if (creator_name, folder) in self.dry_new_posts:
+                result[(creator_name, folder)] = None
+                continue
+            if creator_id is None:  # dry run: a creator that would be created, and so its posts
+                self.dry_new_posts.add((creator_name, folder))
+                self.counts.posts_created += 1
                 result[(creator_name, folder)] = None
                 continue
             pk = self.posts.get((creator_id, folder))
-            if pk is None and (creator_id, folder) in self.dry_new_posts:
-                result[(creator_name, folder)] = None
-            elif pk is None:
+            if pk is None:
                 unknown.append((creator_id, creator_name, folder))
             else:
                 result[(creator_name, folder)] = pk
@@ -457,7 +460,7 @@ class _Sync:
             missing = [(c, n, f) for c, n, f in unknown if (c, f) not in self.posts]
             self.counts.posts_created += len(missing)
             if self.dry_run:
-                self.dry_new_posts.update((c, f) for c, _n, f in missing)
+                self.dry_new_posts.update((n, f) for _c, n, f in missing)
             elif missing:
                 rows = [
                     WhitelabelPost(creator_id=c, folder_name=f, title=title_from_folder(f)) for c, _n, f in missing
@@ -538,6 +541,7 @@ class _Sync:
     # ---- after a complete listing
 
     def _scoped(self, queryset, creator_path: str):
+        queryset = queryset.order_by()  # the models' default ordering would add joins
         if self.creator_scope:
             return queryset.filter(**{creator_path: self.creator_scope})
         return queryset
@@ -656,7 +660,7 @@ def refresh_aggregates(*, post_ids: Iterable[int], creator_ids: Iterable[int], n
     creator_ids = set(creator_ids)
     if post_ids:
         creator_ids.update(
-            WhitelabelPost.objects.filter(pk__in=post_ids).values_list("creator_id", flat=True).distinct()
+            WhitelabelPost.objects.filter(pk__in=post_ids).order_by().values_list("creator_id", flat=True).distinct()
         )
     creator_ids = sorted(creator_ids)
     tables = {
