@@ -75,3 +75,33 @@ def fail_listing_on_call(bucket):
     yield arm
     for handler in registered:
         bucket.client.meta.events.unregister("before-call.s3.ListObjectsV2", handler)
+
+
+@pytest.fixture
+def another_sync_running(db):
+    """Make the sync lock look held by someone else, the way each database backend sees it."""
+    from django.db import connection, connections
+
+    from whitelabel.models import SyncRun
+    from whitelabel.sync import ADVISORY_LOCK_ID
+
+    if connection.vendor == "postgresql":
+        other = connections.create_connection("default")
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [ADVISORY_LOCK_ID])
+        yield
+        other.close()  # ends the session, releasing the lock
+    else:
+        SyncRun.objects.create(status=SyncRun.Status.RUNNING)
+        yield
+
+
+@pytest.fixture
+def eager_tasks():
+    """Run Celery tasks in-process, as `make run` does without Redis, whatever REDIS_URL says."""
+    from config.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
