@@ -98,9 +98,6 @@ def main() -> None:
             WhitelabelPost.objects.all().delete()
             WhitelabelCreator.objects.all().delete()
             SyncRun.objects.all().delete()
-            if connection.vendor == "postgresql":
-                with connection.cursor() as cursor:
-                    cursor.execute("VACUUM ANALYZE whitelabel_whitelabelmedia") if connection.get_autocommit() else None
 
         def listing(client) -> tuple[float, int]:
             start = time.perf_counter()
