@@ -76,6 +76,8 @@ def main() -> None:
             "AWS_SECRET_ACCESS_KEY": "bench",
             "AWS_S3_REGION_NAME": "us-east-1",
             "REDIS_URL": "",
+            # fixed, so URLs do not change with the server's random port between runs
+            "WHITELABEL_CDN_BASE_URL": "https://cdn.bench.example",
         }
     )
     import django

@@ -29,7 +29,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -181,48 +181,58 @@ def list_pages(*, client, bucket: str, prefix: str, size: int | None = None) -> 
         yield page.get("Contents", [])
 
 
-_DONE = object()
+class prefetch:
+    """
+    Iterate `pages` in a background thread, up to `depth` items ahead, starting at once: the
+    listing of page N+1 overlaps the database work on page N (and the preload before page 1).
+    The producer's exception is raised in the consumer, in order. Use as a context manager.
+    """
 
+    def __init__(self, pages: Iterable, depth: int = 2):
+        self._buffer: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce, args=(pages,), name="whitelabel-list", daemon=True)
+        self._thread.start()
 
-def prefetch(pages: Iterable, depth: int = 2) -> Iterator:
-    """Run `pages` in a thread, `depth` items ahead; its exception is raised here, in order."""
-    buffer: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce():
+    def _produce(self, pages: Iterable) -> None:
         try:
             for item in pages:
-                while not stop.is_set():
+                while not self._stop.is_set():
                     try:
-                        buffer.put(("item", item), timeout=0.2)
+                        self._buffer.put(("item", item), timeout=0.2)
                         break
                     except queue.Full:
                         continue
-                if stop.is_set():
+                if self._stop.is_set():
                     return
-            buffer.put(("done", None))
+            self._buffer.put(("done", None))
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            buffer.put(("error", exc))
+            self._buffer.put(("error", exc))
 
-    thread = threading.Thread(target=produce, name="whitelabel-list", daemon=True)
-    thread.start()
-    try:
+    def __iter__(self) -> Iterator:
         while True:
-            kind, item = buffer.get()
+            kind, item = self._buffer.get()
             if kind == "item":
                 yield item
             elif kind == "error":
                 raise item
             else:
                 return
-    finally:
-        stop.set()
-        # Unblock a producer waiting on a full queue, then let it finish its current call.
-        while thread.is_alive():
+
+    def close(self) -> None:
+        self._stop.set()
+        # Unblock a producer waiting on a full queue, then let it finish its current request.
+        while self._thread.is_alive():
             try:
-                buffer.get_nowait()
+                self._buffer.get_nowait()
             except queue.Empty:
-                thread.join(timeout=0.2)
+                self._thread.join(timeout=0.2)
+
+    def __enter__(self) -> "prefetch":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
 
 # --------------------------------------------------------------------------- lock
@@ -295,7 +305,7 @@ class _Sync:
         self.dry_new_posts: set[tuple[str, str]] = set()  # (creator, post) a dry run would create
         self.seen_profiles: dict[str, dict] = {}  # creator -> smallest key of each profile kind seen
         self.taken_slugs: set[str] = set()
-        self.slug_candidates: dict[str, str] = {}
+        self.seen_names: set[str] = set()  # creators with at least one key in this listing
         self.last_progress_save = time.monotonic()
         # A changed WHITELABEL_CDN_BASE_URL (or endpoint) means every stored URL must be rewritten.
         self.rewrite_urls = (
@@ -346,6 +356,7 @@ class _Sync:
                 if name not in seen or parsed.key < seen[name]:
                     seen[name] = parsed.key
         if page_creators:
+            self.seen_names.update(page_creators)
             self._sync_page(page_creators, media)
 
     def _sync_page(self, page_creators: set[str], media: list[tuple]) -> None:
@@ -356,7 +367,6 @@ class _Sync:
         while the listing thread parses XML, every extra round trip here is paid twice,
         once on the network and once waiting for the GIL.
         """
-        self._load_creators(page_creators)
         creator_rows = self._creator_rows(page_creators, final=False)
         post_ids, missing_posts = self._plan_posts(media)
         media_rows = self._media_rows(media, post_ids)
@@ -383,26 +393,29 @@ class _Sync:
 
     # ---- creators
 
-    def _load_creators(self, names: Iterable[str]) -> None:
-        """One query for the creators not seen yet in this run: their rows, and the slugs new ones would take."""
-        unknown = [n for n in names if n not in self.creators]
-        if not unknown:
-            return
-        candidates = {n: (slugify(n)[:200] or "creator") for n in unknown}
-        rows = WhitelabelCreator.objects.filter(
-            Q(folder_name__in=unknown) | Q(slug__in=set(candidates.values()))
-        ).values_list("id", "folder_name", "slug", "thumbnail_key", "icon_key", "banner_key")
+    def preload(self) -> None:
+        """
+        What is stored, before the listing starts: every creator (a few thousand rows at most,
+        and all their slugs, so new ones get unique slugs without asking) and the posts in scope.
+        Pages then only ask about their media.
+        """
+        rows = WhitelabelCreator.objects.order_by().values_list(
+            "id", "folder_name", "slug", "thumbnail_key", "icon_key", "banner_key"
+        )
         for pk, name, slug, thumb, icon, banner in rows:
             self.taken_slugs.add(slug)
-            if name in candidates:
-                self.creators[name] = _CreatorState(
-                    id=pk, slug=slug, stored={"thumbnail": thumb, "icon": icon, "banner": banner}
-                )
-        self.slug_candidates.update(candidates)
+            self.creators[name] = _CreatorState(
+                id=pk, slug=slug, stored={"thumbnail": thumb, "icon": icon, "banner": banner}
+            )
+        posts = self._scoped(WhitelabelPost.objects.all(), "creator__folder_name").values_list(
+            "id", "creator_id", "folder_name"
+        )
+        for pk, creator_id, folder in posts.iterator(chunk_size=10000):
+            self.posts[(creator_id, folder)] = pk
 
     def _new_slug(self, name: str) -> str:
         """`slugify(name)`, or with a short hash of the name when another creator has it."""
-        base = self.slug_candidates.get(name) or slugify(name)[:200] or "creator"
+        base = slugify(name)[:200] or "creator"
         slug = base
         digest = hashlib.sha1(name.encode()).hexdigest()
         n = 8
@@ -474,31 +487,15 @@ class _Sync:
         """(creator, post) -> stored post id for the page's posts, and the posts to create."""
         post_ids: dict[tuple[str, str], int | None] = {}
         missing: list[tuple[str, str]] = []
-        unknown: list[tuple[int, str, str]] = []
         for ref in {(parsed.creator, parsed.post) for parsed, _obj in media}:
             creator_name, folder = ref
             state = self.creators.get(creator_name)
             creator_id = state.id if state else None
-            if ref in self.dry_new_posts:
-                post_ids[ref] = None
-            elif creator_id is None:  # a creator created on this page has no posts yet
-                post_ids[ref] = None
+            pk = self.posts.get((creator_id, folder)) if creator_id is not None else None
+            post_ids[ref] = pk
+            # All stored posts were preloaded: one not found is new (or, in a dry run, already counted).
+            if pk is None and ref not in self.dry_new_posts:
                 missing.append(ref)
-            elif (creator_id, folder) in self.posts:
-                post_ids[ref] = self.posts[(creator_id, folder)]
-            else:
-                unknown.append((creator_id, creator_name, folder))
-        if unknown:
-            stored = WhitelabelPost.objects.filter(
-                creator_id__in={c for c, _n, _f in unknown}, folder_name__in={f for _c, _n, f in unknown}
-            ).values_list("id", "creator_id", "folder_name")
-            for pk, creator_id, folder in stored:
-                self.posts[(creator_id, folder)] = pk
-            for creator_id, creator_name, folder in unknown:
-                pk = self.posts.get((creator_id, folder))
-                post_ids[(creator_name, folder)] = pk
-                if pk is None:
-                    missing.append((creator_name, folder))
         self.counts.posts_created += len(missing)
         return post_ids, sorted(missing)
 
@@ -593,7 +590,7 @@ class _Sync:
     def finish(self) -> None:
         """Orphans, profile images, aggregates: only ever called after the listing completed."""
         # Profile images that disappeared from the bucket (never cleared mid-listing).
-        self._apply_creators(self._creator_rows(list(self.creators), final=True))
+        self._apply_creators(self._creator_rows(self.seen_names, final=True))
 
         media_orphans = [
             (pk, post_id)
@@ -794,7 +791,8 @@ def sync_bucket(
 
     if dry_run:
         sync = _Sync(creator=creator, dry_run=True, run=None, progress=progress)
-        with closing(prefetch(list_pages(client=client, bucket=bucket, prefix=list_prefix))) as pages:
+        with prefetch(list_pages(client=client, bucket=bucket, prefix=list_prefix)) as pages:
+            sync.preload()
             for contents in pages:
                 sync.process_page(contents)
                 sync.report_progress()
@@ -804,7 +802,8 @@ def sync_bucket(
     with exclusive_run(prefix=creator, trigger=trigger) as run:
         sync = _Sync(creator=creator, dry_run=False, run=run, progress=progress)
         try:
-            with closing(prefetch(list_pages(client=client, bucket=bucket, prefix=list_prefix))) as pages:
+            with prefetch(list_pages(client=client, bucket=bucket, prefix=list_prefix)) as pages:
+                sync.preload()
                 for contents in pages:
                     sync.process_page(contents)
                     sync.report_progress()
