@@ -68,3 +68,12 @@ def test_a_failed_sync_is_a_command_error(bucket, fail_listing_on_call):
         run()
 
     assert SyncRun.objects.get().status == SyncRun.Status.FAILED
+
+
+def test_messages_are_translated_to_portuguese(settings):
+    from django.utils import translation
+
+    from whitelabel.sync import disabled_message
+
+    with translation.override("pt-br"):
+        assert disabled_message() == "Sincronização white-label desativada: WHITELABEL_BUCKET não está definido."
