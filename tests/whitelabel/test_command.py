@@ -77,3 +77,12 @@ def test_messages_are_translated_to_portuguese(settings):
 
     with translation.override("pt-br"):
         assert disabled_message() == "Sincronização white-label desativada: WHITELABEL_BUCKET não está definido."
+
+
+def test_the_command_speaks_portuguese_by_default(bucket, settings):
+    settings.LANGUAGE_CODE = "pt-br"
+    bucket.put("ana/p/1.jpg")
+
+    output = run()
+
+    assert "Sincronização concluída: 1 chaves listadas (0 ignoradas)" in output
