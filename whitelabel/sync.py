@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import queue
+import sys
 import threading
 import time
 from collections import Counter
@@ -247,6 +248,22 @@ class prefetch:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+
+@contextmanager
+def short_gil_switch_interval(seconds: float = 0.0005):
+    """
+    While the listing thread parses XML (CPU-bound), the thread doing database round trips
+    waits up to the interpreter's switch interval (5 ms) to get the GIL back after each
+    answer. A sync makes a few round trips per page, so a shorter interval for its duration
+    shortens a first sync by a quarter or more. Process-wide, hence restored afterwards.
+    """
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(min(before, seconds))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
 
 
 # --------------------------------------------------------------------------- lock
@@ -822,7 +839,7 @@ def sync_bucket(
 
     if dry_run:
         sync = _Sync(creator=creator, dry_run=True, run=None, progress=progress)
-        with prefetch(list_pages(client=client, bucket=bucket, prefix=list_prefix)) as pages:
+        with short_gil_switch_interval(), prefetch(list_pages(client=client, bucket=bucket, prefix=list_prefix)) as pages:
             sync.preload()
             for contents in pages:
                 sync.process_page(contents)
@@ -833,7 +850,9 @@ def sync_bucket(
     with exclusive_run(prefix=creator, trigger=trigger) as run:
         sync = _Sync(creator=creator, dry_run=False, run=run, progress=progress)
         try:
-            with prefetch(list_pages(client=client, bucket=bucket, prefix=list_prefix)) as pages:
+            with short_gil_switch_interval(), prefetch(
+                list_pages(client=client, bucket=bucket, prefix=list_prefix)
+            ) as pages:
                 sync.preload()
                 for contents in pages:
                     sync.process_page(contents)
