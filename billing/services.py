@@ -31,7 +31,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from billing.models import Checkout, OrderBump, Plan, Subscription
+from billing.models import Checkout, OrderBump, PaymentGateway, Plan, Subscription
 from config.api_errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -762,3 +762,45 @@ def send_renewal_notices(*, notices) -> int:
         return 0
     logger.info("renewal notices sent", extra={"count": sent})
     return sent
+
+
+# ---------------------------------------------------------------------------
+# Gateways
+# ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def activate_gateway(*, gateway: PaymentGateway) -> PaymentGateway:
+    """
+    Makes `gateway` active. For an internal kind (sandbox, JunglePay) it
+    becomes the one gateway of our checkout: the others are switched off first,
+    in the same transaction (the database also refuses two at once).
+    """
+    gateway = PaymentGateway.objects.select_for_update().get(pk=gateway.pk)
+    if gateway.is_active:
+        return gateway
+    if gateway.is_internal:
+        PaymentGateway.objects.select_for_update().filter(
+            kind__in=PaymentGateway.INTERNAL_KINDS, is_active=True
+        ).exclude(pk=gateway.pk).update(is_active=False)
+    gateway.is_active = True
+    gateway.save(update_fields=["is_active", "updated_at"])
+    return gateway
+
+
+@transaction.atomic
+def deactivate_gateway(*, gateway: PaymentGateway) -> PaymentGateway:
+    gateway = PaymentGateway.objects.select_for_update().get(pk=gateway.pk)
+    if gateway.is_active:
+        gateway.is_active = False
+        gateway.save(update_fields=["is_active", "updated_at"])
+    return gateway
+
+
+@transaction.atomic
+def rotate_postback_token(*, gateway: PaymentGateway) -> PaymentGateway:
+    """A new token; the old postback URL stops working at once (paste the new one)."""
+    gateway = PaymentGateway.objects.select_for_update().get(pk=gateway.pk)
+    gateway.rotate_postback_token()
+    gateway.save(update_fields=["postback_token", "updated_at"])
+    return gateway
