@@ -150,6 +150,9 @@ AUTH_PASSWORD_VALIDATORS = [
 # Failed logins allowed per window before the login is throttled (per IP and per email).
 LOGIN_THROTTLE_ATTEMPTS = env.int("LOGIN_THROTTLE_ATTEMPTS", default=10)
 LOGIN_THROTTLE_WINDOW = env.int("LOGIN_THROTTLE_WINDOW", default=900)
+# Sign-ups allowed per client IP per window on the sign-up page (the API has its own throttle).
+SIGNUP_RATE_LIMIT = env.int("SIGNUP_RATE_LIMIT", default=10)
+SIGNUP_RATE_WINDOW = env.int("SIGNUP_RATE_WINDOW", default=3600)
 
 # ---------------------------------------------------------------------------
 # Internationalisation: pt-BR first, English available
