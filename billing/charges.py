@@ -79,7 +79,7 @@ def issue_pix_charge(*, checkout_id, now=None) -> Checkout:
     now = now or timezone.now()
     pending_error = None
     with transaction.atomic():
-        checkout = Checkout.objects.select_for_update().select_related("plan", "gateway").filter(public_id=checkout_id).first()
+        checkout = Checkout.objects.select_for_update(of=("self",)).select_related("plan", "gateway").filter(public_id=checkout_id).first()
         if checkout is None:
             raise DomainError(_("Checkout not found."), code="not_found", status_code=http_status.HTTP_404_NOT_FOUND)
         if checkout.gateway_transaction_id:

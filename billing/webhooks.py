@@ -199,10 +199,11 @@ def apply_charge(*, checkout: Checkout, charge, now) -> tuple[str, str]:
     if charge.status == ChargeStatus.PAID:
         if checkout.status == Status.PAID:
             return Outcome.IGNORED, "already paid"
-        if checkout.status in (Status.REFUNDED, Status.CANCELED):
-            return Outcome.IGNORED, f"checkout is {checkout.status}; a person must look at this payment"
+        if checkout.status == Status.REFUNDED:
+            return Outcome.IGNORED, "checkout was refunded; a person must look at this payment"
         if charge.amount_cents is not None and charge.amount_cents != checkout.total_cents:
             raise ProcessingError(f"amount paid {charge.amount_cents} differs from the checkout total {checkout.total_cents}")
+        # Money is never ignored: a payment after expiry or failure still activates (flagged late).
         services.activate_checkout(checkout=checkout, paid_at=charge.paid_at or now, now=now)
         return Outcome.PROCESSED, ""
     if charge.status == ChargeStatus.PENDING:
