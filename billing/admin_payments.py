@@ -55,6 +55,13 @@ class ReconciliationItemAdmin(admin.ModelAdmin):
     readonly_fields = ["found_at", "gateway", "kind", "transaction_id", "checkout", "detail_admin"]
     actions = ["mark_resolved"]
 
+    # Money differences: the finance permission as well as the model permission.
+    def has_view_permission(self, request, obj=None):
+        return can_operate_payments(request.user) and super().has_view_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return can_operate_payments(request.user) and super().has_change_permission(request, obj)
+
     def has_add_permission(self, request):
         return False
 

@@ -1,8 +1,12 @@
 from django.urls import path
 
-from billing import checkout_api, webhook_api
+from billing import api, checkout_api, webhook_api
 
 urlpatterns = [
+    path("plans", api.PlanListApi.as_view(), name="api-plans"),
+    path("me/subscription", api.MySubscriptionApi.as_view(), name="api-me-subscription"),
+    path("me/subscription/cancel", api.MySubscriptionCancelApi.as_view(), name="api-me-subscription-cancel"),
+    path("me/subscription/change-plan", api.MySubscriptionChangePlanApi.as_view(), name="api-me-subscription-change-plan"),
     # --- payments: checkout and webhooks (payments branch) ---
     path("checkout/process", checkout_api.CheckoutProcessApi.as_view(), name="api-checkout-process"),
     path("checkout/pix", checkout_api.CheckoutPixApi.as_view(), name="api-checkout-pix"),

@@ -130,6 +130,19 @@ class PaymentGateway(models.Model):
     def rotate_postback_token(self) -> None:
         self.postback_token = new_postback_token()
 
+    # Where each provider posts its notifications (contract §3).
+    WEBHOOK_PATHS = {
+        Kind.SANDBOX: "/api/webhook/sandbox",
+        Kind.JUNGLEPAY: "/api/webhook/junglepay",
+        Kind.DIAS: "/api/webhook/dias/payment-sucess",
+    }
+
+    @property
+    def postback_url(self) -> str:
+        """The URL to paste into the provider's panel, token included."""
+        path = self.WEBHOOK_PATHS.get(self.kind, f"/api/webhook/{self.kind}")
+        return f"{settings.SITE_URL}{path}?token={self.postback_token}"
+
 
 class Checkout(models.Model):
     class Status(models.TextChoices):
@@ -403,3 +416,13 @@ class ReconciliationItem(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} · {self.transaction_id}"
+
+
+class FinanceDashboard(Checkout):
+    """No table of its own: gives the finance dashboard its place in the admin index."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("finance dashboard")
+        verbose_name_plural = _("finance dashboard")
+        default_permissions = ()

@@ -1,10 +1,29 @@
-"""Celery tasks of billing: doors that call services (contract §6, config/beat.py)."""
+"""Celery doors to billing services. Retries live here, not in the services."""
 
 import logging
+from dataclasses import asdict
 
 from celery import shared_task
+from django.db import DatabaseError
 
 logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    name="billing.tasks.sweep_subscriptions",
+    autoretry_for=(DatabaseError,),
+    retry_backoff=30,
+    max_retries=3,
+    acks_late=True,
+)
+def sweep_subscriptions() -> dict:
+    """Beat runs it every 5 minutes (config/beat.py); safe to overlap with itself."""
+    from billing import services
+
+    result = services.sweep_subscriptions()
+    summary = asdict(result)
+    summary.pop("renewal_checkout_ids", None)
+    return summary
 
 
 # --- payments: webhooks and reconciliation ---------------------------------
@@ -12,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name="billing.tasks.retry_failed_webhooks")
 def retry_failed_webhooks() -> dict:
-    """Retry failed (and stuck) webhook events whose backoff has passed."""
+    """Retry failed (and stuck) webhook events whose backoff has passed (config/beat.py: every 10 min)."""
     from billing.webhooks import retry_failed_events
 
     counts = retry_failed_events()
@@ -22,7 +41,7 @@ def retry_failed_webhooks() -> dict:
 
 @shared_task(name="billing.tasks.reconcile_payments")
 def reconcile_payments() -> list[str]:
-    """Compare the gateways' charges of the last days with our checkouts; fix missed payments."""
+    """Compare the gateways' charges of the last days with our checkouts; fix missed payments (daily)."""
     from billing.reconciliation import reconcile_payments as run
 
     return [report.summary() for report in run()]
