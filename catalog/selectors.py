@@ -85,7 +85,7 @@ def _absolute(url: str, request) -> str:
     return url
 
 
-def _media_urls(items: list[Media], request) -> dict[int, str]:
+def media_urls(items: list[Media], request=None) -> dict[int, str]:
     """{media id: URL} for media the caller may see: presigned, or the local access-checked view."""
     urls: dict[int, str] = {}
     by_bucket: dict[str, list[Media]] = {}
@@ -148,7 +148,7 @@ def media_for(post_or_posts: Post | Iterable[Post], user, *, has_access: bool | 
             .order_by("post_id", "position", "id")
             .only("id", "post_id", "type", "key", "file")
         )
-        urls = _media_urls(items, request)
+        urls = media_urls(items, request)
         for post in posts:
             result[post.pk] = {"locked": False, "media": []}
         for item in items:
