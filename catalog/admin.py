@@ -5,7 +5,7 @@ action on the white-label creators. Actions call services and report counts.
 """
 
 from django.contrib import admin, messages
-from django.db import transaction
+from django.db import models, transaction
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -55,6 +55,7 @@ class CreatorAdmin(admin.ModelAdmin):
         "source",
     )
     list_display_links = ("icon_preview", "name")
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_editable = ("is_featured", "featured_order")
     list_filter = ("status", "is_featured")
     search_fields = ("name", "slug", "source_folder")
