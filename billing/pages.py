@@ -136,13 +136,13 @@ def _live_subscription_or_none(user):
 @login_required
 @require_POST
 def account_cancel(request):
-    from billing import services
-
     subscription = _live_subscription_or_none(request.user)
     if subscription is None:
         messages.error(request, _("You have no active subscription to cancel."))
         return redirect("billing:account")
     reason = (request.POST.get("reason") or "").strip()[:500]
+    from billing import services
+
     try:
         subscription = services.cancel_subscription(subscription=subscription, reason=reason)
     except DomainError as exc:
@@ -159,8 +159,6 @@ def account_cancel(request):
 @login_required
 @require_POST
 def account_change_plan(request):
-    from billing import services
-
     subscription = _live_subscription_or_none(request.user)
     if subscription is None:
         messages.error(request, _("You have no active subscription to change."))
@@ -170,6 +168,8 @@ def account_change_plan(request):
     except (ValueError, Plan.DoesNotExist):
         messages.error(request, _("Choose one of the plans on the list."))
         return redirect("billing:account")
+    from billing import services
+
     try:
         result = services.change_plan(subscription=subscription, plan=plan)
     except DomainError as exc:
