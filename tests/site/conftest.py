@@ -199,3 +199,14 @@ def browser(request, live_server, settings, tmp_path):
             except Exception:  # noqa: BLE001 - a broken session must not hide the test's own error
                 pass
         driver.quit()
+
+
+PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's password
+
+
+def log_in(browser, email, password=PASSWORD, *, path="/accounts/login/"):
+    browser.get(path)
+    browser.find("input[name=username]").send_keys(email)
+    browser.find("input[name=password]").send_keys(password)
+    browser.find("main form button[type=submit], main form input[type=submit]").click()
+    browser.wait_until(lambda: "/login/" not in browser.driver.current_url, message="login did not redirect")
