@@ -121,6 +121,12 @@ class Post(models.Model):
             "low-resolution one generated from the first image."
         ),
     )
+    removed_from_source = models.BooleanField(
+        _("removed from the bucket"),
+        default=False,
+        editable=False,
+        help_text=_("Hidden by publishing because its folder left the white-label bucket."),
+    )
     source = models.OneToOneField(
         "whitelabel.WhitelabelPost",
         verbose_name=_("white-label post"),

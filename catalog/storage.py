@@ -37,7 +37,9 @@ class PrivateFileSystemStorage(FileSystemStorage):
         return None
 
     def url(self, name):
-        raise ValueError("Private files have no public URL; use catalog.signing.media_url().")
+        # No public URL on purpose: links go through catalog.selectors.media_urls()
+        # (the access-checked view). Empty, not an error, so form widgets still render.
+        return ""
 
 
 def private_storage() -> Storage:
