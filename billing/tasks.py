@@ -1,0 +1,26 @@
+"""Celery doors to billing services. Retries live here, not in the services."""
+
+import logging
+from dataclasses import asdict
+
+from celery import shared_task
+from django.db import DatabaseError
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    name="billing.tasks.sweep_subscriptions",
+    autoretry_for=(DatabaseError,),
+    retry_backoff=30,
+    max_retries=3,
+    acks_late=True,
+)
+def sweep_subscriptions() -> dict:
+    """Beat runs it every 5 minutes (config/beat.py); safe to overlap with itself."""
+    from billing import services
+
+    result = services.sweep_subscriptions()
+    summary = asdict(result)
+    summary.pop("renewal_checkout_ids", None)
+    return summary
