@@ -24,3 +24,24 @@ def sweep_subscriptions() -> dict:
     summary = asdict(result)
     summary.pop("renewal_checkout_ids", None)
     return summary
+
+
+# --- payments: webhooks and reconciliation ---------------------------------
+
+
+@shared_task(name="billing.tasks.retry_failed_webhooks")
+def retry_failed_webhooks() -> dict:
+    """Retry failed (and stuck) webhook events whose backoff has passed."""
+    from billing.webhooks import retry_failed_events
+
+    counts = retry_failed_events()
+    logger.info("webhook retry finished", extra=counts)
+    return counts
+
+
+@shared_task(name="billing.tasks.reconcile_payments")
+def reconcile_payments() -> list[str]:
+    """Compare the gateways' charges of the last days with our checkouts; fix missed payments."""
+    from billing.reconciliation import reconcile_payments as run
+
+    return [report.summary() for report in run()]
