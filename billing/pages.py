@@ -176,13 +176,28 @@ def account_change_plan(request):
         messages.error(request, exc.message)
         return redirect("billing:account")
 
-    checkout = result if isinstance(result, Checkout) else getattr(result, "checkout", None)
-    if isinstance(checkout, Checkout) and checkout.status == Checkout.Status.PENDING:
+    checkout = result.checkout
+    if checkout is not None and checkout.status == Checkout.Status.PENDING:
         # An upgrade: the prorated difference is charged now, with its own PIX.
         messages.success(request, _("Pay the difference to move to %(plan)s now.") % {"plan": plan.name})
-        return redirect(f"{reverse('billing:checkout', args=[checkout.plan_id])}?checkout={checkout.public_id}")
-    messages.success(request, _("Your plan changes to %(plan)s at the next renewal.") % {"plan": plan.name})
+        return redirect(_pay_url(checkout))
+    if result.kind == "upgrade":
+        # The unused credit covered the new price: switched at once.
+        messages.success(request, _("You are now on %(plan)s.") % {"plan": plan.name})
+    else:
+        messages.success(request, _("Your plan changes to %(plan)s at the next renewal.") % {"plan": plan.name})
     return redirect("billing:account")
+
+
+def _pay_url(checkout: Checkout) -> str:
+    return f"{reverse('billing:checkout', args=[checkout.plan_id])}?checkout={checkout.public_id}"
+
+
+@require_GET
+def checkout_pay(request, checkout_id):
+    """The link in renewal e-mails (`billing.services.checkout_link`): the PIX step of that checkout."""
+    checkout = get_object_or_404(Checkout.objects.only("public_id", "plan_id"), public_id=checkout_id)
+    return redirect(_pay_url(checkout))
 
 
 def _local_date(value):

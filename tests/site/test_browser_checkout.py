@@ -21,7 +21,7 @@ VALID_CPF = "52998224725"
 NEW_PASSWORD = "uma-senha-bem-forte-42"
 
 
-def test_visitor_subscribes_with_pix_and_the_post_unlocks(browser, settings, live_server, make_creator, make_post):
+def test_visitor_subscribes_with_pix_and_the_post_unlocks(browser, settings, live_server, live_media, make_creator, make_post):
     # given: a creator with a post, a plan, an order bump, and the sandbox gateway
     settings.SANDBOX_GATEWAY_ALLOWED = True
     settings.SITE_URL = live_server.url
@@ -33,6 +33,7 @@ def test_visitor_subscribes_with_pix_and_the_post_unlocks(browser, settings, liv
         source_banner_url=svg_data_url(350, width=1600, height=500),
     )
     post = make_post(creator, title="Ensaio no estúdio", images=2)
+    live_media()
     plan = PlanFactory(name="Mensal", price_cents=2990)
     OrderBumpFactory(name="Pack de boas-vindas", price_cents=990)
     GatewayFactory(kind="sandbox", is_active=True)
@@ -111,4 +112,8 @@ def test_visitor_subscribes_with_pix_and_the_post_unlocks(browser, settings, liv
     browser.wait_for("main")
     assert not browser.find_all("[data-testid=locked]")
     assert len(browser.driver.find_elements(By.CSS_SELECTOR, "[data-testid=media] .slide")) == 2
+    browser.wait_until(
+        lambda: browser.driver.execute_script("return document.querySelector('[data-testid=media] img').naturalWidth") > 0,
+        message="the unlocked image did not load",
+    )
     browser.screenshot("5-unlocked")

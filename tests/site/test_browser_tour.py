@@ -76,21 +76,23 @@ def test_every_page_fits_a_phone_and_a_desktop(browser, demo_site):
         _check_page(browser, path, label)
 
 
-def test_subscriber_pages_fit_a_phone_and_a_desktop(browser, demo_site, client, settings, live_server):
-    # Signed media URLs point at the live server's own placeholder image.
-    settings.WHITELABEL_BUCKET = "static"
-    settings.AWS_ACCESS_KEY_ID = "AKIDEXAMPLE"
-    settings.AWS_SECRET_ACCESS_KEY = "secret-example"
-    settings.AWS_S3_ENDPOINT_URL = live_server.url
-    from catalog.models import Media
-
-    for n, media in enumerate(Media.objects.all()):
-        # Unique keys that the browser normalises to the one static file ("/./" collapses).
-        media.key = "img/" + "./" * (n + 1) + "placeholder.svg" if media.type == "image" else f"missing/{n}.mp4"
-        media.save(update_fields=["key"])
+def test_subscriber_pages_fit_a_phone_and_a_desktop(browser, demo_site, client, live_media):
+    live_media()
     from billing.models import Plan
 
-    subscription = SubscriptionFactory(plan=Plan.objects.get(name="Mensal"))
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from billing.models import Checkout
+    from tests.factories import CheckoutFactory
+
+    mensal = Plan.objects.get(name="Mensal")
+    subscription = SubscriptionFactory(plan=mensal, end_date=timezone.now() + timedelta(days=2))
+    for days_ago in (62, 32, 28):
+        CheckoutFactory(user=subscription.user, plan=mensal, subscription=subscription, status=Checkout.Status.PAID,
+                        created_at=timezone.now() - timedelta(days=days_ago))
+    CheckoutFactory(user=subscription.user, plan=mensal, subscription=subscription, purpose=Checkout.Purpose.RENEWAL)
     client.force_login(subscription.user)
     browser.get("/")
     browser.driver.add_cookie({"name": "sessionid", "value": client.cookies["sessionid"].value, "path": "/"})
