@@ -103,8 +103,4 @@ def test_subscriber_pages_fit_a_phone_and_a_desktop(browser, demo_site, client, 
         (f"/models/{demo_site[1].slug}/", "creator-subscriber"),
         ("/account/", "account"),
     ]:
-        browser.get(path)
-        browser.wait_for("main")
-        for width in (PHONE, DESKTOP):
-            browser.resize(width)
-            browser.full_screenshot(f"{label}-{width}", width)
+        _check_page(browser, path, label)
