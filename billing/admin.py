@@ -454,3 +454,11 @@ class FinanceDashboardAdmin(admin.ModelAdmin):
             "churn": localize(figures.churn_pct) if figures.churn_pct is not None else "—",
         }
         return TemplateResponse(request, "admin/billing/finance_dashboard.html", context)
+
+
+# ---------------------------------------------------------------------------
+# Payments: replay of webhook events, reconciliation (billing/admin_payments.py)
+# ---------------------------------------------------------------------------
+from billing.admin_payments import replay_webhook_events  # noqa: E402
+
+WebhookEventAdmin.actions = [replay_webhook_events]

@@ -37,3 +37,24 @@ def send_renewal_notices(*, notices: list) -> int:
     from billing import services
 
     return services.send_renewal_notices(notices=notices)
+
+
+# --- payments: webhooks and reconciliation ---------------------------------
+
+
+@shared_task(name="billing.tasks.retry_failed_webhooks")
+def retry_failed_webhooks() -> dict:
+    """Retry failed (and stuck) webhook events whose backoff has passed (config/beat.py: every 10 min)."""
+    from billing.webhooks import retry_failed_events
+
+    counts = retry_failed_events()
+    logger.info("webhook retry finished", extra=counts)
+    return counts
+
+
+@shared_task(name="billing.tasks.reconcile_payments")
+def reconcile_payments() -> list[str]:
+    """Compare the gateways' charges of the last days with our checkouts; fix missed payments (daily)."""
+    from billing.reconciliation import reconcile_payments as run
+
+    return [report.summary() for report in run()]
