@@ -267,3 +267,13 @@ def test_concurrent_pix_requests_create_one_charge(settings):
     # then
     assert ids == ["282"] * 4
     assert post.call_count == 1
+
+
+@responses.activate
+def test_a_refusal_that_quotes_the_key_is_not_shown(jp, checkout):
+    responses.post(f"{JP}/transactions", json={"message": f"key {SECRET} cannot create pix"}, status=400)
+
+    with pytest.raises(GatewayRejected) as excinfo:
+        issue_pix_charge(checkout_id=checkout.public_id)
+
+    assert SECRET not in excinfo.value.message and excinfo.value.status_code == 400
