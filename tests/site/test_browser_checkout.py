@@ -92,6 +92,8 @@ def test_visitor_subscribes_with_pix_and_the_post_unlocks(browser, settings, liv
     browser.find("#simulate-paid").click()
     browser.wait_for("#step-done", timeout=15)
     browser.screenshot("4-success")
+    problems = [e["message"] for e in browser.js_errors() if "status of 400" not in e["message"]]
+    assert problems == []  # no script error, no Content-Security-Policy violation (the 400 was the CPF)
     checkout.refresh_from_db()
     assert checkout.status == Checkout.Status.PAID
     subscription = Subscription.objects.get(user__email="maria@example.com")
