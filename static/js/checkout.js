@@ -254,7 +254,9 @@
     qr.hidden = !charge.pix_qr_svg;
     $("pix-code").value = charge.pix_code || "";
     if (charge.total_amount !== undefined && charge.total_amount !== null) {
+      // The server's figure wins over the one computed here for display.
       $("pay-total").textContent = formatBRL(charge.total_amount);
+      $("total").textContent = formatBRL(charge.total_amount);
     }
     goToStep(2);
     startCountdown(charge.expires_at);

@@ -252,3 +252,13 @@ def test_the_renewal_email_link_opens_the_pix_step_of_that_checkout(client):
 
     assert response.status_code == 302
     assert response["Location"] == f"/checkout/{checkout.plan_id}/?checkout={checkout.public_id}"
+
+
+def test_checkout_page_tells_a_subscriber_they_already_have_a_plan(client):
+    subscription = SubscriptionFactory()
+    client.force_login(subscription.user)
+
+    body = client.get(f"/checkout/{subscription.plan_id}/").content.decode()
+
+    assert 'data-testid="already-subscribed"' in body
+    assert 'href="/account/"' in body
