@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.formats import localize
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -68,7 +68,7 @@ def _run_service(modeladmin, request, queryset, service, message, **kwargs):
             request, ngettext("%(count)d row updated.", "%(count)d rows updated.", done) % {"count": done}, messages.SUCCESS
         )
     if failed:
-        modeladmin.message_user(request, _t("Not changed: %(list)s") % {"list": "; ".join(failed)}, messages.ERROR)
+        modeladmin.message_user(request, gettext("Not changed: %(list)s") % {"list": "; ".join(failed)}, messages.ERROR)
 
 
 # ---------------------------------------------------------------------------
@@ -152,23 +152,23 @@ class PaymentGatewayAdmin(admin.ModelAdmin):
         return format_html(
             '<input type="text" readonly value="{}" size="90" onclick="this.select()" aria-label="{}">',
             obj.postback_url,
-            _t("postback URL"),
+            gettext("postback URL"),
         )
 
     @admin.action(description=_("Activate (the one gateway for our checkout)"), permissions=["change"])
     def activate(self, request, queryset):
         if queryset.filter(kind__in=PaymentGateway.INTERNAL_KINDS).count() > 1:
-            self.message_user(request, _t("Choose one internal gateway to activate."), messages.ERROR)
+            self.message_user(request, gettext("Choose one internal gateway to activate."), messages.ERROR)
             return
-        _run_service(self, request, queryset, services.activate_gateway, _t("Activated."))
+        _run_service(self, request, queryset, services.activate_gateway, gettext("Activated."))
 
     @admin.action(description=_("Deactivate"), permissions=["change"])
     def deactivate(self, request, queryset):
-        _run_service(self, request, queryset, services.deactivate_gateway, _t("Deactivated."))
+        _run_service(self, request, queryset, services.deactivate_gateway, gettext("Deactivated."))
 
     @admin.action(description=_("Rotate the postback token (paste the new URL at the provider)"), permissions=["change"])
     def rotate_token(self, request, queryset):
-        _run_service(self, request, queryset, services.rotate_postback_token, _t("Postback token rotated."))
+        _run_service(self, request, queryset, services.rotate_postback_token, gettext("Postback token rotated."))
 
 
 # ---------------------------------------------------------------------------
@@ -334,7 +334,7 @@ class SubscriptionAdmin(FinanceOnlyMixin, admin.ModelAdmin):
                     c.get_purpose_display(),
                     c.total_display,
                     c.get_status_display(),
-                    " · " + _t("paid late") if c.is_late else "",
+                    " · " + gettext("paid late") if c.is_late else "",
                 )
                 for c in rows
             ),
@@ -342,15 +342,15 @@ class SubscriptionAdmin(FinanceOnlyMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Activate (a new period from now)"), permissions=["change"])
     def activate(self, request, queryset):
-        _run_service(self, request, queryset, services.activate_subscription, _t("Activated by admin."))
+        _run_service(self, request, queryset, services.activate_subscription, gettext("Activated by admin."))
 
     @admin.action(description=_("Cancel now (access ends at once)"), permissions=["change"])
     def cancel_now(self, request, queryset):
-        _run_service(self, request, queryset, services.cancel_subscription_now, _t("Canceled by admin."))
+        _run_service(self, request, queryset, services.cancel_subscription_now, gettext("Canceled by admin."))
 
     @admin.action(description=_("Expire now"), permissions=["change"])
     def expire(self, request, queryset):
-        _run_service(self, request, queryset, services.expire_subscription, _t("Expired by admin."))
+        _run_service(self, request, queryset, services.expire_subscription, gettext("Expired by admin."))
 
     @admin.action(description=_("Extend by N days…"), permissions=["change"])
     def extend_days(self, request, queryset):
@@ -359,12 +359,12 @@ class SubscriptionAdmin(FinanceOnlyMixin, admin.ModelAdmin):
             days = form.cleaned_data["days"]
             _run_service(
                 self, request, queryset, services.extend_subscription,
-                _t("Extended by %(days)d days.") % {"days": days}, days=days,
+                gettext("Extended by %(days)d days.") % {"days": days}, days=days,
             )
             return None
         context = {
             **self.admin_site.each_context(request),
-            "title": _t("Extend subscriptions"),
+            "title": gettext("Extend subscriptions"),
             "opts": self.model._meta,
             "subscriptions": queryset.select_related("user", "plan"),
             "form": form,
@@ -439,7 +439,7 @@ class FinanceDashboardAdmin(admin.ModelAdmin):
         figures = selectors.get_finance_figures()
         context = {
             **self.admin_site.each_context(request),
-            "title": _t("Finance dashboard"),
+            "title": gettext("Finance dashboard"),
             "opts": self.model._meta,
             "figures": figures,
             "day_chart": selectors.bar_chart(figures.revenue_by_day, label_format="d/m"),
@@ -454,3 +454,11 @@ class FinanceDashboardAdmin(admin.ModelAdmin):
             "churn": localize(figures.churn_pct) if figures.churn_pct is not None else "—",
         }
         return TemplateResponse(request, "admin/billing/finance_dashboard.html", context)
+
+
+# ---------------------------------------------------------------------------
+# Payments: replay of webhook events, reconciliation (billing/admin_payments.py)
+# ---------------------------------------------------------------------------
+from billing.admin_payments import replay_webhook_events  # noqa: E402
+
+WebhookEventAdmin.actions = [replay_webhook_events]

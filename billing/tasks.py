@@ -31,7 +31,7 @@ def sweep_subscriptions() -> dict:
 
 @shared_task(name="billing.tasks.retry_failed_webhooks")
 def retry_failed_webhooks() -> dict:
-    """Retry failed (and stuck) webhook events whose backoff has passed."""
+    """Retry failed (and stuck) webhook events whose backoff has passed (config/beat.py: every 10 min)."""
     from billing.webhooks import retry_failed_events
 
     counts = retry_failed_events()
@@ -41,7 +41,7 @@ def retry_failed_webhooks() -> dict:
 
 @shared_task(name="billing.tasks.reconcile_payments")
 def reconcile_payments() -> list[str]:
-    """Compare the gateways' charges of the last days with our checkouts; fix missed payments."""
+    """Compare the gateways' charges of the last days with our checkouts; fix missed payments (daily)."""
     from billing.reconciliation import reconcile_payments as run
 
     return [report.summary() for report in run()]

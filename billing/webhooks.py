@@ -33,7 +33,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from billing.gateways import ChargeStatus, NotificationInvalid, gateway_for
+from billing.gateways import ChargeStatus, GatewayError, NotificationInvalid, gateway_for
 from billing.gateways.sandbox import sandbox_allowed
 from billing.models import Checkout, PaymentGateway, WebhookEvent
 
@@ -126,19 +126,42 @@ def receive_webhook(
 
 
 def process_event(*, event: WebhookEvent, now=None) -> str:
-    """Apply a stored event and record its outcome; never raises (the error is kept on the event)."""
+    """
+    Apply a stored event and record its outcome; never raises (an error is
+    kept on the event for replay).
+
+    The gateway is asked first, outside any transaction (no row is locked
+    while we wait on the network). Then the state change and the event's
+    outcome commit together in one transaction: an event is PROCESSED exactly
+    when its change is in the database. A side effect that fails after the
+    commit (an e-mail) is logged and does not turn a done event into FAILED.
+    """
     now = now or timezone.now()
-    checkout = None
+    committed: list[bool] = []
+    outcome = Outcome.FAILED
     try:
-        outcome, note, checkout = _dispatch(event, now=now)
+        apply = _prepare(event)
+        with transaction.atomic():
+            # Registered first, so it runs first after COMMIT: it tells us the commit happened.
+            transaction.on_commit(lambda: committed.append(True))
+            outcome, note, checkout = apply(now)
+            _record_outcome(event, outcome=outcome, note=note, checkout=checkout, now=now)
     except Exception as exc:  # noqa: BLE001 - whatever failed, the event keeps it for replay
+        if committed:
+            logger.exception("side effect after a processed webhook failed", extra={"provider": event.provider, "event": event.pk})
+            return str(outcome)
         detail = str(exc) or type(exc).__name__
-        if not isinstance(exc, ProcessingError):
+        if isinstance(exc, (ProcessingError, GatewayError)):
+            logger.warning("webhook processing failed", extra={"provider": event.provider, "event": event.pk, "error": detail})
+        else:
             logger.exception("webhook processing failed", extra={"provider": event.provider, "event": event.pk})
             detail = f"{type(exc).__name__}: {detail}\n" + "".join(traceback.format_exception(exc, limit=-3))
-        else:
-            logger.warning("webhook processing failed", extra={"provider": event.provider, "event": event.pk, "error": detail})
-        outcome, note = Outcome.FAILED, detail
+        _record_outcome(event, outcome=Outcome.FAILED, note=detail, checkout=None, now=now)
+        return str(Outcome.FAILED)
+    return str(outcome)
+
+
+def _record_outcome(event: WebhookEvent, *, outcome: str, note: str, checkout, now) -> None:
     WebhookEvent.objects.filter(pk=event.pk).update(
         outcome=outcome,
         error=note[:4000],
@@ -146,27 +169,31 @@ def process_event(*, event: WebhookEvent, now=None) -> str:
         attempts=F("attempts") + 1,
         checkout=checkout or event.checkout,
     )
-    return str(outcome)
 
 
-def _dispatch(event: WebhookEvent, *, now) -> tuple[str, str, Checkout | None]:
+def _prepare(event: WebhookEvent):
+    """Parse the stored body and ask the gateway (network, no transaction); return the step that applies it."""
     config = PaymentGateway.objects.get(kind=event.provider)
     gateway = gateway_for(config)
     notification = gateway.parse_notification(event.body.encode("utf-8"))
     if notification.kind != "transaction":
-        return Outcome.IGNORED, f"event type {notification.kind!r} is not acted upon", None
+        return lambda now: (Outcome.IGNORED, f"event type {notification.kind!r} is not acted upon", None)
     if event.provider == PaymentGateway.Kind.DIAS:
-        return _process_marketplace(notification, now=now)
+        return lambda now: _process_marketplace(notification, now=now)
     if not notification.transaction_id:
-        return Outcome.IGNORED, "no transaction id in the body", None
+        return lambda now: (Outcome.IGNORED, "no transaction id in the body", None)
 
     # Act on the gateway's answer, not on the body (which anybody with the URL could write).
     charge = gateway.fetch_charge(notification.transaction_id)
-    checkout = _checkout_for(config, charge)
-    if checkout is None:
-        return Outcome.IGNORED, f"no checkout for transaction {charge.transaction_id}", None
-    outcome, note = apply_charge(checkout=checkout, charge=charge, now=now)
-    return outcome, note, checkout
+
+    def apply(now):
+        checkout = _checkout_for(config, charge)
+        if checkout is None:
+            return Outcome.IGNORED, f"no checkout for transaction {charge.transaction_id}", None
+        outcome, note = apply_charge(checkout=checkout, charge=charge, now=now)
+        return outcome, note, checkout
+
+    return apply
 
 
 def _checkout_for(config: PaymentGateway, charge) -> Checkout | None:

@@ -154,3 +154,33 @@ def test_two_sweeps_at_once_issue_one_renewal():
     assert sum(r.renewals_issued for r in results) == len(subs)
     for sub in subs:
         assert Checkout.objects.filter(subscription=sub, purpose=Checkout.Purpose.RENEWAL).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_failed_renewal_charge_gets_a_fresh_one_at_the_next_sweep():
+    from billing.services import fail_checkout
+
+    sub = _sub(2)
+    sweep_subscriptions(now=NOW)
+    first = Checkout.objects.get(purpose=Checkout.Purpose.RENEWAL)
+    fail_checkout(checkout=first, status=Checkout.Status.EXPIRED, now=NOW)
+
+    result = sweep_subscriptions(now=NOW + timedelta(minutes=5))
+
+    assert result.renewals_issued == 1
+    fresh = Checkout.objects.get(purpose=Checkout.Purpose.RENEWAL, status=Checkout.Status.PENDING)
+    assert fresh.pk != first.pk and fresh.subscription == sub
+
+
+@pytest.mark.django_db
+def test_an_admin_extension_keeps_the_open_renewal_charge():
+    from billing.services import extend_subscription
+
+    sub = _sub(2)
+    sweep_subscriptions(now=NOW)
+    extend_subscription(subscription=sub, days=1, now=NOW)
+
+    result = sweep_subscriptions(now=NOW + timedelta(minutes=5))
+
+    assert result.renewals_issued == 0
+    assert Checkout.objects.filter(purpose=Checkout.Purpose.RENEWAL, status=Checkout.Status.PENDING).count() == 1

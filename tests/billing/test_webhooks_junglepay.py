@@ -286,3 +286,32 @@ def test_ten_concurrent_deliveries_give_one_subscription(settings, same_event):
     assert Checkout.objects.get().status == Checkout.Status.PAID
     assert WebhookEvent.objects.count() == (1 if same_event else 10)
     assert not WebhookEvent.objects.filter(outcome=Outcome.FAILED).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@responses.activate
+def test_a_failing_email_after_commit_does_not_fail_a_processed_event(settings, client, caplog):
+    # given: a payer with no account, and an e-mail backend that is down
+    settings.JUNGLEPAY_API_URL = JP
+    settings.EMAIL_BACKEND = "tests.billing.test_webhooks_junglepay.BrokenEmailBackend"
+    jp = junglepay()
+    checkout = jp_checkout(jp, customer_email="semconta@example.com")
+    fetch_answers(checkout, status="paid")
+
+    # when
+    response = deliver(client, jp, postback(checkout))
+
+    # then: the payment is applied and the event says so; the e-mail failure is only logged
+    assert response.status_code == 200 and response.json()["status"] == "processed"
+    assert WebhookEvent.objects.get().outcome == Outcome.PROCESSED
+    checkout.refresh_from_db()
+    assert checkout.status == Checkout.Status.PAID
+    assert "side effect after a processed webhook failed" in caplog.text
+
+
+class BrokenEmailBackend:
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def send_messages(self, messages):
+        raise ConnectionRefusedError("SMTP is down")

@@ -1,0 +1,785 @@
+"""
+Mirror the white-label bucket into the staging tables (contract §7).
+
+    sync_bucket(prefix=..., dry_run=..., trigger=...) -> SyncResult
+
+1. Take the lock (PostgreSQL advisory lock, else the "one running SyncRun"
+   unique constraint) and record a `SyncRun`; a second sync says so and exits.
+2. List the bucket with boto3's paginator (1,000 keys a page). A background
+   thread lists page N+1 while this thread writes page N, so the database time
+   hides behind the network.
+3. Per page, in one transaction and a constant number of queries: one SELECT
+   of what is stored for the page's creators, posts and media, then one bulk
+   upsert (`bulk_create(update_conflicts=True)`) per table holding only the
+   rows that are new or differ (etag, size, type, post, URL). An unchanged
+   re-sync writes nothing.
+4. Only after the listing completed: delete the creators, posts and media
+   that were not seen, fix profile images that disappeared, ANALYZE after a
+   big load, and recompute aggregates (post counts, media summaries)
+   set-based, only for what changed. Any exception before that marks the run
+   failed and deletes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+
+from whitelabel import s3
+from whitelabel.keys import KeyKind, natural_sort_key, object_url, parse_key, title_from_folder
+from whitelabel.models import SyncRun, WhitelabelCreator, WhitelabelMedia, WhitelabelPost
+
+logger = logging.getLogger(__name__)
+
+# pg_advisory_lock key: "WLSY" as an int. Any constant works as long as only this sync uses it.
+ADVISORY_LOCK_ID = 0x574C5359
+# After a first sync that created this many rows, refresh the planner's statistics:
+# aggregate queries ran 25x slower on freshly bulk-loaded, un-ANALYZEd tables.
+ANALYZE_AFTER_ROWS = 5000
+PROFILE_KINDS = (KeyKind.THUMBNAIL, KeyKind.ICON, KeyKind.BANNER)
+PROFILE_FIELDS = {KeyKind.THUMBNAIL: "thumbnail", KeyKind.ICON: "icon", KeyKind.BANNER: "banner"}
+DELETE_CHUNK = 1000
+
+
+class SyncError(Exception):
+    """A sync that did not start; the message is for people."""
+
+
+class SyncDisabled(SyncError):
+    pass
+
+
+class SyncAlreadyRunning(SyncError):
+    pass
+
+
+def disabled_message() -> str:
+    return _("White-label sync disabled: WHITELABEL_BUCKET is not set.")
+
+
+def page_size() -> int:
+    return int(getattr(settings, "WHITELABEL_PAGE_SIZE", 1000))
+
+
+@dataclass
+class SyncCounts:
+    pages: int = 0
+    keys_listed: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    creators_created: int = 0
+    creators_updated: int = 0
+    creators_deleted: int = 0
+    posts_created: int = 0
+    posts_updated: int = 0
+    posts_deleted: int = 0
+    media_created: int = 0
+    media_updated: int = 0
+    media_deleted: int = 0
+
+    @property
+    def keys_skipped(self) -> int:
+        return sum(self.skipped.values())
+
+    @property
+    def rows_written(self) -> int:
+        return (
+            self.creators_created
+            + self.creators_updated
+            + self.creators_deleted
+            + self.posts_created
+            + self.posts_updated
+            + self.posts_deleted
+            + self.media_created
+            + self.media_updated
+            + self.media_deleted
+        )
+
+    def as_run_fields(self) -> dict:
+        return {
+            "pages": self.pages,
+            "keys_listed": self.keys_listed,
+            "keys_skipped": self.keys_skipped,
+            "skipped_by_reason": dict(sorted(self.skipped.items())),
+            "creators_created": self.creators_created,
+            "creators_updated": self.creators_updated,
+            "creators_deleted": self.creators_deleted,
+            "posts_created": self.posts_created,
+            "posts_updated": self.posts_updated,
+            "posts_deleted": self.posts_deleted,
+            "media_created": self.media_created,
+            "media_updated": self.media_updated,
+            "media_deleted": self.media_deleted,
+            "rows_written": self.rows_written,
+        }
+
+
+@dataclass
+class SyncResult:
+    counts: SyncCounts
+    seconds: float
+    dry_run: bool
+    run: SyncRun | None = None
+
+    @property
+    def keys_per_second(self) -> float:
+        return self.counts.keys_listed / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> str:
+        c = self.counts
+        text = _(
+            "%(mode)s: %(keys)d keys listed (%(skipped)d skipped) in %(seconds).1fs, %(rate).0f keys/s; "
+            "creators +%(cc)d ~%(cu)d -%(cd)d, posts +%(pc)d ~%(pu)d -%(pd)d, media +%(mc)d ~%(mu)d -%(md)d; "
+            "%(rows)d rows written."
+        ) % {
+            "mode": _("Dry run (nothing written)") if self.dry_run else _("Sync succeeded"),
+            "keys": c.keys_listed,
+            "skipped": c.keys_skipped,
+            "seconds": self.seconds,
+            "rate": self.keys_per_second,
+            "cc": c.creators_created,
+            "cu": c.creators_updated,
+            "cd": c.creators_deleted,
+            "pc": c.posts_created,
+            "pu": c.posts_updated,
+            "pd": c.posts_deleted,
+            "mc": c.media_created,
+            "mu": c.media_updated,
+            "md": c.media_deleted,
+            "rows": 0 if self.dry_run else c.rows_written,
+        }
+        return text
+
+
+ProgressCallback = Callable[[SyncCounts, float], None]
+
+
+# --------------------------------------------------------------------------- listing
+
+
+def list_pages(*, client, bucket: str, prefix: str, size: int | None = None) -> Iterator[list[dict]]:
+    """ListObjectsV2 pages below `prefix`: each a list of {Key, Size, ETag, LastModified}."""
+    paginator = client.get_paginator("list_objects_v2")
+    kwargs = {"Bucket": bucket, "PaginationConfig": {"PageSize": size or page_size()}}
+    if prefix:
+        kwargs["Prefix"] = prefix
+    for page in paginator.paginate(**kwargs):
+        yield page.get("Contents", [])
+
+
+_DONE = object()
+
+
+def prefetch(pages: Iterable, depth: int = 2) -> Iterator:
+    """Run `pages` in a thread, `depth` items ahead; its exception is raised here, in order."""
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce():
+        try:
+            for item in pages:
+                while not stop.is_set():
+                    try:
+                        buffer.put(("item", item), timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put(("done", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            buffer.put(("error", exc))
+
+    thread = threading.Thread(target=produce, name="whitelabel-list", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, item = buffer.get()
+            if kind == "item":
+                yield item
+            elif kind == "error":
+                raise item
+            else:
+                return
+    finally:
+        stop.set()
+        # Unblock a producer waiting on a full queue, then let it finish its current call.
+        while thread.is_alive():
+            try:
+                buffer.get_nowait()
+            except queue.Empty:
+                thread.join(timeout=0.2)
+
+
+# --------------------------------------------------------------------------- lock
+
+
+@contextmanager
+def exclusive_run(*, prefix: str, trigger: str):
+    """Yield a new `running` SyncRun while holding the sync lock, or raise SyncAlreadyRunning."""
+    now = timezone.now()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_LOCK_ID])
+            if not cursor.fetchone()[0]:
+                raise SyncAlreadyRunning(_("Another white-label sync is running; this one exits."))
+        try:
+            # We hold the lock, so a `running` row is the leftover of a process that died mid-sync.
+            SyncRun.objects.filter(status=SyncRun.Status.RUNNING).update(
+                status=SyncRun.Status.FAILED, finished_at=now, error="Interrupted: the process running it stopped."
+            )
+            run = SyncRun.objects.create(prefix=prefix, trigger=trigger)
+            yield run
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_ID])
+        return
+
+    # Elsewhere the lock is the row: a partial unique constraint allows one `running` run.
+    stale = now - timedelta(seconds=int(getattr(settings, "WHITELABEL_SYNC_STALE_SECONDS", 3 * 3600)))
+    SyncRun.objects.filter(status=SyncRun.Status.RUNNING, started_at__lt=stale).update(
+        status=SyncRun.Status.FAILED, finished_at=now, error="Interrupted: no progress for too long."
+    )
+    try:
+        with transaction.atomic():
+            run = SyncRun.objects.create(prefix=prefix, trigger=trigger)
+    except IntegrityError:
+        raise SyncAlreadyRunning(_("Another white-label sync is running; this one exits.")) from None
+    yield run
+
+
+# --------------------------------------------------------------------------- the sync
+
+
+@dataclass
+class _CreatorState:
+    id: int | None
+    slug: str
+    stored: dict  # {"thumbnail": key, "icon": key, "banner": key} as stored
+    seen: dict = field(default_factory=dict)  # smallest key of each kind seen in this listing
+
+
+class _Sync:
+    def __init__(self, *, creator: str, dry_run: bool, run: SyncRun | None, progress: ProgressCallback | None):
+        self.creator_scope = creator
+        self.dry_run = dry_run
+        self.run = run
+        self.progress = progress
+        self.counts = SyncCounts()
+        self.bucket_prefix = s3.bucket_prefix()
+        self.base_url = s3.public_base_url()
+        self.now = timezone.now()
+        self.started = time.monotonic()
+        self.creators: dict[str, _CreatorState] = {}
+        self.posts: dict[tuple[int, str], int] = {}
+        self.seen_creator_ids: set[int] = set()
+        self.seen_post_ids: set[int] = set()
+        self.seen_media_ids: set[int] = set()
+        self.changed_post_ids: set[int] = set()
+        self.changed_creator_ids: set[int] = set()
+        # dry run: things that would be created have no id; remember them by name
+        self.dry_new_posts: set[tuple[str, str]] = set()  # (creator, post) a dry run would create
+        self.seen_profiles: dict[str, dict] = {}  # creator -> smallest key of each profile kind seen
+        self.last_progress_save = time.monotonic()
+
+    # ---- helpers
+
+    def url(self, key: str) -> str:
+        return object_url(self.base_url, key)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    # ---- per page
+
+    def process_page(self, contents: list[dict]) -> None:
+        counts = self.counts
+        counts.pages += 1
+        counts.keys_listed += len(contents)
+        media: list[tuple] = []  # (parsed, obj)
+        page_creators: set[str] = set()
+        for obj in contents:
+            parsed = parse_key(obj["Key"], self.bucket_prefix)
+            kind = parsed.kind
+            if kind is KeyKind.SKIPPED:
+                counts.skipped[parsed.skip_reason.value] += 1
+                continue
+            if self.creator_scope and parsed.creator != self.creator_scope:
+                counts.skipped["outside_prefix"] += 1
+                continue
+            page_creators.add(parsed.creator)
+            if kind is KeyKind.MEDIA:
+                media.append((parsed, obj))
+            else:
+                seen = self.seen_profiles.setdefault(parsed.creator, {})
+                name = PROFILE_FIELDS[kind]
+                # Several candidates (icon.jpg and icon.png): the smallest key wins, whatever the page order.
+                if name not in seen or parsed.key < seen[name]:
+                    seen[name] = parsed.key
+        if not page_creators:
+            return
+        if self.dry_run:
+            self._page_writes(page_creators, media)
+        else:
+            with transaction.atomic():
+                self._page_writes(page_creators, media)
+
+    def _page_writes(self, page_creators: set[str], media: list[tuple]) -> None:
+        self._upsert_creators(page_creators, final=False)
+        post_ids = self._upsert_posts(media)
+        self._upsert_media(media, post_ids)
+
+    def _load_creators(self, names: Iterable[str]) -> None:
+        unknown = [n for n in names if n not in self.creators]
+        if not unknown:
+            return
+        rows = WhitelabelCreator.objects.filter(folder_name__in=unknown).values_list(
+            "id", "folder_name", "slug", "thumbnail_key", "icon_key", "banner_key"
+        )
+        for pk, name, slug, thumb, icon, banner in rows:
+            self.creators[name] = _CreatorState(
+                id=pk, slug=slug, stored={"thumbnail": thumb, "icon": icon, "banner": banner}
+            )
+
+    def _new_slugs(self, names: list[str]) -> dict[str, str]:
+        """Unique slugs for new creators: `slugify(name)`, plus a short hash when that is taken."""
+        wanted = {name: (slugify(name)[:200] or "creator") for name in names}
+        taken = set(WhitelabelCreator.objects.filter(slug__in=set(wanted.values())).values_list("slug", flat=True))
+        result: dict[str, str] = {}
+        for name in sorted(names):
+            slug = wanted[name]
+            if slug in taken:
+                digest = hashlib.sha1(name.encode()).hexdigest()
+                slug = f"{slug}-{digest[:8]}"
+                n = 8
+                while slug in taken and n < 40:
+                    n += 4
+                    slug = f"{wanted[name]}-{digest[:n]}"
+            taken.add(slug)
+            result[name] = slug
+        return result
+
+    def _desired_profile(self, state: _CreatorState, name: str, *, final: bool) -> dict:
+        seen = self.seen_profiles.get(name, {})
+        if final:
+            return {k: seen.get(k, "") for k in ("thumbnail", "icon", "banner")}
+        # Mid-listing, never clear: the image may still come on a later page.
+        return {k: seen.get(k) or state.stored.get(k, "") for k in ("thumbnail", "icon", "banner")}
+
+    def _upsert_creators(self, names: Iterable[str], *, final: bool) -> None:
+        names = sorted(names)
+        self._load_creators(names)
+        new_names = [n for n in names if n not in self.creators]
+        slugs = self._new_slugs(new_names) if new_names else {}
+        rows: list[WhitelabelCreator] = []
+        for name in names:
+            state = self.creators.get(name)
+            if state is None:
+                desired = self._desired_profile(_CreatorState(None, "", {}), name, final=final)
+                slug = slugs[name]
+                self.counts.creators_created += 1
+            else:
+                if final and state.id is None:  # dry run: would be created, already counted
+                    continue
+                desired = self._desired_profile(state, name, final=final)
+                if desired == state.stored:
+                    continue
+                slug = state.slug
+                self.counts.creators_updated += 1
+            row = WhitelabelCreator(folder_name=name, slug=slug, last_synced_at=self.now)
+            for kind, key in desired.items():
+                setattr(row, f"{kind}_key", key)
+                setattr(row, f"{kind}_url", self.url(key) if key else "")
+            rows.append(row)
+        if rows and not self.dry_run:
+            WhitelabelCreator.objects.bulk_create(
+                rows,
+                update_conflicts=True,
+                unique_fields=["folder_name"],
+                update_fields=[
+                    "thumbnail_key",
+                    "thumbnail_url",
+                    "icon_key",
+                    "icon_url",
+                    "banner_key",
+                    "banner_url",
+                    "last_synced_at",
+                    "updated_at",
+                ],
+            )
+        for row in rows:
+            self.creators[row.folder_name] = _CreatorState(
+                id=row.pk,  # None in a dry run for a creator that would be created
+                slug=row.slug,
+                stored={"thumbnail": row.thumbnail_key, "icon": row.icon_key, "banner": row.banner_key},
+            )
+        for name in names:
+            pk = self.creators[name].id
+            if pk is not None:
+                self.seen_creator_ids.add(pk)
+
+    def _upsert_posts(self, media: list[tuple]) -> dict[tuple[str, str], int | None]:
+        """Make sure every post of the page exists; return (creator, post folder) -> post id."""
+        wanted = {(parsed.creator, parsed.post) for parsed, _obj in media}
+        result: dict[tuple[str, str], int | None] = {}
+        unknown: list[tuple[int, str, str]] = []
+        for creator_name, folder in wanted:
+            creator_id = self.creators[creator_name].id
+            if (creator_name, folder) in self.dry_new_posts:
+                result[(creator_name, folder)] = None
+                continue
+            if creator_id is None:  # dry run: a creator that would be created, and so its posts
+                self.dry_new_posts.add((creator_name, folder))
+                self.counts.posts_created += 1
+                result[(creator_name, folder)] = None
+                continue
+            pk = self.posts.get((creator_id, folder))
+            if pk is None:
+                unknown.append((creator_id, creator_name, folder))
+            else:
+                result[(creator_name, folder)] = pk
+        if unknown:
+            stored = WhitelabelPost.objects.filter(
+                creator_id__in={c for c, _n, _f in unknown}, folder_name__in={f for _c, _n, f in unknown}
+            ).values_list("id", "creator_id", "folder_name")
+            for pk, creator_id, folder in stored:
+                self.posts[(creator_id, folder)] = pk
+            missing = [(c, n, f) for c, n, f in unknown if (c, f) not in self.posts]
+            self.counts.posts_created += len(missing)
+            if self.dry_run:
+                self.dry_new_posts.update((n, f) for _c, n, f in missing)
+            elif missing:
+                rows = [
+                    WhitelabelPost(creator_id=c, folder_name=f, title=title_from_folder(f)) for c, _n, f in missing
+                ]
+                WhitelabelPost.objects.bulk_create(
+                    rows,
+                    update_conflicts=True,
+                    unique_fields=["creator", "folder_name"],
+                    update_fields=["title"],
+                )
+                for row in rows:
+                    self.posts[(row.creator_id, row.folder_name)] = row.pk
+                    self.changed_creator_ids.add(row.creator_id)
+            for creator_id, creator_name, folder in unknown:
+                result[(creator_name, folder)] = self.posts.get((creator_id, folder))
+        for pk in result.values():
+            if pk is not None:
+                self.seen_post_ids.add(pk)
+        return result
+
+    def _upsert_media(self, media: list[tuple], post_ids: dict[tuple[str, str], int | None]) -> None:
+        if not media:
+            return
+        keys = [parsed.key for parsed, _obj in media]
+        stored = {
+            key: (pk, post_id, type_, size, etag, url)
+            for pk, key, post_id, type_, size, etag, url in WhitelabelMedia.objects.filter(s3_key__in=keys).values_list(
+                "id", "s3_key", "post_id", "type", "size", "etag", "url"
+            )
+        }
+        rows: list[WhitelabelMedia] = []
+        for parsed, obj in media:
+            post_id = post_ids[(parsed.creator, parsed.post)]
+            etag = (obj.get("ETag") or "").strip('"')
+            size = int(obj.get("Size") or 0)
+            url = self.url(parsed.key)
+            current = stored.get(parsed.key)
+            if current is not None:
+                pk, old_post_id, old_type, old_size, old_etag, old_url = current
+                self.seen_media_ids.add(pk)
+                if (old_post_id, old_type, old_size, old_etag, old_url) == (post_id, parsed.media_type, size, etag, url):
+                    continue
+                self.counts.media_updated += 1
+                self.changed_post_ids.add(old_post_id)
+            else:
+                self.counts.media_created += 1
+            if post_id is not None:
+                self.changed_post_ids.add(post_id)
+            rows.append(
+                WhitelabelMedia(
+                    post_id=post_id,
+                    s3_key=parsed.key,
+                    url=url,
+                    type=parsed.media_type,
+                    size=size,
+                    etag=etag,
+                    last_modified=obj.get("LastModified"),
+                    sort_key=natural_sort_key(parsed.path_in_post),
+                )
+            )
+        if rows and not self.dry_run:
+            WhitelabelMedia.objects.bulk_create(
+                rows,
+                update_conflicts=True,
+                unique_fields=["s3_key"],
+                update_fields=["post", "url", "type", "size", "etag", "last_modified", "sort_key", "updated_at"],
+            )
+            self.seen_media_ids.update(row.pk for row in rows)
+
+    def report_progress(self) -> None:
+        if self.progress:
+            self.progress(self.counts, self.elapsed())
+        # The admin's history shows a running sync's progress; a few writes a minute at most.
+        if self.run is not None and time.monotonic() - self.last_progress_save >= 5:
+            SyncRun.objects.filter(pk=self.run.pk).update(**self.counts.as_run_fields())
+            self.last_progress_save = time.monotonic()
+
+    # ---- after a complete listing
+
+    def _scoped(self, queryset, creator_path: str):
+        queryset = queryset.order_by()  # the models' default ordering would add joins
+        if self.creator_scope:
+            return queryset.filter(**{creator_path: self.creator_scope})
+        return queryset
+
+    def finish(self) -> None:
+        """Orphans, profile images, aggregates: only ever called after the listing completed."""
+        # Profile images that disappeared from the bucket (never cleared mid-listing).
+        self._upsert_creators(list(self.creators), final=True)
+
+        media_orphans = [
+            (pk, post_id)
+            for pk, post_id in self._scoped(WhitelabelMedia.objects.all(), "post__creator__folder_name")
+            .values_list("id", "post_id")
+            .iterator(chunk_size=5000)
+            if pk not in self.seen_media_ids
+        ]
+        post_orphans = [
+            (pk, creator_id)
+            for pk, creator_id in self._scoped(WhitelabelPost.objects.all(), "creator__folder_name").values_list(
+                "id", "creator_id"
+            )
+            if pk not in self.seen_post_ids
+        ]
+        creator_orphans = [
+            pk
+            for pk in self._scoped(WhitelabelCreator.objects.all(), "folder_name").values_list("id", flat=True)
+            if pk not in self.seen_creator_ids
+        ]
+        if self.dry_run:
+            # Approximate cascades: media of orphan posts are among the orphan media already.
+            self.counts.media_deleted += len(media_orphans)
+            self.counts.posts_deleted += len(post_orphans)
+            self.counts.creators_deleted += len(creator_orphans)
+            return
+
+        deleted_posts = {pk for pk, _c in post_orphans}
+        for pk, post_id in media_orphans:
+            if post_id not in deleted_posts:
+                self.changed_post_ids.add(post_id)
+        for _pk, creator_id in post_orphans:
+            self.changed_creator_ids.add(creator_id)
+        self.counts.media_deleted += self._delete(WhitelabelMedia, [pk for pk, _p in media_orphans])
+        post_counts = self._delete_counted(WhitelabelPost, [pk for pk, _c in post_orphans])
+        creator_counts = self._delete_counted(WhitelabelCreator, creator_orphans)
+        for counts_by_model in (post_counts, creator_counts):
+            self.counts.media_deleted += counts_by_model.get(WhitelabelMedia._meta.label, 0)
+            self.counts.posts_deleted += counts_by_model.get(WhitelabelPost._meta.label, 0)
+            self.counts.creators_deleted += counts_by_model.get(WhitelabelCreator._meta.label, 0)
+        self.changed_post_ids -= deleted_posts
+        self.changed_creator_ids -= set(creator_orphans)
+
+        created = self.counts.media_created + self.counts.posts_created + self.counts.creators_created
+        if connection.vendor == "postgresql" and created >= ANALYZE_AFTER_ROWS:
+            with connection.cursor() as cursor:
+                for model in (WhitelabelCreator, WhitelabelPost, WhitelabelMedia):
+                    cursor.execute(f'ANALYZE "{model._meta.db_table}"')
+        refresh_aggregates(post_ids=self.changed_post_ids, creator_ids=self.changed_creator_ids, now=self.now)
+
+    @staticmethod
+    def _delete(model, ids: list[int]) -> int:
+        total = 0
+        for start in range(0, len(ids), DELETE_CHUNK):
+            total += model.objects.filter(pk__in=ids[start : start + DELETE_CHUNK]).delete()[0]
+        return total
+
+    @staticmethod
+    def _delete_counted(model, ids: list[int]) -> Counter:
+        totals: Counter = Counter()
+        for start in range(0, len(ids), DELETE_CHUNK):
+            _total, per_model = model.objects.filter(pk__in=ids[start : start + DELETE_CHUNK]).delete()
+            totals.update(per_model)
+        return totals
+
+
+# --------------------------------------------------------------------------- aggregates
+
+_PG_POST_AGGREGATES = """
+UPDATE {post} AS p
+   SET media_count = a.n, media_summary = a.summary, updated_at = %(now)s
+  FROM (
+        SELECT p2.id AS post_id,
+               count(m.id) AS n,
+               jsonb_build_object(
+                   'images', coalesce(jsonb_agg(m.url ORDER BY m.sort_key, m.s3_key)
+                                      FILTER (WHERE m.type = 'image'), '[]'::jsonb),
+                   'videos', coalesce(jsonb_agg(m.url ORDER BY m.sort_key, m.s3_key)
+                                      FILTER (WHERE m.type = 'video'), '[]'::jsonb)
+               ) AS summary
+          FROM {post} AS p2
+          LEFT JOIN {media} AS m ON m.post_id = p2.id
+         WHERE p2.id = ANY(%(ids)s)
+         GROUP BY p2.id
+       ) AS a
+ WHERE p.id = a.post_id
+   AND (p.media_count <> a.n OR p.media_summary <> a.summary)
+"""
+
+_PG_CREATOR_AGGREGATES = """
+UPDATE {creator} AS c
+   SET post_count = a.n, last_synced_at = %(now)s, updated_at = %(now)s
+  FROM (
+        SELECT c2.id AS creator_id, count(p.id) AS n
+          FROM {creator} AS c2
+          LEFT JOIN {post} AS p ON p.creator_id = c2.id
+         WHERE c2.id = ANY(%(ids)s)
+         GROUP BY c2.id
+       ) AS a
+ WHERE c.id = a.creator_id
+"""
+
+
+def refresh_aggregates(*, post_ids: Iterable[int], creator_ids: Iterable[int], now=None) -> None:
+    """Recompute media summaries/counts of `post_ids` and post counts of `creator_ids` (and their posts' creators)."""
+    now = now or timezone.now()
+    post_ids = sorted(set(post_ids))
+    creator_ids = set(creator_ids)
+    if post_ids:
+        creator_ids.update(
+            WhitelabelPost.objects.filter(pk__in=post_ids).order_by().values_list("creator_id", flat=True).distinct()
+        )
+    creator_ids = sorted(creator_ids)
+    tables = {
+        "post": connection.ops.quote_name(WhitelabelPost._meta.db_table),
+        "media": connection.ops.quote_name(WhitelabelMedia._meta.db_table),
+        "creator": connection.ops.quote_name(WhitelabelCreator._meta.db_table),
+    }
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            if post_ids:
+                cursor.execute(_PG_POST_AGGREGATES.format(**tables), {"ids": post_ids, "now": now})
+            if creator_ids:
+                cursor.execute(_PG_CREATOR_AGGREGATES.format(**tables), {"ids": creator_ids, "now": now})
+        return
+    _refresh_aggregates_portable(post_ids=post_ids, creator_ids=creator_ids, now=now)
+
+
+def _refresh_aggregates_portable(*, post_ids: list[int], creator_ids: list[int], now) -> None:
+    """Any database: read the media of the changed posts in chunks, write only posts whose figures moved."""
+    from django.db.models import Count
+
+    for start in range(0, len(post_ids), 500):
+        chunk = post_ids[start : start + 500]
+        summaries = {pk: {"images": [], "videos": []} for pk in chunk}
+        for post_id, type_, url in (
+            WhitelabelMedia.objects.filter(post_id__in=chunk)
+            .order_by("post_id", "sort_key", "s3_key")
+            .values_list("post_id", "type", "url")
+        ):
+            summaries[post_id]["images" if type_ == "image" else "videos"].append(url)
+        changed = []
+        for post in WhitelabelPost.objects.filter(pk__in=chunk).only("id", "media_count", "media_summary"):
+            summary = summaries[post.pk]
+            count = len(summary["images"]) + len(summary["videos"])
+            if post.media_count != count or post.media_summary != summary:
+                post.media_count, post.media_summary, post.updated_at = count, summary, now
+                changed.append(post)
+        WhitelabelPost.objects.bulk_update(changed, ["media_count", "media_summary", "updated_at"])
+    for start in range(0, len(creator_ids), 500):
+        chunk = creator_ids[start : start + 500]
+        creators = list(WhitelabelCreator.objects.filter(pk__in=chunk).annotate(n=Count("posts")).only("id"))
+        for creator in creators:
+            creator.post_count, creator.last_synced_at, creator.updated_at = creator.n, now, now
+        WhitelabelCreator.objects.bulk_update(creators, ["post_count", "last_synced_at", "updated_at"])
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def sync_bucket(
+    *,
+    prefix: str = "",
+    dry_run: bool = False,
+    trigger: str = SyncRun.Trigger.COMMAND,
+    progress: ProgressCallback | None = None,
+) -> SyncResult:
+    """
+    Sync the bucket (or one creator's folder when `prefix` names it) into the staging tables.
+
+    Raises SyncDisabled when WHITELABEL_BUCKET is unset and SyncAlreadyRunning when another
+    sync holds the lock. A failure while listing or writing is recorded on the SyncRun (status
+    `failed`, error text), deletes nothing, and is re-raised.
+    """
+    bucket = s3.bucket_name()
+    if not bucket:
+        raise SyncDisabled(disabled_message())
+    creator = prefix.strip("/")
+    list_prefix = s3.bucket_prefix() + (f"{creator}/" if creator else "")
+    client = s3.get_client()
+
+    if dry_run:
+        sync = _Sync(creator=creator, dry_run=True, run=None, progress=progress)
+        with closing(prefetch(list_pages(client=client, bucket=bucket, prefix=list_prefix))) as pages:
+            for contents in pages:
+                sync.process_page(contents)
+                sync.report_progress()
+        sync.finish()
+        return SyncResult(counts=sync.counts, seconds=sync.elapsed(), dry_run=True)
+
+    with exclusive_run(prefix=creator, trigger=trigger) as run:
+        sync = _Sync(creator=creator, dry_run=False, run=run, progress=progress)
+        try:
+            with closing(prefetch(list_pages(client=client, bucket=bucket, prefix=list_prefix))) as pages:
+                for contents in pages:
+                    sync.process_page(contents)
+                    sync.report_progress()
+            with transaction.atomic():
+                sync.finish()
+                run.status = SyncRun.Status.SUCCEEDED
+                run.finished_at = timezone.now()
+                for name, value in sync.counts.as_run_fields().items():
+                    setattr(run, name, value)
+                run.save()
+        except BaseException as exc:
+            _record_failure(sync, run, exc)
+            raise
+    return SyncResult(counts=sync.counts, seconds=sync.elapsed(), dry_run=False, run=run)
+
+
+def _record_failure(sync: _Sync, run: SyncRun, exc: BaseException) -> None:
+    logger.exception("white-label sync %s failed", run.pk)
+    # Pages already written stay (nothing is deleted); keep their posts' figures right.
+    try:
+        refresh_aggregates(post_ids=sync.changed_post_ids, creator_ids=sync.changed_creator_ids, now=sync.now)
+    except Exception:  # noqa: BLE001 - the database may be what failed
+        logger.exception("white-label sync %s: aggregates after failure failed too", run.pk)
+    fields = sync.counts.as_run_fields()
+    # The finish step was rolled back: nothing was deleted.
+    fields.update(creators_deleted=0, posts_deleted=0, media_deleted=0)
+    fields["rows_written"] = sum(
+        fields[k]
+        for k in ("creators_created", "creators_updated", "posts_created", "posts_updated", "media_created", "media_updated")
+    )
+    try:
+        SyncRun.objects.filter(pk=run.pk).update(
+            status=SyncRun.Status.FAILED,
+            finished_at=timezone.now(),
+            error=f"{type(exc).__name__}: {exc}"[:10000],
+            **fields,
+        )
+    except Exception:  # noqa: BLE001
+        logger.exception("white-label sync %s: could not record the failure", run.pk)
