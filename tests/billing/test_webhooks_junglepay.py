@@ -315,3 +315,13 @@ class BrokenEmailBackend:
 
     def send_messages(self, messages):
         raise ConnectionRefusedError("SMTP is down")
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_query_budget_of_a_paid_postback_and_of_a_duplicate(client, jp, checkout, django_assert_max_num_queries):
+    fetch_answers(checkout, status="paid")
+    with django_assert_max_num_queries(25):
+        deliver(client, jp, postback(checkout))
+    with django_assert_max_num_queries(6):
+        assert deliver(client, jp, postback(checkout)).json()["status"] == "duplicate"
