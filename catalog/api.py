@@ -6,6 +6,7 @@ serializers below describe the payload for the schema, and the listing runs at
 ~2× the requests/s DRF's per-field serialization allows (bench/api.py).
 """
 
+from django.core.paginator import Paginator as DjangoPaginator
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
@@ -22,6 +23,22 @@ from config.api_errors import json_error
 
 class CatalogPagination(PageNumberPagination):
     page_size = 20
+
+
+class PostPagination(CatalogPagination):
+    """
+    Counts from `Creator.post_count` (kept by the services that publish and
+    hide posts) instead of a COUNT(*) per request: one query fewer on the
+    busiest endpoint.
+    """
+
+    known_count: int | None = None
+
+    def django_paginator_class(self, object_list, per_page):
+        paginator = DjangoPaginator(object_list, per_page)
+        if self.known_count is not None:
+            paginator.count = self.known_count  # shadows the cached_property
+        return paginator
 
 
 class CreatorListOutput(serializers.Serializer):
@@ -81,11 +98,13 @@ class CreatorPostListApi(generics.ListAPIView):
     """A published creator's posts, newest first; media presigned for subscribers, preview only otherwise."""
 
     serializer_class = PostListOutput
-    pagination_class = CatalogPagination
+    pagination_class = PostPagination
     queryset = Post.objects.none()  # for the schema; the real one needs the slug
 
     def get_queryset(self):
-        return selectors.list_posts(selectors.get_creator(self.kwargs["slug"]))
+        creator = selectors.get_creator(self.kwargs["slug"])
+        self.paginator.known_count = creator.post_count
+        return selectors.list_posts(creator)
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.get_queryset())
