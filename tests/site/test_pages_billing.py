@@ -262,3 +262,17 @@ def test_checkout_page_tells_a_subscriber_they_already_have_a_plan(client):
 
     assert 'data-testid="already-subscribed"' in body
     assert 'href="/account/"' in body
+
+
+def test_a_subscriber_switches_plan_from_the_plans_page(client):
+    subscription = SubscriptionFactory(plan=PlanFactory(name="Anual", price_cents=23990, duration_days=365))
+    smaller = PlanFactory(name="Mensal", price_cents=2990)
+    client.force_login(subscription.user)
+
+    body = client.get("/plans/").content.decode()
+    assert 'data-testid="plan-switch"' in body
+    response = client.post("/account/change-plan/", {"plan_id": smaller.pk})
+
+    subscription.refresh_from_db()
+    assert response.status_code == 302
+    assert subscription.next_plan == smaller
