@@ -191,11 +191,12 @@
   function showProblem(text) {
     stopTimers();
     $("waiting").hidden = true;
+    $("pix-charge").hidden = true;  // no longer payable: do not leave a code to pay
     $("pay-problem-text").textContent = text;
     $("pay-problem").hidden = false;
     var sandbox = $("sandbox");
     if (sandbox) { sandbox.hidden = true; }
-    if ($("step-pay").hidden) { goToStep(2); $("pix-qr").hidden = true; }
+    if ($("step-pay").hidden) { goToStep(2); }
   }
 
   function showDone() {
@@ -248,6 +249,7 @@
   }
 
   function showPix(charge) {
+    $("pix-charge").hidden = false;
     var qr = $("pix-qr");
     // pix_qr_svg is an SVG document rendered by our own server (segno), not user input.
     qr.innerHTML = charge.pix_qr_svg || "";

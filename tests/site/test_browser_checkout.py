@@ -143,6 +143,7 @@ def test_a_refused_payment_says_so_and_offers_to_start_again(browser, settings, 
     problem = browser.wait_for("#pay-problem", timeout=15)
     assert problem.text
     assert not browser.find("#waiting").is_displayed()
+    assert not browser.find("#pix-qr").is_displayed()  # nothing left to pay
     assert browser.find("#pay-problem a").get_attribute("href").endswith(f"/checkout/{plan.pk}/")
     assert Checkout.objects.get().status == Checkout.Status.FAILED
     assert not Subscription.objects.filter(user=user).live().exists()
