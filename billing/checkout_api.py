@@ -30,13 +30,24 @@ from config.api_errors import DomainError
 from config.throttling import CheckoutThrottle
 
 
-def _get_checkout(checkout_id) -> Checkout:
+def _get_checkout(checkout_id, request) -> Checkout:
+    """
+    A checkout is reached by its unguessable uuid (the buyer may not have an
+    account yet). Once it belongs to an account, another logged-in user gets a
+    404 for it all the same: ownership is checked, not only the id's secrecy.
+    """
     checkout = (
         Checkout.objects.select_related("subscription__plan", "gateway").filter(public_id=checkout_id).first()
     )
-    if checkout is None:
+    if checkout is None or not _may_see(request.user, checkout):
         raise DomainError(_("Checkout not found."), code="not_found", status_code=status.HTTP_404_NOT_FOUND)
     return checkout
+
+
+def _may_see(user, checkout: Checkout) -> bool:
+    if checkout.user_id is None or not user.is_authenticated:
+        return True
+    return user.pk == checkout.user_id or user.is_staff
 
 
 class CheckoutProcessApi(APIView):
@@ -136,6 +147,7 @@ class CheckoutPixApi(APIView):
     def post(self, request):
         data = self.CheckoutPixInput(data=request.data)
         data.is_valid(raise_exception=True)
+        _get_checkout(data.validated_data["checkout_id"], request)  # ownership, before any gateway call
         checkout = issue_pix_charge(checkout_id=data.validated_data["checkout_id"])
         return Response(self.CheckoutPixOutput(checkout).data)
 
@@ -166,7 +178,7 @@ class CheckoutStatusApi(APIView):
 
     @extend_schema(responses={200: CheckoutStatusOutput})
     def get(self, request, checkout_id):
-        checkout = _get_checkout(checkout_id)
+        checkout = _get_checkout(checkout_id, request)
         return Response(self.CheckoutStatusOutput(checkout).data)
 
 
@@ -203,6 +215,7 @@ class CheckoutSimulateApi(APIView):
                 code="not_found",
                 status_code=status.HTTP_404_NOT_FOUND,
             )
+        _get_checkout(checkout_id, request)
         outcome = data.validated_data["outcome"]
         body = simulate_sandbox_event(checkout_id=checkout_id, outcome=outcome)
         result = receive_webhook(
@@ -211,7 +224,7 @@ class CheckoutSimulateApi(APIView):
             body=body,
             headers={"Content-Type": "application/json", "X-Sandbox-Simulation": outcome},
         )
-        checkout = _get_checkout(checkout_id)
+        checkout = _get_checkout(checkout_id, request)
         return Response(
             self.CheckoutSimulateOutput(
                 {"checkout_id": checkout.public_id, "status": checkout.status, "webhook_status": result.status_code, "webhook": result.body}

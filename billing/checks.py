@@ -5,9 +5,14 @@ from django.core.checks import Error, register
 
 
 @register("billing", deploy=False)
-def sandbox_gateway_not_in_production(app_configs=None, **kwargs):
-    """billing.E001: the sandbox fakes payments; with DEBUG off it must be explicitly allowed."""
-    if settings.DEBUG or settings.SANDBOX_GATEWAY_ALLOWED:
+def sandbox_gateway_not_in_production(app_configs=None, databases=None, **kwargs):
+    """
+    billing.E001: the sandbox fakes payments; with DEBUG off it must be explicitly allowed.
+
+    It reads the database, so like Django's own database checks it runs only when
+    databases are named: `migrate` (every deploy runs it) and `check --database default`.
+    """
+    if settings.DEBUG or settings.SANDBOX_GATEWAY_ALLOWED or not databases:
         return []
     from django.db import DatabaseError
 
