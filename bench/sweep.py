@@ -51,6 +51,13 @@ def setup_django(keep: bool):
     base = settings.DATABASES["default"]["NAME"]
     settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = f"{base}_bench_sweep"
     settings.EMAIL_BACKEND = "django.core.mail.backends.dummy.EmailBackend"
+    # The sweep queues its renewal e-mails for the worker (in-memory broker
+    # here, no worker): measured is the sweep, not SMTP. The rendering cost is
+    # measured separately below.
+    from config.celery import app
+
+    app.conf.task_always_eager = False
+    app.conf.broker_url = "memory://"
     name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
     print(f"database {name} created and migrated", flush=True)
     return base
@@ -179,14 +186,21 @@ def run_sweep(label: str, now) -> tuple:
 
     from billing.services import sweep_subscriptions
 
+    steps = []
     with CaptureQueriesContext(connection) as queries:
         started = time.monotonic()
-        result = sweep_subscriptions(now=now)
+        result = sweep_subscriptions(now=now, progress=lambda step, count: steps.append((step, time.monotonic())))
         seconds = time.monotonic() - started
     print(
         f"{label}: {result.rows_changed:,} rows changed, {len(queries)} queries, {seconds:.2f}s  [{result.summary()}]",
         flush=True,
     )
+    previous = started
+    timings = []
+    for step, at in steps:
+        timings.append(f"{step} {at - previous:.2f}s")
+        previous = at
+    print("    steps: " + ", ".join(timings), flush=True)
     if os.environ.get("BENCH_VERBOSE"):
         for q in sorted(queries.captured_queries, key=lambda q: -float(q["time"]))[:8]:
             print(f"    {float(q['time']):7.3f}s  {q['sql'][:150]}")
@@ -214,6 +228,18 @@ def main():
         expected = load(args.rows, now, "b")
         first, big_queries, seconds = run_sweep(f"sweep over {args.rows:,}", now)
         _, again_queries, _ = run_sweep("second sweep, same moment", now + timedelta(seconds=1))
+
+        from billing.models import Checkout
+        from billing.services import send_renewal_notices
+
+        sample = [
+            [c.customer_email, c.customer_name, c.plan.name, c.total_cents, str(c.public_id), c.subscription.end_date.isoformat()]
+            for c in Checkout.objects.filter(purpose="renewal").select_related("plan", "subscription")[:2000]
+        ]
+        started = time.monotonic()
+        send_renewal_notices(notices=sample)
+        per_mail = (time.monotonic() - started) / max(len(sample), 1) * 1000
+        print(f"renewal e-mail rendering (worker side): {per_mail:.2f} ms per e-mail over {len(sample):,}")
 
         want = {
             "renewals_issued": expected["active_due"] + expected["active_ended"],

@@ -681,6 +681,8 @@ def _issue_renewals(*, now: datetime, result: SweepResult) -> None:
     from billing.fields import EncryptedTextField
 
     last_paid = Checkout.objects.filter(subscription=OuterRef("pk"), status=Checkout.Status.PAID).order_by("-paid_at", "-pk")
+    # Plain values, not model instances: a backlog of renewals is read in one
+    # query without building a user, a plan and a subscription object per row.
     rows = (
         Subscription.objects.filter(sweep_claim=claim)
         .annotate(
@@ -688,39 +690,61 @@ def _issue_renewals(*, now: datetime, result: SweepResult) -> None:
             last_phone=Subquery(last_paid.values("customer_phone")[:1]),
             last_name=Subquery(last_paid.values("customer_name")[:1]),
         )
-        .select_related("user", "plan", "next_plan")
         .order_by("pk")
-    )
-    checkouts = []
-    for sub in rows:
-        plan = sub.next_plan or sub.plan
-        method = Checkout.Method.PIX if plan.accepts_pix or not plan.accepts_card else Checkout.Method.CARD
-        checkouts.append(
-            Checkout(
-                user=sub.user,
-                plan=plan,
-                purpose=Checkout.Purpose.RENEWAL,
-                subscription=sub,
-                payment_method=method,
-                plan_price_cents=plan.price_cents,
-                bumps_cents=0,
-                credit_cents=0,
-                total_cents=plan.price_cents,
-                items=[{"title": _("%(plan)s (renewal)") % {"plan": plan.name}, "unit_price_cents": plan.price_cents, "quantity": 1}],
-                customer_name=(sub.last_name or sub.user.name or sub.user.email)[:150],
-                customer_email=sub.user.email,
-                customer_document=sub.last_document or "",
-                customer_phone=sub.last_phone or "",
-                created_at=now,
-            )
+        .values(
+            "pk", "user_id", "user__email", "user__name", "end_date", "last_document", "last_phone", "last_name",
+            "plan_id", "plan__name", "plan__price_cents", "plan__accepts_pix", "plan__accepts_card",
+            "next_plan_id", "next_plan__name", "next_plan__price_cents", "next_plan__accepts_pix", "next_plan__accepts_card",
         )
+    )
+    checkouts, notices = [], []
+    titles = {}
+    for row in rows:
+        key = "next_plan__" if row["next_plan_id"] else "plan__"
+        plan_id = row["next_plan_id"] or row["plan_id"]
+        name, price = row[key + "name"], row[key + "price_cents"]
+        method = Checkout.Method.PIX if row[key + "accepts_pix"] or not row[key + "accepts_card"] else Checkout.Method.CARD
+        if name not in titles:
+            titles[name] = _("%(plan)s (renewal)") % {"plan": name}
+        customer_name = (row["last_name"] or row["user__name"] or row["user__email"])[:150]
+        checkout = Checkout(
+            user_id=row["user_id"],
+            plan_id=plan_id,
+            purpose=Checkout.Purpose.RENEWAL,
+            subscription_id=row["pk"],
+            payment_method=method,
+            plan_price_cents=price,
+            bumps_cents=0,
+            credit_cents=0,
+            total_cents=price,
+            items=[{"title": titles[name], "unit_price_cents": price, "quantity": 1}],
+            customer_name=customer_name,
+            customer_email=row["user__email"],
+            customer_document=row["last_document"] or "",
+            customer_phone=row["last_phone"] or "",
+            created_at=now,
+        )
+        checkouts.append(checkout)
+        notices.append([row["user__email"], customer_name, name, price, str(checkout.public_id), row["end_date"].isoformat()])
     Checkout.objects.bulk_create(checkouts)
     result.renewals_issued = len(checkouts)
     result.renewal_checkout_ids = [c.public_id for c in checkouts]
-    notices = [
-        (c.customer_email, c.customer_name, c.plan.name, c.total_cents, c.public_id, c.subscription.end_date) for c in checkouts
-    ]
-    transaction.on_commit(lambda: send_renewal_notices(notices=notices))
+    transaction.on_commit(lambda: _dispatch_renewal_notices(notices))
+
+
+# Renewal e-mails go to the worker in chunks: the sweep neither waits on SMTP
+# nor renders thousands of templates; a chunk that fails is retried alone.
+NOTICE_CHUNK = 500
+
+
+def _dispatch_renewal_notices(notices: list) -> None:
+    from billing.tasks import send_renewal_notices as task
+
+    for start in range(0, len(notices), NOTICE_CHUNK):
+        try:
+            task.delay(notices=notices[start : start + NOTICE_CHUNK])
+        except Exception:  # noqa: BLE001 - the renewals exist either way; they show on /account/
+            logger.exception("renewal notices not queued", extra={"count": len(notices[start : start + NOTICE_CHUNK])})
 
 
 def checkout_link(public_id) -> str:
@@ -734,7 +758,11 @@ def checkout_link(public_id) -> str:
 
 
 def send_renewal_notices(*, notices) -> int:
-    """One e-mail per renewal issued, over one connection. A failure is logged; the charge stays on /account/."""
+    """
+    One e-mail per renewal issued, over one connection; `notices` are
+    [email, name, plan name, total cents, checkout public id, end date ISO].
+    Raises on an SMTP failure so the task retries.
+    """
     from billing.money import format_brl
 
     messages = []
@@ -745,7 +773,7 @@ def send_renewal_notices(*, notices) -> int:
                 "plan": plan_name,
                 "total": format_brl(total_cents),
                 "link": checkout_link(public_id),
-                "end_date": timezone.localtime(end_date),
+                "end_date": timezone.localtime(datetime.fromisoformat(end_date)),
             }
             messages.append(
                 EmailMessage(
@@ -754,12 +782,8 @@ def send_renewal_notices(*, notices) -> int:
                     to=[email],
                 )
             )
-    try:
-        with get_connection() as connection:
-            sent = connection.send_messages(messages) or 0
-    except Exception:  # noqa: BLE001 - the renewal exists either way; do not fail the sweep
-        logger.exception("renewal notices not sent", extra={"count": len(messages)})
-        return 0
+    with get_connection() as connection:
+        sent = connection.send_messages(messages) or 0
     logger.info("renewal notices sent", extra={"count": sent})
     return sent
 

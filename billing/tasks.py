@@ -26,6 +26,19 @@ def sweep_subscriptions() -> dict:
     return summary
 
 
+@shared_task(
+    name="billing.tasks.send_renewal_notices",
+    autoretry_for=(OSError,),
+    retry_backoff=60,
+    max_retries=5,
+)
+def send_renewal_notices(*, notices: list) -> int:
+    """E-mails a chunk of renewal links, queued by the sweep after its commit."""
+    from billing import services
+
+    return services.send_renewal_notices(notices=notices)
+
+
 # --- payments: webhooks and reconciliation ---------------------------------
 
 
