@@ -209,6 +209,9 @@ class JunglePayGateway(Gateway):
 
     def _rejected(self, response: requests.Response) -> GatewayRejected:
         message = _safe_message(response)
+        secret = self.config.effective_secret_key
+        if secret and secret in message:
+            message = ""  # never echo a key back, whatever the provider says
         logger.warning("junglepay rejected the request", extra={"status": response.status_code, "provider_message": message})
         if response.status_code in (400, 422):
             # The provider refused what the buyer typed (document, phone...): say so.
