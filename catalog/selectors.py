@@ -66,6 +66,16 @@ def list_posts(creator: Creator) -> QuerySet[Post]:
     )
 
 
+def list_posts_by_slug(slug: str) -> QuerySet[Post]:
+    """`list_posts` of the published creator with this slug, each post carrying its creator (one query)."""
+    return (
+        Post.objects.filter(creator__slug=slug, creator__status=Creator.Status.PUBLISHED, status=Post.Status.PUBLISHED)
+        .select_related("creator")
+        .order_by("-published_at", "-id")
+        .only("id", "creator_id", "title", "published_at", "preview", "creator__id", "creator__post_count")
+    )
+
+
 def get_post(post_id: int) -> Post:
     """A published post of a published creator; Http404 otherwise."""
     return get_object_or_404(
