@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
-from django.utils.translation import gettext as _t, gettext_lazy as _, ngettext
+from django.utils.translation import gettext, gettext_lazy as _, ngettext
 
 from billing.gateways import GatewayError
 from billing.models import ReconciliationItem, WebhookEvent
@@ -98,14 +98,14 @@ class ReconciliationItemAdmin(admin.ModelAdmin):
         try:
             reports = reconcile_payments()
         except GatewayError as exc:
-            self.message_user(request, _t("Reconciliation failed: %(error)s") % {"error": exc.message}, level=messages.ERROR)
+            self.message_user(request, gettext("Reconciliation failed: %(error)s") % {"error": exc.message}, level=messages.ERROR)
         else:
             if not reports:
-                self.message_user(request, _t("No gateway to reconcile."), level=messages.INFO)
+                self.message_user(request, gettext("No gateway to reconcile."), level=messages.INFO)
             for report in reports:
                 self.message_user(
                     request,
-                    _t(
+                    gettext(
                         "%(gateway)s: %(listed)d charges listed, %(matched)d agree, %(fixed)d missed payments fixed, "
                         "%(flagged)d differences listed."
                     )

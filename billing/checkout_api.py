@@ -209,7 +209,7 @@ class CheckoutSimulateApi(APIView):
             gateway = get_active_gateway()
         except GatewayUnavailable:
             gateway = None
-        if gateway is None or gateway.kind != PaymentGateway.Kind.SANDBOX or not sandbox_allowed():
+        if gateway is None or gateway.kind != PaymentGateway.Kind.SANDBOX or not gateway.config.is_active or not sandbox_allowed():
             raise DomainError(
                 _("Payment simulation is only available with the sandbox gateway."),
                 code="not_found",

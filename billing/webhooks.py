@@ -73,6 +73,7 @@ def _authenticate(provider: str, token: str) -> PaymentGateway | None:
 
 
 def _store(*, provider: str, event_id: str, headers: dict, body: str, payload) -> tuple[WebhookEvent, bool]:
+    event_id = _without_nul(event_id)
     try:
         with transaction.atomic():
             event = WebhookEvent.objects.create(
@@ -99,11 +100,12 @@ def receive_webhook(
         return WebhookResponse(401, {"error": {"code": "invalid_token", "message": "Invalid or missing token.", "fields": {}}})
 
     kept = {k.lower(): str(v)[:500] for k, v in (headers or {}).items() if k.lower() in KEPT_HEADERS}
-    text = body.decode("utf-8", errors="replace")
+    # PostgreSQL text and jsonb cannot hold NUL; anything else is kept as received.
+    text = body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
     gateway = gateway_for(config)
     try:
         notification = gateway.parse_notification(body)
-        payload = json.loads(body)
+        payload = _without_nul(json.loads(body))
     except (NotificationInvalid, ValueError, UnicodeDecodeError) as exc:
         event, _created = _store(
             provider=provider, event_id="sha256:" + hashlib.sha256(body).hexdigest(), headers=kept, body=text, payload=None
@@ -118,6 +120,16 @@ def receive_webhook(
         return WebhookResponse(200, {"status": "duplicate", "event_id": event.event_id})
     outcome = process_event(event=event)
     return WebhookResponse(200, {"status": outcome, "event_id": event.event_id})
+
+
+def _without_nul(value):
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    return value
 
 
 # ---------------------------------------------------------------------------
@@ -164,7 +176,7 @@ def process_event(*, event: WebhookEvent, now=None) -> str:
 def _record_outcome(event: WebhookEvent, *, outcome: str, note: str, checkout, now) -> None:
     WebhookEvent.objects.filter(pk=event.pk).update(
         outcome=outcome,
-        error=note[:4000],
+        error=_without_nul(note)[:4000],
         processed_at=now,
         attempts=F("attempts") + 1,
         checkout=checkout or event.checkout,
@@ -254,6 +266,9 @@ def _process_marketplace(notification, *, now) -> tuple[str, str, None]:
 
     if notification.status not in (ChargeStatus.PENDING, ChargeStatus.PAID):
         return Outcome.IGNORED, f"unknown status {notification.provider_status!r}", None
+    if not notification.transaction_id or not notification.payer_email:
+        # Nothing a retry could fix: kept for a person, not retried.
+        return Outcome.IGNORED, "no transaction id or no payer e-mail in the body", None
     record_marketplace_payment(
         external_id=notification.transaction_id,
         status=notification.status,

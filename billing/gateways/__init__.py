@@ -36,7 +36,7 @@ def gateway_for(config) -> Gateway:
 def get_active_gateway() -> Gateway:
     """
     The gateway that serves our own checkout: the one active internal
-    PaymentGateway. With none configured, the sandbox serves when it is
+    PaymentGateway. With none active, the sandbox is activated and serves when it is
     allowed (DEBUG or SANDBOX_GATEWAY_ALLOWED): the default of `make run`
     and of the tests. A sandbox that is not allowed never serves.
     """
@@ -45,7 +45,7 @@ def get_active_gateway() -> Gateway:
 
     config = PaymentGateway.objects.filter(is_active=True, kind__in=PaymentGateway.INTERNAL_KINDS).first()
     if config is None and sandbox_allowed():
-        config, _ = PaymentGateway.objects.get_or_create(kind=PaymentGateway.Kind.SANDBOX)
+        config = _activate_default_sandbox()
     if config is None or (config.kind == PaymentGateway.Kind.SANDBOX and not sandbox_allowed()):
         raise GatewayUnavailable(NO_GATEWAY_MESSAGE)
     return gateway_for(config)
@@ -54,3 +54,21 @@ def get_active_gateway() -> Gateway:
 def postback_url(config) -> str:
     """The URL to paste into the provider: SITE_URL + webhook path + ?token= (one definition, on the model)."""
     return config.postback_url
+
+
+def _activate_default_sandbox():
+    """Nothing active where fake payments are allowed: the sandbox becomes the active gateway (and says so)."""
+    import logging
+
+    from django.db import IntegrityError, transaction
+
+    from billing.models import PaymentGateway
+
+    try:
+        with transaction.atomic():
+            config, _ = PaymentGateway.objects.update_or_create(kind=PaymentGateway.Kind.SANDBOX, defaults={"is_active": True})
+    except IntegrityError:
+        # Someone activated a gateway meanwhile (one active, enforced by the database): use theirs.
+        return PaymentGateway.objects.filter(is_active=True, kind__in=PaymentGateway.INTERNAL_KINDS).first()
+    logging.getLogger(__name__).warning("no payment gateway was active: the sandbox was activated")
+    return config

@@ -222,3 +222,58 @@ def test_statuses_map_to_what_we_act_upon(jp, checkout):
     for provider_status, status in expected.items():
         responses.upsert(responses.GET, f"{JP}/transactions/282", json=created(checkout, status=provider_status))
         assert gateway.fetch_charge("282").status == status
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@responses.activate
+def test_concurrent_pix_requests_create_one_charge(settings):
+    import threading
+    import time
+
+    from django.db import connection
+
+    # given: a slow JunglePay, and four tabs asking for the PIX of one checkout at once
+    settings.JUNGLEPAY_API_URL = JP
+    junglepay()
+    plan = PlanFactory(price_cents=3980)
+    checkout = create_checkout(
+        plan=plan, customer_name="Ana Souza", customer_email="ana@example.com", customer_document="52998224725",
+        customer_phone="11987654321", purpose=Checkout.Purpose.NEW,
+    )
+
+    def slow_create(request):
+        time.sleep(0.2)
+        return 200, {}, json.dumps(created(checkout))
+
+    post = responses.add_callback(responses.POST, f"{JP}/transactions", callback=slow_create, content_type="application/json")
+    barrier = threading.Barrier(4)
+    ids = []
+
+    def pay():
+        try:
+            barrier.wait(timeout=10)
+            ids.append(issue_pix_charge(checkout_id=checkout.public_id).gateway_transaction_id)
+        finally:
+            connection.close()
+
+    # when
+    threads = [threading.Thread(target=pay) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    # then
+    assert ids == ["282"] * 4
+    assert post.call_count == 1
+
+
+@responses.activate
+def test_a_refusal_that_quotes_the_key_is_not_shown(jp, checkout):
+    responses.post(f"{JP}/transactions", json={"message": f"key {SECRET} cannot create pix"}, status=400)
+
+    with pytest.raises(GatewayRejected) as excinfo:
+        issue_pix_charge(checkout_id=checkout.public_id)
+
+    assert SECRET not in excinfo.value.message and excinfo.value.status_code == 400

@@ -42,8 +42,8 @@ def test_items_must_add_up_to_the_amount():
 @pytest.mark.django_db
 def test_the_sandbox_issues_a_scannable_charge(settings):
     settings.DEBUG = True
-    gateway = get_active_gateway()  # nothing configured: the sandbox is the default
-    assert gateway.kind == "sandbox"
+    gateway = get_active_gateway()  # nothing configured: the sandbox is the default, and active
+    assert gateway.kind == "sandbox" and gateway.config.is_active
 
     charge = gateway.create_charge(request(2990))
 

@@ -123,3 +123,11 @@ def test_a_payment_without_any_plan_fails_and_is_kept_for_replay(client, gateway
 
     assert replay_event(event=event) == WebhookEvent.Outcome.PROCESSED
     assert Subscription.objects.get().status == Subscription.Status.ACTIVE
+
+
+def test_a_body_without_transaction_or_payer_is_stored_and_ignored(client, gateway, monthly):
+    assert deliver(client, gateway, {"status": "PAID", "amount": 2990}).status_code == 200
+    assert deliver(client, gateway, {"id": "x1", "status": "PAID", "amount": 2990, "payer": {}}).status_code == 200
+
+    assert set(WebhookEvent.objects.values_list("outcome", flat=True)) == {WebhookEvent.Outcome.IGNORED}
+    assert not Subscription.objects.exists()

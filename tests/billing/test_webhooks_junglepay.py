@@ -315,3 +315,23 @@ class BrokenEmailBackend:
 
     def send_messages(self, messages):
         raise ConnectionRefusedError("SMTP is down")
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_query_budget_of_a_paid_postback_and_of_a_duplicate(client, jp, checkout, django_assert_max_num_queries):
+    fetch_answers(checkout, status="paid")
+    with django_assert_max_num_queries(25):
+        deliver(client, jp, postback(checkout))
+    with django_assert_max_num_queries(6):
+        assert deliver(client, jp, postback(checkout)).json()["status"] == "duplicate"
+
+
+@pytest.mark.django_db
+@responses.activate
+@pytest.mark.parametrize("body", [b'{"id": "a\\u0000b", "type": "transaction", "data": {"id": "\\u0000"}}', b"\x00\x01garbage", b"[]"])
+def test_hostile_bodies_are_stored_and_never_crash(client, jp, body):
+    responses.get(f"{JP}/transactions/%00", status=404)
+    response = deliver(client, jp, body)
+    assert response.status_code in (200, 400)
+    assert WebhookEvent.objects.count() == 1
