@@ -87,6 +87,7 @@ def checkout(request, plan_id: int):
             "bumps": bumps,
             "page_data": page_data,
             "sandbox": page_data["sandbox"],
+            "subscription": _current_subscription(user),
             "prefill_name": getattr(user, "name", "") if user.is_authenticated else "",
             "prefill_email": user.email if user.is_authenticated else "",
         },

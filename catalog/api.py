@@ -6,12 +6,16 @@ serializers below describe the payload for the schema, and the listing runs at
 ~2× the requests/s DRF's per-field serialization allows (bench/api.py).
 """
 
+from django.db.models import Count, Window
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from accounts.access import user_has_access
 from catalog import selectors
@@ -21,7 +25,36 @@ from config.api_errors import json_error
 
 
 class CatalogPagination(PageNumberPagination):
+    """
+    DRF's page-number pagination (contract §3), with the total counted in
+    the same query as the page where possible: `one_query_page` below.
+    """
+
     page_size = 20
+
+    def page_number(self, request) -> int:
+        raw = request.query_params.get(self.page_query_param, 1)
+        try:
+            number = int(raw)
+        except (TypeError, ValueError):
+            raise NotFound(_("Invalid page.")) from None
+        if number < 1:
+            raise NotFound(_("Invalid page."))
+        return number
+
+    def response(self, request, *, number: int, count: int, rows: list) -> Response:
+        url = request.build_absolute_uri()
+        if number * self.page_size < count:
+            next_url = replace_query_param(url, self.page_query_param, number + 1)
+        else:
+            next_url = None
+        if number == 1:
+            previous_url = None
+        elif number == 2:
+            previous_url = remove_query_param(url, self.page_query_param)
+        else:
+            previous_url = replace_query_param(url, self.page_query_param, number - 1)
+        return Response({"count": count, "next": next_url, "previous": previous_url, "results": rows})
 
 
 class CreatorListOutput(serializers.Serializer):
@@ -62,7 +95,16 @@ class CreatorListApi(generics.ListAPIView):
         return selectors.list_creators().only(*selectors.CREATOR_LIST_FIELDS)
 
     def list(self, request, *args, **kwargs):
-        page = self.paginate_queryset(self.get_queryset())
+        paginator = self.paginator
+        number = paginator.page_number(request)
+        size = paginator.page_size
+        # The total rides along with the page (COUNT(*) OVER ()): one query, not two.
+        page = list(
+            self.get_queryset().annotate(total=Window(Count("id")))[(number - 1) * size : number * size]
+        )
+        count = page[0].total if page else self.get_queryset().count()
+        if not page and number > 1:
+            raise NotFound(_("Invalid page."))
         rows = [
             {
                 "name": creator.name,
@@ -74,7 +116,7 @@ class CreatorListApi(generics.ListAPIView):
             }
             for creator in page
         ]
-        return self.get_paginated_response(rows)
+        return paginator.response(request, number=number, count=count, rows=rows)
 
 
 class CreatorPostListApi(generics.ListAPIView):
@@ -84,11 +126,20 @@ class CreatorPostListApi(generics.ListAPIView):
     pagination_class = CatalogPagination
     queryset = Post.objects.none()  # for the schema; the real one needs the slug
 
-    def get_queryset(self):
-        return selectors.list_posts(selectors.get_creator(self.kwargs["slug"]))
-
     def list(self, request, *args, **kwargs):
-        page = self.paginate_queryset(self.get_queryset())
+        paginator = self.paginator
+        number = paginator.page_number(request)
+        size = paginator.page_size
+        # One query for the page, its creator and the total (the creator's
+        # post_count, kept by the services that publish and hide posts); the
+        # creator is looked up on its own only when the page comes back empty.
+        page = list(selectors.list_posts_by_slug(kwargs["slug"])[(number - 1) * size : number * size])
+        if page:
+            count = page[0].creator.post_count
+        else:
+            count = selectors.get_creator(kwargs["slug"]).post_count  # Http404 → the error shape
+            if number > 1:
+                raise NotFound(_("Invalid page."))
         media = selectors.media_for(page, request.user, has_access=user_has_access(request.user), request=request)
         rows = [
             {
@@ -100,7 +151,7 @@ class CreatorPostListApi(generics.ListAPIView):
             }
             for post in page
         ]
-        return self.get_paginated_response(rows)
+        return paginator.response(request, number=number, count=count, rows=rows)
 
 
 @extend_schema(exclude=True)

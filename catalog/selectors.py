@@ -66,6 +66,16 @@ def list_posts(creator: Creator) -> QuerySet[Post]:
     )
 
 
+def list_posts_by_slug(slug: str) -> QuerySet[Post]:
+    """`list_posts` of the published creator with this slug, each post carrying its creator (one query)."""
+    return (
+        Post.objects.filter(creator__slug=slug, creator__status=Creator.Status.PUBLISHED, status=Post.Status.PUBLISHED)
+        .select_related("creator")
+        .order_by("-published_at", "-id")
+        .only("id", "creator_id", "title", "published_at", "preview", "creator__id", "creator__post_count")
+    )
+
+
 def get_post(post_id: int) -> Post:
     """A published post of a published creator; Http404 otherwise."""
     return get_object_or_404(
@@ -87,33 +97,38 @@ def _absolute(url: str, request) -> str:
 
 def media_urls(items: list[Media], request=None) -> dict[int, str]:
     """{media id: URL} for media the caller may see: presigned, or the local access-checked view."""
+    return _urls_for_rows([(item.pk, item.key, item.file.name) for item in items], request)
+
+
+def _urls_for_rows(rows: list[tuple[int, str | None, str]], request) -> dict[int, str]:
+    """
+    {media id: URL} from (id, white-label key, uploaded file name) rows: plain
+    tuples, because a page holds up to 200 media and model instances would
+    cost more than signing them.
+    """
     urls: dict[int, str] = {}
-    by_bucket: dict[str, list[Media]] = {}
-    for item in items:
-        if item.key:
-            bucket = settings.WHITELABEL_BUCKET
-            if not bucket:
-                logger.warning("white-label media without WHITELABEL_BUCKET", extra={"media_id": item.pk})
-                continue
-            by_bucket.setdefault(bucket, []).append(item)
-        elif isinstance(item.file.storage, PrivateFileSystemStorage):
+    whitelabel: list[tuple[int, str]] = []
+    uploads: list[tuple[int, str]] = []
+    file_storage = Media._meta.get_field("file").storage
+    local = isinstance(file_storage, PrivateFileSystemStorage)
+    for pk, key, file_name in rows:
+        if key:
+            whitelabel.append((pk, key))  # the full object key, as listed by the sync
+        elif local:
             # Local development: no bucket to sign for; the view checks access on every hit.
-            urls[item.pk] = _absolute(reverse("catalog_api:media-file", args=[item.pk]), request)
-        else:
-            by_bucket.setdefault(settings.AWS_STORAGE_BUCKET_NAME, []).append(item)
-    for bucket, bucket_items in by_bucket.items():
-        keys = {item.pk: _object_key(item) for item in bucket_items}
-        signed = signing.presign_many(bucket, keys.values())
-        for pk, key in keys.items():
-            urls[pk] = signed[key]
+            urls[pk] = _absolute(reverse("catalog_api:media-file", args=[pk]), request)
+        elif file_name:
+            location = (getattr(file_storage, "location", "") or "").strip("/")
+            uploads.append((pk, f"{location}/{file_name}" if location else file_name))
+    if whitelabel and not settings.WHITELABEL_BUCKET:
+        logger.warning("white-label media but no WHITELABEL_BUCKET: not shown", extra={"count": len(whitelabel)})
+        whitelabel = []
+    for bucket, pairs in ((settings.WHITELABEL_BUCKET, whitelabel), (settings.AWS_STORAGE_BUCKET_NAME, uploads)):
+        if pairs:
+            signed = signing.presign_many(bucket, [key for _, key in pairs])
+            for pk, key in pairs:
+                urls[pk] = signed[key]
     return urls
-
-
-def _object_key(item: Media) -> str:
-    if item.key:
-        return item.key  # the full object key, as listed by the sync
-    location = getattr(item.file.storage, "location", "") or ""
-    return f"{location.strip('/')}/{item.file.name}" if location else item.file.name
 
 
 def preview_media(post: Post, request=None) -> list[dict]:
@@ -143,16 +158,16 @@ def media_for(post_or_posts: Post | Iterable[Post], user, *, has_access: bool | 
         for post in posts:
             result[post.pk] = {"locked": True, "media": preview_media(post, request)}
     else:
-        items = list(
+        rows = list(
             Media.objects.filter(post_id__in=[post.pk for post in posts])
             .order_by("post_id", "position", "id")
-            .only("id", "post_id", "type", "key", "file")
+            .values_list("id", "post_id", "type", "key", "file")
         )
-        urls = media_urls(items, request)
+        urls = _urls_for_rows([(pk, key, file_name) for pk, _, _, key, file_name in rows], request)
         for post in posts:
             result[post.pk] = {"locked": False, "media": []}
-        for item in items:
-            url = urls.get(item.pk)
+        for pk, post_id, kind, _, _ in rows:
+            url = urls.get(pk)
             if url:
-                result[item.post_id]["media"].append({"type": item.type, "url": url})
+                result[post_id]["media"].append({"type": kind, "url": url})
     return result[posts[0].pk] if single else result

@@ -31,6 +31,7 @@ from django.db import transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from catalog.models import Creator, Media, Post
 from whitelabel.models import WhitelabelCreator, WhitelabelMedia, WhitelabelPost
@@ -92,7 +93,7 @@ def publish_whitelabel(
     New posts get a preview generated after commit (catalog.tasks).
     """
     if not publish_all and not folder_names:
-        raise PublishError("Name at least one creator, or publish all.")
+        raise PublishError(_("Name at least one creator, or publish all."))
     now = now or timezone.now()
     say = progress or (lambda message: None)
 
@@ -108,7 +109,7 @@ def publish_whitelabel(
         known = {c.folder_name for c in staging} | {c.slug for c in staging}
         missing = [name for name in folder_names if name not in known]
         if missing:
-            raise PublishError(f"Unknown white-label creator(s): {', '.join(missing)}")
+            raise PublishError(_("Unknown white-label creator(s): %(names)s") % {"names": ", ".join(missing)})
 
     result = PublishResult(creators=len(staging))
     creator_ids = _publish_creators(staging, result)

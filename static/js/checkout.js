@@ -191,11 +191,12 @@
   function showProblem(text) {
     stopTimers();
     $("waiting").hidden = true;
+    $("pix-charge").hidden = true;  // no longer payable: do not leave a code to pay
     $("pay-problem-text").textContent = text;
     $("pay-problem").hidden = false;
     var sandbox = $("sandbox");
     if (sandbox) { sandbox.hidden = true; }
-    if ($("step-pay").hidden) { goToStep(2); $("pix-qr").hidden = true; }
+    if ($("step-pay").hidden) { goToStep(2); }
   }
 
   function showDone() {
@@ -248,13 +249,16 @@
   }
 
   function showPix(charge) {
+    $("pix-charge").hidden = false;
     var qr = $("pix-qr");
     // pix_qr_svg is an SVG document rendered by our own server (segno), not user input.
     qr.innerHTML = charge.pix_qr_svg || "";
     qr.hidden = !charge.pix_qr_svg;
     $("pix-code").value = charge.pix_code || "";
     if (charge.total_amount !== undefined && charge.total_amount !== null) {
+      // The server's figure wins over the one computed here for display.
       $("pay-total").textContent = formatBRL(charge.total_amount);
+      $("total").textContent = formatBRL(charge.total_amount);
     }
     goToStep(2);
     startCountdown(charge.expires_at);

@@ -25,11 +25,20 @@ class CreatorFactory(factory.django.DjangoModelFactory):
 class PostFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Post
+        skip_postgeneration_save = True
 
     creator = factory.SubFactory(CreatorFactory)
     title = factory.Sequence(lambda n: f"Post {n}")
     published_at = factory.Sequence(lambda n: BASE_TIME + timedelta(hours=n))
     preview = factory.django.ImageField(filename="preview.jpg", width=8, height=8, format="JPEG")
+
+    @factory.post_generation
+    def keep_post_count(obj, create, extracted, **kwargs):
+        # What the publishing and admin services do after every change of posts.
+        if create:
+            from catalog.services.publishing import refresh_post_counts
+
+            refresh_post_counts(creator_ids=[obj.creator_id])
 
 
 class MediaFactory(factory.django.DjangoModelFactory):

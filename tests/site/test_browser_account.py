@@ -50,3 +50,42 @@ def _accept_confirm(browser):
     except NoAlertPresentException:
         return False
     return True
+
+
+def test_subscriber_pays_a_due_renewal_from_the_account_page(browser, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from billing.models import Checkout
+    from tests.factories import CheckoutFactory, GatewayFactory
+
+    # given: a subscription ending in two days with its renewal charge issued
+    settings.SANDBOX_GATEWAY_ALLOWED = True
+    GatewayFactory(kind="sandbox", is_active=True)
+    subscription = SubscriptionFactory(plan=PlanFactory(name="Mensal", price_cents=2990), end_date=timezone.now() + timedelta(days=2))
+    old_end = subscription.end_date
+    renewal = CheckoutFactory(
+        user=subscription.user, plan=subscription.plan, subscription=subscription, purpose=Checkout.Purpose.RENEWAL,
+        customer_email=subscription.user.email,
+    )
+
+    # when: they follow the account page's link to pay it, and the payment arrives
+    log_in(browser, subscription.user.email)
+    browser.get("/account/")
+    browser.find("[data-testid=renewal] a.button").click()
+    browser.wait_for("#pix-qr svg", timeout=15)
+    assert not browser.find("#step-identify").is_displayed()  # straight to the PIX step
+    assert "29,90" in browser.find("#pay-total").text
+    browser.screenshot("1-renewal-pix")
+    browser.find("#simulate-paid").click()
+    browser.wait_for("#step-done", timeout=15)
+
+    # then: the period is extended from the old end date, not from today
+    renewal.refresh_from_db()
+    subscription.refresh_from_db()
+    assert renewal.status == Checkout.Status.PAID
+    assert subscription.end_date == old_end + timedelta(days=30)
+    browser.get("/account/")
+    assert not browser.find_all("[data-testid=renewal]")
+    browser.screenshot("2-renewed")

@@ -92,6 +92,8 @@ def test_visitor_subscribes_with_pix_and_the_post_unlocks(browser, settings, liv
     browser.find("#simulate-paid").click()
     browser.wait_for("#step-done", timeout=15)
     browser.screenshot("4-success")
+    problems = [e["message"] for e in browser.js_errors() if "status of 400" not in e["message"]]
+    assert problems == []  # no script error, no Content-Security-Policy violation (the 400 was the CPF)
     checkout.refresh_from_db()
     assert checkout.status == Checkout.Status.PAID
     subscription = Subscription.objects.get(user__email="maria@example.com")
@@ -117,3 +119,33 @@ def test_visitor_subscribes_with_pix_and_the_post_unlocks(browser, settings, liv
         message="the unlocked image did not load",
     )
     browser.screenshot("5-unlocked")
+
+
+def test_a_refused_payment_says_so_and_offers_to_start_again(browser, settings, user):
+    # given: a logged-in user (name and e-mail prefilled) on a plan's checkout, sandbox active
+    settings.SANDBOX_GATEWAY_ALLOWED = True
+    GatewayFactory(kind="sandbox", is_active=True)
+    plan = PlanFactory(name="Mensal")
+    from tests.site.conftest import log_in
+
+    log_in(browser, user.email)
+    browser.get(f"/checkout/{plan.pk}/")
+    assert browser.find("#id_email").get_attribute("value") == user.email
+
+    # when: the PIX is issued and the sandbox refuses it
+    browser.find("#id_cpf").send_keys(VALID_CPF)
+    browser.find("#id_phone").send_keys("21912345678")
+    browser.find("#submit-identify").click()
+    browser.wait_for("#pix-qr svg", timeout=15)
+    browser.find("#sandbox [data-outcome=refused]").click()
+
+    # then: the page says so by itself, stops waiting, and links to a fresh start
+    problem = browser.wait_for("#pay-problem", timeout=15)
+    assert problem.text
+    assert not browser.find("#waiting").is_displayed()
+    assert not browser.find("#pix-qr").is_displayed()  # nothing left to pay
+    assert browser.find("#pay-problem a").get_attribute("href").endswith(f"/checkout/{plan.pk}/")
+    assert Checkout.objects.get().status == Checkout.Status.FAILED
+    assert not Subscription.objects.filter(user=user).live().exists()
+    assert not user.has_access
+    browser.screenshot("refused")

@@ -198,3 +198,81 @@ def test_gateway_kind_is_the_active_one(db):
     from billing.pages import sandbox_enabled
 
     assert sandbox_enabled() is False
+
+
+# --- account actions, through billing.services ------------------------------
+def test_cancel_at_period_end_from_the_account_page_keeps_access(client):
+    subscription = SubscriptionFactory()
+    client.force_login(subscription.user)
+
+    response = client.post("/account/cancel/", {"reason": "  Caro demais  "}, follow=True)
+
+    subscription.refresh_from_db()
+    assert subscription.cancel_at_period_end is True
+    assert subscription.status == "active"
+    assert subscription.cancel_reason == "Caro demais"
+    assert [m.level_tag for m in response.context["messages"]] == ["success"]
+    assert subscription.user.has_access
+
+
+def test_upgrade_from_the_account_page_leads_to_the_pix_of_the_difference(client):
+    subscription = SubscriptionFactory(plan=PlanFactory(price_cents=2990, duration_days=30))
+    bigger = PlanFactory(name="Trimestral", price_cents=7990, duration_days=90)
+    client.force_login(subscription.user)
+
+    response = client.post("/account/change-plan/", {"plan_id": bigger.pk})
+
+    upgrade = Checkout.objects.get(purpose=Checkout.Purpose.UPGRADE)
+    assert response.status_code == 302
+    assert response["Location"] == f"/checkout/{bigger.pk}/?checkout={upgrade.public_id}"
+    assert 0 < upgrade.total_cents < 7990  # the unused days are credited
+
+
+def test_downgrade_from_the_account_page_is_scheduled_for_the_renewal(client):
+    subscription = SubscriptionFactory(plan=PlanFactory(price_cents=7990, duration_days=90))
+    smaller = PlanFactory(name="Mensal", price_cents=2990)
+    client.force_login(subscription.user)
+
+    response = client.post("/account/change-plan/", {"plan_id": smaller.pk}, follow=True)
+
+    subscription.refresh_from_db()
+    assert subscription.next_plan == smaller
+    assert [m.level_tag for m in response.context["messages"]] == ["success"]
+    assert "Mensal" in response.content.decode()
+
+
+def test_the_renewal_email_link_opens_the_pix_step_of_that_checkout(client):
+    from billing.services import checkout_link
+
+    checkout = CheckoutFactory(purpose=Checkout.Purpose.RENEWAL)
+    link = checkout_link(checkout.public_id)
+    assert link.endswith(f"/checkout/pay/{checkout.public_id}/")
+
+    response = client.get(f"/checkout/pay/{checkout.public_id}/")
+
+    assert response.status_code == 302
+    assert response["Location"] == f"/checkout/{checkout.plan_id}/?checkout={checkout.public_id}"
+
+
+def test_checkout_page_tells_a_subscriber_they_already_have_a_plan(client):
+    subscription = SubscriptionFactory()
+    client.force_login(subscription.user)
+
+    body = client.get(f"/checkout/{subscription.plan_id}/").content.decode()
+
+    assert 'data-testid="already-subscribed"' in body
+    assert 'href="/account/"' in body
+
+
+def test_a_subscriber_switches_plan_from_the_plans_page(client):
+    subscription = SubscriptionFactory(plan=PlanFactory(name="Anual", price_cents=23990, duration_days=365))
+    smaller = PlanFactory(name="Mensal", price_cents=2990)
+    client.force_login(subscription.user)
+
+    body = client.get("/plans/").content.decode()
+    assert 'data-testid="plan-switch"' in body
+    response = client.post("/account/change-plan/", {"plan_id": smaller.pk})
+
+    subscription.refresh_from_db()
+    assert response.status_code == 302
+    assert subscription.next_plan == smaller

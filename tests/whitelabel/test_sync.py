@@ -275,9 +275,10 @@ def test_queries_per_page_are_constant(bucket, settings, django_assert_max_num_q
     # Every page brings a new creator with 2 new posts of 5 new media each: the worst case.
     settings.WHITELABEL_PAGE_SIZE = 10
     bucket.put(*[f"c{c}/p{p}/{i}.jpg" for c in range(pages) for p in range(2) for i in range(5)])
-    # fixed: lock + run row + finish (orphan selects, aggregates, run save); per page: 7 queries,
-    # plus the SAVEPOINT/RELEASE pair that wraps each page's writes inside a test's transaction
-    fixed, per_page = 16, 9
+    # fixed: lock, run row, URL-base check, preload, finish (orphan selects, aggregates, run save);
+    # per page: 3 upserts (what is stored was preloaded; a new post has no media to compare), plus
+    # the SAVEPOINT/RELEASE pair around the page's writes inside a test's transaction
+    fixed, per_page = 20, 5
 
     with django_assert_max_num_queries(fixed + per_page * pages):
         result = sync_bucket()
@@ -295,7 +296,9 @@ def test_an_unchanged_resync_costs_one_select_per_page(bucket, settings):
         sync_bucket()
 
     media_selects = [
-        q for q in ctx.captured_queries if q["sql"].startswith("SELECT") and '"s3_key" IN (' in q["sql"]
+        q
+        for q in ctx.captured_queries
+        if q["sql"].startswith("SELECT") and ("s3_key IN (" in q["sql"] or "s3_key = ANY(" in q["sql"])
     ]
     assert len(media_selects) == 5
     assert writes(ctx.captured_queries) == []
@@ -310,3 +313,19 @@ def test_a_second_sync_while_one_runs_exits(bucket, is_postgres):
         sync_bucket()
 
     assert SyncRun.objects.count() == 1
+
+
+def test_a_new_cdn_base_url_rewrites_every_url(bucket, settings):
+    bucket.put(*LAYOUT)
+    sync_bucket()
+
+    settings.WHITELABEL_CDN_BASE_URL = "https://media.example.org/wl"
+    result = sync_bucket()
+
+    assert result.counts.media_updated == 7
+    assert all(url.startswith("https://media.example.org/wl/") for url in WhitelabelMedia.objects.values_list("url", flat=True))
+    ana = WhitelabelCreator.objects.get(folder_name="ana")
+    assert ana.icon_url == "https://media.example.org/wl/ana/profile/icon.png"
+    praia = WhitelabelPost.objects.get(folder_name="praia")
+    assert praia.media_summary["videos"] == ["https://media.example.org/wl/ana/praia/clip.mp4"]
+    assert sync_bucket().counts.rows_written == 0

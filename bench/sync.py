@@ -1,0 +1,179 @@
+"""
+Benchmark of the white-label sync (issue 5), in one run:
+
+  floor        boto3's paginated listing alone, with the sync's own client (no sync can beat it)
+  floor-stock  the same with botocore's stock timestamp parser, for reference
+  first        a first sync into empty tables
+  unchanged    a re-sync of the unchanged bucket (goal: zero rows written)
+  changed-1%   a re-sync after 1% of the keys changed (80% modified, 10% added, 10% deleted)
+
+Each line: seconds, keys/s, queries, rows written, ratio to the floor.
+The bucket is served by bench/s3_server.py (in-memory ListObjectsV2, in its own process),
+filled with ~100,000 keys: 500 creators × 20 posts × 10 files, plus profile images and
+keys to skip.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/<scratch db> python bench/sync.py --reset
+
+It EMPTIES the white-label tables of that database (refuses to without --reset when they
+hold rows): point it at a scratch database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def start_server(args) -> tuple[subprocess.Popen, int, int]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "s3_server.py"),
+            "--port",
+            "0",
+            "--creators",
+            str(args.creators),
+            "--posts",
+            str(args.posts),
+            "--files",
+            str(args.files),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    line = proc.stdout.readline().split()
+    return proc, int(line[1]), int(line[3])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--creators", type=int, default=500)
+    parser.add_argument("--posts", type=int, default=20)
+    parser.add_argument("--files", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of the floor and of the unchanged re-sync (median)")
+    parser.add_argument("--reset", action="store_true", help="empty the white-label tables first")
+    args = parser.parse_args()
+
+    server, port, total_keys = start_server(args)
+    endpoint = f"http://127.0.0.1:{port}"
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DEBUG": "true",  # settings need a key otherwise; query logging is switched off below
+            "WHITELABEL_BUCKET": "bench",
+            "WHITELABEL_PREFIX": "",
+            "AWS_S3_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_S3_REGION_NAME": "us-east-1",
+            "REDIS_URL": "",
+            # fixed, so URLs do not change with the server's random port between runs
+            "WHITELABEL_CDN_BASE_URL": "https://cdn.bench.example",
+        }
+    )
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import connection
+
+    settings.DEBUG = False
+    from whitelabel import s3
+    from whitelabel.models import SyncRun, WhitelabelCreator, WhitelabelMedia, WhitelabelPost
+    from whitelabel.sync import list_pages, sync_bucket
+
+    try:
+        if WhitelabelCreator.objects.exists() and not args.reset:
+            sys.exit("The white-label tables hold rows; rerun with --reset on a scratch database.")
+
+        def reset() -> None:
+            WhitelabelMedia.objects.all().delete()
+            WhitelabelPost.objects.all().delete()
+            WhitelabelCreator.objects.all().delete()
+            SyncRun.objects.all().delete()
+
+        def listing(client) -> tuple[float, int]:
+            start = time.perf_counter()
+            n = sum(len(page) for page in list_pages(client=client, bucket="bench", prefix=""))
+            return time.perf_counter() - start, n
+
+        print(
+            f"database: {connection.vendor} ({settings.DATABASES['default']['NAME']}), "
+            f"endpoint: {endpoint} (in-memory), keys: {total_keys:,}, python {sys.version.split()[0]}"
+        )
+        header = f"{'run':<12} {'seconds':>8} {'keys/s':>9} {'queries':>8} {'q/page':>7} {'rows':>8} {'x floor':>8}"
+        print(header)
+        print("-" * len(header))
+
+        client = s3.get_client()
+        floors = []
+        for _ in range(args.repeat):
+            seconds, n = listing(client)
+            floors.append(seconds)
+        floor = statistics.median(floors)
+        pages = -(-n // 1000)
+        print(f"{'floor':<12} {floor:8.2f} {n / floor:9,.0f} {'-':>8} {'-':>7} {'-':>8} {1:8.2f}")
+
+        import boto3
+        from botocore.config import Config
+
+        stock = boto3.session.Session().client(
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+            region_name="us-east-1",
+            config=Config(signature_version="s3v4"),
+        )
+        seconds, n = listing(stock)
+        print(f"{'floor-stock':<12} {seconds:8.2f} {n / seconds:9,.0f} {'-':>8} {'-':>7} {'-':>8} {seconds / floor:8.2f}")
+
+        def measured(label: str, runs: int = 1) -> None:
+            results = []
+            for _ in range(runs):
+                count = [0]
+
+                def counter(execute, sql, params, many, context):
+                    count[0] += 1
+                    return execute(sql, params, many, context)
+
+                with connection.execute_wrapper(counter):
+                    start = time.perf_counter()
+                    result = sync_bucket()
+                    seconds = time.perf_counter() - start
+                results.append((seconds, count[0], result))
+            seconds, queries, result = sorted(results, key=lambda r: r[0])[len(results) // 2]
+            keys = result.counts.keys_listed
+            print(
+                f"{label:<12} {seconds:8.2f} {keys / seconds:9,.0f} {queries:8,} {queries / result.counts.pages:7.1f} "
+                f"{result.counts.rows_written:8,} {seconds / floor:8.2f}"
+            )
+
+        if args.reset:
+            reset()
+        measured("first")
+        measured("unchanged", runs=args.repeat)
+        request = urllib.request.Request(f"{endpoint}/__bench__/change?fraction=0.01&seed=7", method="POST", data=b"")
+        changed = urllib.request.urlopen(request).read().decode()
+        measured("changed-1%")
+        print(f"(change applied: {changed}; pages per listing: {pages})")
+        print(
+            f"rows now: {WhitelabelCreator.objects.count():,} creators, {WhitelabelPost.objects.count():,} posts, "
+            f"{WhitelabelMedia.objects.count():,} media"
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=5)
+
+
+if __name__ == "__main__":
+    main()
