@@ -1,6 +1,11 @@
 """Fixtures for the site's page and browser tests."""
 
+import os
+import shutil
+from pathlib import Path
+
 import pytest
+from django.conf import settings as django_settings
 
 
 @pytest.fixture
@@ -85,12 +90,6 @@ def subscriber(db):
 # ---------------------------------------------------------------------------
 # Browser tests: Debian's chromium + chromedriver, headless
 # ---------------------------------------------------------------------------
-import os  # noqa: E402
-import shutil  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from django.conf import settings as django_settings  # noqa: E402
-
 SCREENSHOTS = Path(django_settings.BASE_DIR) / "artifacts" / "screenshots"
 IS_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 CHROME_FLAGS = [
