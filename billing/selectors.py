@@ -207,7 +207,8 @@ def bar_chart(points: list[RevenuePoint], *, label_format: str, width: int = 720
                 "value": format_brl(point.cents),
                 "count": point.count,
                 "show_label": len(points) <= 12 or index % 5 == 0 or index == len(points) - 1,
-                "label_x": round(index * slot + slot / 2, 1),
+                "label_x": 0 if index == 0 else width if index == len(points) - 1 else round(index * slot + slot / 2, 1),
+                "anchor": "start" if index == 0 else "end" if index == len(points) - 1 else "middle",
             }
         )
     return {"bars": bars, "width": width, "height": height, "max": format_brl(top if top != 1 else 0)}

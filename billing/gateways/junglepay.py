@@ -222,7 +222,7 @@ class JunglePayGateway(Gateway):
         # 401/403/404...: our configuration, not the buyer's fault; their words are not for buyers.
         return GatewayRejected(_("The payment provider refused the request."))
 
-    def _get_json(self, path: str, *, params: dict | None = None) -> dict | list:
+    def _get_json(self, path: str, *, params: dict | None = None, counts_as_health: bool = True) -> dict | list:
         self._guard()
         try:
             response = self.session.get(self._url(path), params=params, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
@@ -236,7 +236,8 @@ class JunglePayGateway(Gateway):
             body = response.json()
         except ValueError as exc:
             raise self._unavailable("non-JSON body") from exc
-        self.breaker.record_success()
+        if counts_as_health:
+            self.breaker.record_success()
         return body
 
     # -- the interface ----------------------------------------------------
@@ -283,7 +284,8 @@ class JunglePayGateway(Gateway):
         self.breaker.record_failure()
         logger.warning("junglepay create unconfirmed; looking it up", extra={"reason": reason, "external_ref": request.external_ref})
         try:
-            found = self.find_charge(external_ref=request.external_ref)
+            # A lookup that works says nothing about creates: it must not close the breaker.
+            found = self.find_charge(external_ref=request.external_ref, counts_as_health=False)
         except GatewayUnavailable:
             found = None
         if found is not None:
@@ -296,8 +298,8 @@ class JunglePayGateway(Gateway):
             raise GatewayRejected(_("The payment provider did not return a PIX code."))
         return charge
 
-    def find_charge(self, *, external_ref: str) -> Charge | None:
-        body = self._get_json("transactions", params={"externalRef": external_ref})
+    def find_charge(self, *, external_ref: str, counts_as_health: bool = True) -> Charge | None:
+        body = self._get_json("transactions", params={"externalRef": external_ref}, counts_as_health=counts_as_health)
         for item in _items(body):
             if isinstance(item, dict) and str(item.get("externalRef") or "") == external_ref:
                 try:
