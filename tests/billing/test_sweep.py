@@ -36,7 +36,7 @@ def test_it_issues_a_renewal_notice_days_before_end_and_emails_its_link(settings
     assert sum(i["unit_price_cents"] for i in renewal.items) == renewal.total_cents
     assert not not_yet.checkouts.exists()
     assert len(mail.outbox) == 1 and mail.outbox[0].to == [due.user.email]
-    assert str(renewal.public_id) in mail.outbox[0].body
+    assert f"/checkout/pay/{renewal.public_id}/" in mail.outbox[0].body  # the payments page of that checkout
 
 
 @pytest.mark.django_db
