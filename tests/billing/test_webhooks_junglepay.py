@@ -335,3 +335,26 @@ def test_hostile_bodies_are_stored_and_never_crash(client, jp, body):
     response = deliver(client, jp, body)
     assert response.status_code in (200, 400)
     assert WebhookEvent.objects.count() == 1
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_a_charge_of_one_gateway_never_moves_a_checkout_of_another(client, jp):
+    # given: a sandbox checkout, and a JunglePay "paid" transaction claiming its uuid
+    from tests.billing.paymentkit import sandbox
+
+    other = sandbox(active=False)
+    checkout = jp_checkout(other, transaction_id="sbx_1")
+    data = transaction(checkout, status="paid")
+    data["id"] = 555
+    responses.get(f"{JP}/transactions/555", json=data)
+    body = postback(checkout)
+    body["data"]["id"] = 555
+
+    # when
+    deliver(client, jp, body)
+
+    # then
+    checkout.refresh_from_db()
+    assert checkout.status == Checkout.Status.PENDING
+    assert WebhookEvent.objects.get().outcome == Outcome.IGNORED
