@@ -47,5 +47,9 @@ compile-messages: install
 	  if [ -d $$dir ]; then $(BIN)/pybabel --quiet compile -D django -d $$dir || exit 1; fi; \
 	done
 
+# Needs DATABASE_URL=postgres://... (works in its own <db>_bench database).
+bench-webhooks: install
+	$(BIN)/python bench/webhooks.py
+
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles

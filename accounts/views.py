@@ -17,6 +17,11 @@ class LoginView(auth_views.LoginView):
     authentication_form = LoginForm
     redirect_authenticated_user = True
 
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        messages.success(self.request, _("Welcome back!"))
+        return response
+
 
 class LogoutView(auth_views.LogoutView):
     def post(self, request, *args, **kwargs):

@@ -29,7 +29,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -181,48 +181,58 @@ def list_pages(*, client, bucket: str, prefix: str, size: int | None = None) -> 
         yield page.get("Contents", [])
 
 
-_DONE = object()
+class prefetch:
+    """
+    Iterate `pages` in a background thread, up to `depth` items ahead, starting at once: the
+    listing of page N+1 overlaps the database work on page N (and the preload before page 1).
+    The producer's exception is raised in the consumer, in order. Use as a context manager.
+    """
 
+    def __init__(self, pages: Iterable, depth: int = 2):
+        self._buffer: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce, args=(pages,), name="whitelabel-list", daemon=True)
+        self._thread.start()
 
-def prefetch(pages: Iterable, depth: int = 2) -> Iterator:
-    """Run `pages` in a thread, `depth` items ahead; its exception is raised here, in order."""
-    buffer: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce():
+    def _produce(self, pages: Iterable) -> None:
         try:
             for item in pages:
-                while not stop.is_set():
+                while not self._stop.is_set():
                     try:
-                        buffer.put(("item", item), timeout=0.2)
+                        self._buffer.put(("item", item), timeout=0.2)
                         break
                     except queue.Full:
                         continue
-                if stop.is_set():
+                if self._stop.is_set():
                     return
-            buffer.put(("done", None))
+            self._buffer.put(("done", None))
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            buffer.put(("error", exc))
+            self._buffer.put(("error", exc))
 
-    thread = threading.Thread(target=produce, name="whitelabel-list", daemon=True)
-    thread.start()
-    try:
+    def __iter__(self) -> Iterator:
         while True:
-            kind, item = buffer.get()
+            kind, item = self._buffer.get()
             if kind == "item":
                 yield item
             elif kind == "error":
                 raise item
             else:
                 return
-    finally:
-        stop.set()
-        # Unblock a producer waiting on a full queue, then let it finish its current call.
-        while thread.is_alive():
+
+    def close(self) -> None:
+        self._stop.set()
+        # Unblock a producer waiting on a full queue, then let it finish its current request.
+        while self._thread.is_alive():
             try:
-                buffer.get_nowait()
+                self._buffer.get_nowait()
             except queue.Empty:
-                thread.join(timeout=0.2)
+                self._thread.join(timeout=0.2)
+
+    def __enter__(self) -> "prefetch":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
 
 # --------------------------------------------------------------------------- lock
@@ -294,6 +304,8 @@ class _Sync:
         # dry run: things that would be created have no id; remember them by name
         self.dry_new_posts: set[tuple[str, str]] = set()  # (creator, post) a dry run would create
         self.seen_profiles: dict[str, dict] = {}  # creator -> smallest key of each profile kind seen
+        self.taken_slugs: set[str] = set()
+        self.seen_names: set[str] = set()  # creators with at least one key in this listing
         self.last_progress_save = time.monotonic()
         # A changed WHITELABEL_CDN_BASE_URL (or endpoint) means every stored URL must be rewritten.
         self.rewrite_urls = (
@@ -343,86 +355,114 @@ class _Sync:
                 # Several candidates (icon.jpg and icon.png): the smallest key wins, whatever the page order.
                 if name not in seen or parsed.key < seen[name]:
                     seen[name] = parsed.key
-        if not page_creators:
+        if page_creators:
+            self.seen_names.update(page_creators)
+            self._sync_page(page_creators, media)
+
+    def _sync_page(self, page_creators: set[str], media: list[tuple]) -> None:
+        """
+        Read what is stored (outside any transaction), then write only what differs.
+
+        An unchanged page costs one SELECT (of its media) and no transaction at all:
+        while the listing thread parses XML, every extra round trip here is paid twice,
+        once on the network and once waiting for the GIL.
+        """
+        creator_rows = self._creator_rows(page_creators, final=False)
+        post_ids, missing_posts = self._plan_posts(media)
+        media_rows = self._media_rows(media, post_ids)
+        if not (creator_rows or missing_posts or media_rows):
+            self._mark_seen(page_creators, post_ids)
             return
         if self.dry_run:
-            self._page_writes(page_creators, media)
-        else:
-            with transaction.atomic():
-                self._page_writes(page_creators, media)
-
-    def _page_writes(self, page_creators: set[str], media: list[tuple]) -> None:
-        self._upsert_creators(page_creators, final=False)
-        post_ids = self._upsert_posts(media)
-        self._upsert_media(media, post_ids)
-
-    def _load_creators(self, names: Iterable[str]) -> None:
-        unknown = [n for n in names if n not in self.creators]
-        if not unknown:
+            self._apply_creators(creator_rows)
+            self.dry_new_posts.update(missing_posts)
+            self._mark_seen(page_creators, post_ids)
             return
-        rows = WhitelabelCreator.objects.filter(folder_name__in=unknown).values_list(
+        with transaction.atomic():
+            self._apply_creators(creator_rows)
+            self._write_posts(missing_posts, post_ids)
+            self._write_media(media_rows, post_ids)
+        self._mark_seen(page_creators, post_ids)
+
+    def _mark_seen(self, names: Iterable[str], post_ids: dict) -> None:
+        for name in names:
+            pk = self.creators[name].id
+            if pk is not None:
+                self.seen_creator_ids.add(pk)
+        self.seen_post_ids.update(pk for pk in post_ids.values() if pk is not None)
+
+    # ---- creators
+
+    def preload(self) -> None:
+        """
+        What is stored, before the listing starts: every creator (a few thousand rows at most,
+        and all their slugs, so new ones get unique slugs without asking) and the posts in scope.
+        Pages then only ask about their media.
+        """
+        rows = WhitelabelCreator.objects.order_by().values_list(
             "id", "folder_name", "slug", "thumbnail_key", "icon_key", "banner_key"
         )
         for pk, name, slug, thumb, icon, banner in rows:
+            self.taken_slugs.add(slug)
             self.creators[name] = _CreatorState(
                 id=pk, slug=slug, stored={"thumbnail": thumb, "icon": icon, "banner": banner}
             )
+        posts = self._scoped(WhitelabelPost.objects.all(), "creator__folder_name").values_list(
+            "id", "creator_id", "folder_name"
+        )
+        for pk, creator_id, folder in posts.iterator(chunk_size=10000):
+            self.posts[(creator_id, folder)] = pk
 
-    def _new_slugs(self, names: list[str]) -> dict[str, str]:
-        """Unique slugs for new creators: `slugify(name)`, plus a short hash when that is taken."""
-        wanted = {name: (slugify(name)[:200] or "creator") for name in names}
-        taken = set(WhitelabelCreator.objects.filter(slug__in=set(wanted.values())).values_list("slug", flat=True))
-        result: dict[str, str] = {}
-        for name in sorted(names):
-            slug = wanted[name]
-            if slug in taken:
-                digest = hashlib.sha1(name.encode()).hexdigest()
-                slug = f"{slug}-{digest[:8]}"
-                n = 8
-                while slug in taken and n < 40:
-                    n += 4
-                    slug = f"{wanted[name]}-{digest[:n]}"
-            taken.add(slug)
-            result[name] = slug
-        return result
+    def _new_slug(self, name: str) -> str:
+        """`slugify(name)`, or with a short hash of the name when another creator has it."""
+        base = slugify(name)[:200] or "creator"
+        slug = base
+        digest = hashlib.sha1(name.encode()).hexdigest()
+        n = 8
+        while slug in self.taken_slugs:
+            slug = f"{base}-{digest[:n]}"
+            n += 4
+        self.taken_slugs.add(slug)
+        return slug
 
-    def _desired_profile(self, state: _CreatorState, name: str, *, final: bool) -> dict:
+    def _desired_profile(self, state: _CreatorState | None, name: str, *, final: bool) -> dict:
         seen = self.seen_profiles.get(name, {})
-        if final:
+        if final or state is None:
             return {k: seen.get(k, "") for k in ("thumbnail", "icon", "banner")}
         # Mid-listing, never clear: the image may still come on a later page.
         return {k: seen.get(k) or state.stored.get(k, "") for k in ("thumbnail", "icon", "banner")}
 
-    def _upsert_creators(self, names: Iterable[str], *, final: bool) -> None:
-        names = sorted(names)
-        self._load_creators(names)
-        new_names = [n for n in names if n not in self.creators]
-        slugs = self._new_slugs(new_names) if new_names else {}
-        rows: list[WhitelabelCreator] = []
-        for name in names:
+    def _creator_rows(self, names: Iterable[str], *, final: bool) -> list[WhitelabelCreator]:
+        """Rows to upsert: new creators, and creators whose profile images (or URLs) changed."""
+        rows = []
+        for name in sorted(names):
             state = self.creators.get(name)
             if state is None:
-                desired = self._desired_profile(_CreatorState(None, "", {}), name, final=final)
-                slug = slugs[name]
+                slug = self._new_slug(name)
                 self.counts.creators_created += 1
+            elif final and state.id is None:  # dry run: would be created, already counted
+                continue
             else:
-                if final and state.id is None:  # dry run: would be created, already counted
-                    continue
-                desired = self._desired_profile(state, name, final=final)
+                slug = state.slug
+            desired = self._desired_profile(state, name, final=final)
+            if state is not None:
                 if desired == state.stored and not self.rewrite_urls:
                     continue
-                slug = state.slug
                 self.counts.creators_updated += 1
             row = WhitelabelCreator(folder_name=name, slug=slug, last_synced_at=self.now)
             for kind, key in desired.items():
                 setattr(row, f"{kind}_key", key)
                 setattr(row, f"{kind}_url", self.url(key) if key else "")
             rows.append(row)
+        return rows
+
+    def _apply_creators(self, rows: list[WhitelabelCreator]) -> None:
         if rows and not self.dry_run:
             WhitelabelCreator.objects.bulk_create(
                 rows,
                 update_conflicts=True,
                 unique_fields=["folder_name"],
+                # never `status` (an admin's choice) nor `slug` (published URLs)
                 update_fields=[
                     "thumbnail_key",
                     "thumbnail_url",
@@ -440,109 +480,96 @@ class _Sync:
                 slug=row.slug,
                 stored={"thumbnail": row.thumbnail_key, "icon": row.icon_key, "banner": row.banner_key},
             )
-        for name in names:
-            pk = self.creators[name].id
-            if pk is not None:
-                self.seen_creator_ids.add(pk)
 
-    def _upsert_posts(self, media: list[tuple]) -> dict[tuple[str, str], int | None]:
-        """Make sure every post of the page exists; return (creator, post folder) -> post id."""
-        wanted = {(parsed.creator, parsed.post) for parsed, _obj in media}
-        result: dict[tuple[str, str], int | None] = {}
-        unknown: list[tuple[int, str, str]] = []
-        for creator_name, folder in wanted:
-            creator_id = self.creators[creator_name].id
-            if (creator_name, folder) in self.dry_new_posts:
-                result[(creator_name, folder)] = None
-                continue
-            if creator_id is None:  # dry run: a creator that would be created, and so its posts
-                self.dry_new_posts.add((creator_name, folder))
-                self.counts.posts_created += 1
-                result[(creator_name, folder)] = None
-                continue
-            pk = self.posts.get((creator_id, folder))
-            if pk is None:
-                unknown.append((creator_id, creator_name, folder))
-            else:
-                result[(creator_name, folder)] = pk
-        if unknown:
-            stored = WhitelabelPost.objects.filter(
-                creator_id__in={c for c, _n, _f in unknown}, folder_name__in={f for _c, _n, f in unknown}
-            ).values_list("id", "creator_id", "folder_name")
-            for pk, creator_id, folder in stored:
-                self.posts[(creator_id, folder)] = pk
-            missing = [(c, n, f) for c, n, f in unknown if (c, f) not in self.posts]
-            self.counts.posts_created += len(missing)
-            if self.dry_run:
-                self.dry_new_posts.update((n, f) for _c, n, f in missing)
-            elif missing:
-                rows = [
-                    WhitelabelPost(creator_id=c, folder_name=f, title=title_from_folder(f)) for c, _n, f in missing
-                ]
-                WhitelabelPost.objects.bulk_create(
-                    rows,
-                    update_conflicts=True,
-                    unique_fields=["creator", "folder_name"],
-                    update_fields=["title"],
-                )
-                for row in rows:
-                    self.posts[(row.creator_id, row.folder_name)] = row.pk
-                    self.changed_creator_ids.add(row.creator_id)
-            for creator_id, creator_name, folder in unknown:
-                result[(creator_name, folder)] = self.posts.get((creator_id, folder))
-        for pk in result.values():
-            if pk is not None:
-                self.seen_post_ids.add(pk)
-        return result
+    # ---- posts
 
-    def _upsert_media(self, media: list[tuple], post_ids: dict[tuple[str, str], int | None]) -> None:
-        if not media:
+    def _plan_posts(self, media: list[tuple]) -> tuple[dict[tuple[str, str], int | None], list[tuple[str, str]]]:
+        """(creator, post) -> stored post id for the page's posts, and the posts to create."""
+        post_ids: dict[tuple[str, str], int | None] = {}
+        missing: list[tuple[str, str]] = []
+        for ref in {(parsed.creator, parsed.post) for parsed, _obj in media}:
+            creator_name, folder = ref
+            state = self.creators.get(creator_name)
+            creator_id = state.id if state else None
+            pk = self.posts.get((creator_id, folder)) if creator_id is not None else None
+            post_ids[ref] = pk
+            # All stored posts were preloaded: one not found is new (or, in a dry run, already counted).
+            if pk is None and ref not in self.dry_new_posts:
+                missing.append(ref)
+        self.counts.posts_created += len(missing)
+        return post_ids, sorted(missing)
+
+    def _write_posts(self, missing: list[tuple[str, str]], post_ids: dict) -> None:
+        if not missing:
             return
-        stored = _stored_media([parsed.key for parsed, _obj in media])
-        rows: list[WhitelabelMedia] = []
+        rows = [
+            WhitelabelPost(creator_id=self.creators[c].id, folder_name=f, title=title_from_folder(f))
+            for c, f in missing
+        ]
+        WhitelabelPost.objects.bulk_create(
+            rows, update_conflicts=True, unique_fields=["creator", "folder_name"], update_fields=["title"]
+        )
+        for (creator_name, folder), row in zip(missing, rows, strict=True):
+            self.posts[(row.creator_id, folder)] = row.pk
+            post_ids[(creator_name, folder)] = row.pk
+            self.changed_creator_ids.add(row.creator_id)
+
+    # ---- media
+
+    def _media_rows(self, media: list[tuple], post_ids: dict) -> list[tuple]:
+        """(post ref, parsed, obj) of the media to upsert: new, or differing from what is stored."""
+        # A key fixes its creator and post, so the media of a post not stored yet are new:
+        # only the others need comparing.
+        existing = [parsed.key for parsed, _obj in media if post_ids[(parsed.creator, parsed.post)] is not None]
+        stored = _stored_media(existing)
         rewrite_urls = self.rewrite_urls
+        rows = []
         for parsed, obj in media:
-            post_id = post_ids[(parsed.creator, parsed.post)]
-            etag = (obj.get("ETag") or "").strip('"')
-            size = int(obj.get("Size") or 0)
+            ref = (parsed.creator, parsed.post)
             current = stored.get(parsed.key)
             if current is not None:
                 pk, old_post_id, old_type, old_size, old_etag = current
                 self.seen_media_ids.add(pk)
                 # The URL is a function of the key and the base URL, checked once per run.
-                if (old_post_id, old_type, old_size, old_etag) == (
-                    post_id,
+                same = (old_post_id, old_type, old_size, old_etag) == (
+                    post_ids[ref],
                     parsed.media_type,
-                    size,
-                    etag,
-                ) and not rewrite_urls:
+                    int(obj.get("Size") or 0),
+                    (obj.get("ETag") or "").strip('"'),
+                )
+                if same and not rewrite_urls:
                     continue
                 self.counts.media_updated += 1
                 self.changed_post_ids.add(old_post_id)
             else:
                 self.counts.media_created += 1
-            if post_id is not None:
-                self.changed_post_ids.add(post_id)
-            rows.append(
-                WhitelabelMedia(
-                    post_id=post_id,
-                    s3_key=parsed.key,
-                    url=self.url(parsed.key),
-                    type=parsed.media_type,
-                    size=size,
-                    etag=etag,
-                    last_modified=obj.get("LastModified"),
-                    sort_key=natural_sort_key(parsed.path_in_post),
-                )
+            rows.append((ref, parsed, obj))
+        return rows
+
+    def _write_media(self, rows: list[tuple], post_ids: dict) -> None:
+        if not rows:
+            return
+        objs = [
+            WhitelabelMedia(
+                post_id=post_ids[ref],
+                s3_key=parsed.key,
+                url=self.url(parsed.key),
+                type=parsed.media_type,
+                size=int(obj.get("Size") or 0),
+                etag=(obj.get("ETag") or "").strip('"'),
+                last_modified=obj.get("LastModified"),
+                sort_key=natural_sort_key(parsed.path_in_post),
             )
-        if rows and not self.dry_run:
-            WhitelabelMedia.objects.bulk_create(
-                rows,
-                update_conflicts=True,
-                unique_fields=["s3_key"],
-                update_fields=["post", "url", "type", "size", "etag", "last_modified", "sort_key", "updated_at"],
-            )
-            self.seen_media_ids.update(row.pk for row in rows)
+            for ref, parsed, obj in rows
+        ]
+        WhitelabelMedia.objects.bulk_create(
+            objs,
+            update_conflicts=True,
+            unique_fields=["s3_key"],
+            update_fields=["post", "url", "type", "size", "etag", "last_modified", "sort_key", "updated_at"],
+        )
+        self.seen_media_ids.update(obj.pk for obj in objs)
+        self.changed_post_ids.update(obj.post_id for obj in objs)
 
     def report_progress(self) -> None:
         if self.progress:
@@ -563,7 +590,7 @@ class _Sync:
     def finish(self) -> None:
         """Orphans, profile images, aggregates: only ever called after the listing completed."""
         # Profile images that disappeared from the bucket (never cleared mid-listing).
-        self._upsert_creators(list(self.creators), final=True)
+        self._apply_creators(self._creator_rows(self.seen_names, final=True))
 
         media_orphans = [
             (pk, post_id)
@@ -764,7 +791,8 @@ def sync_bucket(
 
     if dry_run:
         sync = _Sync(creator=creator, dry_run=True, run=None, progress=progress)
-        with closing(prefetch(list_pages(client=client, bucket=bucket, prefix=list_prefix))) as pages:
+        with prefetch(list_pages(client=client, bucket=bucket, prefix=list_prefix)) as pages:
+            sync.preload()
             for contents in pages:
                 sync.process_page(contents)
                 sync.report_progress()
@@ -774,7 +802,8 @@ def sync_bucket(
     with exclusive_run(prefix=creator, trigger=trigger) as run:
         sync = _Sync(creator=creator, dry_run=False, run=run, progress=progress)
         try:
-            with closing(prefetch(list_pages(client=client, bucket=bucket, prefix=list_prefix))) as pages:
+            with prefetch(list_pages(client=client, bucket=bucket, prefix=list_prefix)) as pages:
+                sync.preload()
                 for contents in pages:
                     sync.process_page(contents)
                     sync.report_progress()

@@ -10,7 +10,7 @@ import json
 import pytest
 import schemathesis
 from django.core.handlers.wsgi import WSGIHandler
-from django.core.signals import request_finished
+from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings as hypothesis_settings
 
@@ -44,8 +44,10 @@ def error_shape(ctx, response, case):
 def in_test_transaction():
     # Requests run in-process inside the test's transaction; Django must not close the
     # connection at the end of each one (its own test client does the same).
+    request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
     yield
+    request_started.connect(close_old_connections)
     request_finished.connect(close_old_connections)
 
 
