@@ -8,6 +8,18 @@ import pytest
 from django.conf import settings as django_settings
 
 
+@pytest.fixture(autouse=True)
+def _tasks_run_in_process():
+    # The journeys' e-mails (set-password, renewal notices) are Celery tasks: with
+    # REDIS_URL set they would wait for a worker that these tests do not start.
+    from config.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
+
+
 @pytest.fixture
 def catalog_storage(settings):
     """White-label media signed for a fake bucket, so unlocked posts get URLs without a network."""
