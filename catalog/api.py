@@ -130,27 +130,31 @@ class CreatorPostListApi(generics.ListAPIView):
         paginator = self.paginator
         number = paginator.page_number(request)
         size = paginator.page_size
-        # One query for the page, its creator and the total (the creator's
-        # post_count, kept by the services that publish and hide posts); the
-        # creator is looked up on its own only when the page comes back empty.
-        page = list(selectors.list_posts_by_slug(kwargs["slug"])[(number - 1) * size : number * size])
-        if page:
-            count = page[0].creator.post_count
+        slug = kwargs["slug"]
+        offset = (number - 1) * size
+        # One query for the page, the total (the creator's post_count, kept by
+        # the services that publish and hide posts) and, with access, every
+        # media of the page. The creator is looked up on its own only when the
+        # page comes back empty (unknown slug → 404, or a creator without posts).
+        if user_has_access(request.user):
+            count, rows = selectors.post_page_with_media(slug, offset=offset, limit=size, request=request)
         else:
-            count = selectors.get_creator(kwargs["slug"]).post_count  # Http404 → the error shape
+            page = list(selectors.list_posts_by_slug(slug)[offset : offset + size])
+            count = page[0].creator.post_count if page else None
+            rows = [
+                {
+                    "id": post.pk,
+                    "title": post.title,
+                    "published_at": post.published_at,
+                    "media": selectors.preview_media(post, request),
+                    "locked": True,
+                }
+                for post in page
+            ]
+        if count is None:
+            count = selectors.get_creator(slug).post_count  # Http404 → the error shape
             if number > 1:
                 raise NotFound(_("Invalid page."))
-        media = selectors.media_for(page, request.user, has_access=user_has_access(request.user), request=request)
-        rows = [
-            {
-                "id": post.pk,
-                "title": post.title,
-                "published_at": post.published_at,
-                "media": media[post.pk]["media"],
-                "locked": media[post.pk]["locked"],
-            }
-            for post in page
-        ]
         return paginator.response(request, number=number, count=count, rows=rows)
 
 

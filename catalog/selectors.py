@@ -76,6 +76,41 @@ def list_posts_by_slug(slug: str) -> QuerySet[Post]:
     )
 
 
+def post_page_with_media(slug: str, *, offset: int, limit: int, request=None) -> tuple[int | None, list[dict]]:
+    """
+    For viewers with access: one page of the creator's posts with every media
+    URL, in ONE query (the page as a subquery, its media LEFT JOINed).
+    Returns (the creator's post count or None when the page is empty, rows of
+    {id, title, published_at, media: [{type, url}], locked: False}).
+    """
+    page_ids = list_posts_by_slug(slug).values("id")[offset : offset + limit]
+    rows = list(
+        Post.objects.filter(id__in=page_ids)
+        .order_by("-published_at", "-id", "media__position", "media__id")
+        .values_list(
+            "id", "title", "published_at", "creator__post_count", "media__id", "media__type", "media__key", "media__file"
+        )
+    )
+    if not rows:
+        return None, []
+    urls = _urls_for_rows([(row[4], row[6], row[7]) for row in rows if row[4] is not None], request)
+    posts: dict[int, dict] = {}
+    for post_id, title, published_at, _, media_id, kind, _, _ in rows:
+        post = posts.get(post_id)
+        if post is None:
+            post = posts[post_id] = {
+                "id": post_id,
+                "title": title,
+                "published_at": published_at,
+                "media": [],
+                "locked": False,
+            }
+        url = urls.get(media_id) if media_id is not None else None
+        if url:
+            post["media"].append({"type": kind, "url": url})
+    return rows[0][3], list(posts.values())
+
+
 def get_post(post_id: int) -> Post:
     """A published post of a published creator; Http404 otherwise."""
     return get_object_or_404(
