@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 # `make run` is the development shape: SQLite, local media, eager tasks, sandbox gateway.
 RUN_ENV := DEBUG=true DATABASE_URL=sqlite:///db.sqlite3 REDIS_URL= AWS_STORAGE_BUCKET_NAME=
 
-.PHONY: install run test migrate messages bench-sweep bench-sync bench-api bench-webhooks clean
+.PHONY: install run test migrate messages compile-messages bench-sweep bench-sync bench-api bench-webhooks clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,12 +22,12 @@ migrate: install
 
 run: install
 	$(RUN_ENV) $(BIN)/python manage.py migrate --noinput
-	$(RUN_ENV) $(BIN)/python manage.py compilemessages --ignore=.venv -v 0
+	$(MAKE) compile-messages
 	$(RUN_ENV) $(BIN)/python manage.py load_demo
 	$(RUN_ENV) $(BIN)/python manage.py runserver 127.0.0.1:8000
 
 test: install
-	DEBUG=true $(BIN)/python manage.py compilemessages --ignore=.venv -v 0
+	$(MAKE) compile-messages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Each app keeps its own catalogue (<app>/locale); config/ and templates/ use ./locale.
@@ -39,7 +39,17 @@ messages: install
 	done
 	DEBUG=true $(BIN)/python manage.py makemessages -l pt_BR -l en --no-obsolete -v 0 \
 	  $(foreach app,$(APPS),--ignore=$(app)) --ignore=.venv --ignore=bench --ignore=tests
-	DEBUG=true $(BIN)/python manage.py compilemessages --ignore=.venv -v 0
+	$(MAKE) compile-messages
+
+# Babel compiles in pure Python, so a fresh machine needs no GNU gettext.
+compile-messages: install
+	@for dir in locale $(foreach app,$(APPS),$(app)/locale); do \
+	  if [ -d $$dir ]; then $(BIN)/pybabel --quiet compile -D django -d $$dir || exit 1; fi; \
+	done
+
+# Needs DATABASE_URL=postgres://... (works in its own <db>_bench database).
+bench-webhooks: install
+	$(BIN)/python bench/webhooks.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles

@@ -5,3 +5,11 @@ from django.utils.translation import gettext_lazy as _
 class AccountsConfig(AppConfig):
     name = "accounts"
     verbose_name = _("Accounts")
+
+    def ready(self):
+        from django.contrib import admin
+
+        from accounts.forms import AdminLoginForm
+
+        # The admin's login gets the same failed-login throttling as the site's.
+        admin.site.login_form = AdminLoginForm

@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib.auth import authenticate, get_user_model
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.utils.translation import gettext_lazy as _
 
@@ -19,10 +20,8 @@ class SignupForm(UserCreationForm):
         return email
 
 
-class LoginForm(AuthenticationForm):
-    """Django's login form, throttled per IP and per e-mail."""
-
-    username = forms.EmailField(label=_("E-mail"), widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}))
+class ThrottledLoginMixin:
+    """Failed logins are counted per IP and per e-mail; past the limit even a right password waits."""
 
     error_messages = {
         **AuthenticationForm.error_messages,
@@ -43,3 +42,11 @@ class LoginForm(AuthenticationForm):
             self.confirm_login_allowed(self.user_cache)
             clear_login_failures(self.request, email)
         return self.cleaned_data
+
+
+class LoginForm(ThrottledLoginMixin, AuthenticationForm):
+    username = forms.EmailField(label=_("E-mail"), widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}))
+
+
+class AdminLoginForm(ThrottledLoginMixin, AdminAuthenticationForm):
+    """The admin's login, throttled like the site's (the admin is where money is)."""

@@ -51,3 +51,14 @@ def clear_login_failures(request, email: str) -> None:
         cache.delete_many(_keys(request, email)[1:])
     except Exception:  # noqa: BLE001
         pass
+
+
+def is_rate_limited(request, *, scope: str, limit: int, window: int) -> bool:
+    """Count one hit for this client IP in `scope`; True once more than `limit` hits fall in `window` seconds."""
+    key = f"rate:{scope}:{client_ip(request)}"
+    try:
+        if cache.add(key, 1, timeout=window):
+            return False
+        return cache.incr(key) > limit
+    except Exception:  # noqa: BLE001 - a cache outage must not lock everyone out
+        return False

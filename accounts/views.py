@@ -6,13 +6,21 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
+from django.conf import settings
+
 from accounts.forms import LoginForm, SignupForm
+from accounts.throttling import is_rate_limited
 
 
 class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     authentication_form = LoginForm
     redirect_authenticated_user = True
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        messages.success(self.request, _("Welcome back!"))
+        return response
 
 
 class LogoutView(auth_views.LogoutView):
@@ -28,6 +36,11 @@ def signup(request):
     if request.user.is_authenticated:
         return redirect("/")
     form = SignupForm(request.POST or None)
+    if request.method == "POST" and is_rate_limited(
+        request, scope="signup", limit=settings.SIGNUP_RATE_LIMIT, window=settings.SIGNUP_RATE_WINDOW
+    ):
+        form.add_error(None, _("Too many sign-ups from your network. Please wait a few minutes and try again."))
+        return render(request, "accounts/signup.html", {"form": form}, status=429)
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")

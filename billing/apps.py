@@ -8,6 +8,7 @@ class BillingConfig(AppConfig):
     verbose_name = _("Billing")
 
     def ready(self):
+        from billing import checks  # noqa: F401 - registers billing.E001
         from config.beat import ensure_periodic_tasks
 
         # Framework hook, not business flow: make beat's schedule exist after migrate.

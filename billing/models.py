@@ -130,6 +130,19 @@ class PaymentGateway(models.Model):
     def rotate_postback_token(self) -> None:
         self.postback_token = new_postback_token()
 
+    # Where each provider posts its notifications (contract §3).
+    WEBHOOK_PATHS = {
+        Kind.SANDBOX: "/api/webhook/sandbox",
+        Kind.JUNGLEPAY: "/api/webhook/junglepay",
+        Kind.DIAS: "/api/webhook/dias/payment-sucess",
+    }
+
+    @property
+    def postback_url(self) -> str:
+        """The URL to paste into the provider's panel, token included."""
+        path = self.WEBHOOK_PATHS.get(self.kind, f"/api/webhook/{self.kind}")
+        return f"{settings.SITE_URL}{path}?token={self.postback_token}"
+
 
 class Checkout(models.Model):
     class Status(models.TextChoices):
@@ -216,6 +229,13 @@ class Checkout(models.Model):
                 condition=Q(total_cents=models.F("plan_price_cents") + models.F("bumps_cents") - models.F("credit_cents")),
                 name="checkout_total_adds_up",
             ),
+            # At most one open renewal charge per subscription: a second sweep
+            # that slipped past the compare-and-set fails instead of billing twice.
+            models.UniqueConstraint(
+                fields=["subscription"],
+                condition=Q(purpose="renewal", status="pending"),
+                name="one_pending_renewal_per_subscription",
+            ),
         ]
         indexes = [models.Index(fields=["status", "created_at"], name="checkout_status_created")]
 
@@ -292,6 +312,13 @@ class Subscription(models.Model):
     plan_match_rule = models.CharField(_("plan matched by"), max_length=20, choices=PlanMatch.choices, default=PlanMatch.CHECKOUT)
     last_reason = models.CharField(_("last transition"), max_length=30, choices=Reason.choices, default=Reason.CREATED)
     last_transition_at = models.DateTimeField(_("last transition at"), default=timezone.now)
+    # The sweep's compare-and-set marker: the end_date a renewal charge was
+    # issued for. A second sweep sees it equal to end_date and issues nothing.
+    renewal_issued_for = models.DateTimeField(
+        _("renewal issued for end date"), null=True, blank=True, editable=False
+    )
+    # Tags the rows one sweep run claimed, so it reads back exactly those.
+    sweep_claim = models.UUIDField(_("sweep claim"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -389,3 +416,13 @@ class ReconciliationItem(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} · {self.transaction_id}"
+
+
+class FinanceDashboard(Checkout):
+    """No table of its own: gives the finance dashboard its place in the admin index."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("finance dashboard")
+        verbose_name_plural = _("finance dashboard")
+        default_permissions = ()

@@ -1,8 +1,12 @@
 from django.urls import path
-from django.views.generic import TemplateView
+
+from catalog import pages
 
 app_name = "catalog"
 
 urlpatterns = [
-    path("", TemplateView.as_view(template_name="catalog/home.html"), name="home"),
+    path("", pages.home, name="home"),
+    path("models/", pages.creators, name="creators"),
+    path("models/<str:slug>/", pages.creator, name="creator"),
+    path("posts/<int:post_id>/", pages.post, name="post"),
 ]

@@ -10,6 +10,7 @@ views never translate exceptions themselves.
 import logging
 
 from django.core.exceptions import PermissionDenied, ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
@@ -63,6 +64,15 @@ _CODES = {
 def exception_handler(exc, context):
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # The database is restarting or unreachable: transient, say so (see config.middleware).
+        logger.error("database unavailable", extra={"view": type(context.get("view")).__name__})
+        response = Response(
+            error_body("service_unavailable", _("The service is temporarily unavailable. Please try again in a moment.")),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+        response["Retry-After"] = "5"
+        return response
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(detail=exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     elif isinstance(exc, Http404):

@@ -27,6 +27,8 @@ def _check_cache() -> str:
     if not settings.REDIS_URL:
         return "n/a"
     try:
+        # The cache swallows connection errors (so pages keep serving); a value that
+        # does not come back is how an outage shows here.
         cache.set("healthz", "1", timeout=5)
         if cache.get("healthz") != "1":
             return "down"

@@ -54,3 +54,38 @@ def test_password_reset_sends_a_link(client, user):
 def test_pages_are_in_portuguese_by_default_and_english_on_request(client):
     assert "Entrar" in client.get("/accounts/login/").content.decode()
     assert "Log in" in client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+
+def test_signup_page_is_rate_limited_per_ip(client, settings):
+    settings.SIGNUP_RATE_LIMIT = 2
+    for i in range(2):
+        client.post("/accounts/signup/", {"name": "X", "email": f"s{i}@example.com", "password1": "s3nha-bem-forte!", "password2": "s3nha-bem-forte!"})
+        client.post("/accounts/logout/")
+
+    response = client.post(
+        "/accounts/signup/", {"name": "X", "email": "s9@example.com", "password1": "s3nha-bem-forte!", "password2": "s3nha-bem-forte!"}
+    )
+
+    assert response.status_code == 429
+    from django.contrib.auth import get_user_model
+
+    assert not get_user_model().objects.filter(email="s9@example.com").exists()
+
+
+def test_admin_login_is_throttled_after_failed_attempts(client, superuser, settings):
+    settings.LOGIN_THROTTLE_ATTEMPTS = 3
+    for _ in range(3):
+        client.post("/admin/login/", {"username": superuser.email, "password": "wrong"})
+
+    response = client.post("/admin/login/?next=/admin/", {"username": superuser.email, "password": "correct-horse-battery"})
+
+    assert response.status_code == 200  # the form again, not the redirect into the admin
+    assert not response.wsgi_request.user.is_authenticated
+    assert client.get("/admin/").status_code == 302
+
+
+def test_admin_login_works_for_staff(client, superuser):
+    response = client.post("/admin/login/?next=/admin/", {"username": superuser.email, "password": "correct-horse-battery"})
+
+    assert response.status_code == 302
+    assert client.get("/admin/").status_code == 200

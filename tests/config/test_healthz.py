@@ -34,9 +34,9 @@ def test_healthz_answers_503_when_the_cache_is_down(client, settings):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     settings.CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2, "IGNORE_EXCEPTIONS": True},
         }
     }
     # (Django resets its cache handlers when the CACHES setting changes.)
@@ -44,3 +44,21 @@ def test_healthz_answers_503_when_the_cache_is_down(client, settings):
 
     assert response.status_code == 503
     assert response.json()["cache"] == "down"
+
+
+@pytest.mark.django_db
+def test_the_api_keeps_serving_when_redis_is_down(api_client, settings, user):
+    """Throttles and the login-failure counter live in the cache: an outage must not fail logins."""
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2, "IGNORE_EXCEPTIONS": True},
+        }
+    }
+
+    response = api_client.post("/api/auth/login", {"email": user.email, "password": "correct-horse-battery"}, format="json")
+
+    assert response.status_code == 200
+    assert api_client.get("/healthz").json()["cache"] == "down"

@@ -1,0 +1,24 @@
+"""
+URLs for bench/api.py only: the project's URLs plus the framework's floor, a
+bare Django view returning the same 20 rows as `/api/models` with
+JsonResponse. Enabled by `DJANGO_SETTINGS_MODULE=bench.settings`, never by the
+project's own settings.
+"""
+
+from django.http import JsonResponse
+from django.urls import path
+
+from catalog.models import Creator
+from config.urls import handler404, handler500, urlpatterns as project_urlpatterns  # noqa: F401
+
+
+def floor(request):
+    rows = list(
+        Creator.objects.filter(status=Creator.Status.PUBLISHED)
+        .order_by("-post_count", "name", "id")
+        .values("name", "slug", "source_icon_url", "source_banner_url", "source_thumbnail_url", "post_count")[:20]
+    )
+    return JsonResponse({"count": len(rows), "results": rows})
+
+
+urlpatterns = [path("bench/floor", floor), *project_urlpatterns]

@@ -1,0 +1,164 @@
+"""
+The one small interface every payment provider implements, and the plain
+data it speaks. Views, webhooks and reconciliation talk to these types only,
+so a provider's quirks stay inside its own module.
+
+- `create_charge(request)` issues a PIX charge and returns the `Charge`;
+- `fetch_charge(transaction_id)` asks the provider for the current truth;
+- `list_charges(since=)` lists recent charges, for reconciliation;
+- `parse_notification(body)` turns a postback body into a `Notification`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Iterable
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import status
+
+from config.api_errors import DomainError
+
+if TYPE_CHECKING:
+    from billing.models import PaymentGateway
+
+
+class ChargeStatus(enum.StrEnum):
+    """A provider's status reduced to what our state machine acts upon."""
+
+    PENDING = "pending"  # waiting_payment, processing, authorized, partially_paid
+    PAID = "paid"
+    FAILED = "failed"  # refused
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+    REFUNDED = "refunded"  # refunded, chargedback, in_protest (MED): access revoked
+    UNKNOWN = "unknown"  # a status we do not know: stored, never acted upon
+
+
+class GatewayError(DomainError):
+    """A provider failed us; the API answers with the error shape, never a traceback."""
+
+    code = "gateway_error"
+    status_code = status.HTTP_502_BAD_GATEWAY
+
+
+class GatewayUnavailable(GatewayError):
+    """Timeout, 5xx, connection refused, circuit open: try again later."""
+
+    code = "gateway_unavailable"
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+
+
+class GatewayRejected(GatewayError):
+    """The provider answered and said no (4xx), or answered something unusable."""
+
+    code = "gateway_rejected"
+    status_code = status.HTTP_502_BAD_GATEWAY
+
+
+class NotificationInvalid(Exception):
+    """A postback body that cannot be understood (malformed JSON, wrong shape)."""
+
+
+@dataclass(frozen=True)
+class Customer:
+    name: str
+    email: str
+    document: str  # CPF, digits only
+    phone: str  # digits only, with DDD
+
+
+@dataclass(frozen=True)
+class ChargeItem:
+    title: str
+    unit_price_cents: int
+    quantity: int = 1
+
+
+@dataclass(frozen=True)
+class ChargeRequest:
+    """What we ask a provider to charge. `external_ref` is the checkout's uuid."""
+
+    external_ref: str
+    amount_cents: int
+    customer: Customer
+    items: tuple[ChargeItem, ...]
+    postback_url: str
+    expires_in_days: int = 1
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        total = sum(item.unit_price_cents * item.quantity for item in self.items)
+        if total != self.amount_cents:
+            # JunglePay rejects a charge whose items do not add up; so do we, earlier.
+            raise ValueError(f"items add up to {total}, amount is {self.amount_cents}")
+
+
+@dataclass(frozen=True)
+class Charge:
+    """A provider's charge, as the provider sees it now."""
+
+    transaction_id: str
+    status: ChargeStatus
+    provider_status: str
+    amount_cents: int | None
+    external_ref: str = ""
+    pix_code: str = ""
+    pix_url: str = ""
+    expires_at: datetime | None = None
+    paid_at: datetime | None = None
+    created_at: datetime | None = None
+    raw: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Notification:
+    """
+    A postback reduced to what we need. `event_id` dedupes deliveries (unique
+    per provider in the database). `transaction_id` is what we fetch before
+    acting; for providers without an API (Dias) the notification itself is
+    the only truth and carries the payer.
+    """
+
+    event_id: str
+    kind: str  # "transaction" for payment events; anything else is stored and ignored
+    transaction_id: str = ""
+    external_ref: str = ""
+    provider_status: str = ""
+    status: ChargeStatus = ChargeStatus.UNKNOWN
+    amount_cents: int | None = None
+    payer_email: str = ""
+    payer_name: str = ""
+
+
+class Gateway:
+    """Base class: one instance per request or task, built from a PaymentGateway row."""
+
+    kind: str = ""
+    # Providers that only notify (an external checkout) cannot issue charges.
+    can_charge = True
+    can_fetch = True
+
+    def __init__(self, config: PaymentGateway):
+        self.config = config
+
+    def create_charge(self, request: ChargeRequest) -> Charge:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def find_charge(self, *, external_ref: str) -> Charge | None:
+        """The charge created for `external_ref`, if the provider has one (never creates)."""
+        raise NotImplementedError  # pragma: no cover - interface
+
+    def fetch_charge(self, transaction_id: str) -> Charge:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def list_charges(self, *, since: datetime) -> Iterable[Charge]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def parse_notification(self, body: bytes) -> Notification:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+NO_GATEWAY_MESSAGE = _("No payment gateway is configured. Please try again later.")

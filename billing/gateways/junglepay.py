@@ -1,0 +1,367 @@
+"""
+JunglePay (REST, JSON; see docs/payments.md and shared junglepay-api.md).
+
+Rules this client keeps:
+- A create is never retried blindly. There is no idempotency key, so after a
+  timeout, a 5xx or an unreadable answer the charge may exist anyway: we look
+  it up by `externalRef` (our checkout uuid) and only report a failure when
+  it is not there. The caller marks the checkout so the next attempt looks
+  first as well.
+- GETs are idempotent and are retried with backoff (urllib3 Retry).
+- Repeated failures open a circuit breaker: callers get `gateway_unavailable`
+  at once for a short while instead of waiting for timeouts.
+- Errors become `GatewayUnavailable` / `GatewayRejected` with the provider's
+  message only when it is a short plain sentence.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, time as dtime
+from typing import Iterable
+from zoneinfo import ZoneInfo
+
+import requests
+from django.conf import settings
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext as _
+from requests.adapters import HTTPAdapter
+from rest_framework import status as http_status
+from urllib3.util.retry import Retry
+
+from billing.gateways.base import (
+    Charge,
+    ChargeRequest,
+    ChargeStatus,
+    Gateway,
+    GatewayRejected,
+    GatewayUnavailable,
+    Notification,
+    NotificationInvalid,
+)
+from billing.gateways.breaker import CircuitBreaker
+
+logger = logging.getLogger(__name__)
+
+STATUS_MAP = {
+    "waiting_payment": ChargeStatus.PENDING,
+    "processing": ChargeStatus.PENDING,
+    "authorized": ChargeStatus.PENDING,
+    # Part of the money arrived: not paid; a person looks at it (reconciliation).
+    "partially_paid": ChargeStatus.PENDING,
+    "paid": ChargeStatus.PAID,
+    "refused": ChargeStatus.FAILED,
+    "canceled": ChargeStatus.CANCELED,
+    "refunded": ChargeStatus.REFUNDED,
+    "chargedback": ChargeStatus.REFUNDED,
+    "in_protest": ChargeStatus.REFUNDED,  # a PIX dispute (MED): access revoked at once
+    # Not a JunglePay status: the sandbox uses it to try the expiry path.
+    "expired": ChargeStatus.EXPIRED,
+}
+
+CONNECT_TIMEOUT = 3.05
+READ_TIMEOUT = 15
+SAO_PAULO = ZoneInfo("America/Sao_Paulo")
+_SAFE_MESSAGE_MAX = 200
+
+
+def normalize_status(provider_status: str) -> ChargeStatus:
+    return STATUS_MAP.get((provider_status or "").strip().lower(), ChargeStatus.UNKNOWN)
+
+
+def _as_int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _as_datetime(value) -> datetime | None:
+    if not value or not isinstance(value, str):
+        return None
+    parsed = parse_datetime(value)
+    if parsed is not None:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=SAO_PAULO)
+        return parsed
+    day = parse_date(value[:10])
+    if day is not None:
+        # A PIX "expirationDate" is a day: the charge lives until its end, Brazil time.
+        return datetime.combine(day, dtime(23, 59, 59), tzinfo=SAO_PAULO)
+    return None
+
+
+def charge_from_transaction(data: dict) -> Charge:
+    """A JunglePay transaction object (also the sandbox's) → Charge. Tolerant of extra fields."""
+    if not isinstance(data, dict) or data.get("id") in (None, ""):
+        raise ValueError("transaction without an id")
+    pix = data.get("pix") if isinstance(data.get("pix"), dict) else {}
+    provider_status = str(data.get("status") or "")
+    return Charge(
+        transaction_id=str(data["id"]),
+        status=normalize_status(provider_status),
+        provider_status=provider_status,
+        amount_cents=_as_int(data.get("amount")),
+        external_ref=str(data.get("externalRef") or data.get("external_ref") or ""),
+        pix_code=str(pix.get("qrcode") or ""),
+        pix_url=str(pix.get("url") or data.get("secureUrl") or ""),
+        expires_at=_as_datetime(pix.get("expirationDate")),
+        paid_at=_as_datetime(data.get("paidAt")),
+        created_at=_as_datetime(data.get("createdAt")),
+        raw=data,
+    )
+
+
+def parse_transaction_postback(body: bytes) -> Notification:
+    """`{"id", "type", "objectId", "url", "data": {transaction}}` → Notification."""
+    import hashlib
+
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise NotificationInvalid(f"malformed JSON: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise NotificationInvalid("the body is not a JSON object")
+    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    postback_id = payload.get("id")
+    event_id = str(postback_id) if postback_id not in (None, "") else "sha256:" + hashlib.sha256(body).hexdigest()
+    kind = str(payload.get("type") or "")
+    transaction_id = data.get("id") if data.get("id") not in (None, "") else payload.get("objectId")
+    provider_status = str(data.get("status") or "")
+    return Notification(
+        event_id=event_id[:128],
+        kind=kind,
+        transaction_id=str(transaction_id or ""),
+        external_ref=str(data.get("externalRef") or ""),
+        provider_status=provider_status,
+        status=normalize_status(provider_status),
+        amount_cents=_as_int(data.get("amount")),
+    )
+
+
+def _safe_message(response: requests.Response) -> str:
+    """The provider's own words, when they are a short plain sentence; else nothing."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    message = ""
+    if isinstance(body, dict):
+        message = body.get("message") or body.get("error") or ""
+        if isinstance(message, dict):
+            message = message.get("message") or ""
+    if not isinstance(message, str):
+        return ""
+    message = " ".join(message.split())
+    if not message or len(message) > _SAFE_MESSAGE_MAX or "<" in message:
+        return ""
+    return message
+
+
+class JunglePayGateway(Gateway):
+    kind = "junglepay"
+
+    def __init__(self, config, *, session: requests.Session | None = None):
+        super().__init__(config)
+        self.base_url = settings.JUNGLEPAY_API_URL
+        self.breaker = CircuitBreaker("junglepay")
+        self.session = session or self._build_session()
+
+    def _build_session(self) -> requests.Session:
+        session = requests.Session()
+        secret = self.config.effective_secret_key
+        # Basic base64("<secret>:x"), as JunglePay documents.
+        session.auth = (secret, "x")
+        session.headers.update({"Accept": "application/json", "User-Agent": "CreatorFlix/1.0"})
+        retry = Retry(
+            total=3,
+            connect=2,
+            read=2,
+            status=2,
+            backoff_factor=0.3,
+            status_forcelist=(429, 500, 502, 503, 504),
+            # Only idempotent reads are retried; a POST is never replayed by the adapter
+            # (urllib3 still retries connect errors, which never reached the server).
+            allowed_methods=frozenset({"GET"}),
+            raise_on_status=False,
+            respect_retry_after_header=False,
+        )
+        session.mount("https://", HTTPAdapter(max_retries=retry))
+        session.mount("http://", HTTPAdapter(max_retries=retry))
+        return session
+
+    # -- plumbing ---------------------------------------------------------
+
+    def _url(self, path: str) -> str:
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def _guard(self) -> None:
+        if not self.config.effective_secret_key:
+            raise GatewayUnavailable(_("The payment provider is not configured."))
+        if self.breaker.is_open():
+            raise GatewayUnavailable(_("The payment provider is unavailable right now. Please try again in a minute."))
+
+    def _unavailable(self, reason: str) -> GatewayUnavailable:
+        self.breaker.record_failure()
+        logger.warning("junglepay unavailable", extra={"reason": reason})
+        return GatewayUnavailable(_("The payment provider is unavailable right now. Please try again in a minute."))
+
+    def _rejected(self, response: requests.Response) -> GatewayRejected:
+        message = _safe_message(response)
+        secret = self.config.effective_secret_key
+        if secret and secret in message:
+            message = ""  # never echo a key back, whatever the provider says
+        logger.warning("junglepay rejected the request", extra={"status": response.status_code, "provider_message": message})
+        if response.status_code in (400, 422):
+            # The provider refused what the buyer typed (document, phone...): say so.
+            return GatewayRejected(
+                message or _("The payment provider refused the payment details."),
+                status_code=http_status.HTTP_400_BAD_REQUEST,
+            )
+        # 401/403/404...: our configuration, not the buyer's fault; their words are not for buyers.
+        return GatewayRejected(_("The payment provider refused the request."))
+
+    def _get_json(self, path: str, *, params: dict | None = None, counts_as_health: bool = True) -> dict | list:
+        self._guard()
+        try:
+            response = self.session.get(self._url(path), params=params, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
+        except requests.RequestException as exc:
+            raise self._unavailable(type(exc).__name__) from exc
+        if response.status_code >= 500 or response.status_code == 429:
+            raise self._unavailable(f"HTTP {response.status_code}")
+        if response.status_code >= 400:
+            raise self._rejected(response)
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise self._unavailable("non-JSON body") from exc
+        if counts_as_health:
+            self.breaker.record_success()
+        return body
+
+    # -- the interface ----------------------------------------------------
+
+    def create_charge(self, request: ChargeRequest) -> Charge:
+        self._guard()
+        body = {
+            "amount": request.amount_cents,
+            "paymentMethod": "pix",
+            "customer": {
+                "name": request.customer.name,
+                "email": request.customer.email,
+                "phone": request.customer.phone,
+                "document": {"number": request.customer.document, "type": "cpf"},
+            },
+            "items": [
+                {"title": item.title, "unitPrice": item.unit_price_cents, "quantity": item.quantity, "tangible": False}
+                for item in request.items
+            ],
+            "pix": {"expiresInDays": request.expires_in_days},
+            "postbackUrl": request.postback_url,
+            "externalRef": request.external_ref,
+            "metadata": request.metadata,
+        }
+        try:
+            response = self.session.post(self._url("transactions"), json=body, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
+        except requests.RequestException as exc:
+            # A read timeout or a reset after sending: the charge may well exist.
+            return self._after_ambiguous_create(request, reason=type(exc).__name__)
+
+        if response.status_code >= 500 or response.status_code == 429:
+            return self._after_ambiguous_create(request, reason=f"HTTP {response.status_code}")
+        if response.status_code >= 400:
+            raise self._rejected(response)
+        try:
+            charge = charge_from_transaction(response.json())
+        except ValueError:
+            return self._after_ambiguous_create(request, reason="unreadable answer to create")
+        self.breaker.record_success()
+        return self._usable(charge)
+
+    def _after_ambiguous_create(self, request: ChargeRequest, *, reason: str) -> Charge:
+        """The create may or may not have happened: look it up; never post it again here."""
+        self.breaker.record_failure()
+        logger.warning("junglepay create unconfirmed; looking it up", extra={"reason": reason, "external_ref": request.external_ref})
+        try:
+            # A lookup that works says nothing about creates: it must not close the breaker.
+            found = self.find_charge(external_ref=request.external_ref, counts_as_health=False)
+        except GatewayUnavailable:
+            found = None
+        if found is not None:
+            return self._usable(found)
+        raise CreateUnconfirmed(_("The payment provider is unavailable right now. Please try again in a minute."))
+
+    def _usable(self, charge: Charge) -> Charge:
+        if not charge.pix_code:
+            # A PIX charge without its BR Code cannot be paid: a provider error, not a success.
+            raise GatewayRejected(_("The payment provider did not return a PIX code."))
+        return charge
+
+    def find_charge(self, *, external_ref: str, counts_as_health: bool = True) -> Charge | None:
+        body = self._get_json("transactions", params={"externalRef": external_ref}, counts_as_health=counts_as_health)
+        for item in _items(body):
+            if isinstance(item, dict) and str(item.get("externalRef") or "") == external_ref:
+                try:
+                    return charge_from_transaction(item)
+                except ValueError:
+                    continue
+        return None
+
+    def fetch_charge(self, transaction_id: str) -> Charge:
+        body = self._get_json(f"transactions/{requests.utils.quote(str(transaction_id), safe='')}")
+        if isinstance(body, dict) and isinstance(body.get("data"), dict) and "status" not in body:
+            body = body["data"]
+        try:
+            return charge_from_transaction(body)
+        except ValueError as exc:
+            raise self._unavailable("unreadable transaction") from exc
+
+    def list_charges(self, *, since: datetime, max_pages: int = 50) -> Iterable[Charge]:
+        page = 1
+        while page <= max_pages:
+            body = self._get_json("transactions", params={"page": page, "createdAtFrom": since.date().isoformat()})
+            items = _items(body)
+            if not items:
+                return
+            for item in items:
+                try:
+                    charge = charge_from_transaction(item)
+                except ValueError:
+                    continue
+                if charge.created_at is None or charge.created_at >= since:
+                    yield charge
+            if not _has_next(body, page, len(items)):
+                return
+            page += 1
+
+    def parse_notification(self, body: bytes) -> Notification:
+        return parse_transaction_postback(body)
+
+
+class CreateUnconfirmed(GatewayUnavailable):
+    """The create failed ambiguously and the lookup found nothing: look first next time."""
+
+
+def _items(body) -> list:
+    if isinstance(body, list):
+        return body
+    if isinstance(body, dict):
+        for key in ("data", "results", "items", "transactions"):
+            if isinstance(body.get(key), list):
+                return body[key]
+    return []
+
+
+def _has_next(body, page: int, count: int) -> bool:
+    if isinstance(body, dict):
+        pagination = body.get("pagination") if isinstance(body.get("pagination"), dict) else body
+        if pagination.get("next"):
+            return True
+        total_pages = _as_int(pagination.get("totalPages") or pagination.get("total_pages"))
+        if total_pages is not None:
+            return page < total_pages
+        if "next" in pagination:
+            return False
+    # No pagination metadata: a full page suggests there is more.
+    return count >= 20

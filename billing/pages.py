@@ -1,0 +1,207 @@
+"""
+Server-rendered billing pages: plans, the checkout page and the account page.
+
+They are doors like the API views: they read through the models' querysets
+and write only through `billing.services`. The checkout page itself talks to
+the checkout API from the browser (contract §3); the server computes every
+amount, the page only shows them.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from billing.models import Checkout, OrderBump, PaymentGateway, Plan, Subscription
+from config.api_errors import DomainError
+
+HISTORY_LIMIT = 50
+
+
+def _current_subscription(user):
+    """The user's live subscription, else their latest one (to show how it ended), else None."""
+    if not user.is_authenticated:
+        return None
+    subscriptions = Subscription.objects.filter(user=user).select_related("plan", "next_plan")
+    return subscriptions.live().first() or subscriptions.exclude(status=Subscription.Status.PENDING).first()
+
+
+def sandbox_enabled() -> bool:
+    """The simulate buttons show only when the sandbox is the active gateway and allowed here."""
+    if not (settings.DEBUG or settings.SANDBOX_GATEWAY_ALLOWED):
+        return False
+    return PaymentGateway.objects.filter(
+        is_active=True, kind=PaymentGateway.Kind.SANDBOX
+    ).exists()
+
+
+@require_GET
+def plans(request):
+    active_plans = list(Plan.objects.filter(is_active=True))
+    return render(
+        request,
+        "site/plans.html",
+        {"plans": active_plans, "subscription": _current_subscription(request.user)},
+    )
+
+
+@require_GET
+def checkout(request, plan_id: int):
+    plan = get_object_or_404(Plan, pk=plan_id, is_active=True)
+    if plan.checkout_url:
+        # Marketplace plans are sold on the marketplace's own page.
+        return redirect(plan.checkout_url)
+
+    resume_id = request.GET.get("checkout", "")
+    try:
+        resume_id = str(uuid.UUID(resume_id)) if resume_id else ""
+    except ValueError:
+        resume_id = ""
+
+    bumps = list(OrderBump.objects.filter(is_active=True))
+    user = request.user
+    page_data = {
+        "plan": {"id": plan.pk, "name": plan.name, "price_cents": plan.price_cents},
+        "bumps": [{"id": b.pk, "price_cents": b.price_cents} for b in bumps],
+        "resume_checkout_id": resume_id,
+        "sandbox": sandbox_enabled(),
+        "api": {
+            "process": "/api/checkout/process",
+            "pix": "/api/checkout/pix",
+            "status": "/api/checkout/{id}",
+            "simulate": "/api/checkout/{id}/simulate",
+        },
+    }
+    return render(
+        request,
+        "site/checkout.html",
+        {
+            "plan": plan,
+            "bumps": bumps,
+            "page_data": page_data,
+            "sandbox": page_data["sandbox"],
+            "subscription": _current_subscription(user),
+            "prefill_name": getattr(user, "name", "") if user.is_authenticated else "",
+            "prefill_email": user.email if user.is_authenticated else "",
+        },
+    )
+
+
+@login_required
+@require_GET
+def account(request):
+    user = request.user
+    subscription = _current_subscription(user)
+    renewal = None
+    if subscription is not None and subscription.is_live:
+        renewal = (
+            Checkout.objects.pending()
+            .filter(subscription=subscription, purpose__in=[Checkout.Purpose.RENEWAL, Checkout.Purpose.UPGRADE])
+            .select_related("plan")
+            .first()
+        )
+    history = list(
+        Checkout.objects.filter(Q(user=user) | Q(user__isnull=True, customer_email__iexact=user.email))
+        .select_related("plan")
+        .order_by("-created_at")[:HISTORY_LIMIT]
+    )
+    other_plans = []
+    if subscription is not None and subscription.is_live:
+        other_plans = [
+            p for p in Plan.objects.filter(is_active=True, checkout_url="") if p.pk != subscription.plan_id
+        ]
+    return render(
+        request,
+        "site/account.html",
+        {
+            "subscription": subscription,
+            "renewal": renewal,
+            "history": history,
+            "other_plans": other_plans,
+            "now": timezone.now(),
+        },
+    )
+
+
+def _live_subscription_or_none(user):
+    return Subscription.objects.filter(user=user).live().first()
+
+
+@login_required
+@require_POST
+def account_cancel(request):
+    subscription = _live_subscription_or_none(request.user)
+    if subscription is None:
+        messages.error(request, _("You have no active subscription to cancel."))
+        return redirect("billing:account")
+    reason = (request.POST.get("reason") or "").strip()[:500]
+    from billing import services
+
+    try:
+        subscription = services.cancel_subscription(subscription=subscription, reason=reason)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request,
+            _("Your subscription was canceled. You keep access until %(date)s.")
+            % {"date": _local_date(subscription.end_date)},
+        )
+    return redirect("billing:account")
+
+
+@login_required
+@require_POST
+def account_change_plan(request):
+    subscription = _live_subscription_or_none(request.user)
+    if subscription is None:
+        messages.error(request, _("You have no active subscription to change."))
+        return redirect("billing:account")
+    try:
+        plan = Plan.objects.get(pk=int(request.POST.get("plan_id", "")), is_active=True)
+    except (ValueError, Plan.DoesNotExist):
+        messages.error(request, _("Choose one of the plans on the list."))
+        return redirect("billing:account")
+    from billing import services
+
+    try:
+        result = services.change_plan(subscription=subscription, plan=plan)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("billing:account")
+
+    checkout = result.checkout
+    if checkout is not None and checkout.status == Checkout.Status.PENDING:
+        # An upgrade: the prorated difference is charged now, with its own PIX.
+        messages.success(request, _("Pay the difference to move to %(plan)s now.") % {"plan": plan.name})
+        return redirect(_pay_url(checkout))
+    if result.kind == "upgrade":
+        # The unused credit covered the new price: switched at once.
+        messages.success(request, _("You are now on %(plan)s.") % {"plan": plan.name})
+    else:
+        messages.success(request, _("Your plan changes to %(plan)s at the next renewal.") % {"plan": plan.name})
+    return redirect("billing:account")
+
+
+def _pay_url(checkout: Checkout) -> str:
+    return f"{reverse('billing:checkout', args=[checkout.plan_id])}?checkout={checkout.public_id}"
+
+
+@require_GET
+def checkout_pay(request, checkout_id):
+    """The link in renewal e-mails (`billing.services.checkout_link`): the PIX step of that checkout."""
+    checkout = get_object_or_404(Checkout.objects.only("public_id", "plan_id"), public_id=checkout_id)
+    return redirect(_pay_url(checkout))
+
+
+def _local_date(value):
+    from django.utils.formats import date_format
+
+    return date_format(timezone.localtime(value), "SHORT_DATE_FORMAT") if value else ""

@@ -1,0 +1,152 @@
+"""
+Reconciliation: webhooks get lost, so once a day (and on an admin's click)
+we list the gateway's charges of the last days and compare them with our
+checkouts.
+
+- Paid there, not paid here: the missed-postback case. It goes through the
+  very path of a webhook (a stored WebhookEvent, processed by fetching the
+  charge), so the fix is recorded like any payment, and listed as fixed.
+- Any other difference (amount, status, a charge we do not know): listed as
+  a ReconciliationItem for a person to look at; nothing is changed.
+
+Running it twice changes nothing: events dedupe on (provider, event id),
+items on (gateway, transaction, kind), and paid checkouts stay paid.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from billing.gateways import ChargeStatus, gateway_for
+from billing.models import Checkout, PaymentGateway, ReconciliationItem, WebhookEvent
+from billing.webhooks import checkout_for_charge
+
+logger = logging.getLogger(__name__)
+
+RECONCILE_DAYS = 3
+# What each of our statuses may legitimately be at the gateway.
+_AGREES = {
+    Checkout.Status.PENDING: {ChargeStatus.PENDING},
+    Checkout.Status.PAID: {ChargeStatus.PAID},
+    Checkout.Status.REFUNDED: {ChargeStatus.REFUNDED},
+    Checkout.Status.FAILED: {ChargeStatus.FAILED, ChargeStatus.CANCELED, ChargeStatus.EXPIRED, ChargeStatus.PENDING},
+    Checkout.Status.EXPIRED: {ChargeStatus.FAILED, ChargeStatus.CANCELED, ChargeStatus.EXPIRED, ChargeStatus.PENDING},
+    Checkout.Status.CANCELED: {ChargeStatus.FAILED, ChargeStatus.CANCELED, ChargeStatus.EXPIRED, ChargeStatus.PENDING},
+}
+
+
+@dataclass
+class ReconciliationReport:
+    gateway: str
+    listed: int = 0
+    matched: int = 0
+    fixed: int = 0
+    flagged: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (
+            f"{self.gateway}: {self.listed} charges listed, {self.matched} agree, "
+            f"{self.fixed} missed payments fixed, {self.flagged} differences listed"
+            + (f", {len(self.errors)} errors" if self.errors else "")
+        )
+
+
+def _record(*, config, charge, checkout, kind, detail, now) -> bool:
+    """A new item (True) or the one already listed (False): unique (gateway, transaction, kind)."""
+    try:
+        with transaction.atomic():
+            ReconciliationItem.objects.create(
+                gateway=config, transaction_id=charge.transaction_id, checkout=checkout, kind=kind, detail=detail, found_at=now
+            )
+        return True
+    except IntegrityError:
+        return False
+
+
+def _deliver_missed_postback(*, config, charge, now) -> str:
+    """The missed postback, replayed through the webhook path: stored, then processed by fetching."""
+    from billing.webhooks import process_event
+
+    body = json.dumps(
+        {
+            "id": f"reconcile-{charge.transaction_id}-{charge.provider_status}",
+            "type": "transaction",
+            "objectId": charge.transaction_id,
+            "data": charge.raw,
+            "source": "reconciliation",
+        }
+    )
+    try:
+        with transaction.atomic():
+            event = WebhookEvent.objects.create(
+                provider=config.kind,
+                event_id=f"reconcile:{charge.transaction_id}:{charge.provider_status}"[:128],
+                headers={"x-source": "reconciliation"},
+                body=body,
+                payload=json.loads(body),
+                received_at=now,
+            )
+    except IntegrityError:
+        event = WebhookEvent.objects.get(provider=config.kind, event_id=f"reconcile:{charge.transaction_id}:{charge.provider_status}"[:128])
+        if event.outcome != WebhookEvent.Outcome.FAILED:
+            return event.outcome
+    return process_event(event=event, now=now)
+
+
+def reconcile_gateway(*, config: PaymentGateway, now=None, days: int = RECONCILE_DAYS) -> ReconciliationReport:
+    now = now or timezone.now()
+    report = ReconciliationReport(gateway=config.kind)
+    gateway = gateway_for(config)
+    for charge in gateway.list_charges(since=now - timedelta(days=days)):
+        report.listed += 1
+        checkout = checkout_for_charge(config, charge)
+        detail = {"gateway_status": charge.provider_status, "gateway_amount": charge.amount_cents}
+        if checkout is None:
+            if _record(config=config, charge=charge, checkout=None, kind=ReconciliationItem.Kind.UNKNOWN_TRANSACTION, detail=detail, now=now):
+                report.flagged += 1
+            continue
+        detail.update({"checkout_status": checkout.status, "checkout_total": checkout.total_cents})
+
+        if charge.amount_cents is not None and charge.amount_cents != checkout.total_cents:
+            if _record(config=config, charge=charge, checkout=checkout, kind=ReconciliationItem.Kind.AMOUNT_MISMATCH, detail=detail, now=now):
+                report.flagged += 1
+            continue  # never activate on an amount that does not match
+
+        if charge.status == ChargeStatus.PAID and checkout.status != Checkout.Status.PAID and checkout.status != Checkout.Status.REFUNDED:
+            outcome = _deliver_missed_postback(config=config, charge=charge, now=now)
+            checkout.refresh_from_db(fields=["status"])
+            if checkout.status == Checkout.Status.PAID:
+                detail["checkout_status_after"] = checkout.status
+                _record(config=config, charge=charge, checkout=checkout, kind=ReconciliationItem.Kind.MISSED_PAYMENT, detail=detail, now=now)
+                report.fixed += 1
+            else:
+                report.errors.append(f"{charge.transaction_id}: {outcome}")
+            continue
+
+        if charge.status in _AGREES.get(checkout.status, set()):
+            report.matched += 1
+            continue
+        if _record(config=config, charge=charge, checkout=checkout, kind=ReconciliationItem.Kind.STATUS_MISMATCH, detail=detail, now=now):
+            report.flagged += 1
+    logger.info("reconciliation finished", extra={"summary": report.summary()})
+    return report
+
+
+def reconcile_payments(*, now=None, days: int = RECONCILE_DAYS) -> list[ReconciliationReport]:
+    """Every gateway with an API that has issued charges (Dias has none to ask)."""
+    now = now or timezone.now()
+    reports = []
+    for config in PaymentGateway.objects.filter(kind__in=PaymentGateway.INTERNAL_KINDS).order_by("kind"):
+        if not (config.is_active or Checkout.objects.filter(gateway=config, created_at__gte=now - timedelta(days=days)).exists()):
+            continue
+        if config.kind == PaymentGateway.Kind.JUNGLEPAY and not config.effective_secret_key:
+            continue
+        reports.append(reconcile_gateway(config=config, now=now, days=days))
+    return reports

@@ -1,0 +1,213 @@
+"""
+Billing reads for the API, the admin and the finance dashboard. Writes live
+in billing/services.py; nothing here changes a row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncDate, TruncMonth
+from django.utils import timezone
+
+from billing.models import Checkout, Plan, Subscription
+
+
+def list_active_plans():
+    return Plan.objects.filter(is_active=True).order_by("display_order", "price_cents", "pk")
+
+
+def get_current_subscription(*, user) -> Subscription | None:
+    """The live subscription, else one waiting for its first payment, else None."""
+    base = Subscription.objects.filter(user=user).select_related("plan", "next_plan")
+    return (
+        base.filter(status__in=Subscription.LIVE_STATUSES).first()
+        or base.filter(status=Subscription.Status.PENDING).order_by("-created_at", "-pk").first()
+    )
+
+
+def get_open_renewal(*, subscription: Subscription) -> Checkout | None:
+    return (
+        Checkout.objects.filter(
+            subscription=subscription, purpose=Checkout.Purpose.RENEWAL, status=Checkout.Status.PENDING
+        )
+        .order_by("-created_at")
+        .first()
+    )
+
+
+# ---------------------------------------------------------------------------
+# Finance dashboard
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class RevenuePoint:
+    period: date
+    cents: int
+    count: int
+
+
+@dataclass
+class FinanceFigures:
+    now: datetime
+    revenue_by_day: list[RevenuePoint]
+    revenue_by_month: list[RevenuePoint]
+    revenue_30d_cents: int
+    active_subscribers: int
+    mrr_cents: int
+    pending_pix_count: int
+    pending_pix_cents: int
+    checkouts_30d: int
+    paid_checkouts_30d: int
+    conversion_pct: float | None
+    renewals_due_7d: int
+    renewals_due_7d_cents: int
+    churned_30d: int
+    churn_pct: float | None
+    late_payments_30d: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def _month_start(day: date, back: int) -> date:
+    month_index = day.year * 12 + (day.month - 1) - back
+    return date(month_index // 12, month_index % 12 + 1, 1)
+
+
+def get_finance_figures(*, now: datetime | None = None) -> FinanceFigures:
+    """
+    The finance dashboard, in a fixed number of queries. Revenue is money
+    received and kept: paid checkouts (refunded ones no longer count), by
+    payment day in the site's time zone. MRR normalises each active
+    subscription's plan price to 30 days (price × 30 / duration), rounded once.
+    """
+    now = now or timezone.now()
+    tz = timezone.get_current_timezone()
+    today = timezone.localtime(now, tz).date()
+    first_day = today - timedelta(days=29)
+    first_month = _month_start(today, 11)
+    S, C = Subscription.Status, Checkout.Status
+
+    paid = Checkout.objects.filter(status=C.PAID, paid_at__isnull=False)
+    by_day = {
+        row["day"]: row
+        for row in paid.filter(paid_at__gte=datetime.combine(first_day, datetime.min.time(), tzinfo=tz))
+        .annotate(day=TruncDate("paid_at", tzinfo=tz))
+        .values("day")
+        .annotate(cents=Sum("total_cents"), n=Count("pk"))
+    }
+    by_month = {
+        (row["month"].date() if isinstance(row["month"], datetime) else row["month"]): row
+        for row in paid.filter(paid_at__gte=datetime.combine(first_month, datetime.min.time(), tzinfo=tz))
+        .annotate(month=TruncMonth("paid_at", tzinfo=tz))
+        .values("month")
+        .annotate(cents=Sum("total_cents"), n=Count("pk"))
+    }
+    revenue_by_day = []
+    for offset in range(30):
+        day = first_day + timedelta(days=offset)
+        row = by_day.get(day) or {}
+        revenue_by_day.append(RevenuePoint(day, row.get("cents") or 0, row.get("n") or 0))
+    revenue_by_month = []
+    for back in range(11, -1, -1):
+        month = _month_start(today, back)
+        row = by_month.get(month) or {}
+        revenue_by_month.append(RevenuePoint(month, row.get("cents") or 0, row.get("n") or 0))
+
+    active_subscribers = Subscription.objects.granting_access(now).values("user_id").distinct().count()
+
+    # Σ price × 30 / duration over active subscriptions, one rounding step (half up).
+    numerator, denominator = 0, 1
+    per_plan = (
+        Subscription.objects.filter(status=S.ACTIVE, end_date__gt=now)
+        .values("plan__price_cents", "plan__duration_days")
+        .annotate(n=Count("pk"))
+    )
+    from math import lcm
+
+    rows = list(per_plan)
+    for row in rows:
+        denominator = lcm(denominator, row["plan__duration_days"])
+    for row in rows:
+        numerator += row["n"] * row["plan__price_cents"] * 30 * (denominator // row["plan__duration_days"])
+    mrr_cents = (2 * numerator + denominator) // (2 * denominator)
+
+    window = now - timedelta(days=30)
+    pending = Checkout.objects.filter(status=C.PENDING, payment_method=Checkout.Method.PIX).aggregate(
+        n=Count("pk"), cents=Sum("total_cents")
+    )
+    recent = Checkout.objects.filter(created_at__gte=window).aggregate(
+        total=Count("pk"),
+        paid=Count("pk", filter=Q(status__in=[C.PAID, C.REFUNDED])),
+        late=Count("pk", filter=Q(is_late=True)),
+    )
+    conversion = round(100 * recent["paid"] / recent["total"], 1) if recent["total"] else None
+
+    due = (
+        Subscription.objects.filter(
+            status__in=Subscription.LIVE_STATUSES, cancel_at_period_end=False, end_date__gt=now,
+            end_date__lte=now + timedelta(days=7),
+        )
+        .select_related(None)
+        .values("plan__price_cents", "next_plan__price_cents")
+    )
+    due_rows = list(due)
+    renewals_due_cents = sum(r["next_plan__price_cents"] or r["plan__price_cents"] for r in due_rows)
+
+    # Churn: subscriptions that ended in the window (never-paid ones never started),
+    # over those that were live at some point of it: still active + churned.
+    churned = Subscription.objects.filter(
+        status__in=[S.EXPIRED, S.CANCELED, S.REFUNDED], last_transition_at__gte=window
+    ).exclude(last_reason=Subscription.Reason.NEVER_PAID).count()
+    live_now = Subscription.objects.live().count()
+    churn = round(100 * churned / (live_now + churned), 1) if (live_now + churned) else None
+
+    return FinanceFigures(
+        now=now,
+        revenue_by_day=revenue_by_day,
+        revenue_by_month=revenue_by_month,
+        revenue_30d_cents=sum(p.cents for p in revenue_by_day),
+        active_subscribers=active_subscribers,
+        mrr_cents=mrr_cents,
+        pending_pix_count=pending["n"] or 0,
+        pending_pix_cents=pending["cents"] or 0,
+        checkouts_30d=recent["total"],
+        paid_checkouts_30d=recent["paid"],
+        conversion_pct=conversion,
+        renewals_due_7d=len(due_rows),
+        renewals_due_7d_cents=renewals_due_cents,
+        churned_30d=churned,
+        churn_pct=churn,
+        late_payments_30d=recent["late"],
+    )
+
+
+def bar_chart(points: list[RevenuePoint], *, label_format: str, width: int = 720, height: int = 180) -> dict:
+    """Geometry for a server-rendered SVG bar chart (no JavaScript, no CDN)."""
+    from django.utils.formats import date_format
+
+    from billing.money import format_brl
+
+    top = max((p.cents for p in points), default=0) or 1
+    slot = width / max(len(points), 1)
+    bar_width = max(slot * 0.7, 1)
+    bars = []
+    for index, point in enumerate(points):
+        bar_height = round(point.cents / top * (height - 20), 1)
+        bars.append(
+            {
+                "x": round(index * slot + (slot - bar_width) / 2, 1),
+                "y": round(height - bar_height, 1),
+                "width": round(bar_width, 1),
+                "height": bar_height,
+                "label": date_format(point.period, label_format),
+                "value": format_brl(point.cents),
+                "count": point.count,
+                "show_label": len(points) <= 12 or index % 5 == 0 or index == len(points) - 1,
+                "label_x": 0 if index == 0 else width if index == len(points) - 1 else round(index * slot + slot / 2, 1),
+                "anchor": "start" if index == 0 else "end" if index == len(points) - 1 else "middle",
+            }
+        )
+    return {"bars": bars, "width": width, "height": height, "max": format_brl(top if top != 1 else 0)}

@@ -1,0 +1,180 @@
+"""
+Catalog API (contract §3): the creators listing and a creator's posts.
+
+Rows are built as plain dicts rather than through serializer instances: the
+serializers below describe the payload for the schema, and the listing runs at
+~2× the requests/s DRF's per-field serialization allows (bench/api.py).
+"""
+
+from django.db.models import Count, Window
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, serializers
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
+
+from accounts.access import user_has_access
+from catalog import selectors
+from catalog.models import Creator, Media, Post
+from catalog.storage import PrivateFileSystemStorage
+from config.api_errors import json_error
+
+
+class CatalogPagination(PageNumberPagination):
+    """
+    DRF's page-number pagination (contract §3), with the total counted in
+    the same query as the page where possible: `one_query_page` below.
+    """
+
+    page_size = 20
+
+    def page_number(self, request) -> int:
+        raw = request.query_params.get(self.page_query_param, 1)
+        try:
+            number = int(raw)
+        except (TypeError, ValueError):
+            raise NotFound(_("Invalid page.")) from None
+        if number < 1:
+            raise NotFound(_("Invalid page."))
+        return number
+
+    def response(self, request, *, number: int, count: int, rows: list) -> Response:
+        url = request.build_absolute_uri()
+        if number * self.page_size < count:
+            next_url = replace_query_param(url, self.page_query_param, number + 1)
+        else:
+            next_url = None
+        if number == 1:
+            previous_url = None
+        elif number == 2:
+            previous_url = remove_query_param(url, self.page_query_param)
+        else:
+            previous_url = replace_query_param(url, self.page_query_param, number - 1)
+        return Response({"count": count, "next": next_url, "previous": previous_url, "results": rows})
+
+
+class CreatorListOutput(serializers.Serializer):
+    name = serializers.CharField()
+    slug = serializers.SlugField()
+    icon_url = serializers.CharField(allow_blank=True)
+    banner_url = serializers.CharField(allow_blank=True)
+    thumbnail_url = serializers.CharField(allow_blank=True)
+    post_count = serializers.IntegerField()
+
+
+class PostMediaOutput(serializers.Serializer):
+    type = serializers.ChoiceField(choices=Media.Type.choices)
+    url = serializers.URLField()
+
+
+class PostListOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    published_at = serializers.DateTimeField()
+    media = PostMediaOutput(many=True)
+    locked = serializers.BooleanField(
+        help_text="True without a subscription: `media` then holds only the public preview."
+    )
+
+
+def _absolute(request, url: str) -> str:
+    return request.build_absolute_uri(url) if url and url.startswith("/") else url
+
+
+class CreatorListApi(generics.ListAPIView):
+    """Published creators, most posts first."""
+
+    serializer_class = CreatorListOutput
+    pagination_class = CatalogPagination
+
+    def get_queryset(self):
+        return selectors.list_creators().only(*selectors.CREATOR_LIST_FIELDS)
+
+    def list(self, request, *args, **kwargs):
+        paginator = self.paginator
+        number = paginator.page_number(request)
+        size = paginator.page_size
+        # The total rides along with the page (COUNT(*) OVER ()): one query, not two.
+        page = list(
+            self.get_queryset().annotate(total=Window(Count("id")))[(number - 1) * size : number * size]
+        )
+        count = page[0].total if page else self.get_queryset().count()
+        if not page and number > 1:
+            raise NotFound(_("Invalid page."))
+        rows = [
+            {
+                "name": creator.name,
+                "slug": creator.slug,
+                "icon_url": _absolute(request, creator.icon_url),
+                "banner_url": _absolute(request, creator.banner_url),
+                "thumbnail_url": _absolute(request, creator.thumbnail_url),
+                "post_count": creator.post_count,
+            }
+            for creator in page
+        ]
+        return paginator.response(request, number=number, count=count, rows=rows)
+
+
+class CreatorPostListApi(generics.ListAPIView):
+    """A published creator's posts, newest first; media presigned for subscribers, preview only otherwise."""
+
+    serializer_class = PostListOutput
+    pagination_class = CatalogPagination
+    queryset = Post.objects.none()  # for the schema; the real one needs the slug
+
+    def list(self, request, *args, **kwargs):
+        paginator = self.paginator
+        number = paginator.page_number(request)
+        size = paginator.page_size
+        slug = kwargs["slug"]
+        offset = (number - 1) * size
+        # One query for the page, the total (the creator's post_count, kept by
+        # the services that publish and hide posts) and, with access, every
+        # media of the page. The creator is looked up on its own only when the
+        # page comes back empty (unknown slug → 404, or a creator without posts).
+        if user_has_access(request.user):
+            count, rows = selectors.post_page_with_media(slug, offset=offset, limit=size, request=request)
+        else:
+            page = list(selectors.list_posts_by_slug(slug)[offset : offset + size])
+            count = page[0].creator.post_count if page else None
+            rows = [
+                {
+                    "id": post.pk,
+                    "title": post.title,
+                    "published_at": post.published_at,
+                    "media": selectors.preview_media(post, request),
+                    "locked": True,
+                }
+                for post in page
+            ]
+        if count is None:
+            count = selectors.get_creator(slug).post_count  # Http404 → the error shape
+            if number > 1:
+                raise NotFound(_("Invalid page."))
+        return paginator.response(request, number=number, count=count, rows=rows)
+
+
+@extend_schema(exclude=True)
+def media_file(request, pk: int):
+    """
+    Local file storage only (`make run`): a paid file, to users with access.
+    In production media URLs are presigned and this view answers 404.
+    """
+    item = get_object_or_404(
+        Media.objects.only("id", "file", "post_id"),
+        pk=pk,
+        post__status=Post.Status.PUBLISHED,
+        post__creator__status=Creator.Status.PUBLISHED,
+    )
+    if not item.file or not isinstance(item.file.storage, PrivateFileSystemStorage):
+        return json_error("not_found", _("Not found."), 404)
+    if not user_has_access(request.user):
+        return json_error("subscription_required", _("A subscription is required to see this file."), 403)
+    response = FileResponse(item.file.open("rb"))
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+

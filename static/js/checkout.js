@@ -1,0 +1,343 @@
+/*
+ * Checkout in three steps, against the checkout API (contract §3):
+ *   1. identification  -> POST /api/checkout/process
+ *   2. PIX             -> POST /api/checkout/pix, then GET /api/checkout/<id> every 1.5 s
+ *   3. success         -> shown by itself when the polled status turns "paid"
+ * The total shown here is for display only; the server computes the real one.
+ */
+(function () {
+  "use strict";
+
+  var root = document.getElementById("checkout");
+  var dataNode = document.getElementById("checkout-data");
+  if (!root || !dataNode) { return; }
+  var data = JSON.parse(dataNode.textContent);
+  var POLL_MS = 1500;
+  var FIELD_NAMES = ["name", "email", "cpf", "phone"];
+  var TERMINAL = { expired: "expired", failed: "failed", refunded: "refunded", canceled: "canceled" };
+
+  var form = document.getElementById("identify-form");
+  var submitButton = document.getElementById("submit-identify");
+  var state = { checkoutId: null, pollTimer: null, countdownTimer: null, done: false };
+
+  function msg(name) { return root.getAttribute("data-msg-" + name) || ""; }
+  function $(id) { return document.getElementById(id); }
+
+  // ---- money, masks -------------------------------------------------------
+  function formatBRL(cents) {
+    var reais = Math.floor(Math.abs(cents) / 100).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ".");
+    var centavos = String(Math.abs(cents) % 100).padStart(2, "0");
+    return (cents < 0 ? "-" : "") + "R$ " + reais + "," + centavos;
+  }
+  function digits(value) { return (value || "").replace(/\D/g, ""); }
+  function maskCPF(value) {
+    var d = digits(value).slice(0, 11);
+    if (d.length > 9) { return d.replace(/^(\d{3})(\d{3})(\d{3})(\d{1,2})$/, "$1.$2.$3-$4"); }
+    if (d.length > 6) { return d.replace(/^(\d{3})(\d{3})(\d{1,3})$/, "$1.$2.$3"); }
+    if (d.length > 3) { return d.replace(/^(\d{3})(\d{1,3})$/, "$1.$2"); }
+    return d;
+  }
+  function maskPhone(value) {
+    var d = digits(value).slice(0, 11);
+    if (d.length > 10) { return d.replace(/^(\d{2})(\d{5})(\d{4})$/, "($1) $2-$3"); }
+    if (d.length > 6) { return d.replace(/^(\d{2})(\d{4})(\d{0,4})$/, "($1) $2-$3"); }
+    if (d.length > 2) { return d.replace(/^(\d{2})(\d{0,5})$/, "($1) $2"); }
+    if (d.length > 0) { return "(" + d; }
+    return "";
+  }
+  var MASKS = { cpf: maskCPF, phone: maskPhone };
+  document.querySelectorAll("input[data-mask]").forEach(function (input) {
+    var mask = MASKS[input.getAttribute("data-mask")];
+    input.addEventListener("input", function () {
+      var atEnd = input.selectionStart === input.value.length;
+      input.value = mask(input.value);
+      if (atEnd) { input.setSelectionRange(input.value.length, input.value.length); }
+    });
+  });
+
+  // ---- order bumps: the display total -------------------------------------
+  function selectedBumps() {
+    return Array.prototype.slice.call(form.querySelectorAll("input[name=order_bump_ids]:checked"));
+  }
+  function updateTotal() {
+    var total = data.plan.price_cents;
+    var lines = $("summary-bumps");
+    lines.textContent = "";
+    selectedBumps().forEach(function (box) {
+      var cents = parseInt(box.getAttribute("data-price-cents"), 10) || 0;
+      total += cents;
+      var line = document.createElement("div");
+      line.className = "line";
+      var name = document.createElement("span");
+      name.textContent = box.getAttribute("data-name");
+      var price = document.createElement("span");
+      price.textContent = formatBRL(cents);
+      line.appendChild(name);
+      line.appendChild(price);
+      lines.appendChild(line);
+    });
+    $("total").textContent = formatBRL(total);
+  }
+  form.querySelectorAll("input[name=order_bump_ids]").forEach(function (box) {
+    box.addEventListener("change", updateTotal);
+  });
+  updateTotal();
+
+  // ---- API ----------------------------------------------------------------
+  function csrfToken() {
+    var match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    if (match) { return decodeURIComponent(match[1]); }
+    var input = document.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+  function api(method, url, body) {
+    var options = { method: method, credentials: "same-origin", headers: { Accept: "application/json" } };
+    if (body !== undefined) {
+      options.headers["Content-Type"] = "application/json";
+      options.headers["X-CSRFToken"] = csrfToken();
+      options.body = JSON.stringify(body);
+    }
+    return fetch(url, options).then(function (response) {
+      return response.text().then(function (text) {
+        var json = null;
+        try { json = text ? JSON.parse(text) : null; } catch (e) { json = null; }
+        return { ok: response.ok, status: response.status, json: json };
+      });
+    });
+  }
+  function apiUrl(name, id) { return data.api[name].replace("{id}", encodeURIComponent(id)); }
+  function errorMessage(result) {
+    if (result.status === 429) { return msg("throttled"); }
+    var error = result.json && result.json.error;
+    return (error && error.message) || msg("network");
+  }
+
+  // ---- step 1 errors ------------------------------------------------------
+  function clearErrors() {
+    $("form-error").hidden = true;
+    $("form-error").textContent = "";
+    FIELD_NAMES.forEach(function (name) {
+      var p = $("error-" + name);
+      p.hidden = true;
+      p.textContent = "";
+      var input = form.elements[name];
+      if (input) { input.removeAttribute("aria-invalid"); input.closest(".field").classList.remove("has-error"); }
+    });
+  }
+  function flatten(value) {
+    if (Array.isArray(value)) { return value.map(flatten).join(" "); }
+    if (value && typeof value === "object") {
+      return Object.keys(value).map(function (k) { return flatten(value[k]); }).join(" ");
+    }
+    return String(value);
+  }
+  function showErrors(result) {
+    var error = (result.json && result.json.error) || {};
+    var fields = error.fields || {};
+    var unplaced = [];
+    var first = null;
+    Object.keys(fields).forEach(function (name) {
+      var text = flatten(fields[name]);
+      if (FIELD_NAMES.indexOf(name) >= 0) {
+        var p = $("error-" + name);
+        p.textContent = text;
+        p.hidden = false;
+        var input = form.elements[name];
+        input.setAttribute("aria-invalid", "true");
+        input.closest(".field").classList.add("has-error");
+        first = first || input;
+      } else {
+        unplaced.push(text);
+      }
+    });
+    if (unplaced.length || !Object.keys(fields).length) {
+      $("form-error").textContent = unplaced.length ? unplaced.join(" ") : errorMessage(result);
+      $("form-error").hidden = false;
+    }
+    if (first) { first.focus(); }
+  }
+
+  function busy(button, on) {
+    if (!button) { return; }
+    if (on) {
+      button.setAttribute("data-label", button.textContent);
+      button.textContent = msg("processing");
+      button.disabled = true;
+    } else {
+      if (button.hasAttribute("data-label")) { button.textContent = button.getAttribute("data-label"); }
+      button.disabled = false;
+    }
+  }
+
+  // ---- steps --------------------------------------------------------------
+  function goToStep(n) {
+    [["step-identify", 1], ["step-pay", 2], ["step-done", 3]].forEach(function (pair) {
+      $(pair[0]).hidden = pair[1] !== n;
+      var label = $("step-label-" + pair[1]);
+      label.classList.toggle("done", pair[1] < n);
+      if (pair[1] === n) { label.setAttribute("aria-current", "step"); } else { label.removeAttribute("aria-current"); }
+    });
+  }
+
+  function rememberCheckout(id) {
+    state.checkoutId = id;
+    if (window.history && window.history.replaceState) {
+      var url = new URL(window.location.href);
+      url.searchParams.set("checkout", id);
+      window.history.replaceState(null, "", url.toString());
+    }
+  }
+
+  function showProblem(text) {
+    stopTimers();
+    $("waiting").hidden = true;
+    $("pix-charge").hidden = true;  // no longer payable: do not leave a code to pay
+    $("pay-problem-text").textContent = text;
+    $("pay-problem").hidden = false;
+    var sandbox = $("sandbox");
+    if (sandbox) { sandbox.hidden = true; }
+    if ($("step-pay").hidden) { goToStep(2); }
+  }
+
+  function showDone() {
+    if (state.done) { return; }
+    state.done = true;
+    stopTimers();
+    goToStep(3);
+    $("step-done").focus();
+  }
+
+  function stopTimers() {
+    clearTimeout(state.pollTimer);
+    clearInterval(state.countdownTimer);
+  }
+
+  function startCountdown(expiresAt) {
+    var node = $("pix-countdown");
+    var end = expiresAt ? Date.parse(expiresAt) : NaN;
+    if (isNaN(end)) { node.textContent = "--:--"; return; }
+    function tick() {
+      var left = Math.max(0, Math.floor((end - Date.now()) / 1000));
+      var h = Math.floor(left / 3600), m = Math.floor((left % 3600) / 60), s = left % 60;
+      node.textContent = (h ? h + ":" + String(m).padStart(2, "0") : String(m).padStart(2, "0")) + ":" + String(s).padStart(2, "0");
+      if (left === 0) {
+        clearInterval(state.countdownTimer);
+        node.textContent = msg("timeup");
+      }
+    }
+    tick();
+    state.countdownTimer = setInterval(tick, 1000);
+  }
+
+  function handleStatus(payload) {
+    if (!payload) { return false; }
+    if (payload.status === "paid") { showDone(); return true; }
+    if (TERMINAL[payload.status]) { showProblem(msg(TERMINAL[payload.status])); return true; }
+    return false;
+  }
+
+  function poll() {
+    api("GET", apiUrl("status", state.checkoutId)).then(function (result) {
+      if (state.done) { return; }
+      if (result.ok && handleStatus(result.json)) { return; }
+      if (result.status === 404) { showProblem(msg("notfound")); return; }
+      state.pollTimer = setTimeout(poll, POLL_MS);
+    }, function () {
+      // A network blip: keep waiting, the next poll may get through.
+      state.pollTimer = setTimeout(poll, POLL_MS);
+    });
+  }
+
+  function showPix(charge) {
+    $("pix-charge").hidden = false;
+    var qr = $("pix-qr");
+    // pix_qr_svg is an SVG document rendered by our own server (segno), not user input.
+    qr.innerHTML = charge.pix_qr_svg || "";
+    qr.hidden = !charge.pix_qr_svg;
+    $("pix-code").value = charge.pix_code || "";
+    if (charge.total_amount !== undefined && charge.total_amount !== null) {
+      // The server's figure wins over the one computed here for display.
+      $("pay-total").textContent = formatBRL(charge.total_amount);
+      $("total").textContent = formatBRL(charge.total_amount);
+    }
+    goToStep(2);
+    startCountdown(charge.expires_at);
+    if (!handleStatus(charge)) { state.pollTimer = setTimeout(poll, POLL_MS); }
+  }
+
+  function requestPix(id, totalCents) {
+    return api("POST", data.api.pix, { checkout_id: id }).then(function (result) {
+      if (!result.ok) { showProblem(errorMessage(result)); return; }
+      if (result.json.total_amount === undefined && totalCents !== undefined) { result.json.total_amount = totalCents; }
+      showPix(result.json);
+    });
+  }
+
+  // ---- step 1 submit ------------------------------------------------------
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    clearErrors();
+    busy(submitButton, true);
+    var body = {
+      plan_id: data.plan.id,
+      payment_method: "pix",
+      order_bump_ids: selectedBumps().map(function (box) { return parseInt(box.value, 10); }),
+      name: form.elements.name.value.trim(),
+      email: form.elements.email.value.trim(),
+      cpf: digits(form.elements.cpf.value),
+      phone: digits(form.elements.phone.value),
+    };
+    api("POST", data.api.process, body).then(function (result) {
+      if (!result.ok) { busy(submitButton, false); showErrors(result); return; }
+      rememberCheckout(result.json.checkout_id);
+      return requestPix(result.json.checkout_id, result.json.total_amount).then(function () { busy(submitButton, false); });
+    }).catch(function () {
+      busy(submitButton, false);
+      $("form-error").textContent = msg("network");
+      $("form-error").hidden = false;
+    });
+  });
+
+  // ---- step 2 buttons -----------------------------------------------------
+  var copyButton = $("copy-code");
+  copyButton.addEventListener("click", function () {
+    var input = $("pix-code");
+    function copied() {
+      copyButton.textContent = msg("copied");
+      setTimeout(function () { copyButton.textContent = msg("copy"); }, 2500);
+    }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(input.value).then(copied, function () { input.select(); document.execCommand("copy"); copied(); });
+    } else {
+      input.select();
+      try { document.execCommand("copy"); } catch (e) { /* the text stays selected for a manual copy */ }
+      copied();
+    }
+  });
+
+  document.querySelectorAll("#sandbox [data-outcome]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      if (!state.checkoutId) { return; }
+      busy(button, true);
+      api("POST", apiUrl("simulate", state.checkoutId), { outcome: button.getAttribute("data-outcome") }).then(function (result) {
+        busy(button, false);
+        if (!result.ok) { showProblem(errorMessage(result)); return; }
+        $("waiting").querySelector("span:last-child").textContent = msg("simulated");
+        // Do not wait for the next tick: ask now.
+        clearTimeout(state.pollTimer);
+        poll();
+      }, function () { busy(button, false); });
+    });
+  });
+
+  // ---- resume an existing checkout (reload, renewal or upgrade charge) ------
+  if (data.resume_checkout_id) {
+    state.checkoutId = data.resume_checkout_id;
+    goToStep(2);
+    api("GET", apiUrl("status", state.checkoutId)).then(function (result) {
+      if (!result.ok) { showProblem(result.status === 404 ? msg("notfound") : errorMessage(result)); return; }
+      if (handleStatus(result.json)) { return; }
+      return requestPix(state.checkoutId, result.json.total_amount);
+    }, function () { showProblem(msg("network")); });
+  }
+})();

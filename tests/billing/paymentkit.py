@@ -1,0 +1,75 @@
+"""Helpers shared by the payments tests: recorded provider payloads and ready-made gateways/checkouts."""
+
+import json
+from pathlib import Path
+
+from billing.models import Checkout, PaymentGateway
+from tests.factories import CheckoutFactory, GatewayFactory, PlanFactory
+
+FIXTURES = Path(__file__).parent / "fixtures"
+JP = "https://jp.test/v1"
+SECRET = "sk_live_4f9a0c5d8e7b"
+
+
+def payload(name: str, **replacements) -> dict:
+    """A recorded provider payload, with __REF__/__TOKEN__ placeholders filled."""
+    text = (FIXTURES / name).read_text()
+    for key, value in replacements.items():
+        text = text.replace(f"__{key.upper()}__", str(value))
+    return json.loads(text)
+
+
+def junglepay(*, active=True) -> PaymentGateway:
+    if active:
+        PaymentGateway.objects.filter(is_active=True, kind__in=PaymentGateway.INTERNAL_KINDS).update(is_active=False)
+    return GatewayFactory(kind=PaymentGateway.Kind.JUNGLEPAY, secret_key=SECRET, is_active=active)
+
+
+def sandbox(*, active=True) -> PaymentGateway:
+    if active:
+        PaymentGateway.objects.filter(is_active=True, kind__in=PaymentGateway.INTERNAL_KINDS).update(is_active=False)
+    return GatewayFactory(kind=PaymentGateway.Kind.SANDBOX, is_active=active)
+
+
+def dias(*, active=True) -> PaymentGateway:
+    return GatewayFactory(kind=PaymentGateway.Kind.DIAS, is_active=active)
+
+
+def jp_checkout(gateway: PaymentGateway, *, transaction_id="282", total=3980, **kwargs) -> Checkout:
+    """A pending checkout whose JunglePay charge exists (id 282, R$ 39,80)."""
+    plan = kwargs.pop("plan", None) or PlanFactory(price_cents=total)
+    return CheckoutFactory(
+        plan=plan,
+        plan_price_cents=total,
+        gateway=gateway,
+        gateway_transaction_id=transaction_id,
+        gateway_status="waiting_payment",
+        **kwargs,
+    )
+
+
+def transaction(checkout: Checkout, **changes) -> dict:
+    data = payload("junglepay_transaction_waiting.json", ref=checkout.public_id, token="t")
+    data["id"] = int(checkout.gateway_transaction_id) if checkout.gateway_transaction_id.isdigit() else checkout.gateway_transaction_id
+    data["amount"] = checkout.total_cents
+    data.update(changes)
+    return data
+
+
+def postback(checkout: Checkout, *, postback_id=686401, status="paid", **changes) -> dict:
+    body = payload("junglepay_postback_paid.json", ref=checkout.public_id, token="t")
+    body["id"] = postback_id
+    body["objectId"] = checkout.gateway_transaction_id
+    body["data"].update({"id": checkout.gateway_transaction_id, "status": status, "amount": checkout.total_cents, **changes})
+    return body
+
+
+def post_webhook(client, provider_path: str, body, *, token: str):
+    raw = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    return client.post(f"/api/webhook/{provider_path}?token={token}", data=raw, content_type="application/json")
+
+
+def use_fake_junglepay(settings_fixture):
+    settings_fixture.JUNGLEPAY_API_URL = JP
+    return JP
+

@@ -1,0 +1,108 @@
+"""Reconciliation against JunglePay's transaction list: fixes missed postbacks, lists the rest, idempotent."""
+
+from datetime import timedelta
+
+import pytest
+import responses
+from django.utils import timezone
+
+from billing.models import Checkout, ReconciliationItem, Subscription, WebhookEvent
+from billing.reconciliation import reconcile_payments
+from billing.tasks import reconcile_payments as reconcile_task
+from tests.billing.paymentkit import JP, jp_checkout, junglepay, transaction
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def jp(settings):
+    settings.JUNGLEPAY_API_URL = JP
+    return junglepay()
+
+
+def listing(*transactions):
+    responses.upsert(responses.GET, f"{JP}/transactions", json={"data": list(transactions), "pagination": {"page": 1, "totalPages": 1}})
+
+
+@responses.activate
+def test_it_fixes_a_paid_charge_whose_postback_never_came(jp):
+    # given: paid at JunglePay, pending here (the postback was lost)
+    missed = jp_checkout(jp, transaction_id="282")
+    paid = transaction(missed, status="paid", paidAt=timezone.now().isoformat())
+    listing(paid)
+    responses.get(f"{JP}/transactions/282", json=paid)
+
+    # when
+    [report] = reconcile_payments()
+
+    # then: processed through the webhook path (a stored event, the charge fetched), and listed as fixed
+    assert report.fixed == 1 and report.listed == 1
+    missed.refresh_from_db()
+    assert missed.status == Checkout.Status.PAID
+    assert Subscription.objects.get().status == Subscription.Status.ACTIVE
+    event = WebhookEvent.objects.get()
+    assert event.outcome == WebhookEvent.Outcome.PROCESSED and event.headers == {"x-source": "reconciliation"}
+    assert any(call.request.url == f"{JP}/transactions/282" for call in responses.calls)
+    assert ReconciliationItem.objects.get().kind == ReconciliationItem.Kind.MISSED_PAYMENT
+
+    # and running it again changes nothing
+    [again] = reconcile_payments()
+    assert again.fixed == 0 and again.matched == 1
+    assert WebhookEvent.objects.count() == 1 and ReconciliationItem.objects.count() == 1
+    assert Subscription.objects.count() == 1
+
+
+@responses.activate
+def test_other_differences_are_listed_for_a_person_and_nothing_changes(jp):
+    amount = jp_checkout(jp, transaction_id="301")
+    refunded_there = jp_checkout(jp, transaction_id="302")
+    Checkout.objects.filter(pk=refunded_there.pk).update(status=Checkout.Status.PAID, paid_at=timezone.now())
+    agrees = jp_checkout(jp, transaction_id="303")
+    stranger = transaction(agrees, status="paid")
+    stranger.update({"id": 999, "externalRef": "not-ours"})
+    listing(
+        transaction(amount, status="paid", amount=amount.total_cents - 1),
+        transaction(refunded_there, status="refunded"),
+        transaction(agrees, status="waiting_payment"),
+        stranger,
+    )
+
+    [report] = reconcile_payments()
+    [again] = reconcile_payments()
+
+    assert (report.listed, report.matched, report.fixed, report.flagged) == (4, 1, 0, 3)
+    assert again.flagged == 0  # already listed
+    kinds = dict(ReconciliationItem.objects.values_list("transaction_id", "kind"))
+    assert kinds == {
+        "301": ReconciliationItem.Kind.AMOUNT_MISMATCH,
+        "302": ReconciliationItem.Kind.STATUS_MISMATCH,
+        "999": ReconciliationItem.Kind.UNKNOWN_TRANSACTION,
+    }
+    amount.refresh_from_db()
+    assert amount.status == Checkout.Status.PENDING  # never activated on a wrong amount
+    assert not WebhookEvent.objects.exists()
+
+
+@responses.activate
+def test_it_asks_only_for_the_last_days_and_follows_pages(jp):
+    old = jp_checkout(jp, transaction_id="401")
+    recent = jp_checkout(jp, transaction_id="402")
+    too_old = transaction(old, status="paid", createdAt=(timezone.now() - timedelta(days=5)).isoformat())
+    page1 = {"data": [transaction(recent, status="waiting_payment", createdAt=timezone.now().isoformat())], "pagination": {"page": 1, "totalPages": 2}}
+    page2 = {"data": [too_old], "pagination": {"page": 2, "totalPages": 2}}
+    responses.get(f"{JP}/transactions", json=page1, match=[responses.matchers.query_param_matcher({"page": "1"}, strict_match=False)])
+    responses.get(f"{JP}/transactions", json=page2, match=[responses.matchers.query_param_matcher({"page": "2"}, strict_match=False)])
+
+    [report] = reconcile_payments()
+
+    assert report.listed == 1 and report.matched == 1
+    old.refresh_from_db()
+    assert old.status == Checkout.Status.PENDING
+
+
+def test_the_task_reconciles_the_sandbox_too(settings):
+    from tests.billing.paymentkit import sandbox
+
+    settings.DEBUG = True
+    sandbox()
+    assert reconcile_task() == ["sandbox: 0 charges listed, 0 agree, 0 missed payments fixed, 0 differences listed"]

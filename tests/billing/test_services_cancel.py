@@ -1,0 +1,113 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from billing.models import Checkout, Subscription
+from billing.services import (
+    TransitionNotAllowed,
+    activate_subscription,
+    cancel_subscription,
+    cancel_subscription_now,
+    expire_subscription,
+    extend_subscription,
+    sweep_subscriptions,
+)
+from tests.factories import SubscriptionFactory
+
+pytestmark = pytest.mark.django_db
+NOW = timezone.now().replace(microsecond=0)
+
+
+def _access(sub, at):
+    return Subscription.objects.granting_access(at).filter(pk=sub.pk).exists()
+
+
+def test_cancel_at_period_end_keeps_access_until_end_date_then_ends_without_a_renewal_charge():
+    # given
+    end = NOW + timedelta(days=10)
+    sub = SubscriptionFactory(start_date=end - timedelta(days=30), end_date=end)
+
+    # when
+    cancel_subscription(subscription=sub, reason="Too expensive", now=NOW)
+
+    # then: access until end_date, no renewal issued in the notice window
+    sub.refresh_from_db()
+    assert sub.cancel_at_period_end and sub.cancel_reason == "Too expensive"
+    assert sub.last_reason == Subscription.Reason.CANCELED_BY_USER
+    sweep_subscriptions(now=end - timedelta(days=1))
+    assert not Checkout.objects.filter(purpose=Checkout.Purpose.RENEWAL).exists()
+    assert _access(sub, end - timedelta(seconds=1))
+    assert not _access(sub, end)
+
+    sweep_subscriptions(now=end + timedelta(minutes=1))
+    sub.refresh_from_db()
+    assert sub.status == Subscription.Status.CANCELED
+    assert sub.last_reason == Subscription.Reason.CANCELED_BY_USER
+    assert not Checkout.objects.filter(purpose=Checkout.Purpose.RENEWAL).exists()
+
+
+def test_cancel_after_the_renewal_was_issued_voids_that_charge():
+    sub = SubscriptionFactory(start_date=NOW - timedelta(days=28), end_date=NOW + timedelta(days=2))
+    sweep_subscriptions(now=NOW)
+    renewal = Checkout.objects.get(purpose=Checkout.Purpose.RENEWAL)
+
+    cancel_subscription(subscription=sub, now=NOW)
+
+    renewal.refresh_from_db()
+    assert renewal.status == Checkout.Status.CANCELED
+
+
+def test_cancel_twice_keeps_the_first_reason():
+    sub = SubscriptionFactory()
+    cancel_subscription(subscription=sub, reason="first", now=NOW)
+    cancel_subscription(subscription=sub, reason="second", now=NOW + timedelta(hours=1))
+    sub.refresh_from_db()
+    assert sub.cancel_reason == "first" and sub.canceled_at == NOW
+
+
+def test_admin_cancel_revokes_access_now():
+    sub = SubscriptionFactory(start_date=NOW - timedelta(days=1), end_date=NOW + timedelta(days=29))
+    cancel_subscription_now(subscription=sub, now=NOW)
+    sub.refresh_from_db()
+    assert sub.status == Subscription.Status.CANCELED
+    assert sub.last_reason == Subscription.Reason.CANCELED_BY_ADMIN
+    assert not _access(sub, NOW)
+
+
+def test_admin_expire_extend_and_activate():
+    sub = SubscriptionFactory(start_date=NOW - timedelta(days=29), end_date=NOW + timedelta(days=1))
+    extend_subscription(subscription=sub, days=7, now=NOW)
+    sub.refresh_from_db()
+    assert sub.end_date == NOW + timedelta(days=8)
+    assert sub.last_reason == Subscription.Reason.EXTENDED_BY_ADMIN
+
+    expire_subscription(subscription=sub, now=NOW)
+    sub.refresh_from_db()
+    assert sub.status == Subscription.Status.EXPIRED and not _access(sub, NOW)
+
+    activate_subscription(subscription=sub, now=NOW)
+    sub.refresh_from_db()
+    assert sub.status == Subscription.Status.ACTIVE
+    assert sub.end_date == NOW + timedelta(days=sub.plan.duration_days)
+    assert sub.last_reason == Subscription.Reason.ACTIVATED_BY_ADMIN
+
+
+def test_admin_activate_refuses_a_second_live_subscription():
+    live = SubscriptionFactory()
+    old = SubscriptionFactory(user=live.user, status=Subscription.Status.EXPIRED)
+    with pytest.raises(TransitionNotAllowed):
+        activate_subscription(subscription=old, now=NOW)
+
+
+def test_extend_brings_a_past_due_subscription_back_to_active():
+    sub = SubscriptionFactory(start_date=NOW - timedelta(days=31), end_date=NOW - timedelta(days=1), status=Subscription.Status.PAST_DUE)
+    extend_subscription(subscription=sub, days=5, now=NOW)
+    sub.refresh_from_db()
+    assert sub.status == Subscription.Status.ACTIVE
+
+
+def test_user_cancel_needs_a_live_subscription():
+    sub = SubscriptionFactory(status=Subscription.Status.EXPIRED)
+    with pytest.raises(TransitionNotAllowed):
+        cancel_subscription(subscription=sub, now=NOW)

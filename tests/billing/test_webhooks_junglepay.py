@@ -1,0 +1,350 @@
+"""JunglePay postbacks: verify → store → fetch the transaction → act, exactly once."""
+
+import json
+from datetime import timedelta
+
+import pytest
+import responses
+from django.utils import timezone
+
+from accounts.access import user_has_access
+from billing.models import Checkout, Subscription, WebhookEvent
+from billing.webhooks import MAX_ATTEMPTS, replay_event, retry_failed_events
+from tests.concurrency import race
+from tests.billing.paymentkit import JP, jp_checkout, junglepay, payload, post_webhook, postback, transaction
+
+Outcome = WebhookEvent.Outcome
+
+
+@pytest.fixture
+def jp(settings, db):
+    settings.JUNGLEPAY_API_URL = JP
+    return junglepay()
+
+
+@pytest.fixture
+def checkout(jp):
+    return jp_checkout(jp, customer_email="ana@example.com")
+
+
+def fetch_answers(checkout, status="paid", **changes):
+    responses.upsert(responses.GET, f"{JP}/transactions/{checkout.gateway_transaction_id}", json=transaction(checkout, status=status, **changes))
+
+
+def deliver(client, jp, body):
+    return post_webhook(client, "junglepay", body, token=jp.postback_token)
+
+
+@pytest.mark.django_db
+def test_it_rejects_a_bad_or_missing_token_and_stores_nothing(client, jp, checkout, caplog):
+    body = postback(checkout)
+    assert post_webhook(client, "junglepay", body, token="wrong").status_code == 401
+    assert client.post("/api/webhook/junglepay", data=json.dumps(body), content_type="application/json").status_code == 401
+    assert post_webhook(client, "junglepay", body, token=jp.postback_token + "x").status_code == 401
+    assert not WebhookEvent.objects.exists()
+    assert "bad or missing token" in caplog.text
+    checkout.refresh_from_db()
+    assert checkout.status == Checkout.Status.PENDING
+
+
+@pytest.mark.django_db
+def test_it_refuses_a_body_above_the_limit(client, jp, settings):
+    settings.WEBHOOK_MAX_BODY_BYTES = 1000
+    response = deliver(client, jp, {"id": 1, "type": "transaction", "data": {"x": "a" * 2000}})
+    assert response.status_code == 413
+    assert not WebhookEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_malformed_body_is_stored_and_answered_400(client, jp):
+    response = deliver(client, jp, b'{"id": 1, "type": "transac')
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "malformed_body"
+    event = WebhookEvent.objects.get()
+    assert event.body == '{"id": 1, "type": "transac' and event.payload is None
+    assert event.outcome == Outcome.IGNORED and "malformed JSON" in event.error
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_an_unknown_type_is_stored_answered_200_and_ignored(client, jp):
+    body = payload("junglepay_postback_checkout_type.json", token=jp.postback_token)
+
+    response = deliver(client, jp, body)
+
+    assert response.status_code == 200
+    event = WebhookEvent.objects.get()
+    assert event.outcome == Outcome.IGNORED and "checkout" in event.error
+    assert len(responses.calls) == 0  # nothing fetched, nothing changed
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_an_unknown_status_is_stored_answered_200_and_ignored(client, jp, checkout):
+    fetch_answers(checkout, status="teleported")
+
+    response = deliver(client, jp, postback(checkout, status="teleported"))
+
+    assert response.status_code == 200
+    assert WebhookEvent.objects.get().outcome == Outcome.IGNORED
+    checkout.refresh_from_db()
+    assert checkout.status == Checkout.Status.PENDING
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_paid_activates_the_subscription(client, jp, checkout, django_capture_on_commit_callbacks):
+    fetch_answers(checkout, status="paid", paidAt="2026-11-22T12:03:10.000Z")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = deliver(client, jp, postback(checkout))
+
+    assert response.status_code == 200 and response.json()["status"] == "processed"
+    checkout.refresh_from_db()
+    assert checkout.status == Checkout.Status.PAID and checkout.gateway_status == "paid"
+    assert checkout.user.email == "ana@example.com" and user_has_access(checkout.user)
+    event = WebhookEvent.objects.get()
+    assert event.outcome == Outcome.PROCESSED and event.checkout == checkout and event.attempts == 1
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_the_body_says_paid_but_the_gateway_says_waiting_so_nothing_happens(client, jp, checkout):
+    fetch_answers(checkout, status="waiting_payment")
+
+    response = deliver(client, jp, postback(checkout, status="paid"))
+
+    assert response.status_code == 200
+    checkout.refresh_from_db()
+    assert checkout.status == Checkout.Status.PENDING
+    assert not Subscription.objects.filter(status=Subscription.Status.ACTIVE).exists()
+    assert responses.calls[0].request.url == f"{JP}/transactions/282"
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_a_paid_amount_that_differs_is_not_activated(client, jp, checkout):
+    fetch_answers(checkout, status="paid", amount=100)
+
+    deliver(client, jp, postback(checkout))
+
+    checkout.refresh_from_db()
+    assert checkout.status == Checkout.Status.PENDING
+    event = WebhookEvent.objects.get()
+    assert event.outcome == Outcome.FAILED and "differs" in event.error
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_the_same_event_ten_times_changes_state_once(client, jp, checkout):
+    fetch_answers(checkout, status="paid")
+    body = postback(checkout)
+
+    answers = [deliver(client, jp, body).json()["status"] for _ in range(10)]
+
+    assert answers == ["processed"] + ["duplicate"] * 9
+    assert WebhookEvent.objects.count() == 1
+    assert Subscription.objects.filter(status=Subscription.Status.ACTIVE).count() == 1
+    assert len(responses.calls) == 1  # duplicates do not even ask the gateway
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_out_of_order_delivery_ends_paid(client, jp, checkout):
+    # given: "paid" arrives first
+    fetch_answers(checkout, status="paid")
+    deliver(client, jp, postback(checkout, postback_id=2, status="paid"))
+    end_date = Subscription.objects.get().end_date
+
+    # when: the older "waiting_payment" postback arrives afterwards (the gateway still says paid)
+    deliver(client, jp, postback(checkout, postback_id=1, status="waiting_payment"))
+    # and even a stale fetch answering "waiting" moves nothing back
+    fetch_answers(checkout, status="waiting_payment")
+    deliver(client, jp, postback(checkout, postback_id=3, status="waiting_payment"))
+
+    # then
+    checkout.refresh_from_db()
+    assert checkout.status == Checkout.Status.PAID and checkout.gateway_status == "paid"
+    subscription = Subscription.objects.get()
+    assert subscription.status == Subscription.Status.ACTIVE and subscription.end_date == end_date
+
+
+@pytest.mark.django_db
+@responses.activate
+@pytest.mark.parametrize("provider_status", ["refunded", "chargedback", "in_protest"])
+def test_refund_chargeback_or_dispute_revokes_access(client, jp, checkout, provider_status):
+    fetch_answers(checkout, status="paid")
+    deliver(client, jp, postback(checkout, postback_id=1))
+    checkout.refresh_from_db()
+    assert user_has_access(checkout.user)
+
+    fetch_answers(checkout, status=provider_status)
+    deliver(client, jp, postback(checkout, postback_id=2, status=provider_status))
+
+    checkout.refresh_from_db()
+    assert checkout.status == Checkout.Status.REFUNDED
+    assert Subscription.objects.get().status == Subscription.Status.REFUNDED
+    assert not user_has_access(checkout.user)
+
+
+@pytest.mark.django_db
+@responses.activate
+@pytest.mark.parametrize(("provider_status", "expected"), [("refused", "failed"), ("canceled", "canceled")])
+def test_refused_or_canceled_fails_the_checkout(client, jp, checkout, provider_status, expected):
+    fetch_answers(checkout, status=provider_status)
+
+    deliver(client, jp, postback(checkout, status=provider_status))
+
+    checkout.refresh_from_db()
+    assert checkout.status == expected
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_a_failed_event_is_kept_and_its_replay_applies_it(client, jp, checkout):
+    # given: the gateway is down when the postback arrives
+    responses.get(f"{JP}/transactions/282", status=503)
+    response = deliver(client, jp, postback(checkout))
+    assert response.status_code == 200  # stored: the provider need not retry, our task will
+    event = WebhookEvent.objects.get()
+    assert event.outcome == Outcome.FAILED and event.error
+
+    # when: the gateway is back and the admin replays the event
+    fetch_answers(checkout, status="paid")
+    assert replay_event(event=event) == Outcome.PROCESSED
+
+    # then
+    event.refresh_from_db()
+    checkout.refresh_from_db()
+    assert event.outcome == Outcome.PROCESSED and event.error == "" and event.attempts == 2
+    assert checkout.status == Checkout.Status.PAID
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_the_retry_task_retries_failed_events_with_backoff(client, jp, checkout):
+    responses.get(f"{JP}/transactions/282", status=503)
+    deliver(client, jp, postback(checkout))
+    event = WebhookEvent.objects.get()
+    fetch_answers(checkout, status="paid")
+    now = event.processed_at
+
+    # Too early: attempt 1 waits 2 minutes.
+    assert retry_failed_events(now=now + timedelta(seconds=90))["retried"] == 0
+    assert retry_failed_events(now=now + timedelta(minutes=3)) == {"retried": 1, "processed": 1, "failed": 0, "skipped": 0}
+    event.refresh_from_db()
+    assert event.outcome == Outcome.PROCESSED
+    # Done: nothing left to retry.
+    assert retry_failed_events(now=now + timedelta(hours=1))["retried"] == 0
+
+
+@pytest.mark.django_db
+def test_the_retry_task_gives_up_after_max_attempts(jp):
+    WebhookEvent.objects.create(
+        provider="junglepay", event_id="x", body="{}", outcome=Outcome.FAILED, attempts=MAX_ATTEMPTS,
+        received_at=timezone.now() - timedelta(days=2), processed_at=timezone.now() - timedelta(days=1),
+    )
+    assert retry_failed_events()["retried"] == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@responses.activate
+@pytest.mark.parametrize("same_event", [True, False], ids=["same-postback", "distinct-postbacks"])
+def test_ten_concurrent_deliveries_give_one_subscription(settings, same_event):
+    # given
+    settings.JUNGLEPAY_API_URL = JP
+    jp = junglepay()
+    checkout = jp_checkout(jp)
+    fetch_answers(checkout, status="paid")
+    answers = []
+
+    def send(n):
+        from django.test import Client
+
+        body = postback(checkout, postback_id=1 if same_event else 100 + n)
+        answers.append(deliver(Client(), jp, body).status_code)
+
+    # when
+    assert race(*[lambda n=n: send(n) for n in range(10)]) == []
+
+    # then
+    assert answers == [200] * 10
+    assert Subscription.objects.count() == 1
+    assert Subscription.objects.get().status == Subscription.Status.ACTIVE
+    assert Checkout.objects.get().status == Checkout.Status.PAID
+    assert WebhookEvent.objects.count() == (1 if same_event else 10)
+    assert not WebhookEvent.objects.filter(outcome=Outcome.FAILED).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@responses.activate
+def test_a_failing_email_after_commit_does_not_fail_a_processed_event(settings, client, caplog):
+    # given: a payer with no account, and an e-mail backend that is down
+    settings.JUNGLEPAY_API_URL = JP
+    settings.EMAIL_BACKEND = "tests.billing.test_webhooks_junglepay.BrokenEmailBackend"
+    jp = junglepay()
+    checkout = jp_checkout(jp, customer_email="semconta@example.com")
+    fetch_answers(checkout, status="paid")
+
+    # when
+    response = deliver(client, jp, postback(checkout))
+
+    # then: the payment is applied and the event says so; the e-mail failure is only logged
+    assert response.status_code == 200 and response.json()["status"] == "processed"
+    assert WebhookEvent.objects.get().outcome == Outcome.PROCESSED
+    checkout.refresh_from_db()
+    assert checkout.status == Checkout.Status.PAID
+    assert "set-password e-mail not sent" in caplog.text  # logged by accounts, retried by its task
+
+
+class BrokenEmailBackend:
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def send_messages(self, messages):
+        raise ConnectionRefusedError("SMTP is down")
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_query_budget_of_a_paid_postback_and_of_a_duplicate(client, jp, checkout, django_assert_max_num_queries):
+    fetch_answers(checkout, status="paid")
+    with django_assert_max_num_queries(25):
+        deliver(client, jp, postback(checkout))
+    with django_assert_max_num_queries(6):
+        assert deliver(client, jp, postback(checkout)).json()["status"] == "duplicate"
+
+
+@pytest.mark.django_db
+@responses.activate
+@pytest.mark.parametrize("body", [b'{"id": "a\\u0000b", "type": "transaction", "data": {"id": "\\u0000"}}', b"\x00\x01garbage", b"[]"])
+def test_hostile_bodies_are_stored_and_never_crash(client, jp, body):
+    responses.get(f"{JP}/transactions/%00", status=404)
+    response = deliver(client, jp, body)
+    assert response.status_code in (200, 400)
+    assert WebhookEvent.objects.count() == 1
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_a_charge_of_one_gateway_never_moves_a_checkout_of_another(client, jp):
+    # given: a sandbox checkout, and a JunglePay "paid" transaction claiming its uuid
+    from tests.billing.paymentkit import sandbox
+
+    other = sandbox(active=False)
+    checkout = jp_checkout(other, transaction_id="sbx_1")
+    data = transaction(checkout, status="paid")
+    data["id"] = 555
+    responses.get(f"{JP}/transactions/555", json=data)
+    body = postback(checkout)
+    body["data"]["id"] = 555
+
+    # when
+    deliver(client, jp, body)
+
+    # then
+    checkout.refresh_from_db()
+    assert checkout.status == Checkout.Status.PENDING
+    assert WebhookEvent.objects.get().outcome == Outcome.IGNORED
