@@ -48,6 +48,10 @@ compile-messages: install
 	done
 
 # Needs DATABASE_URL=postgres://... (works in its own <db>_bench database).
+bench-sync: install
+	$(BIN)/python bench/sync.py
+
+# Needs DATABASE_URL=postgres://... (works in its own <db>_bench database).
 bench-webhooks: install
 	$(BIN)/python bench/webhooks.py
 

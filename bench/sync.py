@@ -14,16 +14,17 @@ The bucket is served by bench/s3_server.py (in-memory ListObjectsV2, in its own 
 filled with ~100,000 keys: 500 creators × 20 posts × 10 files, plus profile images and
 keys to skip.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/<scratch db> python bench/sync.py --reset
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/<db> python bench/sync.py   (or make bench-sync)
 
-It EMPTIES the white-label tables of that database (refuses to without --reset when they
-hold rows): point it at a scratch database.
+It works in a throwaway database `<db>_bench` (created when missing, migrated, its
+white-label tables emptied): your own data is never touched.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -33,6 +34,22 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+
+def bench_database_url(base: str) -> tuple[str, str, str]:
+    match = re.match(r"^(postgres(?:ql)?://[^/]*)/([^?]+)(\?.*)?$", base)
+    if not match:
+        sys.exit("bench/sync.py needs DATABASE_URL=postgres://.../<db> (the benchmark runs on PostgreSQL)")
+    server, name, query = match.group(1), match.group(2), match.group(3) or ""
+    return f"{server}/{name}_bench{query}", f"{server}/postgres{query}", f"{name}_bench"
+
+
+def ensure_database(admin_url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url.replace("postgresql://", "postgres://"), autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def start_server(args) -> tuple[subprocess.Popen, int, int]:
@@ -62,8 +79,9 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=20)
     parser.add_argument("--files", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=3, help="runs of the floor and of the unchanged re-sync (median)")
-    parser.add_argument("--reset", action="store_true", help="empty the white-label tables first")
     args = parser.parse_args()
+    database_url, admin_url, database_name = bench_database_url(os.environ.get("DATABASE_URL", ""))
+    ensure_database(admin_url, database_name)
 
     server, port, total_keys = start_server(args)
     endpoint = f"http://127.0.0.1:{port}"
@@ -78,6 +96,7 @@ def main() -> None:
             "AWS_SECRET_ACCESS_KEY": "bench",
             "AWS_S3_REGION_NAME": "us-east-1",
             "REDIS_URL": "",
+            "DATABASE_URL": database_url,
             # fixed, so URLs do not change with the server's random port between runs
             "WHITELABEL_CDN_BASE_URL": "https://cdn.bench.example",
         }
@@ -93,9 +112,10 @@ def main() -> None:
     from whitelabel.models import SyncRun, WhitelabelCreator, WhitelabelMedia, WhitelabelPost
     from whitelabel.sync import list_pages, sync_bucket
 
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
     try:
-        if WhitelabelCreator.objects.exists() and not args.reset:
-            sys.exit("The white-label tables hold rows; rerun with --reset on a scratch database.")
 
         def reset() -> None:
             WhitelabelMedia.objects.all().delete()
@@ -166,8 +186,7 @@ def main() -> None:
                 f"{result.counts.rows_written:8,} {seconds / floor:8.2f} {cpu:7.2f} {cpu / floor_cpu:6.2f}"
             )
 
-        if args.reset:
-            reset()
+        reset()
         measured("first")
         measured("unchanged", runs=args.repeat)
         request = urllib.request.Request(f"{endpoint}/__bench__/change?fraction=0.01&seed=7", method="POST", data=b"")
