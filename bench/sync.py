@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import statistics
 import subprocess
 import sys
 import time
@@ -108,11 +107,11 @@ def main() -> None:
     from django.db import connection
 
     settings.DEBUG = False
+    from django.core.management import call_command
+
     from whitelabel import s3
     from whitelabel.models import SyncRun, WhitelabelCreator, WhitelabelMedia, WhitelabelPost
     from whitelabel.sync import list_pages, sync_bucket
-
-    from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
     try:
@@ -170,7 +169,7 @@ def main() -> None:
             for _ in range(runs):
                 count = [0]
 
-                def counter(execute, sql, params, many, context):
+                def counter(execute, sql, params, many, context, count=count):
                     count[0] += 1
                     return execute(sql, params, many, context)
 

@@ -24,9 +24,8 @@ def hide_creators(*, creator_ids: list[int]) -> int:
 
 def unhide_creators(*, creator_ids: list[int]) -> int:
     """Hidden creators go back to `new` (to be published again by the catalog)."""
-    return (
-        WhitelabelCreator.objects.filter(pk__in=creator_ids, status=WhitelabelCreator.Status.HIDDEN)
-        .update(status=WhitelabelCreator.Status.NEW)
+    return WhitelabelCreator.objects.filter(pk__in=creator_ids, status=WhitelabelCreator.Status.HIDDEN).update(
+        status=WhitelabelCreator.Status.NEW
     )
 
 

@@ -677,14 +677,14 @@ class _Sync:
             if pk not in self.seen_creator_ids
         ]
         if self.dry_run:
-            # Approximate cascades: media of orphan posts are among the orphan media already.
+            # Exact: the media of orphan posts are unseen, so among the orphan media (same for posts).
             self.counts.media_deleted += len(media_orphans)
             self.counts.posts_deleted += len(post_orphans)
             self.counts.creators_deleted += len(creator_orphans)
             return
 
         deleted_posts = {pk for pk, _c in post_orphans}
-        for pk, post_id in media_orphans:
+        for _pk, post_id in media_orphans:
             if post_id not in deleted_posts:
                 self.changed_post_ids.add(post_id)
         for _pk, creator_id in post_orphans:
@@ -839,7 +839,10 @@ def sync_bucket(
 
     if dry_run:
         sync = _Sync(creator=creator, dry_run=True, run=None, progress=progress)
-        with short_gil_switch_interval(), prefetch(list_pages(client=client, bucket=bucket, prefix=list_prefix)) as pages:
+        with (
+            short_gil_switch_interval(),
+            prefetch(list_pages(client=client, bucket=bucket, prefix=list_prefix)) as pages,
+        ):
             sync.preload()
             for contents in pages:
                 sync.process_page(contents)
@@ -850,9 +853,10 @@ def sync_bucket(
     with exclusive_run(prefix=creator, trigger=trigger) as run:
         sync = _Sync(creator=creator, dry_run=False, run=run, progress=progress)
         try:
-            with short_gil_switch_interval(), prefetch(
-                list_pages(client=client, bucket=bucket, prefix=list_prefix)
-            ) as pages:
+            with (
+                short_gil_switch_interval(),
+                prefetch(list_pages(client=client, bucket=bucket, prefix=list_prefix)) as pages,
+            ):
                 sync.preload()
                 for contents in pages:
                     sync.process_page(contents)
@@ -882,7 +886,14 @@ def _record_failure(sync: _Sync, run: SyncRun, exc: BaseException) -> None:
     fields.update(creators_deleted=0, posts_deleted=0, media_deleted=0)
     fields["rows_written"] = sum(
         fields[k]
-        for k in ("creators_created", "creators_updated", "posts_created", "posts_updated", "media_created", "media_updated")
+        for k in (
+            "creators_created",
+            "creators_updated",
+            "posts_created",
+            "posts_updated",
+            "media_created",
+            "media_updated",
+        )
     )
     try:
         SyncRun.objects.filter(pk=run.pk).update(
