@@ -8,8 +8,9 @@ Benchmark of the white-label sync (issue 5), in one run:
   changed-1%   a re-sync after 1% of the keys changed (80% modified, 10% added, 10% deleted)
 
 Each line: seconds, keys/s, queries, rows written, ratio to the floor; then this process's
-CPU seconds (all threads; not the database's) and their ratio to the floor's, which the
-load of a shared machine disturbs less than wall time.
+CPU seconds (all threads; not the database's) and their ratio to the floor's. Each sync run
+is paired with a floor listed just before it (ratios are to that floor: the load of a shared
+machine drifts); medians of --repeat runs.
 The bucket is served by bench/s3_server.py (in-memory ListObjectsV2, in its own process),
 filled with ~100,000 keys: 500 creators × 20 posts × 10 files, plus profile images and
 keys to skip.
@@ -77,7 +78,7 @@ def main() -> None:
     parser.add_argument("--creators", type=int, default=500)
     parser.add_argument("--posts", type=int, default=20)
     parser.add_argument("--files", type=int, default=10)
-    parser.add_argument("--repeat", type=int, default=3, help="runs of the floor and of the unchanged re-sync (median)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement (median)")
     args = parser.parse_args()
     database_url, admin_url, database_name = bench_database_url(os.environ.get("DATABASE_URL", ""))
     ensure_database(admin_url, database_name)
@@ -164,9 +165,20 @@ def main() -> None:
             f" {cpu:7.2f} {cpu / floor_cpu:6.2f}"
         )
 
-        def measured(label: str, runs: int = 1) -> None:
+        def change(seed: int) -> str:
+            request = urllib.request.Request(
+                f"{endpoint}/__bench__/change?fraction=0.01&seed={seed}", method="POST", data=b""
+            )
+            return urllib.request.urlopen(request).read().decode()
+
+        def measured(label: str, runs: int, before=None) -> None:
+            """Each run is paired with a floor listed just before it: the ratio is to that one,
+            which keeps it meaningful on a machine whose load drifts. Medians are printed."""
             results = []
-            for _ in range(runs):
+            for i in range(runs):
+                if before:
+                    before(i)
+                floor_s, floor_cpu_s, _n = listing(client)
                 count = [0]
 
                 def counter(execute, sql, params, many, context, count=count):
@@ -177,20 +189,19 @@ def main() -> None:
                     cpu, start = time.process_time(), time.perf_counter()
                     result = sync_bucket()
                     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-                results.append((seconds, count[0], result, cpu))
-            seconds, queries, result, cpu = sorted(results, key=lambda r: r[0])[len(results) // 2]
+                results.append((seconds / floor_s, seconds, count[0], result, cpu / floor_cpu_s, cpu))
+            ratio, seconds, queries, result, cpu_ratio, cpu = sorted(results, key=lambda r: r[0])[len(results) // 2]
             keys = result.counts.keys_listed
             print(
                 f"{label:<12} {seconds:8.2f} {keys / seconds:9,.0f} {queries:8,} {queries / result.counts.pages:7.1f} "
-                f"{result.counts.rows_written:8,} {seconds / floor:8.2f} {cpu:7.2f} {cpu / floor_cpu:6.2f}"
+                f"{result.counts.rows_written:8,} {ratio:8.2f} {cpu:7.2f} {cpu_ratio:6.2f}"
             )
 
-        reset()
-        measured("first")
-        measured("unchanged", runs=args.repeat)
-        request = urllib.request.Request(f"{endpoint}/__bench__/change?fraction=0.01&seed=7", method="POST", data=b"")
-        changed = urllib.request.urlopen(request).read().decode()
-        measured("changed-1%")
+        measured("first", args.repeat, before=lambda i: reset())
+        measured("unchanged", args.repeat)
+        changes = []
+        measured("changed-1%", args.repeat, before=lambda i: changes.append(change(seed=7 + i)))
+        changed = changes[-1]
         print(f"(change applied: {changed}; pages per listing: {pages})")
         print(
             f"rows now: {WhitelabelCreator.objects.count():,} creators, {WhitelabelPost.objects.count():,} posts, "
