@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 # `make run` is the development shape: SQLite, local media, eager tasks, sandbox gateway.
 RUN_ENV := DEBUG=true DATABASE_URL=sqlite:///db.sqlite3 REDIS_URL= AWS_STORAGE_BUCKET_NAME=
 
-.PHONY: install run test migrate messages compile-messages bench-sweep bench-sync bench-api bench-webhooks clean
+.PHONY: install run test migrate messages compile-messages bench-sweep bench-sync bench-api bench-webhooks bench-load clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -47,9 +47,25 @@ compile-messages: install
 	  if [ -d $$dir ]; then $(BIN)/pybabel --quiet compile -D django -d $$dir || exit 1; fi; \
 	done
 
-# Needs DATABASE_URL=postgres://... (works in its own <db>_bench database).
+# Benchmarks print figures; they need PostgreSQL (and Redis where named), e.g.
+#   make bench-load DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379/7
+# Each works in a database of its own. See docs/operations.md for the figures.
+BENCH_ENV = DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+
 bench-webhooks: install
-	$(BIN)/python bench/webhooks.py
+	$(BENCH_ENV) $(BIN)/python bench/webhooks.py
+
+bench-sweep: install
+	$(BENCH_ENV) $(BIN)/python bench/sweep.py
+
+bench-sync: install
+	$(BENCH_ENV) $(BIN)/python bench/sync.py
+
+bench-api: install
+	$(BENCH_ENV) $(BIN)/python bench/api.py
+
+bench-load: install
+	$(BENCH_ENV) REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/7} $(BIN)/python bench/load.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles

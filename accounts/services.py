@@ -52,8 +52,22 @@ def get_or_create_customer(*, email: str, name: str = "") -> tuple:
     except IntegrityError:
         # A concurrent payment for the same e-mail created it first.
         return User.objects.get(email__iexact=email), False
-    transaction.on_commit(lambda: send_set_password_email(user_id=user.pk))
+    transaction.on_commit(lambda: queue_set_password_email(user_id=user.pk))
     return user, True
+
+
+def queue_set_password_email(*, user_id: int) -> None:
+    """
+    After commit: the e-mail goes through a retried task, so an SMTP outage
+    neither fails the payment that created the account nor loses the e-mail.
+    """
+    from accounts.tasks import send_set_password_email as task
+    from config.tasks import enqueue
+
+    try:
+        enqueue(task, user_id=user_id)
+    except Exception:  # noqa: BLE001 - in-process (no broker) and still failing: log, never fail the caller
+        logger.exception("set-password e-mail not sent", extra={"user_id": user_id})
 
 
 def send_set_password_email(*, user_id: int) -> None:

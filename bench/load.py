@@ -62,7 +62,8 @@ def discover(session: requests.Session) -> dict:
     for slug in slugs[:5]:
         body = session.get(f"{BASE}/api/models/{slug}/posts", timeout=10).json()
         posts += [p["id"] for p in body.get("results", [])]
-    plans = [p for p in session.get(f"{BASE}/api/plans", timeout=10).json() if not p.get("checkout_url")]
+    body = session.get(f"{BASE}/api/plans", timeout=10).json()
+    plans = [p for p in (body["results"] if isinstance(body, dict) else body) if not p.get("checkout_url")]
     return {"slugs": slugs, "posts": posts or [0], "plans": [p["id"] for p in plans]}
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -26,6 +25,7 @@ from django.utils import timezone
 
 from billing.gateways import ChargeStatus, gateway_for
 from billing.models import Checkout, PaymentGateway, ReconciliationItem, WebhookEvent
+from billing.webhooks import checkout_for_charge
 
 logger = logging.getLogger(__name__)
 
@@ -70,17 +70,6 @@ def _record(*, config, charge, checkout, kind, detail, now) -> bool:
         return False
 
 
-def _checkout_for(config, charge) -> Checkout | None:
-    if charge.external_ref:
-        try:
-            found = Checkout.objects.filter(public_id=uuid.UUID(charge.external_ref)).first()
-        except ValueError:
-            found = None
-        if found is not None:
-            return found
-    return Checkout.objects.filter(gateway=config, gateway_transaction_id=charge.transaction_id).first()
-
-
 def _deliver_missed_postback(*, config, charge, now) -> str:
     """The missed postback, replayed through the webhook path: stored, then processed by fetching."""
     from billing.webhooks import process_event
@@ -117,7 +106,7 @@ def reconcile_gateway(*, config: PaymentGateway, now=None, days: int = RECONCILE
     gateway = gateway_for(config)
     for charge in gateway.list_charges(since=now - timedelta(days=days)):
         report.listed += 1
-        checkout = _checkout_for(config, charge)
+        checkout = checkout_for_charge(config, charge)
         detail = {"gateway_status": charge.provider_status, "gateway_amount": charge.amount_cents}
         if checkout is None:
             if _record(config=config, charge=charge, checkout=None, kind=ReconciliationItem.Kind.UNKNOWN_TRANSACTION, detail=detail, now=now):

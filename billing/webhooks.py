@@ -199,7 +199,7 @@ def _prepare(event: WebhookEvent):
     charge = gateway.fetch_charge(notification.transaction_id)
 
     def apply(now):
-        checkout = _checkout_for(config, charge)
+        checkout = checkout_for_charge(config, charge)
         if checkout is None:
             return Outcome.IGNORED, f"no checkout for transaction {charge.transaction_id}", None
         outcome, note = apply_charge(checkout=checkout, charge=charge, now=now)
@@ -208,16 +208,25 @@ def _prepare(event: WebhookEvent):
     return apply
 
 
-def _checkout_for(config: PaymentGateway, charge) -> Checkout | None:
+def checkout_for_charge(config: PaymentGateway, charge) -> Checkout | None:
+    """
+    Our checkout for a gateway's charge: by `externalRef` (our uuid), else by
+    transaction id. A checkout whose charge lives at another gateway is never
+    matched: one gateway's notification cannot move another gateway's money.
+    """
     qs = Checkout.objects.select_related("plan")
+    found = None
     if charge.external_ref:
         try:
             found = qs.filter(public_id=uuid.UUID(charge.external_ref)).first()
         except ValueError:
             found = None
-        if found is not None:
-            return found
-    return qs.filter(gateway=config, gateway_transaction_id=charge.transaction_id).first()
+    if found is None:
+        found = qs.filter(gateway=config, gateway_transaction_id=charge.transaction_id).first()
+    if found is not None and found.gateway_id not in (None, config.pk):
+        logger.warning("charge refers to a checkout of another gateway", extra={"gateway": config.kind, "transaction": charge.transaction_id})
+        return None
+    return found
 
 
 def apply_charge(*, checkout: Checkout, charge, now) -> tuple[str, str]:

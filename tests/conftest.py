@@ -69,6 +69,21 @@ def _fast_and_isolated(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _celery_in_process():
+    """
+    Tasks run in-process in tests, even with REDIS_URL set, so their effects
+    (e-mails, syncs) are asserted and nothing is left queued in the shared Redis.
+    The one test of the real broker turns this off for itself.
+    """
+    from config.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache():
     from django.core.cache import cache
 

@@ -105,8 +105,9 @@ class WhitelabelMedia(models.Model):
     class Meta:
         verbose_name = _("white-label media")
         verbose_name_plural = _("white-label media")
+        # Read per post (a few dozen rows, sorted in memory after the post_id index):
+        # no (post, sort_key) index, one index less to maintain on every bulk load.
         ordering = ["post", "sort_key", "s3_key"]
-        indexes = [models.Index(fields=["post", "sort_key"], name="whitelabel_media_post_sort")]
 
     def __str__(self):
         return self.s3_key

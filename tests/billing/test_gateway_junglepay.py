@@ -12,6 +12,7 @@ from billing.charges import CREATE_UNCONFIRMED, issue_pix_charge
 from billing.gateways import ChargeStatus, GatewayRejected, GatewayUnavailable, gateway_for
 from billing.models import Checkout
 from billing.services import create_checkout
+from tests.concurrency import race
 from tests.billing.paymentkit import JP, SECRET, junglepay, payload
 from tests.factories import OrderBumpFactory, PlanFactory
 
@@ -228,10 +229,8 @@ def test_statuses_map_to_what_we_act_upon(jp, checkout):
 @pytest.mark.django_db(transaction=True)
 @responses.activate
 def test_concurrent_pix_requests_create_one_charge(settings):
-    import threading
     import time
 
-    from django.db import connection
 
     # given: a slow JunglePay, and four tabs asking for the PIX of one checkout at once
     settings.JUNGLEPAY_API_URL = JP
@@ -247,22 +246,13 @@ def test_concurrent_pix_requests_create_one_charge(settings):
         return 200, {}, json.dumps(created(checkout))
 
     post = responses.add_callback(responses.POST, f"{JP}/transactions", callback=slow_create, content_type="application/json")
-    barrier = threading.Barrier(4)
     ids = []
 
     def pay():
-        try:
-            barrier.wait(timeout=10)
-            ids.append(issue_pix_charge(checkout_id=checkout.public_id).gateway_transaction_id)
-        finally:
-            connection.close()
+        ids.append(issue_pix_charge(checkout_id=checkout.public_id).gateway_transaction_id)
 
     # when
-    threads = [threading.Thread(target=pay) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    assert race(pay, pay, pay, pay) == []
 
     # then
     assert ids == ["282"] * 4

@@ -1,47 +1,25 @@
 """Races the row locks exist for, on PostgreSQL with real threads."""
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from accounts.models import User
 from billing.models import Checkout, Subscription
 from billing.services import activate_checkout, create_checkout
+from tests.concurrency import race
 from tests.factories import PlanFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 NOW = timezone.now().replace(microsecond=0)
 
 
-def _race(*calls):
-    barrier = threading.Barrier(len(calls))
-    errors = []
-
-    def run(call):
-        try:
-            barrier.wait(timeout=10)
-            call()
-        except Exception as exc:  # noqa: BLE001 - asserted below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return errors
-
-
 def test_two_deliveries_of_the_same_payment_activate_once():
     plan = PlanFactory(duration_days=30)
     checkout = create_checkout(plan=plan, customer_name="Ana", customer_email="ana@example.com", now=NOW)
 
-    errors = _race(*(lambda: activate_checkout(checkout=checkout, now=NOW) for _ in range(2)))
+    errors = race(*(lambda: activate_checkout(checkout=checkout, now=NOW) for _ in range(2)))
 
     assert not errors
     sub = Subscription.objects.get()
@@ -52,7 +30,7 @@ def test_two_first_payments_for_one_new_email_make_one_account_and_one_live_subs
     plan = PlanFactory(duration_days=30)
     checkouts = [create_checkout(plan=plan, customer_name="Ana", customer_email="ana@example.com", now=NOW) for _ in range(2)]
 
-    errors = _race(*(lambda c=c: activate_checkout(checkout=c, now=NOW) for c in checkouts))
+    errors = race(*(lambda c=c: activate_checkout(checkout=c, now=NOW) for c in checkouts))
 
     assert not errors
     user = User.objects.get(email="ana@example.com")

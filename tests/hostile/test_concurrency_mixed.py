@@ -6,42 +6,20 @@ The invariants: one live subscription per user, no checkout paid twice, a
 period extended exactly once, nothing answered 5xx.
 """
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
 from billing.charges import issue_pix_charge
 from billing.models import Checkout, Subscription
 from billing.services import cancel_subscription, sweep_subscriptions
+from tests.concurrency import race
 from tests.factories import GatewayFactory, PlanFactory, SubscriptionFactory, UserFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 USERS = 4
-
-
-def _run_all(calls):
-    barrier = threading.Barrier(len(calls))
-    errors = []
-
-    def run(call):
-        try:
-            barrier.wait(timeout=20)
-            call()
-        except Exception as exc:  # noqa: BLE001 - asserted below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return errors
 
 
 def test_payments_cancels_and_sweeps_racing_keep_every_invariant(settings):
@@ -80,7 +58,7 @@ def test_payments_cancels_and_sweeps_racing_keep_every_invariant(settings):
     for subscription, renewal in zip(subscriptions, renewals):
         calls += [pay(renewal), pay(renewal), cancel(subscription)]
     calls += [lambda: sweep_subscriptions(), lambda: sweep_subscriptions()]
-    errors = _run_all(calls)
+    errors = race(*calls)
 
     # then
     assert errors == []

@@ -1,6 +1,23 @@
 """Fixtures for the site's page and browser tests."""
 
+import os
+import shutil
+from pathlib import Path
+
 import pytest
+from django.conf import settings as django_settings
+
+
+@pytest.fixture(autouse=True)
+def _tasks_run_in_process():
+    # The journeys' e-mails (set-password, renewal notices) are Celery tasks: with
+    # REDIS_URL set they would wait for a worker that these tests do not start.
+    from config.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
 
 
 @pytest.fixture
@@ -85,12 +102,6 @@ def subscriber(db):
 # ---------------------------------------------------------------------------
 # Browser tests: Debian's chromium + chromedriver, headless
 # ---------------------------------------------------------------------------
-import os  # noqa: E402
-import shutil  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from django.conf import settings as django_settings  # noqa: E402
-
 SCREENSHOTS = Path(django_settings.BASE_DIR) / "artifacts" / "screenshots"
 IS_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 CHROME_FLAGS = [

@@ -2,7 +2,6 @@
 
 import pytest
 
-from billing.models import Plan
 from tests.factories import PlanFactory, UserFactory
 from tests.site.conftest import PASSWORD
 

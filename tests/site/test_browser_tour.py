@@ -6,6 +6,7 @@ of each in artifacts/screenshots/ to look at.
 
 import pytest
 
+from billing.models import Plan
 from tests.factories import OrderBumpFactory, PlanFactory, SubscriptionFactory
 from tests.site.art import svg_data_url
 
@@ -60,7 +61,7 @@ def _check_page(browser, path, label):
 def test_every_page_fits_a_phone_and_a_desktop(browser, demo_site):
     creator = demo_site[0]
     post = creator.posts.first()
-    plan = demo_site and __import__("billing.models", fromlist=["Plan"]).Plan.objects.get(name="Trimestral")
+    plan = Plan.objects.get(name="Trimestral")
 
     for path, label in [
         ("/", "home"),
@@ -78,8 +79,6 @@ def test_every_page_fits_a_phone_and_a_desktop(browser, demo_site):
 
 def test_subscriber_pages_fit_a_phone_and_a_desktop(browser, demo_site, client, live_media):
     live_media()
-    from billing.models import Plan
-
     from datetime import timedelta
 
     from django.utils import timezone

@@ -298,7 +298,7 @@ def test_an_unchanged_resync_costs_one_select_per_page(bucket, settings):
     media_selects = [
         q
         for q in ctx.captured_queries
-        if q["sql"].startswith("SELECT") and ("s3_key IN (" in q["sql"] or "s3_key = ANY(" in q["sql"])
+        if q["sql"].startswith("SELECT id, s3_key") and ("post_id IN (" in q["sql"] or "post_id = ANY(" in q["sql"])
     ]
     assert len(media_selects) == 5
     assert writes(ctx.captured_queries) == []
