@@ -8,14 +8,13 @@ number of queries: the access check (one query, unless the caller already
 knows) and, with access, one query for the media of every post together.
 """
 
+import json
 import logging
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.contrib.postgres.aggregates import JSONBAgg
 from django.db import connection
-from django.db.models import Q, QuerySet
-from django.db.models.functions import JSONArray
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
@@ -116,42 +115,46 @@ def post_page_with_media(slug: str, *, offset: int, limit: int, request=None) ->
     return rows[0][3], list(posts.values())
 
 
+_PAGE_WITH_MEDIA_SQL = """
+SELECT p.id, p.title, p.published_at, c.post_count,
+       (SELECT json_agg(json_build_array(m.id, m.type, m.key, m.file) ORDER BY m.position, m.id)::text
+          FROM {media} m WHERE m.post_id = p.id)
+  FROM {post} p JOIN {creator} c ON c.id = p.creator_id
+ WHERE c.slug = %s AND c.status = %s AND p.status = %s
+ ORDER BY p.published_at DESC, p.id DESC
+ LIMIT %s OFFSET %s
+"""
+
+
 def _post_page_with_media_aggregated(slug: str, *, offset: int, limit: int, request) -> tuple[int | None, list[dict]]:
     """
     PostgreSQL: the same page as `post_page_with_media`, one row per post with
-    its media aggregated to JSON (ordered by position). 20 rows and one
-    json.loads instead of 200 rows through the ORM: ~3× less CPU.
+    its media aggregated to JSON (ordered by position): 20 rows and 20
+    json.loads instead of 200 rows, and hand-written SQL because compiling the
+    equivalent ORM query cost more CPU than running it (docs/catalog.md).
     """
-    page_ids = list_posts_by_slug(slug).values("id")[offset : offset + limit]
-    posts = list(
-        Post.objects.filter(id__in=page_ids)
-        .values("id", "title", "published_at", "creator__post_count")
-        .annotate(
-            media_rows=JSONBAgg(
-                JSONArray("media__id", "media__type", "media__key", "media__file"),
-                filter=Q(media__id__isnull=False),
-                order_by=("media__position", "media__id"),
-            )
-        )
-        .order_by("-published_at", "-id")
+    sql = _PAGE_WITH_MEDIA_SQL.format(
+        media=Media._meta.db_table, post=Post._meta.db_table, creator=Creator._meta.db_table
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [slug, Creator.Status.PUBLISHED.value, Post.Status.PUBLISHED.value, limit, offset])
+        posts = cursor.fetchall()
     if not posts:
         return None, []
+    media_by_post = {post_id: json.loads(media) if media else [] for post_id, _, _, _, media in posts}
     urls = _urls_for_rows(
-        [(media_id, key, file_name) for post in posts for media_id, _, key, file_name in post["media_rows"] or ()],
+        [(media_id, key, file_name) for items in media_by_post.values() for media_id, _, key, file_name in items],
         request,
     )
     rows = []
-    for post in posts:
+    for post_id, title, published_at, _, _ in posts:
         media = []
-        for media_id, kind, _, _ in post["media_rows"] or ():
+        for media_id, kind, _, _ in media_by_post[post_id]:
             url = urls.get(media_id)
             if url:
                 media.append({"type": kind, "url": url})
-        rows.append(
-            {"id": post["id"], "title": post["title"], "published_at": post["published_at"], "media": media, "locked": False}
-        )
-    return posts[0]["creator__post_count"], rows
+        rows.append({"id": post_id, "title": title, "published_at": published_at, "media": media, "locked": False})
+    return posts[0][3], rows
 
 
 def get_post(post_id: int) -> Post:
