@@ -146,18 +146,7 @@ class CreatorPostListApi(generics.ListAPIView):
         if user_has_access(request.user):
             count, rows = selectors.post_page_with_media(slug, offset=offset, limit=size, request=request)
         else:
-            page = list(selectors.list_posts_by_slug(slug)[offset : offset + size])
-            count = page[0].creator.post_count if page else None
-            rows = [
-                {
-                    "id": post.pk,
-                    "title": post.title,
-                    "published_at": post.published_at,
-                    "media": selectors.preview_media(post, request),
-                    "locked": True,
-                }
-                for post in page
-            ]
+            count, rows = selectors.locked_post_page(slug, offset=offset, limit=size, request=request)
         if count is None:
             count = selectors.get_creator(slug).post_count  # Http404 → the error shape
             if number > 1:
