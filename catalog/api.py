@@ -1,9 +1,10 @@
 """
 Catalog API (contract §3): the creators listing and a creator's posts.
 
-Rows are built as plain dicts rather than through serializer instances: the
-serializers below describe the payload for the schema, and the listing runs at
-~2× the requests/s DRF's per-field serialization allows (bench/api.py).
+Rows are built as plain dicts from tuples (the serializers below only
+describe the payload for the schema), and each page is read together with its
+total in one query: per-request CPU is what the benchmark measures against a
+bare JsonResponse (bench/api.py, docs/catalog.md).
 """
 
 from django.db.models import Count, Window
