@@ -8,23 +8,24 @@ Benchmark of the white-label sync (issue 5), in one run:
   changed-1%   a re-sync after 1% of the keys changed (80% modified, 10% added, 10% deleted)
 
 Each line: seconds, keys/s, queries, rows written, ratio to the floor; then this process's
-CPU seconds (all threads; not the database's) and their ratio to the floor's, which the
-load of a shared machine disturbs less than wall time.
+CPU seconds (all threads; not the database's) and their ratio to the floor's. Each sync run
+is paired with a floor listed just before it (ratios are to that floor: the load of a shared
+machine drifts); medians of --repeat runs.
 The bucket is served by bench/s3_server.py (in-memory ListObjectsV2, in its own process),
 filled with ~100,000 keys: 500 creators × 20 posts × 10 files, plus profile images and
 keys to skip.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/<scratch db> python bench/sync.py --reset
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/<db> python bench/sync.py   (or make bench-sync)
 
-It EMPTIES the white-label tables of that database (refuses to without --reset when they
-hold rows): point it at a scratch database.
+It works in a throwaway database `<db>_bench` (created when missing, migrated, its
+white-label tables emptied): your own data is never touched.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
+import re
 import subprocess
 import sys
 import time
@@ -33,6 +34,22 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+
+def bench_database_url(base: str) -> tuple[str, str, str]:
+    match = re.match(r"^(postgres(?:ql)?://[^/]*)/([^?]+)(\?.*)?$", base)
+    if not match:
+        sys.exit("bench/sync.py needs DATABASE_URL=postgres://.../<db> (the benchmark runs on PostgreSQL)")
+    server, name, query = match.group(1), match.group(2), match.group(3) or ""
+    return f"{server}/{name}_bench{query}", f"{server}/postgres{query}", f"{name}_bench"
+
+
+def ensure_database(admin_url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url.replace("postgresql://", "postgres://"), autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def start_server(args) -> tuple[subprocess.Popen, int, int]:
@@ -61,9 +78,10 @@ def main() -> None:
     parser.add_argument("--creators", type=int, default=500)
     parser.add_argument("--posts", type=int, default=20)
     parser.add_argument("--files", type=int, default=10)
-    parser.add_argument("--repeat", type=int, default=3, help="runs of the floor and of the unchanged re-sync (median)")
-    parser.add_argument("--reset", action="store_true", help="empty the white-label tables first")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement (median)")
     args = parser.parse_args()
+    database_url, admin_url, database_name = bench_database_url(os.environ.get("DATABASE_URL", ""))
+    ensure_database(admin_url, database_name)
 
     server, port, total_keys = start_server(args)
     endpoint = f"http://127.0.0.1:{port}"
@@ -78,6 +96,7 @@ def main() -> None:
             "AWS_SECRET_ACCESS_KEY": "bench",
             "AWS_S3_REGION_NAME": "us-east-1",
             "REDIS_URL": "",
+            "DATABASE_URL": database_url,
             # fixed, so URLs do not change with the server's random port between runs
             "WHITELABEL_CDN_BASE_URL": "https://cdn.bench.example",
         }
@@ -89,13 +108,14 @@ def main() -> None:
     from django.db import connection
 
     settings.DEBUG = False
+    from django.core.management import call_command
+
     from whitelabel import s3
     from whitelabel.models import SyncRun, WhitelabelCreator, WhitelabelMedia, WhitelabelPost
     from whitelabel.sync import list_pages, sync_bucket
 
+    call_command("migrate", verbosity=0)
     try:
-        if WhitelabelCreator.objects.exists() and not args.reset:
-            sys.exit("The white-label tables hold rows; rerun with --reset on a scratch database.")
 
         def reset() -> None:
             WhitelabelMedia.objects.all().delete()
@@ -145,12 +165,23 @@ def main() -> None:
             f" {cpu:7.2f} {cpu / floor_cpu:6.2f}"
         )
 
-        def measured(label: str, runs: int = 1) -> None:
+        def change(seed: int) -> str:
+            request = urllib.request.Request(
+                f"{endpoint}/__bench__/change?fraction=0.01&seed={seed}", method="POST", data=b""
+            )
+            return urllib.request.urlopen(request).read().decode()
+
+        def measured(label: str, runs: int, before=None) -> None:
+            """Each run is paired with a floor listed just before it: the ratio is to that one,
+            which keeps it meaningful on a machine whose load drifts. Medians are printed."""
             results = []
-            for _ in range(runs):
+            for i in range(runs):
+                if before:
+                    before(i)
+                floor_s, floor_cpu_s, _n = listing(client)
                 count = [0]
 
-                def counter(execute, sql, params, many, context):
+                def counter(execute, sql, params, many, context, count=count):
                     count[0] += 1
                     return execute(sql, params, many, context)
 
@@ -158,21 +189,19 @@ def main() -> None:
                     cpu, start = time.process_time(), time.perf_counter()
                     result = sync_bucket()
                     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-                results.append((seconds, count[0], result, cpu))
-            seconds, queries, result, cpu = sorted(results, key=lambda r: r[0])[len(results) // 2]
+                results.append((seconds / floor_s, seconds, count[0], result, cpu / floor_cpu_s, cpu))
+            ratio, seconds, queries, result, cpu_ratio, cpu = sorted(results, key=lambda r: r[0])[len(results) // 2]
             keys = result.counts.keys_listed
             print(
                 f"{label:<12} {seconds:8.2f} {keys / seconds:9,.0f} {queries:8,} {queries / result.counts.pages:7.1f} "
-                f"{result.counts.rows_written:8,} {seconds / floor:8.2f} {cpu:7.2f} {cpu / floor_cpu:6.2f}"
+                f"{result.counts.rows_written:8,} {ratio:8.2f} {cpu:7.2f} {cpu_ratio:6.2f}"
             )
 
-        if args.reset:
-            reset()
-        measured("first")
-        measured("unchanged", runs=args.repeat)
-        request = urllib.request.Request(f"{endpoint}/__bench__/change?fraction=0.01&seed=7", method="POST", data=b"")
-        changed = urllib.request.urlopen(request).read().decode()
-        measured("changed-1%")
+        measured("first", args.repeat, before=lambda i: reset())
+        measured("unchanged", args.repeat)
+        changes = []
+        measured("changed-1%", args.repeat, before=lambda i: changes.append(change(seed=7 + i)))
+        changed = changes[-1]
         print(f"(change applied: {changed}; pages per listing: {pages})")
         print(
             f"rows now: {WhitelabelCreator.objects.count():,} creators, {WhitelabelPost.objects.count():,} posts, "

@@ -102,7 +102,9 @@ class WhitelabelCreatorAdmin(SyncNowMixin, admin.ModelAdmin):
         url = obj.thumbnail_url or obj.icon_url
         if not url:
             return "—"
-        return format_html('<img src="{}" alt="" style="height:48px;width:48px;object-fit:cover;border-radius:4px">', url)
+        return format_html(
+            '<img src="{}" alt="" style="height:48px;width:48px;object-fit:cover;border-radius:4px">', url
+        )
 
     def get_actions(self, request):
         actions = super().get_actions(request)

@@ -5,14 +5,14 @@ Mirror the white-label bucket into the staging tables (contract §7).
 
 1. Take the lock (PostgreSQL advisory lock, else the "one running SyncRun"
    unique constraint) and record a `SyncRun`; a second sync says so and exits.
-2. List the bucket with boto3's paginator (1,000 keys a page). A background
-   thread lists page N+1 while this thread writes page N, so the database time
-   hides behind the network.
-3. Per page, in one transaction and a constant number of queries: one SELECT
-   of what is stored for the page's creators, posts and media, then one bulk
-   upsert (`bulk_create(update_conflicts=True)`) per table holding only the
-   rows that are new or differ (etag, size, type, post, URL). An unchanged
-   re-sync writes nothing.
+2. List the bucket with boto3's paginator (1,000 keys a page) in a background
+   thread that stays two pages ahead, so the network, XML parsing and the
+   database overlap. Meanwhile, preload the stored creators and posts.
+3. Per page, read first, outside any transaction: one SELECT of the stored
+   media of the page's stored posts. Compare (etag, size, type, post; URLs are
+   checked once per run). Only if something differs, one transaction with one
+   bulk upsert (`bulk_create(update_conflicts=True)`) per table holding only the
+   new or changed rows. An unchanged re-sync writes nothing, one query a page.
 4. Only after the listing completed: delete the creators, posts and media
    that were not seen, fix profile images that disappeared, ANALYZE after a
    big load, and recompute aggregates (post counts, media summaries)
@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import queue
+import sys
 import threading
 import time
 from collections import Counter
@@ -51,7 +52,6 @@ ADVISORY_LOCK_ID = 0x574C5359
 # After a first sync that created this many rows, refresh the planner's statistics:
 # aggregate queries ran 25x slower on freshly bulk-loaded, un-ANALYZEd tables.
 ANALYZE_AFTER_ROWS = 5000
-PROFILE_KINDS = (KeyKind.THUMBNAIL, KeyKind.ICON, KeyKind.BANNER)
 PROFILE_FIELDS = {KeyKind.THUMBNAIL: "thumbnail", KeyKind.ICON: "icon", KeyKind.BANNER: "banner"}
 DELETE_CHUNK = 1000
 _MEDIA_FIELDS = [
@@ -249,6 +249,22 @@ class prefetch:
         self.close()
 
 
+@contextmanager
+def short_gil_switch_interval(seconds: float = 0.0005):
+    """
+    While the listing thread parses XML (CPU-bound), the thread doing database round trips
+    waits up to the interpreter's switch interval (5 ms) to get the GIL back after each
+    answer. A sync makes a few round trips per page, so a shorter interval for its duration
+    shortens a first sync by a quarter or more. Process-wide, hence restored afterwards.
+    """
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(min(before, seconds))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
+
+
 # --------------------------------------------------------------------------- lock
 
 
@@ -294,7 +310,6 @@ class _CreatorState:
     id: int | None
     slug: str
     stored: dict  # {"thumbnail": key, "icon": key, "banner": key} as stored
-    seen: dict = field(default_factory=dict)  # smallest key of each kind seen in this listing
 
 
 class _Sync:
@@ -322,19 +337,7 @@ class _Sync:
         self.seen_names: set[str] = set()  # creators with at least one key in this listing
         self.media_by_post: dict[int, dict[str, tuple]] = {}  # stored media of the last page's posts
         self.last_progress_save = time.monotonic()
-        # A changed WHITELABEL_CDN_BASE_URL (or endpoint) means every stored URL must be rewritten.
-        self.rewrite_urls = (
-            self._scoped(WhitelabelMedia.objects.all(), "post__creator__folder_name")
-            .exclude(url__startswith=f"{self.base_url}/")
-            .exists()
-            or self._scoped(WhitelabelCreator.objects.all(), "folder_name")
-            .exclude(
-                Q(thumbnail_url="") | Q(thumbnail_url__startswith=f"{self.base_url}/"),
-                Q(icon_url="") | Q(icon_url__startswith=f"{self.base_url}/"),
-                Q(banner_url="") | Q(banner_url__startswith=f"{self.base_url}/"),
-            )
-            .exists()
-        )
+        self.rewrite_urls = False  # set by preload()
 
     # ---- helpers
 
@@ -410,10 +413,23 @@ class _Sync:
 
     def preload(self) -> None:
         """
-        What is stored, before the listing starts: every creator (a few thousand rows at most,
+        What is stored, read while the first page is listed: every creator (a few thousand rows at most,
         and all their slugs, so new ones get unique slugs without asking) and the posts in scope.
         Pages then only ask about their media.
         """
+        # A changed WHITELABEL_CDN_BASE_URL (or endpoint) means every stored URL must be rewritten.
+        self.rewrite_urls = (
+            self._scoped(WhitelabelMedia.objects.all(), "post__creator__folder_name")
+            .exclude(url__startswith=f"{self.base_url}/")
+            .exists()
+            or self._scoped(WhitelabelCreator.objects.all(), "folder_name")
+            .exclude(
+                Q(thumbnail_url="") | Q(thumbnail_url__startswith=f"{self.base_url}/"),
+                Q(icon_url="") | Q(icon_url__startswith=f"{self.base_url}/"),
+                Q(banner_url="") | Q(banner_url__startswith=f"{self.base_url}/"),
+            )
+            .exists()
+        )
         rows = WhitelabelCreator.objects.order_by().values_list(
             "id", "folder_name", "slug", "thumbnail_key", "icon_key", "banner_key"
         )
@@ -660,14 +676,14 @@ class _Sync:
             if pk not in self.seen_creator_ids
         ]
         if self.dry_run:
-            # Approximate cascades: media of orphan posts are among the orphan media already.
+            # Exact: the media of orphan posts are unseen, so among the orphan media (same for posts).
             self.counts.media_deleted += len(media_orphans)
             self.counts.posts_deleted += len(post_orphans)
             self.counts.creators_deleted += len(creator_orphans)
             return
 
         deleted_posts = {pk for pk, _c in post_orphans}
-        for pk, post_id in media_orphans:
+        for _pk, post_id in media_orphans:
             if post_id not in deleted_posts:
                 self.changed_post_ids.add(post_id)
         for _pk, creator_id in post_orphans:
@@ -822,7 +838,10 @@ def sync_bucket(
 
     if dry_run:
         sync = _Sync(creator=creator, dry_run=True, run=None, progress=progress)
-        with prefetch(list_pages(client=client, bucket=bucket, prefix=list_prefix)) as pages:
+        with (
+            short_gil_switch_interval(),
+            prefetch(list_pages(client=client, bucket=bucket, prefix=list_prefix)) as pages,
+        ):
             sync.preload()
             for contents in pages:
                 sync.process_page(contents)
@@ -833,7 +852,10 @@ def sync_bucket(
     with exclusive_run(prefix=creator, trigger=trigger) as run:
         sync = _Sync(creator=creator, dry_run=False, run=run, progress=progress)
         try:
-            with prefetch(list_pages(client=client, bucket=bucket, prefix=list_prefix)) as pages:
+            with (
+                short_gil_switch_interval(),
+                prefetch(list_pages(client=client, bucket=bucket, prefix=list_prefix)) as pages,
+            ):
                 sync.preload()
                 for contents in pages:
                     sync.process_page(contents)
@@ -863,7 +885,14 @@ def _record_failure(sync: _Sync, run: SyncRun, exc: BaseException) -> None:
     fields.update(creators_deleted=0, posts_deleted=0, media_deleted=0)
     fields["rows_written"] = sum(
         fields[k]
-        for k in ("creators_created", "creators_updated", "posts_created", "posts_updated", "media_created", "media_updated")
+        for k in (
+            "creators_created",
+            "creators_updated",
+            "posts_created",
+            "posts_updated",
+            "media_created",
+            "media_updated",
+        )
     )
     try:
         SyncRun.objects.filter(pk=run.pk).update(

@@ -5,7 +5,8 @@ import logging
 from celery import shared_task
 
 from whitelabel.models import SyncRun
-from whitelabel.sync import SyncAlreadyRunning, SyncDisabled, sync_bucket as run_sync
+from whitelabel.sync import SyncAlreadyRunning, SyncDisabled
+from whitelabel.sync import sync_bucket as run_sync
 
 logger = logging.getLogger(__name__)
 

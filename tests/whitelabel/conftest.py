@@ -105,3 +105,9 @@ def eager_tasks():
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = before
+
+
+@pytest.fixture(autouse=True)
+def _english(settings):
+    """Assertions below read English; the Portuguese catalogue has its own tests."""
+    settings.LANGUAGE_CODE = "en"

@@ -48,9 +48,10 @@ def test_change_pages_render(admin_client, synced):
     ]:
         response = admin_client.get(url)
         assert response.status_code == 200, url
-    assert b"ana/praia/2.mp4" in admin_client.get(
-        reverse("admin:whitelabel_whitelabelpost_change", args=[post.pk])
-    ).content
+    assert (
+        b"ana/praia/2.mp4"
+        in admin_client.get(reverse("admin:whitelabel_whitelabelpost_change", args=[post.pk])).content
+    )
 
 
 def test_the_creator_list_shows_a_thumbnail(admin_client, synced):

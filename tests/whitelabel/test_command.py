@@ -68,3 +68,21 @@ def test_a_failed_sync_is_a_command_error(bucket, fail_listing_on_call):
         run()
 
     assert SyncRun.objects.get().status == SyncRun.Status.FAILED
+
+
+def test_messages_are_translated_to_portuguese(settings):
+    from django.utils import translation
+
+    from whitelabel.sync import disabled_message
+
+    with translation.override("pt-br"):
+        assert disabled_message() == "Sincronização white-label desativada: WHITELABEL_BUCKET não está definido."
+
+
+def test_the_command_speaks_portuguese_by_default(bucket, settings):
+    settings.LANGUAGE_CODE = "pt-br"
+    bucket.put("ana/p/1.jpg")
+
+    output = run()
+
+    assert "Sincronização concluída: 1 chaves listadas (0 ignoradas)" in output

@@ -12,7 +12,7 @@ from whitelabel.keys import (
     title_from_folder,
 )
 
-T, I, B, M, S = KeyKind.THUMBNAIL, KeyKind.ICON, KeyKind.BANNER, KeyKind.MEDIA, KeyKind.SKIPPED
+T, I, B, M, S = KeyKind.THUMBNAIL, KeyKind.ICON, KeyKind.BANNER, KeyKind.MEDIA, KeyKind.SKIPPED  # noqa: E741
 
 # key, kind, creator, post, media type, path in post, skip reason
 TABLE = [
@@ -51,7 +51,15 @@ TABLE = [
     ("ana//1.jpg", S, "", "", "", "", SkipReason.OTHER_SHAPE),
     ("ana/capa.mp4", S, "ana", "", "", "", SkipReason.UNSUPPORTED_TYPE),
     # unicode, spaces, %, +
-    ("Júlia Gonçalves/Ensaio à beira-mar/foto 1.jpg", M, "Júlia Gonçalves", "Ensaio à beira-mar", "image", "foto 1.jpg", None),
+    (
+        "Júlia Gonçalves/Ensaio à beira-mar/foto 1.jpg",
+        M,
+        "Júlia Gonçalves",
+        "Ensaio à beira-mar",
+        "image",
+        "foto 1.jpg",
+        None,
+    ),
     ("李/帖子/照片.png", M, "李", "帖子", "image", "照片.png", None),
     ("ana/100% real/1+1=2.jpg", M, "ana", "100% real", "image", "1+1=2.jpg", None),
     ("ana+bia/capa%20.jpg", T, "ana+bia", "", "", "", None),

@@ -34,8 +34,7 @@ def writes(queries) -> list[str]:
     return [
         q["sql"]
         for q in queries
-        if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))
-        and "whitelabel_syncrun" not in q["sql"]
+        if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")) and "whitelabel_syncrun" not in q["sql"]
     ]
 
 
@@ -209,7 +208,9 @@ def test_dry_run_writes_nothing(bucket):
     with CaptureQueriesContext(connection) as ctx:
         result = sync_bucket(dry_run=True)
 
-    assert [q["sql"] for q in ctx.captured_queries if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))] == []
+    assert [
+        q["sql"] for q in ctx.captured_queries if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))
+    ] == []
     assert result.run is None
     assert not SyncRun.objects.exists()
     assert not WhitelabelCreator.objects.exists()
@@ -323,7 +324,9 @@ def test_a_new_cdn_base_url_rewrites_every_url(bucket, settings):
     result = sync_bucket()
 
     assert result.counts.media_updated == 7
-    assert all(url.startswith("https://media.example.org/wl/") for url in WhitelabelMedia.objects.values_list("url", flat=True))
+    assert all(
+        url.startswith("https://media.example.org/wl/") for url in WhitelabelMedia.objects.values_list("url", flat=True)
+    )
     ana = WhitelabelCreator.objects.get(folder_name="ana")
     assert ana.icon_url == "https://media.example.org/wl/ana/profile/icon.png"
     praia = WhitelabelPost.objects.get(folder_name="praia")

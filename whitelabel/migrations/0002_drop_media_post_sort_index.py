@@ -4,14 +4,13 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('whitelabel', '0001_initial'),
+        ("whitelabel", "0001_initial"),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='whitelabelmedia',
-            name='whitelabel_media_post_sort',
+            model_name="whitelabelmedia",
+            name="whitelabel_media_post_sort",
         ),
     ]
