@@ -31,7 +31,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from django.conf import settings
@@ -375,7 +375,13 @@ class _Sync:
                     seen[name] = parsed.key
         if page_creators:
             self.seen_names.update(page_creators)
-            self._sync_page(page_creators, media)
+            before = replace(counts, skipped=Counter(counts.skipped))
+            try:
+                self._sync_page(page_creators, media)
+            except BaseException:
+                # The page's transaction rolled back: the run's counts must not claim its rows.
+                self.counts = before
+                raise
 
     def _sync_page(self, page_creators: set[str], media: list[tuple]) -> None:
         """

@@ -332,3 +332,31 @@ def test_a_new_cdn_base_url_rewrites_every_url(bucket, settings):
     praia = WhitelabelPost.objects.get(folder_name="praia")
     assert praia.media_summary["videos"] == ["https://media.example.org/wl/ana/praia/clip.mp4"]
     assert sync_bucket().counts.rows_written == 0
+
+
+def test_a_database_error_on_a_page_fails_the_run_without_counting_that_page(bucket, settings, monkeypatch):
+    # given: two pages; writing the media of the second one fails
+    settings.WHITELABEL_PAGE_SIZE = 5
+    bucket.put(*[f"c{c}/p/{i}.jpg" for c in range(2) for i in range(5)])
+    real_bulk_create = WhitelabelMedia.objects.bulk_create
+    calls = []
+
+    def flaky_bulk_create(objs, **kwargs):
+        calls.append(len(objs))
+        if len(calls) == 2:
+            raise RuntimeError("database went away")
+        return real_bulk_create(objs, **kwargs)
+
+    monkeypatch.setattr(WhitelabelMedia.objects, "bulk_create", flaky_bulk_create)
+
+    # when
+    with pytest.raises(RuntimeError):
+        sync_bucket()
+
+    # then: page 1 is written and counted, page 2 rolled back and not counted
+    run = SyncRun.objects.get()
+    assert run.status == SyncRun.Status.FAILED
+    assert "database went away" in run.error
+    assert (run.creators_created, run.posts_created, run.media_created) == (1, 1, 5)
+    assert list(WhitelabelCreator.objects.values_list("folder_name", flat=True)) == ["c0"]
+    assert WhitelabelPost.objects.get().media_count == 5
