@@ -230,6 +230,25 @@ def signing_rates() -> tuple[float, float]:
     return direct, boto
 
 
+def cpu_per_request(targets, cookie: str, n: int = 300) -> list[tuple[str, float]]:
+    """CPU milliseconds per request in-process (Django test client): steadier than wall time on a busy machine."""
+    from django.test import Client
+
+    out = []
+    for label, url, headers in targets:
+        client = Client(HTTP_HOST="127.0.0.1")
+        if headers:
+            client.cookies["sessionid"] = cookie.split("=", 1)[1]
+        path = "/" + url.split("/", 3)[3]
+        for _ in range(20):
+            client.get(path)
+        started = time.process_time()
+        for _ in range(n):
+            client.get(path)
+        out.append((label, (time.process_time() - started) / n * 1000))
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=15, help="seconds per endpoint (default 15)")
@@ -286,6 +305,10 @@ def main():
     print(f"{'endpoint':<58} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'× floor':>8} {'non-2xx':>8}")
     for label, r in results:
         print(f"{label:<58} {r['rps']:>8.0f} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['rps'] / floor:>8.2f} {r['errors']:>8}")
+    print("\nin-process CPU per request (test client, no gunicorn/wrk):")
+    cpu = cpu_per_request(targets, cookie)
+    for label, ms in cpu:
+        print(f"  {label:<56} {ms:6.2f} ms  floor/this {cpu[0][1] / ms:5.2f}")
     direct, boto = signing_rates()
     print(f"\npresigning in-process: direct SigV4 signer {direct:,.0f} URLs/s, boto3 reused client {boto:,.0f} URLs/s")
     anonymous, subscriber = results[1][1]["rps"] / floor, results[3][1]["rps"] / floor

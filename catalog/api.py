@@ -98,23 +98,30 @@ class CreatorListApi(generics.ListAPIView):
         paginator = self.paginator
         number = paginator.page_number(request)
         size = paginator.page_size
-        # The total rides along with the page (COUNT(*) OVER ()): one query, not two.
+        # The total rides along with the page (COUNT(*) OVER ()): one query, not
+        # two; plain tuples, not model instances with three FieldFiles each.
         page = list(
-            self.get_queryset().annotate(total=Window(Count("id")))[(number - 1) * size : number * size]
+            self.get_queryset()
+            .annotate(total=Window(Count("id")))
+            .values_list(
+                "name", "slug", "icon", "banner", "thumbnail",
+                "source_icon_url", "source_banner_url", "source_thumbnail_url", "post_count", "total",
+            )[(number - 1) * size : number * size]
         )
-        count = page[0].total if page else self.get_queryset().count()
+        count = page[0][-1] if page else self.get_queryset().count()
         if not page and number > 1:
             raise NotFound(_("Invalid page."))
+        storage = Creator._meta.get_field("icon").storage
         rows = [
             {
-                "name": creator.name,
-                "slug": creator.slug,
-                "icon_url": _absolute(request, creator.icon_url),
-                "banner_url": _absolute(request, creator.banner_url),
-                "thumbnail_url": _absolute(request, creator.thumbnail_url),
-                "post_count": creator.post_count,
+                "name": name,
+                "slug": slug,
+                "icon_url": _absolute(request, storage.url(icon) if icon else icon_url),
+                "banner_url": _absolute(request, storage.url(banner) if banner else banner_url),
+                "thumbnail_url": _absolute(request, storage.url(thumbnail) if thumbnail else thumbnail_url),
+                "post_count": post_count,
             }
-            for creator in page
+            for name, slug, icon, banner, thumbnail, icon_url, banner_url, thumbnail_url, post_count, _total in page
         ]
         return paginator.response(request, number=number, count=count, rows=rows)
 

@@ -8,10 +8,12 @@ number of queries: the access check (one query, unless the caller already
 knows) and, with access, one query for the media of every post together.
 """
 
+import json
 import logging
 from collections.abc import Iterable
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -83,6 +85,8 @@ def post_page_with_media(slug: str, *, offset: int, limit: int, request=None) ->
     Returns (the creator's post count or None when the page is empty, rows of
     {id, title, published_at, media: [{type, url}], locked: False}).
     """
+    if connection.vendor == "postgresql":
+        return _post_page_with_media_aggregated(slug, offset=offset, limit=limit, request=request)
     page_ids = list_posts_by_slug(slug).values("id")[offset : offset + limit]
     rows = list(
         Post.objects.filter(id__in=page_ids)
@@ -109,6 +113,48 @@ def post_page_with_media(slug: str, *, offset: int, limit: int, request=None) ->
         if url:
             post["media"].append({"type": kind, "url": url})
     return rows[0][3], list(posts.values())
+
+
+_PAGE_WITH_MEDIA_SQL = """
+SELECT p.id, p.title, p.published_at, c.post_count,
+       (SELECT json_agg(json_build_array(m.id, m.type, m.key, m.file) ORDER BY m.position, m.id)::text
+          FROM {media} m WHERE m.post_id = p.id)
+  FROM {post} p JOIN {creator} c ON c.id = p.creator_id
+ WHERE c.slug = %s AND c.status = %s AND p.status = %s
+ ORDER BY p.published_at DESC, p.id DESC
+ LIMIT %s OFFSET %s
+"""
+
+
+def _post_page_with_media_aggregated(slug: str, *, offset: int, limit: int, request) -> tuple[int | None, list[dict]]:
+    """
+    PostgreSQL: the same page as `post_page_with_media`, one row per post with
+    its media aggregated to JSON (ordered by position): 20 rows and 20
+    json.loads instead of 200 rows, and hand-written SQL because compiling the
+    equivalent ORM query cost more CPU than running it (docs/catalog.md).
+    """
+    sql = _PAGE_WITH_MEDIA_SQL.format(
+        media=Media._meta.db_table, post=Post._meta.db_table, creator=Creator._meta.db_table
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [slug, Creator.Status.PUBLISHED.value, Post.Status.PUBLISHED.value, limit, offset])
+        posts = cursor.fetchall()
+    if not posts:
+        return None, []
+    media_by_post = {post_id: json.loads(media) if media else [] for post_id, _, _, _, media in posts}
+    urls = _urls_for_rows(
+        [(media_id, key, file_name) for items in media_by_post.values() for media_id, _, key, file_name in items],
+        request,
+    )
+    rows = []
+    for post_id, title, published_at, _, _ in posts:
+        media = []
+        for media_id, kind, _, _ in media_by_post[post_id]:
+            url = urls.get(media_id)
+            if url:
+                media.append({"type": kind, "url": url})
+        rows.append({"id": post_id, "title": title, "published_at": published_at, "media": media, "locked": False})
+    return posts[0][3], rows
 
 
 def get_post(post_id: int) -> Post:

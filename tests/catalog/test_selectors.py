@@ -57,3 +57,20 @@ def test_media_for_one_post_and_for_a_page(subscriber, user, django_assert_num_q
 
     with django_assert_num_queries(0):
         assert selectors.media_for(posts, None, has_access=False)[posts[1].pk]["locked"]
+
+
+def test_uploads_on_s3_are_presigned_from_the_uploads_bucket(settings, monkeypatch, subscriber):
+    from storages.backends.s3 import S3Storage
+
+    from catalog.models import Media
+
+    settings.AWS_STORAGE_BUCKET_NAME = "uploads-bucket"
+    monkeypatch.setattr(Media._meta.get_field("file"), "storage", S3Storage(bucket_name="uploads-bucket", location="private"))
+    post = PostFactory()
+    Media.objects.create(post=post, type=Media.Type.VIDEO, file="media/2026/11/clip.mp4")
+
+    media = selectors.media_for(post, subscriber)["media"]
+
+    assert media[0]["type"] == "video"
+    assert media[0]["url"].startswith("https://uploads-bucket.s3.amazonaws.com/private/media/2026/11/clip.mp4?")
+    assert "X-Amz-Signature=" in media[0]["url"]
