@@ -539,6 +539,9 @@ class _Sync:
     def _write_posts(self, missing: list[tuple[str, str]], post_ids: dict) -> None:
         if not missing:
             return
+        if connection.vendor == "postgresql":
+            self._insert_posts(missing, post_ids)
+            return
         rows = [
             WhitelabelPost(creator_id=self.creators[c].id, folder_name=f, title=title_from_folder(f))
             for c, f in missing
@@ -550,6 +553,27 @@ class _Sync:
             self.posts[(row.creator_id, folder)] = row.pk
             post_ids[(creator_name, folder)] = row.pk
             self.changed_creator_ids.add(row.creator_id)
+
+    def _insert_posts(self, missing: list[tuple[str, str]], post_ids: dict) -> None:
+        """PostgreSQL: the same upsert as the `bulk_create` path, from three arrays, no model instances."""
+        creator_ids = [self.creators[c].id for c, _f in missing]
+        folders = [f for _c, f in missing]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _UPSERT_POSTS,
+                {
+                    "creators": creator_ids,
+                    "folders": folders,
+                    "titles": [title_from_folder(f) for f in folders],
+                    "now": timezone.now(),
+                },
+            )
+            ids = {(creator_id, folder): pk for pk, creator_id, folder in cursor.fetchall()}
+        for (creator_name, folder), creator_id in zip(missing, creator_ids, strict=True):
+            pk = ids[(creator_id, folder)]
+            self.posts[(creator_id, folder)] = pk
+            post_ids[(creator_name, folder)] = pk
+            self.changed_creator_ids.add(creator_id)
 
     # ---- media
 
@@ -801,6 +825,16 @@ SELECT {_STAGE_COLUMNS}, %(now)s, %(now)s FROM staged
 RETURNING id, post_id
 """
 
+# bulk_create(update_conflicts=True, update_fields=["title"]) spelled out: a new post starts
+# with an empty summary; a post created meanwhile only gets its title rewritten.
+_UPSERT_POSTS = f"""
+INSERT INTO "{WhitelabelPost._meta.db_table}"
+       (creator_id, folder_name, title, media_summary, media_count, created_at, updated_at)
+SELECT u.creator_id, u.folder_name, u.title, '{{}}'::jsonb, 0, %(now)s, %(now)s
+  FROM unnest(%(creators)s::bigint[], %(folders)s::text[], %(titles)s::text[]) AS u(creator_id, folder_name, title)
+    ON CONFLICT (creator_id, folder_name) DO UPDATE SET title = EXCLUDED.title
+RETURNING id, creator_id, folder_name
+"""
 
 # --------------------------------------------------------------------------- aggregates
 
