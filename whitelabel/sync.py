@@ -11,8 +11,11 @@ Mirror the white-label bucket into the staging tables (contract §7).
 3. Per page, read first, outside any transaction: one SELECT of the stored
    media of the page's stored posts. Compare (etag, size, type, post; URLs are
    checked once per run). Only if something differs, one transaction with one
-   bulk upsert (`bulk_create(update_conflicts=True)`) per table holding only the
-   new or changed rows. An unchanged re-sync writes nothing, one query a page.
+   upsert per table holding only the new or changed rows: on PostgreSQL the media
+   are COPYed into a temporary staging table and moved with one
+   `INSERT … SELECT … ON CONFLICT`, new posts are inserted from arrays; elsewhere
+   `bulk_create(update_conflicts=True)`. An unchanged re-sync writes nothing, one
+   query a page.
 4. Only after the listing completed: delete the creators, posts and media
    that were not seen, fix profile images that disappeared, ANALYZE after a
    big load, and recompute aggregates (post counts, media summaries)
