@@ -13,3 +13,6 @@ class AccountsConfig(AppConfig):
 
         # The admin's login gets the same failed-login throttling as the site's.
         admin.site.login_form = AdminLoginForm
+        admin.site.site_header = _("CreatorFlix back office")
+        admin.site.site_title = _("CreatorFlix back office")
+        admin.site.index_title = _("Plans, payments, subscriptions and content")

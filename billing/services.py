@@ -739,10 +739,11 @@ NOTICE_CHUNK = 500
 
 def _dispatch_renewal_notices(notices: list) -> None:
     from billing.tasks import send_renewal_notices as task
+    from config.tasks import enqueue
 
     for start in range(0, len(notices), NOTICE_CHUNK):
         try:
-            task.delay(notices=notices[start : start + NOTICE_CHUNK])
+            enqueue(task, notices=notices[start : start + NOTICE_CHUNK])
         except Exception:  # noqa: BLE001 - the renewals exist either way; they show on /account/
             logger.exception("renewal notices not queued", extra={"count": len(notices[start : start + NOTICE_CHUNK])})
 

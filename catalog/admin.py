@@ -201,5 +201,6 @@ class PostAdmin(admin.ModelAdmin):
 
 def _enqueue_preview(post_id: int) -> None:
     from catalog.tasks import generate_previews
+    from config.tasks import enqueue
 
-    generate_previews.delay(post_ids=[post_id])
+    enqueue(generate_previews, post_ids=[post_id])

@@ -1,9 +1,10 @@
 """
 Catalog API (contract §3): the creators listing and a creator's posts.
 
-Rows are built as plain dicts rather than through serializer instances: the
-serializers below describe the payload for the schema, and the listing runs at
-~2× the requests/s DRF's per-field serialization allows (bench/api.py).
+Rows are built as plain dicts from tuples (the serializers below only
+describe the payload for the schema), and each page is read together with its
+total in one query: per-request CPU is what the benchmark measures against a
+bare JsonResponse (bench/api.py, docs/catalog.md).
 """
 
 from django.db.models import Count, Window
@@ -146,18 +147,7 @@ class CreatorPostListApi(generics.ListAPIView):
         if user_has_access(request.user):
             count, rows = selectors.post_page_with_media(slug, offset=offset, limit=size, request=request)
         else:
-            page = list(selectors.list_posts_by_slug(slug)[offset : offset + size])
-            count = page[0].creator.post_count if page else None
-            rows = [
-                {
-                    "id": post.pk,
-                    "title": post.title,
-                    "published_at": post.published_at,
-                    "media": selectors.preview_media(post, request),
-                    "locked": True,
-                }
-                for post in page
-            ]
+            count, rows = selectors.locked_post_page(slug, offset=offset, limit=size, request=request)
         if count is None:
             count = selectors.get_creator(slug).post_count  # Http404 → the error shape
             if number > 1:

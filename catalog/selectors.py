@@ -157,6 +157,50 @@ def _post_page_with_media_aggregated(slug: str, *, offset: int, limit: int, requ
     return posts[0][3], rows
 
 
+_LOCKED_PAGE_SQL = """
+SELECT p.id, p.title, p.published_at, c.post_count, p.preview
+  FROM {post} p JOIN {creator} c ON c.id = p.creator_id
+ WHERE c.slug = %s AND c.status = %s AND p.status = %s
+ ORDER BY p.published_at DESC, p.id DESC
+ LIMIT %s OFFSET %s
+"""
+
+
+def locked_post_page(slug: str, *, offset: int, limit: int, request=None) -> tuple[int | None, list[dict]]:
+    """
+    For viewers without access: one page of the creator's posts, each with its
+    public preview only and `locked: True`, in one query. Returns (the
+    creator's post count or None when the page is empty, rows).
+    """
+    if connection.vendor == "postgresql":
+        # Hand-written for the same reason as the subscriber page: compiling the ORM query costs more than running it.
+        sql = _LOCKED_PAGE_SQL.format(post=Post._meta.db_table, creator=Creator._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [slug, Creator.Status.PUBLISHED.value, Post.Status.PUBLISHED.value, limit, offset])
+            page = cursor.fetchall()
+    else:
+        page = list(
+            list_posts_by_slug(slug).values_list("id", "title", "published_at", "creator__post_count", "preview")[
+                offset : offset + limit
+            ]
+        )
+    if not page:
+        return None, []
+    storage = Post._meta.get_field("preview").storage
+    image = Media.Type.IMAGE.value
+    rows = [
+        {
+            "id": post_id,
+            "title": title,
+            "published_at": published_at,
+            "media": [{"type": image, "url": _absolute(storage.url(preview), request)}] if preview else [],
+            "locked": True,
+        }
+        for post_id, title, published_at, _, preview in page
+    ]
+    return page[0][3], rows
+
+
 def get_post(post_id: int) -> Post:
     """A published post of a published creator; Http404 otherwise."""
     return get_object_or_404(

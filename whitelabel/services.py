@@ -8,6 +8,7 @@ from celery.result import EagerResult
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from config.tasks import enqueue
 from whitelabel import s3
 from whitelabel.models import SyncRun, WhitelabelCreator
 from whitelabel.sync import disabled_message
@@ -48,10 +49,10 @@ def request_sync(*, prefixes: list[str] | None = None, trigger: str = SyncRun.Tr
         return SyncRequest(ok=False, message=disabled_message())
     outcomes: list[dict] = []
 
-    def enqueue():
+    def queue_syncs():
         for prefix in prefixes or [""]:
             try:
-                result = sync_bucket.delay(prefix=prefix, trigger=trigger)
+                result = enqueue(sync_bucket, prefix=prefix, trigger=trigger)
             except Exception as exc:  # noqa: BLE001 - eager mode raises the sync's own failure here
                 outcomes.append({"status": "failed", "message": _("Sync failed: %(error)s") % {"error": exc}})
                 continue
@@ -59,7 +60,7 @@ def request_sync(*, prefixes: list[str] | None = None, trigger: str = SyncRun.Tr
             value = result.result if isinstance(result, EagerResult) else None
             outcomes.append(value or {"status": "queued"})
 
-    transaction.on_commit(enqueue)
+    transaction.on_commit(queue_syncs)
     if not outcomes:  # inside an outer transaction: queued on commit
         return SyncRequest(ok=True, message=_("Sync queued; it will appear in the sync history."))
     if any(o["status"] == "failed" for o in outcomes):

@@ -12,6 +12,7 @@ so a provider's quirks stay inside its own module.
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Iterable
@@ -60,6 +61,17 @@ class GatewayRejected(GatewayError):
 
 class NotificationInvalid(Exception):
     """A postback body that cannot be understood (malformed JSON, wrong shape)."""
+
+
+def json_object(body: bytes) -> dict:
+    """A postback body as a JSON object, or NotificationInvalid saying why not."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise NotificationInvalid(f"malformed JSON: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise NotificationInvalid("the body is not a JSON object")
+    return payload
 
 
 @dataclass(frozen=True)

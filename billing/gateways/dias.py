@@ -11,9 +11,8 @@ The transaction id is `externalRef`, falling back to `id`.
 from __future__ import annotations
 
 import hashlib
-import json
 
-from billing.gateways.base import ChargeStatus, Gateway, Notification, NotificationInvalid
+from billing.gateways.base import ChargeStatus, Gateway, Notification, json_object
 
 STATUS_MAP = {"PENDING": ChargeStatus.PENDING, "PAID": ChargeStatus.PAID}
 
@@ -24,12 +23,7 @@ class DiasGateway(Gateway):
     can_fetch = False
 
     def parse_notification(self, body: bytes) -> Notification:
-        try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise NotificationInvalid(f"malformed JSON: {exc}") from exc
-        if not isinstance(payload, dict):
-            raise NotificationInvalid("the body is not a JSON object")
+        payload = json_object(body)
         transaction_id = str(payload.get("externalRef") or payload.get("id") or "").strip()
         provider_status = str(payload.get("status") or "").strip()
         payer = payload.get("payer") if isinstance(payload.get("payer"), dict) else {}

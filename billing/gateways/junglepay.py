@@ -16,7 +16,6 @@ Rules this client keeps:
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime, time as dtime
 from typing import Iterable
@@ -38,7 +37,7 @@ from billing.gateways.base import (
     GatewayRejected,
     GatewayUnavailable,
     Notification,
-    NotificationInvalid,
+    json_object,
 )
 from billing.gateways.breaker import CircuitBreaker
 
@@ -117,12 +116,7 @@ def parse_transaction_postback(body: bytes) -> Notification:
     """`{"id", "type", "objectId", "url", "data": {transaction}}` → Notification."""
     import hashlib
 
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise NotificationInvalid(f"malformed JSON: {exc}") from exc
-    if not isinstance(payload, dict):
-        raise NotificationInvalid("the body is not a JSON object")
+    payload = json_object(body)
     data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
     postback_id = payload.get("id")
     event_id = str(postback_id) if postback_id not in (None, "") else "sha256:" + hashlib.sha256(body).hexdigest()

@@ -134,9 +134,10 @@ def publish_whitelabel(
 
 def _enqueue_previews(post_ids: list[int]) -> None:
     from catalog.tasks import generate_previews
+    from config.tasks import enqueue
 
     for chunk in _chunks(post_ids, 500):
-        generate_previews.delay(post_ids=chunk)
+        enqueue(generate_previews, post_ids=chunk)
 
 
 # ---------------------------------------------------------------------------

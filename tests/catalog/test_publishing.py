@@ -237,7 +237,7 @@ def test_the_contract_task_name_runs_the_publish():
 def test_new_posts_get_a_preview_after_commit(django_capture_on_commit_callbacks, monkeypatch):
     staged = _staging(posts=2, media=1)
     calls = []
-    monkeypatch.setattr("catalog.tasks.generate_previews.delay", lambda **kw: calls.append(kw))
+    monkeypatch.setattr("catalog.tasks.generate_previews.apply_async", lambda kwargs, **options: calls.append(kwargs))
 
     with django_capture_on_commit_callbacks(execute=True):
         publish_whitelabel(folder_names=[staged.folder_name])
