@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 
 from tests.whitelabel.conftest import CDN
 from whitelabel.models import SyncRun, WhitelabelCreator, WhitelabelMedia, WhitelabelPost
-from whitelabel.sync import SyncAlreadyRunning, SyncDisabled, sync_bucket
+from whitelabel.sync import SyncAlreadyRunning, SyncDisabled, _Sync, sync_bucket
 
 pytestmark = pytest.mark.django_db
 
@@ -276,10 +276,12 @@ def test_queries_per_page_are_constant(bucket, settings, django_assert_max_num_q
     # Every page brings a new creator with 2 new posts of 5 new media each: the worst case.
     settings.WHITELABEL_PAGE_SIZE = 10
     bucket.put(*[f"c{c}/p{p}/{i}.jpg" for c in range(pages) for p in range(2) for i in range(5)])
-    # fixed: lock, run row, URL-base check, preload, finish (orphan selects, aggregates, run save);
-    # per page: 3 upserts (what is stored was preloaded; a new post has no media to compare), plus
-    # the SAVEPOINT/RELEASE pair around the page's writes inside a test's transaction
-    fixed, per_page = 20, 5
+    # fixed: lock, run row, URL-base check, preload, media staging table (PostgreSQL), finish
+    # (orphan selects, aggregates, run save); per page: creator and post upserts, the media upsert
+    # (on PostgreSQL a COPY into the staging table plus one INSERT … SELECT: both counted, the COPY
+    # goes through Django's cursor), plus the SAVEPOINT/RELEASE pair around the page's writes
+    # inside a test's transaction (what is stored was preloaded; a new post has no media to compare)
+    fixed, per_page = 21, 6
 
     with django_assert_max_num_queries(fixed + per_page * pages):
         result = sync_bucket()
@@ -332,3 +334,68 @@ def test_a_new_cdn_base_url_rewrites_every_url(bucket, settings):
     praia = WhitelabelPost.objects.get(folder_name="praia")
     assert praia.media_summary["videos"] == ["https://media.example.org/wl/ana/praia/clip.mp4"]
     assert sync_bucket().counts.rows_written == 0
+
+
+def test_a_database_error_on_a_page_fails_the_run_without_counting_that_page(bucket, settings, monkeypatch):
+    # given: two pages; writing the media of the second one fails
+    settings.WHITELABEL_PAGE_SIZE = 5
+    bucket.put(*[f"c{c}/p/{i}.jpg" for c in range(2) for i in range(5)])
+    # (after the media rows were written, whichever way the backend writes them: all of the
+    # page's writes must roll back)
+    real_write_media = _Sync._write_media
+    calls = []
+
+    def flaky_write_media(self, rows, post_ids):
+        calls.append(len(rows))
+        real_write_media(self, rows, post_ids)
+        if len(calls) == 2:
+            raise RuntimeError("database went away")
+
+    monkeypatch.setattr(_Sync, "_write_media", flaky_write_media)
+
+    # when
+    with pytest.raises(RuntimeError):
+        sync_bucket()
+
+    # then: page 1 is written and counted, page 2 rolled back and not counted
+    run = SyncRun.objects.get()
+    assert run.status == SyncRun.Status.FAILED
+    assert "database went away" in run.error
+    assert (run.creators_created, run.posts_created, run.media_created) == (1, 1, 5)
+    assert list(WhitelabelCreator.objects.values_list("folder_name", flat=True)) == ["c0"]
+    assert WhitelabelPost.objects.get().media_count == 5
+
+
+@pytest.mark.postgres
+def test_on_postgres_media_go_through_the_staging_table_and_leave_it_empty(bucket, settings, monkeypatch):
+    # given: three pages; the second fails after its media were copied and upserted
+    settings.WHITELABEL_PAGE_SIZE = 5
+    bucket.put(*[f"c{c}/p/{i}.jpg" for c in range(3) for i in range(5)])
+    real_write_media = _Sync._write_media
+    calls = []
+
+    def flaky_write_media(self, rows, post_ids):
+        calls.append(len(rows))
+        real_write_media(self, rows, post_ids)
+        if len(calls) == 2:
+            raise RuntimeError("database went away")
+
+    monkeypatch.setattr(_Sync, "_write_media", flaky_write_media)
+    with CaptureQueriesContext(connection) as ctx, pytest.raises(RuntimeError):
+        sync_bucket()
+    assert sum(q["sql"].startswith("COPY whitelabel_media_stage") for q in ctx.captured_queries) == 2
+    monkeypatch.setattr(_Sync, "_write_media", real_write_media)
+
+    # when: the next sync (same session: the staging table is reused)
+    result = sync_bucket()
+
+    # then: nothing of the failed page lingered in the stage, every row is right
+    assert (result.counts.media_created, result.counts.media_updated) == (10, 0)
+    assert WhitelabelMedia.objects.count() == 15
+    assert WhitelabelPost.objects.get(creator__folder_name="c1").media_count == 5
+    media = WhitelabelMedia.objects.get(s3_key="c2/p/3.jpg")
+    assert (media.url, media.type, media.size, media.sort_key) == (f"{CDN}/c2/p/3.jpg", "image", 1, "0000000003.jpg")
+    assert media.etag and media.last_modified is not None and media.created_at is not None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM whitelabel_media_stage")
+        assert cursor.fetchone()[0] == 0
