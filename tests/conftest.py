@@ -117,6 +117,13 @@ def superuser(db):
 
 
 @pytest.fixture
+def admin_client(client, superuser):
+    """A client logged in as a superuser (replaces pytest-django's, which makes its own user)."""
+    client.force_login(superuser)
+    return client
+
+
+@pytest.fixture
 def plan(db):
     from tests.factories import PlanFactory
 

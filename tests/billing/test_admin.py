@@ -15,12 +15,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def admin_client(client, superuser):
-    client.force_login(superuser)
-    return client
-
-
-@pytest.fixture
 def staff_client(client, staff_user):
     """Staff with every billing model permission except the finance one."""
     perms = Permission.objects.filter(content_type__app_label="billing").exclude(codename="view_finance")

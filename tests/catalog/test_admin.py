@@ -19,12 +19,6 @@ from whitelabel.models import WhitelabelCreator
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def admin_client(client, superuser):
-    client.force_login(superuser)
-    return client
-
-
 def _jpeg(name="photo.jpg"):
     out = io.BytesIO()
     Image.new("RGB", (64, 48), "teal").save(out, "JPEG")

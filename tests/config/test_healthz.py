@@ -29,17 +29,22 @@ def test_healthz_answers_503_naming_the_database_when_it_is_unreachable(client, 
     assert "database" in response.json()["failing"]
 
 
-@pytest.mark.django_db
-def test_healthz_answers_503_when_the_cache_is_down(client, settings):
+@pytest.fixture
+def redis_down(settings):
+    """The production cache configuration, pointed at a port where nothing listens.
+    (Django resets its cache handlers when the CACHES setting changes.)"""
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     settings.CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
+            "LOCATION": settings.REDIS_URL,
             "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2, "IGNORE_EXCEPTIONS": True},
         }
     }
-    # (Django resets its cache handlers when the CACHES setting changes.)
+
+
+@pytest.mark.django_db
+def test_healthz_answers_503_when_the_cache_is_down(client, redis_down):
     response = client.get("/healthz")
 
     assert response.status_code == 503
@@ -47,17 +52,8 @@ def test_healthz_answers_503_when_the_cache_is_down(client, settings):
 
 
 @pytest.mark.django_db
-def test_the_api_keeps_serving_when_redis_is_down(api_client, settings, user):
+def test_the_api_keeps_serving_when_redis_is_down(api_client, redis_down, user):
     """Throttles and the login-failure counter live in the cache: an outage must not fail logins."""
-    settings.REDIS_URL = "redis://127.0.0.1:1/0"
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2, "IGNORE_EXCEPTIONS": True},
-        }
-    }
-
     response = api_client.post("/api/auth/login", {"email": user.email, "password": "correct-horse-battery"}, format="json")
 
     assert response.status_code == 200

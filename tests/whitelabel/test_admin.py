@@ -14,12 +14,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def admin_client(client, superuser):
-    client.force_login(superuser)
-    return client
-
-
-@pytest.fixture
 def synced(bucket):
     bucket.put("ana/capa.jpg", "ana/praia/1.jpg", "ana/praia/2.mp4", "bia/p/1.jpg")
     sync_bucket()
