@@ -1,7 +1,10 @@
 """Helpers shared by the payments tests: recorded provider payloads and ready-made gateways/checkouts."""
 
 import json
+from datetime import timedelta
 from pathlib import Path
+
+from django.utils import timezone
 
 from billing.models import Checkout, PaymentGateway
 from tests.factories import CheckoutFactory, GatewayFactory, PlanFactory
@@ -11,10 +14,21 @@ JP = "https://jp.test/v1"
 SECRET = "sk_live_4f9a0c5d8e7b"
 
 
-def payload(name: str, **replacements) -> dict:
-    """A recorded provider payload, with __REF__/__TOKEN__ placeholders filled."""
+def _payload_dates(now) -> dict:
+    """The recorded payloads' dates, moved to the clock of the test (frozen or real): created five minutes
+    ago, paid two minutes ago, the PIX payable until tomorrow (its day, as JunglePay writes it)."""
+    now = now or timezone.now()
+    return {
+        "created_at": (now - timedelta(minutes=5)).isoformat(),
+        "paid_at": (now - timedelta(minutes=2)).isoformat(),
+        "expires_on": timezone.localdate(now + timedelta(days=1)).isoformat(),
+    }
+
+
+def payload(name: str, *, now=None, **replacements) -> dict:
+    """A recorded provider payload, with __REF__/__TOKEN__ and the date placeholders filled."""
     text = (FIXTURES / name).read_text()
-    for key, value in replacements.items():
+    for key, value in {**_payload_dates(now), **replacements}.items():
         text = text.replace(f"__{key.upper()}__", str(value))
     return json.loads(text)
 

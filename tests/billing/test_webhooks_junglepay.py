@@ -95,7 +95,7 @@ def test_an_unknown_status_is_stored_answered_200_and_ignored(client, jp, checko
 @pytest.mark.django_db
 @responses.activate
 def test_paid_activates_the_subscription(client, jp, checkout, django_capture_on_commit_callbacks):
-    fetch_answers(checkout, status="paid", paidAt="2026-11-22T12:03:10.000Z")
+    fetch_answers(checkout, status="paid", paidAt=timezone.now().isoformat())
 
     with django_capture_on_commit_callbacks(execute=True):
         response = deliver(client, jp, postback(checkout))
