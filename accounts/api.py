@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from accounts.services import register_user
 from accounts.throttling import clear_login_failures, is_login_blocked, record_login_failure
-from config.api_errors import DomainError
+from config.errors import DomainError, TooManyRequests
 from config.throttling import AuthThrottle
 
 
@@ -61,11 +61,7 @@ class AuthLoginApi(APIView):
         data.is_valid(raise_exception=True)
         email = data.validated_data["email"].lower()
         if is_login_blocked(request, email):
-            raise DomainError(
-                _("Too many failed attempts. Please wait a few minutes and try again."),
-                code="throttled",
-                status_code=status.HTTP_429_TOO_MANY_REQUESTS,
-            )
+            raise TooManyRequests(_("Too many failed attempts. Please wait a few minutes and try again."))
         user = authenticate(request, username=email, password=data.validated_data["password"])
         if user is None:
             record_login_failure(request, email)

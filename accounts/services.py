@@ -14,7 +14,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
 
-from config.api_errors import DomainError
+from config.errors import DomainError
 
 logger = logging.getLogger(__name__)
 

@@ -230,7 +230,7 @@ def main():
         _, again_queries, _ = run_sweep("second sweep, same moment", now + timedelta(seconds=1))
 
         from billing.models import Checkout
-        from billing.services import send_renewal_notices
+        from billing.notifications import send_renewal_notices
 
         sample = [
             [c.customer_email, c.customer_name, c.plan.name, c.total_cents, str(c.public_id), c.subscription.end_date.isoformat()]

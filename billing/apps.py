@@ -9,6 +9,7 @@ class BillingConfig(AppConfig):
 
     def ready(self):
         from billing import checks  # noqa: F401 - registers billing.E001
+        from billing import notifications  # noqa: F401 - registers its Celery tasks with the worker
         from config.beat import ensure_periodic_tasks
 
         # Framework hook, not business flow: make beat's schedule exist after migrate.

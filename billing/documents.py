@@ -10,13 +10,14 @@ _VALID_DDD = {
 }
 
 
-def digits(text: str) -> str:
+def digits_only(text: str) -> str:
+    """The one digits-only rule: CPFs, phones and amounts typed with dots, dashes or spaces."""
     return re.sub(r"\D", "", text or "")
 
 
 def is_valid_cpf(value: str) -> bool:
     """11 digits, not all the same, both mod-11 check digits right."""
-    cpf = digits(value)
+    cpf = digits_only(value)
     if len(cpf) != 11 or cpf == cpf[0] * 11:
         return False
     for size in (9, 10):
@@ -29,7 +30,7 @@ def is_valid_cpf(value: str) -> bool:
 
 def normalize_phone(value: str) -> str | None:
     """A Brazilian phone with DDD as digits ('11987654321'), or None. Accepts +55 in front."""
-    phone = digits(value)
+    phone = digits_only(value)
     if len(phone) in (12, 13) and phone.startswith("55"):
         phone = phone[2:]
     if len(phone) not in (10, 11):

@@ -7,6 +7,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from billing.documents import digits_only
 from billing.fields import EncryptedTextField
 from billing.money import format_brl
 from billing.querysets import CheckoutQuerySet, SubscriptionQuerySet
@@ -253,7 +254,7 @@ class Checkout(models.Model):
 
 def mask_cpf(document: str | None) -> str:
     """'12345678909' → '***.***.***-09': enough to recognise, not to reuse."""
-    digits = "".join(ch for ch in (document or "") if ch.isdigit())
+    digits = digits_only(document)
     if not digits:
         return ""
     return "***.***.***-" + digits[-2:].rjust(2, "*")

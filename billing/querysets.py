@@ -23,16 +23,7 @@ class SubscriptionQuerySet(models.QuerySet):
             | Q(status__in=[Status.ACTIVE, Status.PAST_DUE], cancel_at_period_end=False, end_date__gt=grace_start)
         )
 
-    def due_for_renewal(self, now):
-        """Active, renewing, and within RENEWAL_NOTICE_DAYS of `end_date`."""
-        Status = self.model.Status
-        notice = now + timedelta(days=settings.RENEWAL_NOTICE_DAYS)
-        return self.filter(status=Status.ACTIVE, cancel_at_period_end=False, end_date__lte=notice)
-
 
 class CheckoutQuerySet(models.QuerySet):
     def pending(self):
         return self.filter(status=self.model.Status.PENDING)
-
-    def paid(self):
-        return self.filter(status=self.model.Status.PAID)

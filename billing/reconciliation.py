@@ -25,7 +25,8 @@ from django.utils import timezone
 
 from billing.gateways import ChargeStatus, gateway_for
 from billing.models import Checkout, PaymentGateway, ReconciliationItem, WebhookEvent
-from billing.webhooks import checkout_for_charge
+from billing.services import checkout_for_charge
+from billing.webhooks import process_event, store_event
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +73,6 @@ def _record(*, config, charge, checkout, kind, detail, now) -> bool:
 
 def _deliver_missed_postback(*, config, charge, now) -> str:
     """The missed postback, replayed through the webhook path: stored, then processed by fetching."""
-    from billing.webhooks import process_event
-
     body = json.dumps(
         {
             "id": f"reconcile-{charge.transaction_id}-{charge.provider_status}",
@@ -83,20 +82,16 @@ def _deliver_missed_postback(*, config, charge, now) -> str:
             "source": "reconciliation",
         }
     )
-    try:
-        with transaction.atomic():
-            event = WebhookEvent.objects.create(
-                provider=config.kind,
-                event_id=f"reconcile:{charge.transaction_id}:{charge.provider_status}"[:128],
-                headers={"x-source": "reconciliation"},
-                body=body,
-                payload=json.loads(body),
-                received_at=now,
-            )
-    except IntegrityError:
-        event = WebhookEvent.objects.get(provider=config.kind, event_id=f"reconcile:{charge.transaction_id}:{charge.provider_status}"[:128])
-        if event.outcome != WebhookEvent.Outcome.FAILED:
-            return event.outcome
+    event, created = store_event(
+        provider=config.kind,
+        event_id=f"reconcile:{charge.transaction_id}:{charge.provider_status}"[:128],
+        headers={"x-source": "reconciliation"},
+        body=body,
+        payload=json.loads(body),
+        now=now,
+    )
+    if not created and event.outcome != WebhookEvent.Outcome.FAILED:
+        return event.outcome
     return process_event(event=event, now=now)
 
 

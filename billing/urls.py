@@ -1,14 +1,14 @@
 from django.urls import path
 
-from billing import pages
+from billing import views
 
 app_name = "billing"
 
 urlpatterns = [
-    path("plans/", pages.plans, name="plans"),
-    path("checkout/<int:plan_id>/", pages.checkout, name="checkout"),
-    path("checkout/pay/<uuid:checkout_id>/", pages.checkout_pay, name="checkout-pay"),
-    path("account/", pages.account, name="account"),
-    path("account/cancel/", pages.account_cancel, name="account_cancel"),
-    path("account/change-plan/", pages.account_change_plan, name="account_change_plan"),
+    path("plans/", views.plans, name="plans"),
+    path("checkout/<int:plan_id>/", views.checkout, name="checkout"),
+    path("checkout/pay/<uuid:checkout_id>/", views.checkout_pay, name="checkout-pay"),
+    path("account/", views.account, name="account"),
+    path("account/cancel/", views.account_cancel, name="account_cancel"),
+    path("account/change-plan/", views.account_change_plan, name="account_change_plan"),
 ]

@@ -24,7 +24,6 @@ import json
 import logging
 import secrets
 import traceback
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -33,9 +32,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from billing.gateways import ChargeStatus, GatewayError, NotificationInvalid, gateway_for
+from billing.gateways import GatewayError, NotificationInvalid, gateway_for
 from billing.gateways.sandbox import sandbox_allowed
-from billing.models import Checkout, PaymentGateway, WebhookEvent
+from billing.models import PaymentGateway, WebhookEvent
+from billing.services.payments import ProcessingError, apply_charge, apply_marketplace_notification, checkout_for_charge
 
 logger = logging.getLogger(__name__)
 
@@ -50,10 +50,6 @@ MAX_ATTEMPTS = 8
 class WebhookResponse:
     status_code: int
     body: dict
-
-
-class ProcessingError(Exception):
-    """A stored event that could not be applied; kept FAILED with this message, for replay."""
 
 
 # ---------------------------------------------------------------------------
@@ -72,12 +68,14 @@ def _authenticate(provider: str, token: str) -> PaymentGateway | None:
     return config
 
 
-def _store(*, provider: str, event_id: str, headers: dict, body: str, payload) -> tuple[WebhookEvent, bool]:
+def store_event(*, provider: str, event_id: str, headers: dict, body: str, payload, now=None) -> tuple[WebhookEvent, bool]:
+    """Stored once, before anything acts on it: (the event, whether this call created it)."""
     event_id = _without_nul(event_id)
     try:
         with transaction.atomic():
             event = WebhookEvent.objects.create(
-                provider=provider, event_id=event_id, headers=headers, body=body, payload=payload
+                provider=provider, event_id=event_id, headers=headers, body=body, payload=payload,
+                received_at=now or timezone.now(),
             )
         return event, True
     except IntegrityError:
@@ -107,14 +105,14 @@ def receive_webhook(
         notification = gateway.parse_notification(body)
         payload = _without_nul(json.loads(body))
     except (NotificationInvalid, ValueError, UnicodeDecodeError) as exc:
-        event, _created = _store(
+        event, _created = store_event(
             provider=provider, event_id="sha256:" + hashlib.sha256(body).hexdigest(), headers=kept, body=text, payload=None
         )
         WebhookEvent.objects.filter(pk=event.pk).update(outcome=Outcome.IGNORED, error=str(exc)[:1000], processed_at=timezone.now())
         logger.warning("webhook stored but unparseable", extra={"provider": provider, "event": event.pk})
         return WebhookResponse(400, {"error": {"code": "malformed_body", "message": "Malformed JSON body.", "fields": {}}})
 
-    event, created = _store(provider=provider, event_id=notification.event_id, headers=kept, body=text, payload=payload)
+    event, created = store_event(provider=provider, event_id=notification.event_id, headers=kept, body=text, payload=payload)
     if not created and event.outcome != Outcome.FAILED:
         # A re-delivery: stored once, applied once. A FAILED one is retried by the redelivery.
         return WebhookResponse(200, {"status": "duplicate", "event_id": event.event_id})
@@ -191,7 +189,7 @@ def _prepare(event: WebhookEvent):
     if notification.kind != "transaction":
         return lambda now: (Outcome.IGNORED, f"event type {notification.kind!r} is not acted upon", None)
     if event.provider == PaymentGateway.Kind.DIAS:
-        return lambda now: _process_marketplace(notification, now=now)
+        return lambda now: (*apply_marketplace_notification(notification, now=now), None)
     if not notification.transaction_id:
         return lambda now: (Outcome.IGNORED, "no transaction id in the body", None)
 
@@ -208,95 +206,9 @@ def _prepare(event: WebhookEvent):
     return apply
 
 
-def checkout_for_charge(config: PaymentGateway, charge) -> Checkout | None:
-    """
-    Our checkout for a gateway's charge: by `externalRef` (our uuid), else by
-    transaction id. A checkout whose charge lives at another gateway is never
-    matched: one gateway's notification cannot move another gateway's money.
-    """
-    qs = Checkout.objects.select_related("plan")
-    found = None
-    if charge.external_ref:
-        try:
-            found = qs.filter(public_id=uuid.UUID(charge.external_ref)).first()
-        except ValueError:
-            found = None
-    if found is None:
-        found = qs.filter(gateway=config, gateway_transaction_id=charge.transaction_id).first()
-    if found is not None and found.gateway_id not in (None, config.pk):
-        logger.warning("charge refers to a checkout of another gateway", extra={"gateway": config.kind, "transaction": charge.transaction_id})
-        return None
-    return found
-
-
-def apply_charge(*, checkout: Checkout, charge, now) -> tuple[str, str]:
-    """
-    Move a checkout to what the gateway says, through the billing services
-    (each locks the checkout and is idempotent). Never backwards: a
-    `waiting_payment` never un-pays a paid checkout, a `paid` never revives a
-    refunded one.
-    """
-    from billing import services
-
-    stale = charge.status == ChargeStatus.PENDING and checkout.status != Checkout.Status.PENDING
-    if charge.provider_status and charge.provider_status != checkout.gateway_status and not stale:
-        # Informational (the state machine below is what counts); a stale "waiting" never overwrites.
-        Checkout.objects.filter(pk=checkout.pk).update(gateway_status=charge.provider_status[:40])
-
-    Status = Checkout.Status
-    if charge.status == ChargeStatus.PAID:
-        if checkout.status == Status.PAID:
-            return Outcome.IGNORED, "already paid"
-        if checkout.status == Status.REFUNDED:
-            return Outcome.IGNORED, "checkout was refunded; a person must look at this payment"
-        if charge.amount_cents is not None and charge.amount_cents != checkout.total_cents:
-            raise ProcessingError(f"amount paid {charge.amount_cents} differs from the checkout total {checkout.total_cents}")
-        # Money is never ignored: a payment after expiry or failure still activates (flagged late).
-        services.activate_checkout(checkout=checkout, paid_at=charge.paid_at or now, now=now)
-        return Outcome.PROCESSED, ""
-    if charge.status == ChargeStatus.PENDING:
-        return Outcome.IGNORED, f"status {charge.provider_status!r}: nothing to do"
-    if charge.status in (ChargeStatus.FAILED, ChargeStatus.CANCELED, ChargeStatus.EXPIRED):
-        if checkout.status != Status.PENDING:
-            return Outcome.IGNORED, f"status {charge.provider_status!r} for a {checkout.status} checkout"
-        target = {ChargeStatus.FAILED: Status.FAILED, ChargeStatus.CANCELED: Status.CANCELED, ChargeStatus.EXPIRED: Status.EXPIRED}
-        services.fail_checkout(checkout=checkout, status=target[charge.status], now=now)
-        return Outcome.PROCESSED, ""
-    if charge.status == ChargeStatus.REFUNDED:
-        if checkout.status != Status.PAID:
-            return Outcome.IGNORED, f"status {charge.provider_status!r} for a {checkout.status} checkout"
-        services.refund_checkout(checkout=checkout, now=now)
-        return Outcome.PROCESSED, ""
-    return Outcome.IGNORED, f"unknown status {charge.provider_status!r}"
-
-
-def _process_marketplace(notification, *, now) -> tuple[str, str, None]:
-    from billing.marketplace import record_marketplace_payment
-
-    if notification.status not in (ChargeStatus.PENDING, ChargeStatus.PAID):
-        return Outcome.IGNORED, f"unknown status {notification.provider_status!r}", None
-    if not notification.transaction_id or not notification.payer_email:
-        # Nothing a retry could fix: kept for a person, not retried.
-        return Outcome.IGNORED, "no transaction id or no payer e-mail in the body", None
-    record_marketplace_payment(
-        external_id=notification.transaction_id,
-        status=notification.status,
-        amount_cents=notification.amount_cents,
-        email=notification.payer_email,
-        name=notification.payer_name,
-        now=now,
-    )
-    return Outcome.PROCESSED, "", None
-
-
 # ---------------------------------------------------------------------------
 # Replay and retry
 # ---------------------------------------------------------------------------
-
-
-def replay_event(*, event: WebhookEvent, now=None) -> str:
-    """The admin's replay: process a stored event again (safe: every step is idempotent)."""
-    return process_event(event=event, now=now)
 
 
 def retry_failed_events(*, now=None, limit: int = 200) -> dict:

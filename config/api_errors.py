@@ -3,7 +3,8 @@ One error shape for the whole API (contract §3):
 
     {"error": {"code": "...", "message": "...", "fields": {...}}}
 
-Domain errors raised by services become API errors here, in one place, so
+Domain errors raised by services (config/errors.py, billing/exceptions.py) carry
+no HTTP; they become API errors here, in one place (`STATUS_BY_ERROR`), so
 views never translate exceptions themselves.
 """
 
@@ -17,23 +18,25 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from config.errors import Conflict, DomainError, Invalid, NotFound, TooManyRequests, Unavailable, UpstreamFailed
+
 logger = logging.getLogger(__name__)
 
 
-class DomainError(Exception):
-    """Base for errors a service raises on purpose; `code` is stable, `message` is for people."""
+# What each kind of domain error means over HTTP; the first class of an error's MRO found here wins.
+STATUS_BY_ERROR = {
+    Invalid: status.HTTP_400_BAD_REQUEST,
+    NotFound: status.HTTP_404_NOT_FOUND,
+    Conflict: status.HTTP_409_CONFLICT,
+    TooManyRequests: status.HTTP_429_TOO_MANY_REQUESTS,
+    Unavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
+    UpstreamFailed: status.HTTP_502_BAD_GATEWAY,
+    DomainError: status.HTTP_400_BAD_REQUEST,
+}
 
-    code = "invalid_request"
-    status_code = status.HTTP_400_BAD_REQUEST
 
-    def __init__(self, message: str = "", *, code: str | None = None, status_code: int | None = None, fields=None):
-        super().__init__(message)
-        self.message = message or str(_("The request could not be completed."))
-        if code:
-            self.code = code
-        if status_code:
-            self.status_code = status_code
-        self.fields = fields or {}
+def status_for(exc: DomainError) -> int:
+    return next(STATUS_BY_ERROR[cls] for cls in type(exc).__mro__ if cls in STATUS_BY_ERROR)
 
 
 def error_body(code: str, message: str, fields: dict | None = None) -> dict:
@@ -63,7 +66,7 @@ _CODES = {
 
 def exception_handler(exc, context):
     if isinstance(exc, DomainError):
-        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+        return Response(error_body(exc.code, exc.message, exc.fields), status=status_for(exc))
     if isinstance(exc, (OperationalError, InterfaceError)):
         # The database is restarting or unreachable: transient, say so (see config.middleware).
         logger.error("database unavailable", extra={"view": type(context.get("view")).__name__})

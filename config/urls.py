@@ -13,7 +13,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("accounts.api_urls")),
-    path("api/", include("billing.api_urls")),
+    path("api/", include("billing.api.urls")),
     path("api/", include("catalog.api_urls")),
     path("accounts/", include("accounts.urls")),
     path("", include("billing.urls")),

@@ -13,19 +13,19 @@ from billing.gateways.base import (  # noqa: F401 - the package's public names
     ChargeStatus,
     Customer,
     Gateway,
-    GatewayError,
-    GatewayRejected,
-    GatewayUnavailable,
     Notification,
     NotificationInvalid,
 )
+from billing.exceptions import GatewayError, GatewayRejected, GatewayUnavailable  # noqa: F401 - the package's public names
+from billing.gateways.dias import DiasGateway
+from billing.gateways.junglepay import JunglePayGateway
+from billing.gateways.sandbox import SandboxGateway, sandbox_allowed
+from billing.models import PaymentGateway
+
 
 def gateway_class(kind: str) -> type[Gateway]:
-    from billing.gateways.dias import DiasGateway
-    from billing.gateways.junglepay import JunglePayGateway
-    from billing.gateways.sandbox import SandboxGateway
-
-    return {"sandbox": SandboxGateway, "junglepay": JunglePayGateway, "dias": DiasGateway}[kind]
+    Kind = PaymentGateway.Kind
+    return {Kind.SANDBOX: SandboxGateway, Kind.JUNGLEPAY: JunglePayGateway, Kind.DIAS: DiasGateway}[kind]
 
 
 def gateway_for(config) -> Gateway:
@@ -36,39 +36,12 @@ def gateway_for(config) -> Gateway:
 def get_active_gateway() -> Gateway:
     """
     The gateway that serves our own checkout: the one active internal
-    PaymentGateway. With none active, the sandbox is activated and serves when it is
-    allowed (DEBUG or SANDBOX_GATEWAY_ALLOWED): the default of `make run`
-    and of the tests. A sandbox that is not allowed never serves.
+    PaymentGateway; a sandbox serves only where it is allowed (DEBUG or
+    SANDBOX_GATEWAY_ALLOWED). Reads only: with none active it raises
+    GatewayUnavailable (`services.gateway_config.gateway_for_new_charge`
+    is the write that switches the sandbox on for `make run` and the tests).
     """
-    from billing.gateways.sandbox import sandbox_allowed
-    from billing.models import PaymentGateway
-
     config = PaymentGateway.objects.filter(is_active=True, kind__in=PaymentGateway.INTERNAL_KINDS).first()
-    if config is None and sandbox_allowed():
-        config = _activate_default_sandbox()
     if config is None or (config.kind == PaymentGateway.Kind.SANDBOX and not sandbox_allowed()):
         raise GatewayUnavailable(NO_GATEWAY_MESSAGE)
     return gateway_for(config)
-
-
-def postback_url(config) -> str:
-    """The URL to paste into the provider: SITE_URL + webhook path + ?token= (one definition, on the model)."""
-    return config.postback_url
-
-
-def _activate_default_sandbox():
-    """Nothing active where fake payments are allowed: the sandbox becomes the active gateway (and says so)."""
-    import logging
-
-    from django.db import IntegrityError, transaction
-
-    from billing.models import PaymentGateway
-
-    try:
-        with transaction.atomic():
-            config, _ = PaymentGateway.objects.update_or_create(kind=PaymentGateway.Kind.SANDBOX, defaults={"is_active": True})
-    except IntegrityError:
-        # Someone activated a gateway meanwhile (one active, enforced by the database): use theirs.
-        return PaymentGateway.objects.filter(is_active=True, kind__in=PaymentGateway.INTERNAL_KINDS).first()
-    logging.getLogger(__name__).warning("no payment gateway was active: the sandbox was activated")
-    return config

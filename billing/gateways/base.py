@@ -18,9 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Iterable
 
 from django.utils.translation import gettext_lazy as _
-from rest_framework import status
 
-from config.api_errors import DomainError
 
 if TYPE_CHECKING:
     from billing.models import PaymentGateway
@@ -36,27 +34,6 @@ class ChargeStatus(enum.StrEnum):
     EXPIRED = "expired"
     REFUNDED = "refunded"  # refunded, chargedback, in_protest (MED): access revoked
     UNKNOWN = "unknown"  # a status we do not know: stored, never acted upon
-
-
-class GatewayError(DomainError):
-    """A provider failed us; the API answers with the error shape, never a traceback."""
-
-    code = "gateway_error"
-    status_code = status.HTTP_502_BAD_GATEWAY
-
-
-class GatewayUnavailable(GatewayError):
-    """Timeout, 5xx, connection refused, circuit open: try again later."""
-
-    code = "gateway_unavailable"
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-
-
-class GatewayRejected(GatewayError):
-    """The provider answered and said no (4xx), or answered something unusable."""
-
-    code = "gateway_rejected"
-    status_code = status.HTTP_502_BAD_GATEWAY
 
 
 class NotificationInvalid(Exception):
@@ -149,9 +126,6 @@ class Gateway:
     """Base class: one instance per request or task, built from a PaymentGateway row."""
 
     kind: str = ""
-    # Providers that only notify (an external checkout) cannot issue charges.
-    can_charge = True
-    can_fetch = True
 
     def __init__(self, config: PaymentGateway):
         self.config = config

@@ -19,8 +19,6 @@ STATUS_MAP = {"PENDING": ChargeStatus.PENDING, "PAID": ChargeStatus.PAID}
 
 class DiasGateway(Gateway):
     kind = "dias"
-    can_charge = False
-    can_fetch = False
 
     def parse_notification(self, body: bytes) -> Notification:
         payload = json_object(body)

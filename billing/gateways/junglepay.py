@@ -26,16 +26,14 @@ from django.conf import settings
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 from requests.adapters import HTTPAdapter
-from rest_framework import status as http_status
 from urllib3.util.retry import Retry
 
+from billing.exceptions import GatewayRejected, GatewayUnavailable, PaymentDetailsRefused
 from billing.gateways.base import (
     Charge,
     ChargeRequest,
     ChargeStatus,
     Gateway,
-    GatewayRejected,
-    GatewayUnavailable,
     Notification,
     json_object,
 )
@@ -209,10 +207,7 @@ class JunglePayGateway(Gateway):
         logger.warning("junglepay rejected the request", extra={"status": response.status_code, "provider_message": message})
         if response.status_code in (400, 422):
             # The provider refused what the buyer typed (document, phone...): say so.
-            return GatewayRejected(
-                message or _("The payment provider refused the payment details."),
-                status_code=http_status.HTTP_400_BAD_REQUEST,
-            )
+            return PaymentDetailsRefused(message or _("The payment provider refused the payment details."))
         # 401/403/404...: our configuration, not the buyer's fault; their words are not for buyers.
         return GatewayRejected(_("The payment provider refused the request."))
 

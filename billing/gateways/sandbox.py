@@ -21,6 +21,7 @@ from typing import Iterable
 from django.conf import settings
 from django.utils import timezone
 
+from billing.exceptions import GatewayRejected
 from billing.gateways.base import Charge, ChargeRequest, Gateway, Notification
 from billing.gateways.junglepay import charge_from_transaction, parse_transaction_postback
 from billing.pix import build_br_code
@@ -77,8 +78,6 @@ class SandboxGateway(Gateway):
         return charge_from_transaction(checkout.gateway_response)
 
     def fetch_charge(self, transaction_id: str) -> Charge:
-        from billing.gateways.base import GatewayRejected
-
         checkout = self._checkouts().filter(gateway_transaction_id=transaction_id).first()
         if checkout is None or not checkout.gateway_response:
             raise GatewayRejected(f"sandbox transaction {transaction_id} not found")

@@ -8,10 +8,12 @@ import requests
 import responses
 from responses import matchers
 
-from billing.charges import CREATE_UNCONFIRMED, issue_pix_charge
+from billing.services import issue_pix_charge
+from billing.services.charges import CREATE_UNCONFIRMED
 from billing.gateways import ChargeStatus, GatewayRejected, GatewayUnavailable, gateway_for
 from billing.models import Checkout
 from billing.services import create_checkout
+from config.api_errors import status_for
 from tests.concurrency import race
 from tests.billing.paymentkit import JP, SECRET, junglepay, payload
 from tests.factories import OrderBumpFactory, PlanFactory
@@ -89,7 +91,7 @@ def test_a_500_is_a_clear_error_and_the_retry_looks_up_before_creating(jp, check
     with pytest.raises(GatewayUnavailable) as excinfo:
         issue_pix_charge(checkout_id=checkout.public_id)
 
-    assert excinfo.value.code == "gateway_unavailable" and excinfo.value.status_code == 503
+    assert excinfo.value.code == "gateway_unavailable" and status_for(excinfo.value) == 503
     checkout.refresh_from_db()
     assert checkout.gateway_status == CREATE_UNCONFIRMED and checkout.gateway_transaction_id == ""
 
@@ -141,7 +143,7 @@ def test_a_refusal_shows_the_providers_message(jp, checkout):
         issue_pix_charge(checkout_id=checkout.public_id)
 
     assert excinfo.value.code == "gateway_rejected"
-    assert excinfo.value.status_code == 400
+    assert status_for(excinfo.value) == 400
     assert excinfo.value.message == "customer.document inválido"
     assert len(responses.calls) == 1  # a refusal is an answer: no lookup, no retry
 
@@ -153,7 +155,7 @@ def test_an_auth_failure_does_not_leak_the_providers_words(jp, checkout):
     with pytest.raises(GatewayRejected) as excinfo:
         issue_pix_charge(checkout_id=checkout.public_id)
 
-    assert excinfo.value.status_code == 502
+    assert status_for(excinfo.value) == 502
     assert SECRET not in excinfo.value.message
 
 
@@ -266,4 +268,4 @@ def test_a_refusal_that_quotes_the_key_is_not_shown(jp, checkout):
     with pytest.raises(GatewayRejected) as excinfo:
         issue_pix_charge(checkout_id=checkout.public_id)
 
-    assert SECRET not in excinfo.value.message and excinfo.value.status_code == 400
+    assert SECRET not in excinfo.value.message and status_for(excinfo.value) == 400

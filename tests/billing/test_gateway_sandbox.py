@@ -3,6 +3,7 @@
 import pytest
 
 from billing.checks import sandbox_gateway_not_in_production
+from billing.services import gateway_for_new_charge
 from billing.gateways import ChargeItem, ChargeRequest, Customer, GatewayUnavailable, get_active_gateway
 from billing.models import PaymentGateway
 from billing.pix import build_br_code, crc16_ccitt, is_valid_br_code, qr_svg
@@ -42,8 +43,10 @@ def test_items_must_add_up_to_the_amount():
 @pytest.mark.django_db
 def test_the_sandbox_issues_a_scannable_charge(settings):
     settings.DEBUG = True
-    gateway = get_active_gateway()  # nothing configured: the sandbox is the default, and active
-    assert gateway.kind == "sandbox" and gateway.config.is_active
+    with pytest.raises(GatewayUnavailable):
+        get_active_gateway()  # a getter never writes: nothing configured, nothing active
+    gateway = gateway_for_new_charge()  # issuing a charge switches the sandbox on where it is allowed
+    assert gateway.kind == "sandbox" and gateway.config.is_active and get_active_gateway().kind == "sandbox"
 
     charge = gateway.create_charge(request(2990))
 

@@ -4,8 +4,8 @@ import pytest
 from django.utils import timezone
 
 from billing.models import Checkout, Subscription
+from billing.exceptions import TransitionNotAllowed
 from billing.services import (
-    TransitionNotAllowed,
     activate_subscription,
     cancel_subscription,
     cancel_subscription_now,

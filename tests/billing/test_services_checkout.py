@@ -2,7 +2,7 @@ import pytest
 
 from billing.models import Checkout, Subscription
 from billing.services import create_checkout
-from config.api_errors import DomainError
+from config.errors import DomainError
 from tests.factories import OrderBumpFactory, PlanFactory, SubscriptionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

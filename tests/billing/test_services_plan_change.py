@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from billing.models import Checkout, Subscription
 from billing.services import activate_checkout, change_plan, sweep_subscriptions, upgrade_credit_cents
-from config.api_errors import DomainError
+from config.errors import DomainError
 from tests.factories import CheckoutFactory, PlanFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db

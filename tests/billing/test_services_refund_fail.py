@@ -4,7 +4,8 @@ import pytest
 from django.utils import timezone
 
 from billing.models import Checkout, Subscription
-from billing.services import TransitionNotAllowed, activate_checkout, create_checkout, fail_checkout, refund_checkout
+from billing.exceptions import TransitionNotAllowed
+from billing.services import activate_checkout, create_checkout, fail_checkout, refund_checkout
 from tests.factories import PlanFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -119,9 +119,9 @@ def test_a_payment_without_any_plan_fails_and_is_kept_for_replay(client, gateway
     assert not Subscription.objects.exists()
 
     PlanFactory(price_cents=2990)
-    from billing.webhooks import replay_event
+    from billing.webhooks import process_event
 
-    assert replay_event(event=event) == WebhookEvent.Outcome.PROCESSED
+    assert process_event(event=event) == WebhookEvent.Outcome.PROCESSED
     assert Subscription.objects.get().status == Subscription.Status.ACTIVE
 
 

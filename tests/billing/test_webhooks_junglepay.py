@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from accounts.access import user_has_access
 from billing.models import Checkout, Subscription, WebhookEvent
-from billing.webhooks import MAX_ATTEMPTS, replay_event, retry_failed_events
+from billing.webhooks import MAX_ATTEMPTS, process_event, retry_failed_events
 from tests.concurrency import race
 from tests.billing.paymentkit import JP, jp_checkout, junglepay, payload, post_webhook, postback, transaction
 
@@ -212,7 +212,7 @@ def test_a_failed_event_is_kept_and_its_replay_applies_it(client, jp, checkout):
 
     # when: the gateway is back and the admin replays the event
     fetch_answers(checkout, status="paid")
-    assert replay_event(event=event) == Outcome.PROCESSED
+    assert process_event(event=event) == Outcome.PROCESSED
 
     # then
     event.refresh_from_db()

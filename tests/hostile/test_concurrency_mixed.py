@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from billing.charges import issue_pix_charge
+from billing.services import issue_pix_charge
 from billing.models import Checkout, Subscription
 from billing.services import cancel_subscription, sweep_subscriptions
 from tests.concurrency import race

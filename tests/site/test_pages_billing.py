@@ -195,7 +195,7 @@ def test_account_actions_need_post_and_login(client, user):
 def test_gateway_kind_is_the_active_one(db):
     # Guard for the simulate flag: only an active sandbox counts.
     GatewayFactory(kind=PaymentGateway.Kind.SANDBOX, is_active=False)
-    from billing.pages import sandbox_enabled
+    from billing.views import sandbox_enabled
 
     assert sandbox_enabled() is False
 
@@ -242,7 +242,7 @@ def test_downgrade_from_the_account_page_is_scheduled_for_the_renewal(client):
 
 
 def test_the_renewal_email_link_opens_the_pix_step_of_that_checkout(client):
-    from billing.services import checkout_link
+    from billing.notifications import checkout_link
 
     checkout = CheckoutFactory(purpose=Checkout.Purpose.RENEWAL)
     link = checkout_link(checkout.public_id)

@@ -15,7 +15,6 @@ into the provider; `--rotate-token` issues a new token first.
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from billing.gateways import postback_url
 from billing.gateways.sandbox import sandbox_allowed
 from billing.models import PaymentGateway
 
@@ -62,7 +61,7 @@ class Command(BaseCommand):
             self.stdout.write(f"  secret key: {config.masked_secret}")
         self.stdout.write(f"  active: {'yes' if config.is_active else 'no'}")
         self.stdout.write("  postback URL (paste it into the provider):")
-        self.stdout.write(f"  {postback_url(config)}")
+        self.stdout.write(f"  {config.postback_url}")
         self.stdout.write(
             self.style.SUCCESS(f"configure_gateway {kind}: done ({', '.join(changed) if changed else 'nothing changed'}).")
         )

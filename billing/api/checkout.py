@@ -7,11 +7,6 @@ exposed. The total is always computed by `billing.services.create_checkout`;
 a total sent by the client is not even read.
 """
 
-import json
-import uuid
-
-from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _, gettext_lazy
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -19,14 +14,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing import services
-from billing.charges import issue_pix_charge
-from billing.documents import is_valid_cpf, normalize_phone
+from billing.documents import digits_only, is_valid_cpf, normalize_phone
+from billing.exceptions import CheckoutNotFound, InvalidInput
 from billing.gateways import GatewayUnavailable, get_active_gateway
 from billing.gateways.sandbox import SANDBOX_OUTCOMES, sandbox_allowed
 from billing.models import Checkout, PaymentGateway, Plan
 from billing.pix import qr_svg
 from billing.webhooks import receive_webhook
-from config.api_errors import DomainError
+from config.errors import NotFound
 from config.throttling import CheckoutThrottle
 
 
@@ -40,7 +35,7 @@ def _get_checkout(checkout_id, request) -> Checkout:
         Checkout.objects.select_related("subscription__plan", "gateway").filter(public_id=checkout_id).first()
     )
     if checkout is None or not _may_see(request.user, checkout):
-        raise DomainError(_("Checkout not found."), code="not_found", status_code=status.HTTP_404_NOT_FOUND)
+        raise CheckoutNotFound(_("Checkout not found."))
     return checkout
 
 
@@ -70,7 +65,7 @@ class CheckoutProcessApi(APIView):
         def validate_cpf(self, value):
             if not is_valid_cpf(value):
                 raise serializers.ValidationError(gettext_lazy("Enter a valid CPF."))
-            return "".join(ch for ch in value if ch.isdigit())
+            return digits_only(value)
 
         def validate_phone(self, value):
             phone = normalize_phone(value)
@@ -108,8 +103,7 @@ class CheckoutProcessApi(APIView):
         values = data.validated_data
         plan = Plan.objects.filter(pk=values["plan_id"]).first()
         if plan is None:
-            message = _("This plan is not available.")
-            raise DomainError(message, code="plan_unavailable", fields={"plan_id": [message]})
+            raise InvalidInput("plan_id", _("This plan is not available."), code="plan_unavailable")
         checkout = services.create_checkout(
             plan=plan,
             customer_name=values["name"],
@@ -148,7 +142,7 @@ class CheckoutPixApi(APIView):
         data = self.CheckoutPixInput(data=request.data)
         data.is_valid(raise_exception=True)
         _get_checkout(data.validated_data["checkout_id"], request)  # ownership, before any gateway call
-        checkout = issue_pix_charge(checkout_id=data.validated_data["checkout_id"])
+        checkout = services.issue_pix_charge(checkout_id=data.validated_data["checkout_id"])
         return Response(self.CheckoutPixOutput(checkout).data)
 
 
@@ -210,14 +204,10 @@ class CheckoutSimulateApi(APIView):
         except GatewayUnavailable:
             gateway = None
         if gateway is None or gateway.kind != PaymentGateway.Kind.SANDBOX or not gateway.config.is_active or not sandbox_allowed():
-            raise DomainError(
-                _("Payment simulation is only available with the sandbox gateway."),
-                code="not_found",
-                status_code=status.HTTP_404_NOT_FOUND,
-            )
+            raise NotFound(_("Payment simulation is only available with the sandbox gateway."))
         _get_checkout(checkout_id, request)
         outcome = data.validated_data["outcome"]
-        body = simulate_sandbox_event(checkout_id=checkout_id, outcome=outcome)
+        body = services.simulate_sandbox_event(checkout_id=checkout_id, outcome=outcome)
         result = receive_webhook(
             provider=PaymentGateway.Kind.SANDBOX,
             token=gateway.config.postback_token,
@@ -230,33 +220,3 @@ class CheckoutSimulateApi(APIView):
                 {"checkout_id": checkout.public_id, "status": checkout.status, "webhook_status": result.status_code, "webhook": result.body}
             ).data
         )
-
-
-@transaction.atomic
-def simulate_sandbox_event(*, checkout_id, outcome: str) -> bytes:
-    """Change the sandbox's side of the charge and return the postback body it would send."""
-    checkout = Checkout.objects.select_for_update().filter(public_id=checkout_id, gateway__kind=PaymentGateway.Kind.SANDBOX).first()
-    if checkout is None or not checkout.gateway_transaction_id or not checkout.gateway_response:
-        raise DomainError(
-            _("Create the PIX charge first."), code="no_charge", status_code=status.HTTP_409_CONFLICT
-        )
-    provider_status = SANDBOX_OUTCOMES[outcome]
-    current = checkout.gateway_response.get("status")
-    if provider_status == "refunded" and current != "paid":
-        raise DomainError(_("Only a paid charge can be refunded."), code="not_paid", status_code=status.HTTP_409_CONFLICT)
-    if provider_status in ("paid", "refused", "expired") and current not in ("waiting_payment", provider_status):
-        raise DomainError(_("This charge is no longer waiting for payment."), code="not_pending", status_code=status.HTTP_409_CONFLICT)
-    transaction_data = dict(checkout.gateway_response)
-    transaction_data["status"] = provider_status
-    if provider_status == "paid":
-        transaction_data["paidAt"] = timezone.now().isoformat()
-    checkout.gateway_response = transaction_data
-    checkout.save(update_fields=["gateway_response", "updated_at"])
-    postback = {
-        "id": f"sbx-{uuid.uuid4().hex}",
-        "type": "transaction",
-        "objectId": str(checkout.gateway_transaction_id),
-        "url": "",
-        "data": transaction_data,
-    }
-    return json.dumps(postback).encode()

@@ -9,7 +9,6 @@ amount, the page only shows them.
 
 import uuid
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
@@ -19,8 +18,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from billing import services
+from billing.gateways.sandbox import sandbox_allowed
 from billing.models import Checkout, OrderBump, PaymentGateway, Plan, Subscription
-from config.api_errors import DomainError
+from config.errors import DomainError
 
 HISTORY_LIMIT = 50
 
@@ -35,7 +36,7 @@ def _current_subscription(user):
 
 def sandbox_enabled() -> bool:
     """The simulate buttons show only when the sandbox is the active gateway and allowed here."""
-    if not (settings.DEBUG or settings.SANDBOX_GATEWAY_ALLOWED):
+    if not sandbox_allowed():
         return False
     return PaymentGateway.objects.filter(
         is_active=True, kind=PaymentGateway.Kind.SANDBOX
@@ -142,8 +143,6 @@ def account_cancel(request):
         messages.error(request, _("You have no active subscription to cancel."))
         return redirect("billing:account")
     reason = (request.POST.get("reason") or "").strip()[:500]
-    from billing import services
-
     try:
         subscription = services.cancel_subscription(subscription=subscription, reason=reason)
     except DomainError as exc:
@@ -169,8 +168,6 @@ def account_change_plan(request):
     except (ValueError, Plan.DoesNotExist):
         messages.error(request, _("Choose one of the plans on the list."))
         return redirect("billing:account")
-    from billing import services
-
     try:
         result = services.change_plan(subscription=subscription, plan=plan)
     except DomainError as exc:
@@ -196,7 +193,7 @@ def _pay_url(checkout: Checkout) -> str:
 
 @require_GET
 def checkout_pay(request, checkout_id):
-    """The link in renewal e-mails (`billing.services.checkout_link`): the PIX step of that checkout."""
+    """The link in renewal e-mails (`billing.notifications.checkout_link`): the PIX step of that checkout."""
     checkout = get_object_or_404(Checkout.objects.only("public_id", "plan_id"), public_id=checkout_id)
     return redirect(_pay_url(checkout))
 

@@ -1,9 +1,10 @@
 """
 The HTTP doors of the payment webhooks. Everything that matters happens in
-`billing.webhooks.receive_webhook`; these views hand it the raw bytes (DRF
+`billing.webhooks.receive_webhook` (verify → store → process); these views hand it the raw bytes (DRF
 never parses the body), the `?token=` and a few headers.
 """
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -34,8 +35,6 @@ class _WebhookApi(APIView):
             content_length = int(request.META.get("CONTENT_LENGTH") or 0) or None
         except ValueError:
             content_length = None
-        from django.conf import settings
-
         if content_length and content_length > settings.WEBHOOK_MAX_BODY_BYTES:
             # Refused before the body is read.
             return Response(error_body("payload_too_large", "Body too large."), status=413)

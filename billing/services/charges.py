@@ -10,32 +10,26 @@ price of "never two charges" without an idempotency key at the provider.
 
 from __future__ import annotations
 
+import json
 import logging
+import uuid
 
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from rest_framework import status as http_status
 
-from billing.gateways import (
-    ChargeItem,
-    ChargeRequest,
-    Customer,
-    GatewayUnavailable,
-    get_active_gateway,
-    postback_url,
-)
-from billing.models import Checkout
-from config.api_errors import DomainError
+from billing.documents import digits_only
+from billing.exceptions import CheckoutNotFound, CheckoutNotPayable, InvalidInput
+from billing.gateways import ChargeItem, ChargeRequest, Customer, GatewayUnavailable
+from billing.gateways.junglepay import CreateUnconfirmed
+from billing.gateways.sandbox import SANDBOX_OUTCOMES
+from billing.models import Checkout, PaymentGateway
+from billing.services.gateway_config import gateway_for_new_charge
 
 logger = logging.getLogger(__name__)
 
 # Marks a checkout whose create failed ambiguously: the next attempt looks the charge up first.
 CREATE_UNCONFIRMED = "create_unconfirmed"
-
-
-def _digits(text: str) -> str:
-    return "".join(ch for ch in (text or "") if ch.isdigit())
 
 
 def charge_items(checkout: Checkout) -> tuple[ChargeItem, ...]:
@@ -61,11 +55,11 @@ def charge_request(checkout: Checkout, *, gateway_config) -> ChargeRequest:
         customer=Customer(
             name=checkout.customer_name,
             email=checkout.customer_email,
-            document=_digits(checkout.customer_document),
-            phone=_digits(checkout.customer_phone),
+            document=digits_only(checkout.customer_document),
+            phone=digits_only(checkout.customer_phone),
         ),
         items=charge_items(checkout),
-        postback_url=postback_url(gateway_config),
+        postback_url=gateway_config.postback_url,
         metadata={"checkout_id": str(checkout.public_id), "purpose": checkout.purpose},
     )
 
@@ -73,25 +67,23 @@ def charge_request(checkout: Checkout, *, gateway_config) -> ChargeRequest:
 def issue_pix_charge(*, checkout_id, now=None) -> Checkout:
     """
     The checkout's PIX charge, created at the active gateway on the first call
-    and returned as stored on every later one. Raises DomainError
-    (`not_found`, `checkout_not_payable`, `gateway_unavailable`, `gateway_rejected`).
+    and returned as stored on every later one. Raises CheckoutNotFound,
+    CheckoutNotPayable, GatewayUnavailable or GatewayRejected.
     """
     now = now or timezone.now()
     pending_error = None
     with transaction.atomic():
         checkout = Checkout.objects.select_for_update(of=("self",)).select_related("plan", "gateway").filter(public_id=checkout_id).first()
         if checkout is None:
-            raise DomainError(_("Checkout not found."), code="not_found", status_code=http_status.HTTP_404_NOT_FOUND)
+            raise CheckoutNotFound(_("Checkout not found."))
         if checkout.gateway_transaction_id:
             return checkout  # the same charge, never a second one
         if checkout.status != Checkout.Status.PENDING:
-            raise DomainError(
-                _("This checkout can no longer be paid."), code="checkout_not_payable", status_code=http_status.HTTP_409_CONFLICT
-            )
+            raise CheckoutNotPayable(_("This checkout can no longer be paid."))
         if checkout.payment_method != Checkout.Method.PIX:
-            raise DomainError(_("This checkout is not a PIX payment."), code="invalid_method")
+            raise InvalidInput("payment_method", _("This checkout is not a PIX payment."), code="invalid_method")
 
-        gateway = get_active_gateway()
+        gateway = gateway_for_new_charge()
         request = charge_request(checkout, gateway_config=gateway.config)
         try:
             charge = None
@@ -101,8 +93,6 @@ def issue_pix_charge(*, checkout_id, now=None) -> Checkout:
             if charge is None:
                 charge = gateway.create_charge(request)
         except GatewayUnavailable as exc:
-            from billing.gateways.junglepay import CreateUnconfirmed
-
             if isinstance(exc, CreateUnconfirmed):
                 # Committed on purpose (no raise inside the block): the mark must survive the error.
                 checkout.gateway = gateway.config
@@ -141,3 +131,31 @@ def issue_pix_charge(*, checkout_id, now=None) -> Checkout:
     if pending_error is not None:
         raise pending_error
     return checkout
+
+
+@transaction.atomic
+def simulate_sandbox_event(*, checkout_id, outcome: str) -> bytes:
+    """Change the sandbox's side of the charge and return the postback body it would send."""
+    checkout = Checkout.objects.select_for_update().filter(public_id=checkout_id, gateway__kind=PaymentGateway.Kind.SANDBOX).first()
+    if checkout is None or not checkout.gateway_transaction_id or not checkout.gateway_response:
+        raise CheckoutNotPayable(_("Create the PIX charge first."), code="no_charge")
+    provider_status = SANDBOX_OUTCOMES[outcome]
+    current = checkout.gateway_response.get("status")
+    if provider_status == "refunded" and current != "paid":
+        raise CheckoutNotPayable(_("Only a paid charge can be refunded."), code="not_paid")
+    if provider_status in ("paid", "refused", "expired") and current not in ("waiting_payment", provider_status):
+        raise CheckoutNotPayable(_("This charge is no longer waiting for payment."), code="not_pending")
+    transaction_data = dict(checkout.gateway_response)
+    transaction_data["status"] = provider_status
+    if provider_status == "paid":
+        transaction_data["paidAt"] = timezone.now().isoformat()
+    checkout.gateway_response = transaction_data
+    checkout.save(update_fields=["gateway_response", "updated_at"])
+    postback = {
+        "id": f"sbx-{uuid.uuid4().hex}",
+        "type": "transaction",
+        "objectId": str(checkout.gateway_transaction_id),
+        "url": "",
+        "data": transaction_data,
+    }
+    return json.dumps(postback).encode()

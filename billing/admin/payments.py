@@ -3,8 +3,7 @@ The payments part of the back office: the replay action of webhook events
 and the reconciliation list with its "reconcile now" button. Doors only: each
 calls `billing.webhooks` / `billing.reconciliation` and reports counts.
 
-`billing/admin.py` imports this module at its bottom (and gives its
-WebhookEventAdmin the replay action).
+`billing/admin/finance.py` gives its WebhookEventAdmin the replay action.
 """
 
 import json
@@ -18,6 +17,8 @@ from django.utils.translation import gettext, gettext_lazy as _, ngettext
 
 from billing.gateways import GatewayError
 from billing.models import ReconciliationItem, WebhookEvent
+from billing.reconciliation import reconcile_payments
+from billing.webhooks import process_event
 
 
 def can_operate_payments(user) -> bool:
@@ -27,13 +28,11 @@ def can_operate_payments(user) -> bool:
 
 @admin.action(description=_("Replay selected webhook events"))
 def replay_webhook_events(modeladmin, request, queryset):
-    from billing.webhooks import replay_event
-
     if not can_operate_payments(request.user):
         raise PermissionDenied
     outcomes = {}
     for event in queryset.order_by("received_at"):
-        outcome = replay_event(event=event)
+        outcome = process_event(event=event)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     failed = outcomes.get(WebhookEvent.Outcome.FAILED, 0)
     summary = ", ".join(f"{WebhookEvent.Outcome(key).label}: {count}" for key, count in sorted(outcomes.items()))
@@ -89,8 +88,6 @@ class ReconciliationItemAdmin(admin.ModelAdmin):
         return super().changelist_view(request, extra_context=extra_context)
 
     def reconcile_now_view(self, request):
-        from billing.reconciliation import reconcile_payments
-
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         if not can_operate_payments(request.user):

@@ -24,10 +24,11 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from billing import selectors, services
-from billing.admin_forms import ExtendDaysForm, OrderBumpAdminForm, PaymentGatewayAdminForm, PlanAdminForm
+from billing.admin.forms import ExtendDaysForm, OrderBumpAdminForm, PaymentGatewayAdminForm, PlanAdminForm
+from billing.admin.payments import replay_webhook_events
 from billing.models import Checkout, FinanceDashboard, OrderBump, PaymentGateway, Plan, Subscription, WebhookEvent
 from billing.money import format_brl
-from config.api_errors import DomainError
+from config.errors import DomainError
 
 FINANCE_PERMISSION = "billing.view_finance"
 
@@ -387,6 +388,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
     list_select_related = ["checkout"]
     fields = ["provider", "event_id", "outcome", "error", "attempts", "received_at", "processed_at", "checkout", "headers_admin", "payload_admin", "body"]
     readonly_fields = fields
+    actions = [replay_webhook_events]
 
     def has_add_permission(self, request):
         return False
@@ -454,11 +456,3 @@ class FinanceDashboardAdmin(admin.ModelAdmin):
             "churn": localize(figures.churn_pct) if figures.churn_pct is not None else "—",
         }
         return TemplateResponse(request, "admin/billing/finance_dashboard.html", context)
-
-
-# ---------------------------------------------------------------------------
-# Payments: replay of webhook events, reconciliation (billing/admin_payments.py)
-# ---------------------------------------------------------------------------
-from billing.admin_payments import replay_webhook_events  # noqa: E402
-
-WebhookEventAdmin.actions = [replay_webhook_events]

@@ -11,14 +11,14 @@ from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
-from rest_framework import generics, serializers, status
+from rest_framework import generics, serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing import selectors, services
 from billing.models import Plan, Subscription
-from config.api_errors import DomainError
+from config.errors import NotFound
 
 # ---------------------------------------------------------------------------
 # Output serializers (names unique project-wide: drf-spectacular components)
@@ -111,7 +111,7 @@ def _subscription_data(subscription: Subscription) -> dict:
 def _current_live_subscription(user) -> Subscription:
     subscription = selectors.get_current_subscription(user=user)
     if subscription is None or not subscription.is_live:
-        raise DomainError(_("You have no active subscription."), code="no_subscription", status_code=status.HTTP_404_NOT_FOUND)
+        raise NotFound(_("You have no active subscription."), code="no_subscription")
     return subscription
 
 

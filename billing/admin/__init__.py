@@ -1,0 +1,7 @@
+"""
+The finance and plans console: `finance` (plans, bumps, gateways, checkouts,
+subscriptions, webhook events, the dashboard), `payments` (replay,
+reconciliation), `forms`. Importing the package registers them all.
+"""
+
+from billing.admin import finance, payments  # noqa: F401 - registers the ModelAdmins

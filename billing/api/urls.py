@@ -1,0 +1,19 @@
+from django.urls import path
+
+from billing.api import checkout, subscriptions, webhooks
+
+urlpatterns = [
+    path("plans", subscriptions.PlanListApi.as_view(), name="api-plans"),
+    path("me/subscription", subscriptions.MySubscriptionApi.as_view(), name="api-me-subscription"),
+    path("me/subscription/cancel", subscriptions.MySubscriptionCancelApi.as_view(), name="api-me-subscription-cancel"),
+    path("me/subscription/change-plan", subscriptions.MySubscriptionChangePlanApi.as_view(), name="api-me-subscription-change-plan"),
+    path("checkout/process", checkout.CheckoutProcessApi.as_view(), name="api-checkout-process"),
+    path("checkout/pix", checkout.CheckoutPixApi.as_view(), name="api-checkout-pix"),
+    path("checkout/<uuid:checkout_id>", checkout.CheckoutStatusApi.as_view(), name="api-checkout-detail"),
+    path("checkout/<uuid:checkout_id>/simulate", checkout.CheckoutSimulateApi.as_view(), name="api-checkout-simulate"),
+    path("webhook/junglepay", webhooks.JunglePayWebhookApi.as_view(), name="api-webhook-junglepay"),
+    # The original's spelling ("sucess") is what the marketplace has configured: keep it working.
+    path("webhook/dias/payment-sucess", webhooks.DiasWebhookApi.as_view(), name="api-webhook-dias-legacy"),
+    path("webhook/dias/payment-success", webhooks.DiasWebhookApi.as_view(), name="api-webhook-dias"),
+    path("webhook/sandbox", webhooks.SandboxWebhookApi.as_view(), name="api-webhook-sandbox"),
+]

@@ -1,0 +1,53 @@
+"""
+Billing's domain errors. None carries HTTP: `config/api_errors.py` maps their
+kinds (config/errors.py) to status codes. Gateways and services raise these.
+"""
+
+from config.errors import Conflict, DomainError, Invalid, NotFound, Unavailable, UpstreamFailed
+
+
+class InvalidInput(Invalid):
+    """One field is wrong; the message says what to do."""
+
+    def __init__(self, field_name: str, message: str, *, code: str = "invalid"):
+        super().__init__(message, code=code, fields={field_name: [message]})
+
+
+class TransitionNotAllowed(Conflict):
+    code = "transition_not_allowed"
+
+
+class CheckoutNotFound(NotFound):
+    code = "not_found"
+
+
+class CheckoutNotPayable(Conflict):
+    code = "checkout_not_payable"
+
+
+class MarketplaceError(DomainError):
+    code = "marketplace_payment_invalid"
+
+
+class GatewayError(UpstreamFailed):
+    """A provider failed us; the API answers with the error shape, never a traceback."""
+
+    code = "gateway_error"
+
+
+class GatewayUnavailable(Unavailable, GatewayError):
+    """Timeout, 5xx, connection refused, circuit open: try again later."""
+
+    code = "gateway_unavailable"
+
+
+class GatewayRejected(GatewayError):
+    """The provider answered and said no, or answered something unusable: our configuration, not the buyer."""
+
+    code = "gateway_rejected"
+
+
+class PaymentDetailsRefused(Invalid, GatewayRejected):
+    """The provider refused what the buyer typed (document, phone...): the buyer can fix it (400)."""
+
+    code = "gateway_rejected"

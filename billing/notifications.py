@@ -1,0 +1,81 @@
+"""
+Billing's e-mails and the Celery tasks that send them. Services queue them
+after commit through this module and never import tasks; nothing here
+changes a row.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from celery import shared_task
+from django.conf import settings
+from django.core.mail import EmailMessage, get_connection
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from billing.money import format_brl
+from config.tasks import enqueue
+
+logger = logging.getLogger(__name__)
+
+# Renewal e-mails go to the worker in chunks: the sweep neither waits on SMTP
+# nor renders thousands of templates; a chunk that fails is retried alone.
+NOTICE_CHUNK = 500
+
+
+def checkout_link(public_id) -> str:
+    """Where a customer pays a checkout (renewal e-mails, the account page)."""
+    return settings.SITE_URL + reverse("billing:checkout-pay", kwargs={"checkout_id": public_id})
+
+
+def queue_renewal_notices(notices: list) -> None:
+    """After the sweep's commit: `notices` are [email, name, plan name, total cents, checkout id, end date ISO]."""
+    for start in range(0, len(notices), NOTICE_CHUNK):
+        chunk = notices[start : start + NOTICE_CHUNK]
+        try:
+            enqueue(send_renewal_notices_task, notices=chunk)
+        except Exception:  # noqa: BLE001 - the renewals exist either way; they show on /account/
+            logger.exception("renewal notices not queued", extra={"count": len(chunk)})
+
+
+def send_renewal_notices(*, notices) -> int:
+    """
+    One e-mail per renewal issued, over one connection. Raises on an SMTP
+    failure so the task retries.
+    """
+    messages = []
+    with translation.override(settings.LANGUAGE_CODE):
+        for email, name, plan_name, total_cents, public_id, end_date in notices:
+            context = {
+                "name": name,
+                "plan": plan_name,
+                "total": format_brl(total_cents),
+                "link": checkout_link(public_id),
+                "end_date": timezone.localtime(datetime.fromisoformat(end_date)),
+            }
+            messages.append(
+                EmailMessage(
+                    subject=_("Your CreatorFlix subscription renews soon"),
+                    body=render_to_string("billing/email/renewal_notice.txt", context),
+                    to=[email],
+                )
+            )
+    with get_connection() as connection:
+        sent = connection.send_messages(messages) or 0
+    logger.info("renewal notices sent", extra={"count": sent})
+    return sent
+
+
+@shared_task(
+    name="billing.tasks.send_renewal_notices",
+    autoretry_for=(OSError,),
+    retry_backoff=60,
+    max_retries=5,
+)
+def send_renewal_notices_task(*, notices: list) -> int:
+    """E-mails a chunk of renewal links, queued by the sweep after its commit."""
+    return send_renewal_notices(notices=notices)

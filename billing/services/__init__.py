@@ -1,0 +1,61 @@
+"""
+Every billing state change lives in this package: checkouts, charges,
+activation, payments, subscriptions, the sweep and the gateway switches
+(contract §8). Views, admin actions, webhooks, commands and tasks are doors
+that call these functions; none of them changes a status itself.
+
+Rules every function follows:
+
+- keyword-only arguments, one `now` read at the top (tests pass it);
+- one transaction, rows locked through `services.locks`, in its one order;
+- idempotent: repeating a call (a duplicate webhook, a double click) changes
+  nothing the second time;
+- side effects (e-mail) only after commit, through billing.notifications.
+"""
+
+from billing.services.activation import activate_checkout, match_plan, record_marketplace_payment
+from billing.services.charges import issue_pix_charge, simulate_sandbox_event
+from billing.services.checkouts import FAIL_STATUSES, create_checkout, fail_checkout, refund_checkout
+from billing.services.gateway_config import activate_gateway, deactivate_gateway, gateway_for_new_charge, rotate_postback_token
+from billing.services.payments import ProcessingError, apply_charge, apply_marketplace_notification, checkout_for_charge
+from billing.services.subscriptions import (
+    PlanChange,
+    activate_subscription,
+    cancel_subscription,
+    cancel_subscription_now,
+    change_plan,
+    expire_subscription,
+    extend_subscription,
+    upgrade_credit_cents,
+)
+from billing.services.sweep import SweepResult, sweep_subscriptions
+
+__all__ = [
+    "FAIL_STATUSES",
+    "PlanChange",
+    "ProcessingError",
+    "SweepResult",
+    "activate_checkout",
+    "activate_gateway",
+    "activate_subscription",
+    "apply_charge",
+    "apply_marketplace_notification",
+    "cancel_subscription",
+    "cancel_subscription_now",
+    "change_plan",
+    "checkout_for_charge",
+    "create_checkout",
+    "deactivate_gateway",
+    "expire_subscription",
+    "extend_subscription",
+    "fail_checkout",
+    "gateway_for_new_charge",
+    "issue_pix_charge",
+    "match_plan",
+    "record_marketplace_payment",
+    "refund_checkout",
+    "rotate_postback_token",
+    "simulate_sandbox_event",
+    "sweep_subscriptions",
+    "upgrade_credit_cents",
+]

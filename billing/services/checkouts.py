@@ -1,0 +1,160 @@
+"""Checkouts: created with server-side totals, failed, refunded."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from billing.documents import digits_only
+from billing.exceptions import InvalidInput, TransitionNotAllowed
+from billing.models import Checkout, OrderBump, Plan, Subscription
+from billing.services.common import cancel_open_renewals, set_transition
+from billing.services.locks import lock_checkout
+
+logger = logging.getLogger(__name__)
+
+
+@transaction.atomic
+def create_checkout(
+    *,
+    plan: Plan,
+    customer_name: str,
+    customer_email: str,
+    customer_document: str = "",
+    customer_phone: str = "",
+    order_bump_ids=(),
+    payment_method: str = Checkout.Method.PIX,
+    user=None,
+    purpose: str = Checkout.Purpose.NEW,
+    subscription: Subscription | None = None,
+    credit_cents: int = 0,
+    now: datetime | None = None,
+) -> Checkout:
+    """
+    A pending checkout whose totals are computed here, never taken from the
+    client: total = plan price + active order bumps - credit (upgrades).
+
+    `items` snapshots what is sold, as sent to the gateway; its lines add up
+    to `total_cents`. A NEW checkout of a known user without a live
+    subscription opens a `pending` subscription (contract §8), which ends
+    `expired`/`never_paid` if the charge is never paid.
+    """
+    now = now or timezone.now()
+    plan = Plan.objects.get(pk=plan.pk)  # fresh: the price is read from the database, not a stale instance
+    if purpose not in Checkout.Purpose.values:
+        raise InvalidInput("purpose", _("Unknown checkout purpose."))
+    # A renewal may continue a plan that is no longer sold; new sales and upgrades may not.
+    if purpose != Checkout.Purpose.RENEWAL and not plan.is_active:
+        raise InvalidInput("plan_id", _("This plan is not available."), code="plan_unavailable")
+    if payment_method not in Checkout.Method.values or not plan.accepts(payment_method):
+        raise InvalidInput("payment_method", _("This plan does not accept this payment method."), code="method_not_accepted")
+    if purpose != Checkout.Purpose.NEW and subscription is None:
+        raise InvalidInput("subscription", _("A renewal or upgrade needs the subscription it continues."))
+    customer_name = (customer_name or "").strip()
+    customer_email = (customer_email or "").strip().lower()
+    if not customer_name:
+        raise InvalidInput("name", _("Enter your name."))
+    if not customer_email or "@" not in customer_email:
+        raise InvalidInput("email", _("Enter a valid e-mail address."))
+
+    bump_ids = sorted({int(pk) for pk in order_bump_ids or ()})
+    bumps = list(OrderBump.objects.filter(pk__in=bump_ids, is_active=True).order_by("display_order", "pk"))
+    if len(bumps) != len(bump_ids):
+        raise InvalidInput("order_bump_ids", _("One of the chosen extras is not available."), code="bump_unavailable")
+
+    plan_price_cents = plan.price_cents
+    bumps_cents = sum(bump.price_cents for bump in bumps)
+    # Credit only ever lowers the plan line, and never below zero.
+    credit_cents = max(0, min(int(credit_cents), plan_price_cents))
+    total_cents = plan_price_cents + bumps_cents - credit_cents
+
+    plan_title = plan.name
+    if purpose == Checkout.Purpose.RENEWAL:
+        plan_title = _("%(plan)s (renewal)") % {"plan": plan.name}
+    elif purpose == Checkout.Purpose.UPGRADE:
+        plan_title = _("%(plan)s (upgrade, prorated)") % {"plan": plan.name}
+    items = [{"title": str(plan_title), "unit_price_cents": plan_price_cents - credit_cents, "quantity": 1}]
+    items += [{"title": bump.name, "unit_price_cents": bump.price_cents, "quantity": 1} for bump in bumps]
+
+    if user is not None and purpose == Checkout.Purpose.NEW and subscription is None:
+        has_live = Subscription.objects.live().filter(user=user).exists()
+        if not has_live:
+            subscription = Subscription.objects.create(
+                user=user, plan=plan, status=Subscription.Status.PENDING, last_transition_at=now, created_at=now
+            )
+
+    checkout = Checkout.objects.create(
+        user=user,
+        plan=plan,
+        purpose=purpose,
+        subscription=subscription,
+        payment_method=payment_method,
+        plan_price_cents=plan_price_cents,
+        bumps_cents=bumps_cents,
+        credit_cents=credit_cents,
+        total_cents=total_cents,
+        items=items,
+        customer_name=customer_name[:150],
+        customer_email=customer_email,
+        customer_document=digits_only(customer_document),
+        customer_phone=digits_only(customer_phone)[:20],
+        created_at=now,
+    )
+    if bumps:
+        checkout.order_bumps.set(bumps)
+    return checkout
+
+
+@transaction.atomic
+def refund_checkout(*, checkout: Checkout, now: datetime | None = None) -> Checkout:
+    """Refund, chargeback or PIX dispute (MED): the money is gone, so is access, at once."""
+    now = now or timezone.now()
+    checkout = lock_checkout(checkout)
+    if checkout.status == Checkout.Status.REFUNDED:
+        return checkout
+    if checkout.status != Checkout.Status.PAID:
+        raise TransitionNotAllowed(_("Only a paid checkout can be refunded."))
+    checkout.status = Checkout.Status.REFUNDED
+    checkout.save(update_fields=["status", "updated_at"])
+    if checkout.subscription_id:
+        subscription = Subscription.objects.select_for_update().get(pk=checkout.subscription_id)
+        if subscription.status != Subscription.Status.REFUNDED:
+            set_transition(subscription, status=Subscription.Status.REFUNDED, reason=Subscription.Reason.REFUNDED, now=now)
+            subscription.save()
+        cancel_open_renewals(subscription, now=now)
+    logger.info("checkout refunded", extra={"checkout": str(checkout.public_id)})
+    return checkout
+
+
+FAIL_STATUSES = (Checkout.Status.FAILED, Checkout.Status.EXPIRED, Checkout.Status.CANCELED)
+
+
+@transaction.atomic
+def fail_checkout(*, checkout: Checkout, status: str, now: datetime | None = None) -> Checkout:
+    """
+    A pending checkout that will not be paid: failed, expired or canceled.
+    Never moves a checkout that is not pending (a paid one above all). A NEW
+    checkout's pending subscription ends `expired`/`never_paid`, so the user can
+    check out again; a failed renewal charge lets the sweep issue a fresh one.
+    """
+    if status not in FAIL_STATUSES:
+        raise ValueError(f"not a failure status: {status!r}")
+    now = now or timezone.now()
+    checkout = lock_checkout(checkout)
+    if checkout.status != Checkout.Status.PENDING:
+        return checkout
+    checkout.status = status
+    checkout.save(update_fields=["status", "updated_at"])
+    if checkout.subscription_id:
+        subscription = Subscription.objects.select_for_update().get(pk=checkout.subscription_id)
+        if checkout.purpose == Checkout.Purpose.NEW and subscription.status == Subscription.Status.PENDING:
+            set_transition(subscription, status=Subscription.Status.EXPIRED, reason=Subscription.Reason.NEVER_PAID, now=now)
+            subscription.save(update_fields=["status", "last_reason", "last_transition_at", "updated_at"])
+        elif checkout.purpose == Checkout.Purpose.RENEWAL and subscription.is_live:
+            subscription.renewal_issued_for = None
+            subscription.save(update_fields=["renewal_issued_for", "updated_at"])
+    return checkout

@@ -1,0 +1,22 @@
+"""Small steps every state change shares: a subscription's transition, voiding open renewal charges."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from billing.models import Checkout, Subscription
+
+
+def set_transition(subscription: Subscription, *, status: str, reason: str, now: datetime) -> None:
+    subscription.status = status
+    subscription.last_reason = reason
+    subscription.last_transition_at = now
+
+
+def cancel_open_renewals(subscription: Subscription, *, now: datetime, exclude_pk: int | None = None) -> int:
+    qs = Checkout.objects.filter(
+        subscription=subscription, purpose=Checkout.Purpose.RENEWAL, status=Checkout.Status.PENDING
+    )
+    if exclude_pk:
+        qs = qs.exclude(pk=exclude_pk)
+    return qs.update(status=Checkout.Status.CANCELED, updated_at=now)

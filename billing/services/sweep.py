@@ -1,0 +1,203 @@
+"""The sweep: every subscription and checkout the clock has overtaken, in set-based statements."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from billing.fields import EncryptedTextField
+from billing.models import Checkout, Subscription
+from billing.notifications import queue_renewal_notices
+
+logger = logging.getLogger(__name__)
+
+# An unpaid first checkout without a PIX expiry is abandoned after this long.
+STALE_CHECKOUT_AGE = timedelta(days=1)
+
+
+@dataclass
+class SweepResult:
+    checkouts_expired: int = 0
+    never_paid: int = 0
+    expired: int = 0
+    canceled_at_period_end: int = 0
+    renewals_closed: int = 0
+    past_due: int = 0
+    renewals_issued: int = 0
+    renewal_checkout_ids: list = field(default_factory=list, repr=False)
+
+    @property
+    def rows_changed(self) -> int:
+        return (
+            self.checkouts_expired + self.never_paid + self.expired + self.canceled_at_period_end
+            + self.renewals_closed + self.past_due + 2 * self.renewals_issued  # claim + new checkout
+        )
+
+    def summary(self) -> str:
+        return (
+            f"renewals issued {self.renewals_issued}, past due {self.past_due}, expired {self.expired}, "
+            f"canceled at period end {self.canceled_at_period_end}, stale checkouts expired {self.checkouts_expired}, "
+            f"never paid {self.never_paid}, renewal charges closed {self.renewals_closed}"
+        )
+
+
+def sweep_subscriptions(*, now: datetime | None = None, progress=None) -> SweepResult:
+    """
+    Moves every subscription and checkout the clock has overtaken, in a fixed
+    number of set-based statements, whatever the number of rows:
+
+    1. unpaid first checkouts whose PIX expired or that are a day old → expired;
+    2. their pending subscriptions → expired (`never_paid`);
+    3. live subscriptions past grace → expired;
+    4. subscriptions canceled at period end whose period is over → canceled;
+    5. renewal charges of subscriptions no longer live → expired;
+    6. active subscriptions past `end_date` → past_due (`grace_started`);
+    7. due renewals: claimed by compare-and-set (`renewal_issued_for` ← `end_date`),
+       read back, created in one bulk insert, e-mailed after commit.
+
+    Each step is its own short transaction and a compare-and-set on the rows'
+    own columns: a second sweep running at the same moment waits on the row
+    locks, re-checks the condition (PostgreSQL re-evaluates it on the new row
+    version) and finds nothing left to do. Keeping the steps apart also means
+    the sweep never holds subscription locks while waiting for checkout
+    locks, the reverse of activate_checkout's order.
+    """
+    now = now or timezone.now()
+    result = SweepResult()
+    report = progress or (lambda step, count: None)
+    S, C = Subscription.Status, Checkout.Status
+    grace_start = now - timedelta(days=settings.SUBSCRIPTION_GRACE_DAYS)
+
+    with transaction.atomic():
+        result.checkouts_expired = (
+            Checkout.objects.filter(status=C.PENDING, purpose=Checkout.Purpose.NEW)
+            .filter(Q(pix_expires_at__lt=now) | Q(created_at__lt=now - STALE_CHECKOUT_AGE))
+            .update(status=C.EXPIRED, updated_at=now)
+        )
+    report("checkouts_expired", result.checkouts_expired)
+
+    with transaction.atomic():
+        unpaid_first = Checkout.objects.filter(
+            subscription=OuterRef("pk"), purpose=Checkout.Purpose.NEW, status__in=[C.EXPIRED, C.FAILED, C.CANCELED]
+        )
+        still_open = Checkout.objects.filter(subscription=OuterRef("pk"), status__in=[C.PENDING, C.PAID])
+        result.never_paid = (
+            Subscription.objects.filter(status=S.PENDING)
+            .filter(Exists(unpaid_first), ~Exists(still_open))
+            .update(status=S.EXPIRED, last_reason=Subscription.Reason.NEVER_PAID, last_transition_at=now, updated_at=now)
+        )
+    report("never_paid", result.never_paid)
+
+    with transaction.atomic():
+        result.expired = Subscription.objects.filter(
+            status__in=Subscription.LIVE_STATUSES, cancel_at_period_end=False, end_date__lte=grace_start
+        ).update(status=S.EXPIRED, last_reason=Subscription.Reason.EXPIRED, last_transition_at=now, updated_at=now)
+    report("expired", result.expired)
+
+    with transaction.atomic():
+        # The reason stays `canceled_by_user`: that is why it ended.
+        result.canceled_at_period_end = Subscription.objects.filter(
+            status__in=Subscription.LIVE_STATUSES, cancel_at_period_end=True, end_date__lte=now
+        ).update(status=S.CANCELED, last_transition_at=now, updated_at=now)
+    report("canceled_at_period_end", result.canceled_at_period_end)
+
+    with transaction.atomic():
+        # Still payable (activate_checkout accepts a late payment); just no longer open.
+        result.renewals_closed = (
+            Checkout.objects.filter(status=C.PENDING, purpose=Checkout.Purpose.RENEWAL)
+            .exclude(Exists(Subscription.objects.filter(pk=OuterRef("subscription_id"), status__in=Subscription.LIVE_STATUSES)))
+            .update(status=C.EXPIRED, updated_at=now)
+        )
+    report("renewals_closed", result.renewals_closed)
+
+    with transaction.atomic():
+        result.past_due = Subscription.objects.filter(
+            status=S.ACTIVE, cancel_at_period_end=False, end_date__lte=now
+        ).update(status=S.PAST_DUE, last_reason=Subscription.Reason.GRACE_STARTED, last_transition_at=now, updated_at=now)
+    report("past_due", result.past_due)
+
+    _issue_renewals(now=now, result=result)
+    report("renewals_issued", result.renewals_issued)
+    logger.info("subscriptions swept", extra={"summary": result.summary()})
+    return result
+
+
+@transaction.atomic
+def _issue_renewals(*, now: datetime, result: SweepResult) -> None:
+    claim = uuid.uuid4()
+    open_renewal = Checkout.objects.filter(
+        subscription=OuterRef("pk"), purpose=Checkout.Purpose.RENEWAL, status=Checkout.Status.PENDING
+    )
+    # The compare-and-set: only conditions on the row's own columns, so a
+    # concurrent sweep that waited for our row locks re-checks them and skips.
+    claimed = (
+        Subscription.objects.filter(
+            status__in=Subscription.LIVE_STATUSES,
+            cancel_at_period_end=False,
+            end_date__lte=now + timedelta(days=settings.RENEWAL_NOTICE_DAYS),
+            end_date__gt=now - timedelta(days=settings.SUBSCRIPTION_GRACE_DAYS),
+        )
+        .filter(Q(renewal_issued_for__isnull=True) | ~Q(renewal_issued_for=F("end_date")))
+        .exclude(Exists(open_renewal))  # an admin extension keeps the charge already issued
+        .update(renewal_issued_for=F("end_date"), sweep_claim=claim, updated_at=now)
+    )
+    if not claimed:
+        return
+    last_paid = Checkout.objects.filter(subscription=OuterRef("pk"), status=Checkout.Status.PAID).order_by("-paid_at", "-pk")
+    # Plain values, not model instances: a backlog of renewals is read in one
+    # query without building a user, a plan and a subscription object per row.
+    rows = (
+        Subscription.objects.filter(sweep_claim=claim)
+        .annotate(
+            last_document=Subquery(last_paid.values("customer_document")[:1], output_field=EncryptedTextField()),
+            last_phone=Subquery(last_paid.values("customer_phone")[:1]),
+            last_name=Subquery(last_paid.values("customer_name")[:1]),
+        )
+        .order_by("pk")
+        .values(
+            "pk", "user_id", "user__email", "user__name", "end_date", "last_document", "last_phone", "last_name",
+            "plan_id", "plan__name", "plan__price_cents", "plan__accepts_pix", "plan__accepts_card",
+            "next_plan_id", "next_plan__name", "next_plan__price_cents", "next_plan__accepts_pix", "next_plan__accepts_card",
+        )
+    )
+    checkouts, notices = [], []
+    titles = {}
+    for row in rows:
+        key = "next_plan__" if row["next_plan_id"] else "plan__"
+        plan_id = row["next_plan_id"] or row["plan_id"]
+        name, price = row[key + "name"], row[key + "price_cents"]
+        method = Checkout.Method.PIX if row[key + "accepts_pix"] or not row[key + "accepts_card"] else Checkout.Method.CARD
+        if name not in titles:
+            titles[name] = _("%(plan)s (renewal)") % {"plan": name}
+        customer_name = (row["last_name"] or row["user__name"] or row["user__email"])[:150]
+        checkout = Checkout(
+            user_id=row["user_id"],
+            plan_id=plan_id,
+            purpose=Checkout.Purpose.RENEWAL,
+            subscription_id=row["pk"],
+            payment_method=method,
+            plan_price_cents=price,
+            bumps_cents=0,
+            credit_cents=0,
+            total_cents=price,
+            items=[{"title": titles[name], "unit_price_cents": price, "quantity": 1}],
+            customer_name=customer_name,
+            customer_email=row["user__email"],
+            customer_document=row["last_document"] or "",
+            customer_phone=row["last_phone"] or "",
+            created_at=now,
+        )
+        checkouts.append(checkout)
+        notices.append([row["user__email"], customer_name, name, price, str(checkout.public_id), row["end_date"].isoformat()])
+    Checkout.objects.bulk_create(checkouts)
+    result.renewals_issued = len(checkouts)
+    result.renewal_checkout_ids = [c.public_id for c in checkouts]
+    transaction.on_commit(lambda: queue_renewal_notices(notices))
