@@ -210,6 +210,12 @@ class Checkout(models.Model):
     is_late = models.BooleanField(
         _("paid late"), default=False, help_text=_("Paid after its charge or its subscription had expired.")
     )
+    paid_amount_cents = models.PositiveIntegerField(
+        _("amount received (cents)"),
+        null=True,
+        blank=True,
+        help_text=_("What the gateway says arrived of a partial payment; never grants access."),
+    )
     created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -310,6 +316,12 @@ class Subscription(models.Model):
         help_text=_("A scheduled downgrade, applied when the subscription renews."),
     )
     external_id = models.CharField(_("external id"), max_length=100, blank=True, help_text=_("Marketplace transaction id."))
+    external_amount_cents = models.PositiveIntegerField(
+        _("marketplace amount (cents)"),
+        null=True,
+        blank=True,
+        help_text=_("The amount the marketplace announced (PENDING); its PAID must confirm it."),
+    )
     plan_match_rule = models.CharField(_("plan matched by"), max_length=20, choices=PlanMatch.choices, default=PlanMatch.CHECKOUT)
     last_reason = models.CharField(_("last transition"), max_length=30, choices=Reason.choices, default=Reason.CREATED)
     last_transition_at = models.DateTimeField(_("last transition at"), default=timezone.now)
@@ -376,6 +388,9 @@ class WebhookEvent(models.Model):
     error = models.TextField(_("error"), blank=True)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+    # When the retry task may take the event again (FAILED: backoff; RECEIVED: a
+    # worker that died mid-way); empty once done. Selected in the query, indexed.
+    next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True, db_index=True)
     checkout = models.ForeignKey(
         Checkout, verbose_name=_("checkout"), on_delete=models.SET_NULL, null=True, blank=True, related_name="webhook_events"
     )
@@ -398,12 +413,17 @@ class ReconciliationItem(models.Model):
         AMOUNT_MISMATCH = "amount_mismatch", _("Amount differs")
         STATUS_MISMATCH = "status_mismatch", _("Status differs")
         UNKNOWN_TRANSACTION = "unknown_transaction", _("Transaction unknown here")
+        PARTIAL_PAYMENT = "partial_payment", _("Partial payment")
+        MARKETPLACE_AMOUNT_MISMATCH = "marketplace_amount_mismatch", _("Marketplace amount mismatch")
 
     gateway = models.ForeignKey(PaymentGateway, verbose_name=_("gateway"), on_delete=models.PROTECT)
     transaction_id = models.CharField(_("transaction id"), max_length=100)
     checkout = models.ForeignKey(Checkout, verbose_name=_("checkout"), on_delete=models.SET_NULL, null=True, blank=True)
     kind = models.CharField(_("kind"), max_length=30, choices=Kind.choices)
     detail = models.JSONField(_("detail"), default=dict)
+    amount_cents = models.PositiveIntegerField(
+        _("amount (cents)"), null=True, blank=True, help_text=_("The money this item is about, when known.")
+    )
     resolved = models.BooleanField(_("resolved"), default=False)
     found_at = models.DateTimeField(_("found at"), default=timezone.now)
 

@@ -20,12 +20,13 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from billing.gateways import ChargeStatus, gateway_for
 from billing.models import Checkout, PaymentGateway, ReconciliationItem, WebhookEvent
 from billing.services import checkout_for_charge
+from billing.services.review import list_for_review, record_partial_payment
 from billing.webhooks import process_event, store_event
 
 logger = logging.getLogger(__name__)
@@ -61,14 +62,11 @@ class ReconciliationReport:
 
 def _record(*, config, charge, checkout, kind, detail, now) -> bool:
     """A new item (True) or the one already listed (False): unique (gateway, transaction, kind)."""
-    try:
-        with transaction.atomic():
-            ReconciliationItem.objects.create(
-                gateway=config, transaction_id=charge.transaction_id, checkout=checkout, kind=kind, detail=detail, found_at=now
-            )
-        return True
-    except IntegrityError:
-        return False
+    with transaction.atomic():
+        _item, created = list_for_review(
+            gateway=config, transaction_id=charge.transaction_id, checkout=checkout, kind=kind, detail=detail, now=now
+        )
+    return created
 
 
 def _deliver_missed_postback(*, config, charge, now) -> str:
@@ -108,6 +106,12 @@ def reconcile_gateway(*, config: PaymentGateway, now=None, days: int = RECONCILE
                 report.flagged += 1
             continue
         detail.update({"checkout_status": checkout.status, "checkout_total": checkout.total_cents})
+
+        if charge.status == ChargeStatus.PARTIALLY_PAID:
+            # Part of the money arrived: recorded and listed, exactly as the webhook path does.
+            _item, created = record_partial_payment(checkout=checkout, charge=charge, now=now)
+            report.flagged += created
+            continue
 
         if charge.amount_cents is not None and charge.amount_cents != checkout.total_cents:
             if _record(config=config, charge=charge, checkout=checkout, kind=ReconciliationItem.Kind.AMOUNT_MISMATCH, detail=detail, now=now):

@@ -12,7 +12,7 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
-from billing.models import Checkout, Plan, Subscription
+from billing.models import Checkout, Plan, ReconciliationItem, Subscription
 
 
 def list_active_plans():
@@ -68,6 +68,9 @@ class FinanceFigures:
     churned_30d: int
     churn_pct: float | None
     late_payments_30d: int = 0
+    # Partial payments (money that arrived short) not yet resolved by a person; cents where known.
+    partial_payments_count: int = 0
+    partial_payments_cents: int = 0
     extra: dict = field(default_factory=dict)
 
 
@@ -144,6 +147,9 @@ def get_finance_figures(*, now: datetime | None = None) -> FinanceFigures:
         late=Count("pk", filter=Q(is_late=True)),
     )
     conversion = round(100 * recent["paid"] / recent["total"], 1) if recent["total"] else None
+    partial = ReconciliationItem.objects.filter(kind=ReconciliationItem.Kind.PARTIAL_PAYMENT, resolved=False).aggregate(
+        n=Count("pk"), cents=Sum("amount_cents")
+    )
 
     due = (
         Subscription.objects.filter(
@@ -181,6 +187,8 @@ def get_finance_figures(*, now: datetime | None = None) -> FinanceFigures:
         churned_30d=churned,
         churn_pct=churn,
         late_payments_30d=recent["late"],
+        partial_payments_count=partial["n"] or 0,
+        partial_payments_cents=partial["cents"] or 0,
     )
 
 

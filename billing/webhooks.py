@@ -20,7 +20,6 @@ Every stored event is answered 200, even when it is ignored.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import secrets
 import traceback
@@ -32,7 +31,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from billing.gateways import GatewayError, NotificationInvalid, gateway_for
+from billing.gateways import GatewayError, Notification, NotificationInvalid, gateway_for
 from billing.gateways.sandbox import sandbox_allowed
 from billing.models import PaymentGateway, WebhookEvent
 from billing.services.payments import ProcessingError, apply_charge, apply_marketplace_notification, checkout_for_charge
@@ -44,6 +43,8 @@ Outcome = WebhookEvent.Outcome
 KEPT_HEADERS = ("content-type", "content-length", "user-agent", "x-forwarded-for", "x-real-ip", "x-request-id", "x-sandbox-simulation")
 # Backoff of the retry task: attempt n waits 2**n minutes; after MAX_ATTEMPTS a person decides.
 MAX_ATTEMPTS = 8
+# A RECEIVED event still unprocessed after this long lost its worker: the retry task takes it.
+STUCK_AFTER = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -71,11 +72,12 @@ def _authenticate(provider: str, token: str) -> PaymentGateway | None:
 def store_event(*, provider: str, event_id: str, headers: dict, body: str, payload, now=None) -> tuple[WebhookEvent, bool]:
     """Stored once, before anything acts on it: (the event, whether this call created it)."""
     event_id = _without_nul(event_id)
+    received_at = now or timezone.now()
     try:
         with transaction.atomic():
             event = WebhookEvent.objects.create(
                 provider=provider, event_id=event_id, headers=headers, body=body, payload=payload,
-                received_at=now or timezone.now(),
+                received_at=received_at, next_attempt_at=received_at + STUCK_AFTER,
             )
         return event, True
     except IntegrityError:
@@ -102,21 +104,25 @@ def receive_webhook(
     text = body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
     gateway = gateway_for(config)
     try:
+        # Parsed once: the Notification carries the JSON it was read from, and is handed to processing.
         notification = gateway.parse_notification(body)
-        payload = _without_nul(json.loads(body))
     except (NotificationInvalid, ValueError, UnicodeDecodeError) as exc:
         event, _created = store_event(
             provider=provider, event_id="sha256:" + hashlib.sha256(body).hexdigest(), headers=kept, body=text, payload=None
         )
-        WebhookEvent.objects.filter(pk=event.pk).update(outcome=Outcome.IGNORED, error=str(exc)[:1000], processed_at=timezone.now())
+        WebhookEvent.objects.filter(pk=event.pk).update(
+            outcome=Outcome.IGNORED, error=str(exc)[:1000], processed_at=timezone.now(), next_attempt_at=None
+        )
         logger.warning("webhook stored but unparseable", extra={"provider": provider, "event": event.pk})
         return WebhookResponse(400, {"error": {"code": "malformed_body", "message": "Malformed JSON body.", "fields": {}}})
 
-    event, created = store_event(provider=provider, event_id=notification.event_id, headers=kept, body=text, payload=payload)
+    event, created = store_event(
+        provider=provider, event_id=notification.event_id, headers=kept, body=text, payload=_without_nul(notification.payload)
+    )
     if not created and event.outcome != Outcome.FAILED:
         # A re-delivery: stored once, applied once. A FAILED one is retried by the redelivery.
         return WebhookResponse(200, {"status": "duplicate", "event_id": event.event_id})
-    outcome = process_event(event=event)
+    outcome = process_event(event=event, notification=notification)
     return WebhookResponse(200, {"status": outcome, "event_id": event.event_id})
 
 
@@ -135,10 +141,13 @@ def _without_nul(value):
 # ---------------------------------------------------------------------------
 
 
-def process_event(*, event: WebhookEvent, now=None) -> str:
+def process_event(*, event: WebhookEvent, notification: Notification | None = None, now=None) -> str:
     """
     Apply a stored event and record its outcome; never raises (an error is
     kept on the event for replay).
+
+    The live path passes the `notification` it parsed from the request; a
+    retry or a replay has only the stored body, which is parsed here.
 
     The gateway is asked first, outside any transaction (no row is locked
     while we wait on the network). Then the state change and the event's
@@ -150,7 +159,7 @@ def process_event(*, event: WebhookEvent, now=None) -> str:
     committed: list[bool] = []
     outcome = Outcome.FAILED
     try:
-        apply = _prepare(event)
+        apply = _prepare(event, notification)
         with transaction.atomic():
             # Registered first, so it runs first after COMMIT: it tells us the commit happened.
             transaction.on_commit(lambda: committed.append(True))
@@ -172,20 +181,31 @@ def process_event(*, event: WebhookEvent, now=None) -> str:
 
 
 def _record_outcome(event: WebhookEvent, *, outcome: str, note: str, checkout, now) -> None:
+    next_attempt_at = None
+    if outcome == Outcome.FAILED:
+        # Backoff: after its n-th failed attempt an event waits 2**n minutes.
+        next_attempt_at = now + retry_backoff(event.attempts + 1)
     WebhookEvent.objects.filter(pk=event.pk).update(
         outcome=outcome,
         error=_without_nul(note)[:4000],
         processed_at=now,
         attempts=F("attempts") + 1,
+        next_attempt_at=next_attempt_at,
         checkout=checkout or event.checkout,
     )
 
 
-def _prepare(event: WebhookEvent):
-    """Parse the stored body and ask the gateway (network, no transaction); return the step that applies it."""
+def retry_backoff(attempts: int) -> timedelta:
+    return timedelta(minutes=2 ** max(attempts, 0))
+
+
+def _prepare(event: WebhookEvent, notification: Notification | None):
+    """Ask the gateway (network, no transaction); return the step that applies the event."""
     config = PaymentGateway.objects.get(kind=event.provider)
     gateway = gateway_for(config)
-    notification = gateway.parse_notification(event.body.encode("utf-8"))
+    if notification is None:
+        # A retry or a replay: the stored body is all there is.
+        notification = gateway.parse_notification(event.body.encode("utf-8"))
     if notification.kind != "transaction":
         return lambda now: (Outcome.IGNORED, f"event type {notification.kind!r} is not acted upon", None)
     if event.provider == PaymentGateway.Kind.DIAS:
@@ -213,25 +233,23 @@ def _prepare(event: WebhookEvent):
 
 def retry_failed_events(*, now=None, limit: int = 200) -> dict:
     """
-    Retry FAILED events whose backoff has passed (attempt n waits 2**n
-    minutes, up to MAX_ATTEMPTS), and RECEIVED ones stuck for 10 minutes (a
-    worker died mid-way). Each event is claimed by compare-and-set on its
-    `processed_at`, so two runs never process the same event at once.
+    Retry the events that are due: FAILED ones whose backoff has passed
+    (attempt n waits 2**n minutes, up to MAX_ATTEMPTS) and RECEIVED ones
+    stuck for STUCK_AFTER (a worker died mid-way). What is due is selected by
+    the query (`next_attempt_at`), so events still waiting never crowd out a
+    due one. Each event is claimed by compare-and-set on `next_attempt_at`,
+    so two runs never process the same event at once; the claim pushes it
+    STUCK_AFTER ahead, in case this run dies too.
     """
     now = now or timezone.now()
     counts = {"retried": 0, "processed": 0, "failed": 0, "skipped": 0}
-    candidates = WebhookEvent.objects.filter(
-        outcome__in=[Outcome.FAILED, Outcome.RECEIVED], attempts__lt=MAX_ATTEMPTS, received_at__lte=now - timedelta(minutes=1)
-    ).order_by("received_at")[:limit]
-    for event in candidates:
-        last = event.processed_at or event.received_at
-        wait = timedelta(minutes=2 ** max(event.attempts, 0)) if event.outcome == Outcome.FAILED else timedelta(minutes=10)
-        if last + wait > now:
-            counts["skipped"] += 1
-            continue
-        claimed = WebhookEvent.objects.filter(pk=event.pk, outcome=event.outcome, processed_at=event.processed_at).update(
-            processed_at=now
-        )
+    due = WebhookEvent.objects.filter(
+        outcome__in=[Outcome.FAILED, Outcome.RECEIVED], attempts__lt=MAX_ATTEMPTS, next_attempt_at__lte=now
+    ).order_by("next_attempt_at", "pk")[:limit]
+    for event in due:
+        claimed = WebhookEvent.objects.filter(
+            pk=event.pk, outcome=event.outcome, next_attempt_at=event.next_attempt_at
+        ).update(processed_at=now, next_attempt_at=now + STUCK_AFTER)
         if not claimed:
             counts["skipped"] += 1
             continue

@@ -451,6 +451,7 @@ class FinanceDashboardAdmin(admin.ModelAdmin):
                 "mrr": format_brl(figures.mrr_cents),
                 "pending_pix": format_brl(figures.pending_pix_cents),
                 "renewals_due": format_brl(figures.renewals_due_7d_cents),
+                "partial_payments": format_brl(figures.partial_payments_cents),
             },
             "conversion": localize(figures.conversion_pct) if figures.conversion_pct is not None else "—",
             "churn": localize(figures.churn_pct) if figures.churn_pct is not None else "—",

@@ -45,6 +45,17 @@ def _may_see(user, checkout: Checkout) -> bool:
     return user.pk == checkout.user_id or user.is_staff
 
 
+def _may_see_details(user, checkout: Checkout) -> bool:
+    """
+    Whose subscription a checkout paid is the account's business: a logged-out
+    holder of an account's checkout id (a forwarded renewal link) learns its
+    status and amount only, never the subscription or customer behind it.
+    """
+    if checkout.user_id is None:
+        return True  # a guest checkout: the holder of the id is the buyer
+    return user.is_authenticated and (user.pk == checkout.user_id or user.is_staff)
+
+
 class CheckoutProcessApi(APIView):
     throttle_classes = [CheckoutThrottle]
 
@@ -141,7 +152,9 @@ class CheckoutPixApi(APIView):
     def post(self, request):
         data = self.CheckoutPixInput(data=request.data)
         data.is_valid(raise_exception=True)
-        _get_checkout(data.validated_data["checkout_id"], request)  # ownership, before any gateway call
+        # Ownership, before any gateway call. A logged-out holder of an account's checkout id (the
+        # renewal e-mail's link) may still pay it: the answer is the charge only, no customer data.
+        _get_checkout(data.validated_data["checkout_id"], request)
         checkout = services.issue_pix_charge(checkout_id=data.validated_data["checkout_id"])
         return Response(self.CheckoutPixOutput(checkout).data)
 
@@ -168,12 +181,15 @@ class CheckoutStatusApi(APIView):
             # Only once paid: a pending subscription is not something to show the buyer.
             if checkout.status != Checkout.Status.PAID or checkout.subscription is None:
                 return None
+            if not self.context.get("details", False):
+                return None
             return CheckoutSubscriptionOutput(checkout.subscription).data
 
     @extend_schema(responses={200: CheckoutStatusOutput})
     def get(self, request, checkout_id):
         checkout = _get_checkout(checkout_id, request)
-        return Response(self.CheckoutStatusOutput(checkout).data)
+        details = _may_see_details(request.user, checkout)
+        return Response(self.CheckoutStatusOutput(checkout, context={"details": details}).data)
 
 
 class CheckoutSimulateApi(APIView):

@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 class ChargeStatus(enum.StrEnum):
     """A provider's status reduced to what our state machine acts upon."""
 
-    PENDING = "pending"  # waiting_payment, processing, authorized, partially_paid
+    PENDING = "pending"  # waiting_payment, processing, authorized
+    # Part of the money arrived: recorded and listed for a person, never access.
+    PARTIALLY_PAID = "partially_paid"
     PAID = "paid"
     FAILED = "failed"  # refused
     CANCELED = "canceled"
@@ -100,6 +102,8 @@ class Charge:
     paid_at: datetime | None = None
     created_at: datetime | None = None
     raw: dict = field(default_factory=dict)
+    # What arrived so far, when the provider says (a partial payment); cents.
+    paid_amount_cents: int | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,8 @@ class Notification:
     amount_cents: int | None = None
     payer_email: str = ""
     payer_name: str = ""
+    # The body as parsed JSON, kept so the webhook stores it without parsing again.
+    payload: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 class Gateway:

@@ -44,4 +44,5 @@ class DiasGateway(Gateway):
             amount_cents=amount,
             payer_email=str(payer.get("email") or "").strip(),
             payer_name=str(payer.get("name") or "").strip(),
+            payload=payload,
         )

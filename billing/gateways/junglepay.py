@@ -45,8 +45,8 @@ STATUS_MAP = {
     "waiting_payment": ChargeStatus.PENDING,
     "processing": ChargeStatus.PENDING,
     "authorized": ChargeStatus.PENDING,
-    # Part of the money arrived: not paid; a person looks at it (reconciliation).
-    "partially_paid": ChargeStatus.PENDING,
+    # Part of the money arrived: not paid; recorded and listed for a person.
+    "partially_paid": ChargeStatus.PARTIALLY_PAID,
     "paid": ChargeStatus.PAID,
     "refused": ChargeStatus.FAILED,
     "canceled": ChargeStatus.CANCELED,
@@ -107,6 +107,7 @@ def charge_from_transaction(data: dict) -> Charge:
         paid_at=_as_datetime(data.get("paidAt")),
         created_at=_as_datetime(data.get("createdAt")),
         raw=data,
+        paid_amount_cents=_as_int(data.get("paidAmount")),
     )
 
 
@@ -129,6 +130,7 @@ def parse_transaction_postback(body: bytes) -> Notification:
         provider_status=provider_status,
         status=normalize_status(provider_status),
         amount_cents=_as_int(data.get("amount")),
+        payload=payload,
     )
 
 

@@ -10,18 +10,17 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import F, Func
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.services import get_or_create_customer
 from billing.exceptions import MarketplaceError, TransitionNotAllowed
 from billing.gateways import ChargeStatus
-from billing.models import Checkout, Plan, Subscription
+from billing.models import Checkout, PaymentGateway, Plan, ReconciliationItem, Subscription
 from billing.services.common import cancel_open_renewals, set_transition
 from billing.services.locks import lock_checkout, lock_live_subscription, lock_user
+from billing.services.review import list_for_review
 
 logger = logging.getLogger(__name__)
 
@@ -124,38 +123,71 @@ def activate_checkout(*, checkout: Checkout, paid_at: datetime | None = None, no
 # ---------------------------------------------------------------------------
 # Marketplace (Dias): no checkout of ours, only the marketplace's postback.
 # PENDING creates a pending subscription keyed by the marketplace transaction
-# id (`external_id`, unique in the database); PAID activates it, creating it
-# first when PENDING never came.
+# id (`external_id`, unique in the database) and keeps the amount it
+# announced; PAID activates it, creating it first when PENDING never came.
+# A payment grants a plan only when its amount is exactly that plan's price
+# (or the amount of the PENDING it confirms); any other amount is kept and
+# listed for a person, never turned into access.
 # ---------------------------------------------------------------------------
 
 
-def match_plan(*, amount_cents: int | None) -> tuple[Plan, str]:
-    """The plan a marketplace payment bought, and the rule that matched it."""
+def extends_current_period(subscription: Subscription, *, at: datetime) -> bool:
+    """
+    The period rule of every activation: a payment while the subscription is
+    live or in grace extends it from its current `end_date` (no paid day is
+    lost, none is given twice); after that, a new period starts at payment.
+    """
+    grace = timedelta(days=settings.SUBSCRIPTION_GRACE_DAYS)
+    return bool(subscription.end_date and subscription.end_date > at - grace)
+
+
+def match_plan(*, amount_cents: int | None) -> Plan | None:
+    """The active plan whose price is exactly the amount paid; None when there is none."""
     if amount_cents is None:
-        raise MarketplaceError(_("The marketplace payment has no amount."))
-    active = Plan.objects.filter(is_active=True)
-    plan = active.filter(price_cents=amount_cents).order_by("display_order", "pk").first()
-    if plan is not None:
-        return plan, Subscription.PlanMatch.EXACT_PRICE
-    plan = (
-        active.annotate(distance=Func(F("price_cents") - amount_cents, function="ABS"))
-        .order_by("distance", "price_cents", "pk")
-        .first()
+        return None
+    return Plan.objects.filter(is_active=True, price_cents=amount_cents).order_by("display_order", "pk").first()
+
+
+def _plan_paid_for(pending: Subscription | None, amount_cents: int | None) -> Plan | None:
+    """What a marketplace amount buys: the pending subscription's plan when it confirms the PENDING's amount, else an exact price."""
+    if pending is not None and pending.status == Subscription.Status.PENDING:
+        # Rows from before amounts were kept: the plan's price is what PENDING announced.
+        expected = pending.external_amount_cents if pending.external_amount_cents is not None else pending.plan.price_cents
+        return pending.plan if amount_cents == expected else None
+    return match_plan(amount_cents=amount_cents)
+
+
+def _list_marketplace_amount(*, external_id: str, status: ChargeStatus, amount_cents, email: str, pending, now) -> None:
+    expected = None
+    if pending is not None and pending.status == Subscription.Status.PENDING:
+        expected = pending.external_amount_cents if pending.external_amount_cents is not None else pending.plan.price_cents
+    list_for_review(
+        gateway=PaymentGateway.objects.get(kind=PaymentGateway.Kind.DIAS),
+        transaction_id=external_id,
+        kind=ReconciliationItem.Kind.MARKETPLACE_AMOUNT_MISMATCH,
+        detail={"status": str(status), "amount": amount_cents, "expected_amount": expected, "payer_email": email},
+        amount_cents=amount_cents,
+        reopen=status == ChargeStatus.PAID,  # the money itself arrived: a person looks again
+        now=now,
     )
-    if plan is None:
-        raise MarketplaceError(_("No active plan to match the marketplace payment to."))
-    logger.warning("marketplace plan matched by nearest price", extra={"amount": amount_cents, "plan": plan.pk})
-    return plan, Subscription.PlanMatch.NEAREST_PRICE
+    logger.warning(
+        "marketplace amount matches no plan: listed for a person",
+        extra={"external_id": external_id, "amount": amount_cents, "expected": expected},
+    )
 
 
 @transaction.atomic
 def record_marketplace_payment(
     *, external_id: str, status: ChargeStatus, amount_cents: int | None, email: str, name: str = "", now=None
-) -> Subscription:
+) -> Subscription | None:
     """
     Apply one marketplace event; idempotent (the same event twice changes
     nothing) and safe under concurrent deliveries: the buyer's row and the
     subscription row are locked before anything is read to decide.
+
+    Returns the subscription the event created or paid, or None when its
+    amount matches no plan (nor the PENDING it confirms): then nothing but a
+    ReconciliationItem is written, for a person to look at.
     """
     now = now or timezone.now()
     if not external_id:
@@ -164,23 +196,39 @@ def record_marketplace_payment(
         raise MarketplaceError(_("The marketplace payment has no payer e-mail."))
     if status not in (ChargeStatus.PENDING, ChargeStatus.PAID):
         raise MarketplaceError(_("Unknown marketplace status."))
+    if not Plan.objects.filter(is_active=True).exists():
+        # The site is not set up yet: kept FAILED and retried once a plan exists.
+        raise MarketplaceError(_("No active plan to match the marketplace payment to."))
 
-    plan, rule = match_plan(amount_cents=amount_cents)
+    # A first look without locks, so an amount that buys nothing creates no account
+    # (the amount a PENDING announced never changes); decided again under the locks.
+    seen = Subscription.objects.select_related("plan").filter(external_id=external_id).first()
+    if (seen is None or (status == ChargeStatus.PAID and seen.status == Subscription.Status.PENDING)) and _plan_paid_for(
+        seen, amount_cents
+    ) is None:
+        _list_marketplace_amount(external_id=external_id, status=status, amount_cents=amount_cents, email=email, pending=seen, now=now)
+        return None
+
     user, _created = get_or_create_customer(email=email, name=name)
-    # Lock the buyer first: every change to one buyer's subscriptions queues here, so two
-    # deliveries (or two different payments) cannot both decide there is nothing live yet.
-    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
-    subscription = Subscription.objects.select_for_update().filter(external_id=external_id).first()
+    # Lock the buyer first (the one lock order: user → subscription): every change to one
+    # buyer's subscriptions queues here, so two deliveries cannot both decide nothing is live.
+    user = lock_user(user.pk)
+    subscription = Subscription.objects.select_for_update().select_related("plan").filter(external_id=external_id).first()
 
     if status == ChargeStatus.PENDING:
         if subscription is not None:
             return subscription  # PENDING after PAID (out of order) or twice: nothing changes
+        plan = match_plan(amount_cents=amount_cents)
+        if plan is None:
+            _list_marketplace_amount(external_id=external_id, status=status, amount_cents=amount_cents, email=email, pending=None, now=now)
+            return None
         return Subscription.objects.create(
             user=user,
             plan=plan,
             status=Subscription.Status.PENDING,
             external_id=external_id,
-            plan_match_rule=rule,
+            external_amount_cents=amount_cents,
+            plan_match_rule=Subscription.PlanMatch.EXACT_PRICE,
             last_reason=Subscription.Reason.CREATED,
             last_transition_at=now,
             created_at=now,
@@ -189,18 +237,30 @@ def record_marketplace_payment(
     # PAID
     if subscription is not None and subscription.status != Subscription.Status.PENDING:
         return subscription  # already paid (or later revoked): a duplicate changes nothing
+    plan = _plan_paid_for(subscription, amount_cents)
+    if plan is None:
+        _list_marketplace_amount(
+            external_id=external_id, status=status, amount_cents=amount_cents, email=email, pending=subscription, now=now
+        )
+        return None
+    duration = timedelta(days=plan.duration_days)
 
     live = Subscription.objects.select_for_update().live().filter(user=user).exclude(external_id=external_id).first()
     if live is not None:
-        # The buyer is already subscribed: the payment extends the live subscription from its
-        # end date (no days lost, like an early renewal); the marketplace record says so.
-        live.end_date = max(live.end_date or now, now) + timedelta(days=plan.duration_days)
-        live.status = Subscription.Status.ACTIVE
-        live.last_reason = Subscription.Reason.RENEWED
-        live.last_transition_at = now
-        live.save(update_fields=["end_date", "status", "last_reason", "last_transition_at", "updated_at"])
+        # The buyer is already subscribed: the payment extends the live subscription, by the
+        # same period rule as our own checkouts; the marketplace record says so.
+        if extends_current_period(live, at=now):
+            live.end_date = live.end_date + duration
+        else:
+            live.start_date = now
+            live.end_date = now + duration
+        set_transition(live, status=Subscription.Status.ACTIVE, reason=Subscription.Reason.RENEWED, now=now)
+        live.save(update_fields=["start_date", "end_date", "status", "last_reason", "last_transition_at", "updated_at"])
         if subscription is None:
-            subscription = Subscription(user=user, plan=plan, external_id=external_id, plan_match_rule=rule, created_at=now)
+            subscription = Subscription(
+                user=user, plan=plan, external_id=external_id, plan_match_rule=Subscription.PlanMatch.EXACT_PRICE, created_at=now
+            )
+        subscription.external_amount_cents = amount_cents
         subscription.status = Subscription.Status.CANCELED
         subscription.canceled_at = now
         subscription.cancel_reason = f"Paid on the marketplace; extended subscription {live.pk} instead."
@@ -210,11 +270,12 @@ def record_marketplace_payment(
         return live
 
     if subscription is None:
-        subscription = Subscription(user=user, plan=plan, external_id=external_id, plan_match_rule=rule, created_at=now)
-    subscription.status = Subscription.Status.ACTIVE
+        subscription = Subscription(
+            user=user, plan=plan, external_id=external_id, plan_match_rule=Subscription.PlanMatch.EXACT_PRICE, created_at=now
+        )
+    subscription.external_amount_cents = amount_cents
     subscription.start_date = now
-    subscription.end_date = now + timedelta(days=subscription.plan.duration_days if subscription.plan_id else plan.duration_days)
-    subscription.last_reason = Subscription.Reason.PAID
-    subscription.last_transition_at = now
+    subscription.end_date = now + duration
+    set_transition(subscription, status=Subscription.Status.ACTIVE, reason=Subscription.Reason.PAID, now=now)
     subscription.save()
     return subscription

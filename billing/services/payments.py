@@ -14,6 +14,7 @@ from billing.gateways import ChargeStatus
 from billing.models import Checkout, PaymentGateway, WebhookEvent
 from billing.services.activation import activate_checkout, record_marketplace_payment
 from billing.services.checkouts import fail_checkout, refund_checkout
+from billing.services.review import record_partial_payment
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def apply_charge(*, checkout: Checkout, charge, now) -> tuple[str, str]:
     `waiting_payment` never un-pays a paid checkout, a `paid` never revives a
     refunded one.
     """
-    stale = charge.status == ChargeStatus.PENDING and checkout.status != Checkout.Status.PENDING
+    stale = charge.status in (ChargeStatus.PENDING, ChargeStatus.PARTIALLY_PAID) and checkout.status != Checkout.Status.PENDING
     if charge.provider_status and charge.provider_status != checkout.gateway_status and not stale:
         # Informational (the state machine below is what counts); a stale "waiting" never overwrites.
         Checkout.objects.filter(pk=checkout.pk).update(gateway_status=charge.provider_status[:40])
@@ -70,6 +71,10 @@ def apply_charge(*, checkout: Checkout, charge, now) -> tuple[str, str]:
         return Outcome.PROCESSED, ""
     if charge.status == ChargeStatus.PENDING:
         return Outcome.IGNORED, f"status {charge.provider_status!r}: nothing to do"
+    if charge.status == ChargeStatus.PARTIALLY_PAID:
+        # Money arrived, but not all of it: recorded and put in front of a person, never access.
+        record_partial_payment(checkout=checkout, charge=charge, now=now)
+        return Outcome.PROCESSED, "partial payment: listed for a person"
     if charge.status in (ChargeStatus.FAILED, ChargeStatus.CANCELED, ChargeStatus.EXPIRED):
         if checkout.status != Status.PENDING:
             return Outcome.IGNORED, f"status {charge.provider_status!r} for a {checkout.status} checkout"
@@ -91,7 +96,7 @@ def apply_marketplace_notification(notification, *, now) -> tuple[str, str]:
     if not notification.transaction_id or not notification.payer_email:
         # Nothing a retry could fix: kept for a person, not retried.
         return Outcome.IGNORED, "no transaction id or no payer e-mail in the body"
-    record_marketplace_payment(
+    subscription = record_marketplace_payment(
         external_id=notification.transaction_id,
         status=notification.status,
         amount_cents=notification.amount_cents,
@@ -99,4 +104,7 @@ def apply_marketplace_notification(notification, *, now) -> tuple[str, str]:
         name=notification.payer_name,
         now=now,
     )
+    if subscription is None:
+        # Stored and answered 2xx; not retried (a retry cannot change the amount).
+        return Outcome.IGNORED, f"amount {notification.amount_cents!r} matches no plan: listed for a person"
     return Outcome.PROCESSED, ""

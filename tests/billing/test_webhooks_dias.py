@@ -65,19 +65,6 @@ def test_an_unknown_email_gets_an_account_and_a_set_password_email(client, gatew
     assert [m.to for m in mailoutbox] == [["carla@example.com"]]
 
 
-def test_the_nearest_price_is_a_recorded_fallback(client, gateway):
-    PlanFactory(price_cents=1990)
-    quarterly = PlanFactory(price_cents=7990, duration_days=90)
-    body = payload("dias_paid.json")
-    body["amount"] = 7500
-
-    deliver(client, gateway, body)
-
-    subscription = Subscription.objects.get()
-    assert subscription.plan == quarterly
-    assert subscription.plan_match_rule == Subscription.PlanMatch.NEAREST_PRICE
-
-
 def test_a_payment_by_a_subscriber_extends_the_live_subscription(client, gateway, monthly):
     user = UserFactory(email="carla@example.com")
     live = SubscriptionFactory(user=user, plan=monthly)
