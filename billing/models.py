@@ -7,9 +7,9 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from billing.documents import digits_only
-from billing.fields import EncryptedTextField
+from billing.fields import EncryptedJSONField, EncryptedTextField
 from billing.money import format_brl
+from billing.personal_data import mask_cpf
 from billing.querysets import CheckoutQuerySet, SubscriptionQuerySet
 
 
@@ -200,7 +200,11 @@ class Checkout(models.Model):
     )
     gateway_transaction_id = models.CharField(_("gateway transaction id"), max_length=100, blank=True, db_index=True)
     gateway_status = models.CharField(_("gateway status"), max_length=40, blank=True)
-    gateway_response = models.JSONField(_("last gateway response"), null=True, blank=True)
+    # The gateway's transaction as last seen (the sandbox keeps its side of the charge here). It carries
+    # the customer's CPF, phone and e-mail, so it is stored encrypted; the admin shows it masked.
+    gateway_response = EncryptedJSONField(
+        _("last gateway response"), null=True, blank=True, help_text=_("Stored encrypted; shown masked.")
+    )
     pix_code = models.TextField(_("PIX copy-and-paste code"), blank=True)
     pix_url = models.URLField(_("PIX URL"), max_length=500, blank=True)
     pix_expires_at = models.DateTimeField(_("PIX expires at"), null=True, blank=True)
@@ -256,14 +260,6 @@ class Checkout(models.Model):
     @property
     def masked_document(self) -> str:
         return mask_cpf(self.customer_document)
-
-
-def mask_cpf(document: str | None) -> str:
-    """'12345678909' → '***.***.***-09': enough to recognise, not to reuse."""
-    digits = digits_only(document)
-    if not digits:
-        return ""
-    return "***.***.***-" + digits[-2:].rjust(2, "*")
 
 
 class Subscription(models.Model):
@@ -367,22 +363,21 @@ class Subscription(models.Model):
 
 
 class WebhookEvent(models.Model):
-    class Provider(models.TextChoices):
-        JUNGLEPAY = "junglepay", _("JunglePay")
-        DIAS = "dias", _("Dias Marketplace")
-        SANDBOX = "sandbox", _("Sandbox")
-
     class Outcome(models.TextChoices):
         RECEIVED = "received", _("Received")
         PROCESSED = "processed", _("Processed")
         IGNORED = "ignored", _("Ignored")
         FAILED = "failed", _("Failed")
 
-    provider = models.CharField(_("provider"), max_length=20, choices=Provider.choices)
+    provider = models.CharField(_("provider"), max_length=20, choices=PaymentGateway.Kind.choices)
     event_id = models.CharField(_("event id"), max_length=128, help_text=_("The provider's id, or a hash of the body."))
     headers = models.JSONField(_("headers"), default=dict)
-    body = models.TextField(_("raw body"))
-    payload = models.JSONField(_("parsed payload"), null=True, blank=True)
+    # The body as received, encrypted: it carries the customer's CPF, phone and e-mail. Processing
+    # re-parses it; the payload beside it is masked before it is stored (billing.personal_data).
+    body = EncryptedTextField(_("raw body"), help_text=_("Stored encrypted; shown masked."))
+    payload = models.JSONField(
+        _("parsed payload"), null=True, blank=True, help_text=_("Personal data masked before storing.")
+    )
     received_at = models.DateTimeField(_("received at"), default=timezone.now, db_index=True)
     outcome = models.CharField(_("outcome"), max_length=20, choices=Outcome.choices, default=Outcome.RECEIVED, db_index=True)
     error = models.TextField(_("error"), blank=True)

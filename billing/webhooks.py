@@ -5,7 +5,8 @@ Payment webhooks: verify → store → process (contract §3).
    per-gateway token of the postback URL is verified. A bad or missing token
    gets 401 and leaves nothing but a log line.
 2. The raw request is stored as a WebhookEvent, in its own transaction,
-   before anything else happens. Deliveries are deduplicated by the database
+   before anything else happens (the body encrypted, the parsed payload with
+   personal data masked). Deliveries are deduplicated by the database
    (unique provider + event id), never by a check-then-insert. A body that is
    not JSON is stored too, and answered 400.
 3. The event is processed in its own transaction(s), by the billing services.
@@ -34,6 +35,7 @@ from django.utils import timezone
 from billing.gateways import GatewayError, Notification, NotificationInvalid, gateway_for
 from billing.gateways.sandbox import sandbox_allowed
 from billing.models import PaymentGateway, WebhookEvent
+from billing.personal_data import mask_personal_data
 from billing.services.payments import ProcessingError, apply_charge, apply_marketplace_notification, checkout_for_charge
 
 logger = logging.getLogger(__name__)
@@ -70,13 +72,17 @@ def _authenticate(provider: str, token: str) -> PaymentGateway | None:
 
 
 def store_event(*, provider: str, event_id: str, headers: dict, body: str, payload, now=None) -> tuple[WebhookEvent, bool]:
-    """Stored once, before anything acts on it: (the event, whether this call created it)."""
+    """
+    Stored once, before anything acts on it: (the event, whether this call created it).
+    The body is kept encrypted (the field does it); the parsed payload is kept with the
+    customer's CPF, phone and e-mail masked, for people to read.
+    """
     event_id = _without_nul(event_id)
     received_at = now or timezone.now()
     try:
         with transaction.atomic():
             event = WebhookEvent.objects.create(
-                provider=provider, event_id=event_id, headers=headers, body=body, payload=payload,
+                provider=provider, event_id=event_id, headers=headers, body=body, payload=mask_personal_data(payload),
                 received_at=received_at, next_attempt_at=received_at + STUCK_AFTER,
             )
         return event, True

@@ -28,6 +28,7 @@ from billing.admin.forms import ExtendDaysForm, OrderBumpAdminForm, PaymentGatew
 from billing.admin.payments import replay_webhook_events
 from billing.models import Checkout, FinanceDashboard, OrderBump, PaymentGateway, Plan, Subscription, WebhookEvent
 from billing.money import format_brl
+from billing.personal_data import mask_personal_data, mask_personal_text
 from config.errors import DomainError
 
 FINANCE_PERMISSION = "billing.view_finance"
@@ -51,6 +52,11 @@ class FinanceOnlyMixin:
 
     def has_delete_permission(self, request, obj=None):
         return False  # money records are never deleted
+
+
+def _masked_json(value):
+    """A provider payload for people to read: CPFs, phones and e-mails masked (billing.personal_data)."""
+    return format_html("<pre>{}</pre>", json.dumps(mask_personal_data(value), indent=2, ensure_ascii=False))
 
 
 def _run_service(modeladmin, request, queryset, service, message, **kwargs):
@@ -268,7 +274,7 @@ class CheckoutAdmin(FinanceOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description=_("last gateway response"))
     def gateway_response_admin(self, obj):
-        return format_html("<pre>{}</pre>", json.dumps(obj.gateway_response, indent=2, ensure_ascii=False))
+        return _masked_json(obj.gateway_response)
 
     @admin.action(description=_("Export selected checkouts as CSV (CPF masked)"), permissions=["view"])
     def export_csv(self, request, queryset):
@@ -381,12 +387,14 @@ class SubscriptionAdmin(FinanceOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(admin.ModelAdmin):
+class WebhookEventAdmin(FinanceOnlyMixin, admin.ModelAdmin):
+    """Payment events carry customers' data and money: finance staff only, personal data masked."""
+
     list_display = ["received_at", "provider", "event_id", "outcome", "attempts", "checkout", "processed_at"]
     list_filter = ["provider", "outcome", ("received_at", admin.DateFieldListFilter)]
     search_fields = ["=event_id", "checkout__customer_email"]
     list_select_related = ["checkout"]
-    fields = ["provider", "event_id", "outcome", "error", "attempts", "received_at", "processed_at", "checkout", "headers_admin", "payload_admin", "body"]
+    fields = ["provider", "event_id", "outcome", "error", "attempts", "received_at", "processed_at", "checkout", "headers_admin", "payload_admin", "body_admin"]
     readonly_fields = fields
     actions = [replay_webhook_events]
 
@@ -405,7 +413,15 @@ class WebhookEventAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("parsed payload"))
     def payload_admin(self, obj):
-        return format_html("<pre>{}</pre>", json.dumps(obj.payload, indent=2, ensure_ascii=False))
+        return _masked_json(obj.payload)  # masked when stored; masked again for rows stored before that
+
+    @admin.display(description=_("raw body"))
+    def body_admin(self, obj):
+        try:
+            parsed = json.loads(obj.body)
+        except ValueError:
+            return format_html("<pre>{}</pre>", mask_personal_text(obj.body))
+        return _masked_json(parsed)
 
 
 # ---------------------------------------------------------------------------
