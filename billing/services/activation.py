@@ -67,7 +67,8 @@ def activate_checkout(
     else:
         owner = get_guest_payment_owner(email=checkout.customer_email, name=checkout.customer_name)
         if owner is None:
-            return _keep_unclaimed(checkout, paid_at=paid_at, late=late)
+            _keep_unclaimed(checkout, paid_at=paid_at, late=late)
+            return None
         user_id = owner.pk
     user = lock_user(user_id)
 
@@ -137,7 +138,6 @@ def _keep_unclaimed(checkout: Checkout, *, paid_at: datetime, late: bool) -> Non
     checkout.is_late = late
     checkout.save(update_fields=["status", "paid_at", "is_late", "updated_at"])
     logger.info("guest payment kept unclaimed: its e-mail's account is not confirmed", extra={"checkout": str(checkout.public_id)})
-    return None
 
 
 def claim_guest_payments(*, user, now: datetime) -> list[Subscription]:
