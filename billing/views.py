@@ -100,8 +100,13 @@ def account(request):
             .select_related("plan")
             .first()
         )
+    # Guest checkouts of the e-mail show only once the e-mail is confirmed: until then the
+    # account may be a squatter's, and they are someone else's payments (contract §3).
+    mine = Q(user=user)
+    if user.email_confirmed_at is not None:
+        mine |= Q(user__isnull=True, customer_email__iexact=user.email)
     history = list(
-        Checkout.objects.filter(Q(user=user) | Q(user__isnull=True, customer_email__iexact=user.email))
+        Checkout.objects.filter(mine)
         .select_related("plan")
         .order_by("-created_at")[:HISTORY_LIMIT]
     )

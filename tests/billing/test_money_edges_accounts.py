@@ -236,3 +236,14 @@ def test_the_checkout_admin_lists_unclaimed_paid_checkouts(admin_client):
 
     assert response.status_code == 200
     assert list(response.context["cl"].queryset) == [waiting]
+
+
+def test_the_account_page_of_an_unconfirmed_account_does_not_list_guest_payments_of_its_email(client):
+    squatter = UserFactory(email="vitima@example.com", email_confirmed_at=None)
+    activate_checkout(checkout=_guest_checkout(PlanFactory()))
+    client.force_login(squatter)
+
+    response = client.get("/account/")
+
+    assert response.status_code == 200
+    assert list(response.context["history"]) == []
