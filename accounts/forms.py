@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.admin.forms import AdminAuthenticationForm
-from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, UserCreationForm
 from django.utils.translation import gettext_lazy as _
 
 from accounts.throttling import clear_login_failures, is_login_blocked, record_login_failure
@@ -18,6 +18,17 @@ class SignupForm(UserCreationForm):
         if get_user_model().objects.filter(email__iexact=email).exists():
             raise forms.ValidationError(_("An account with this e-mail already exists."))
         return email
+
+
+class ResetPasswordForm(PasswordResetForm):
+    """
+    Django's form skips accounts without a usable password; ours are the
+    accounts a payment created (their password is set through an e-mailed
+    link). A customer who lost that first e-mail must be able to ask again.
+    """
+
+    def get_users(self, email):
+        return get_user_model()._default_manager.filter(email__iexact=email, is_active=True)
 
 
 class ThrottledLoginMixin:

@@ -1,4 +1,4 @@
-"""Account writes: registration, and accounts created for paying customers."""
+"""Account writes: registration, e-mail confirmation, and accounts created for paying customers."""
 
 import logging
 
@@ -10,10 +10,12 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone, translation
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
 
+from accounts.tokens import email_confirmation_token
 from config.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -23,16 +25,69 @@ class EmailTaken(DomainError):
     code = "email_taken"
 
 
-def register_user(*, email: str, password: str, name: str = ""):
+def register_user(*, email: str, password: str, name: str = "", language: str | None = None):
+    """
+    A sign-up: the account starts unconfirmed and, after commit, is sent a
+    confirmation link (in `language`, default the active one). Until the
+    e-mail is confirmed no guest payment made with it is attached to it.
+    """
     User = get_user_model()
     email = User.objects.normalize_email(email).strip().lower()
     candidate = User(email=email, name=name)
     validate_password(password, user=candidate)
     try:
         with transaction.atomic():
-            return User.objects.create_user(email=email, password=password, name=name)
+            user = User.objects.create_user(email=email, password=password, name=name)
     except IntegrityError:
         raise EmailTaken(_("An account with this e-mail already exists."), fields={"email": [_("Already registered.")]})
+    queue_confirmation_email(user=user, language=language)
+    return user
+
+
+def queue_confirmation_email(*, user, language: str | None = None) -> None:
+    """After commit, like the set-password e-mail: a retried task, never failing the sign-up."""
+    language = language or translation.get_language() or settings.LANGUAGE_CODE
+    transaction.on_commit(lambda: _enqueue_email("send_confirmation_email", what="confirmation", user_id=user.pk, language=language))
+
+
+def send_confirmation_email(*, user_id: int, language: str) -> None:
+    User = get_user_model()
+    user = User.objects.filter(pk=user_id, email_confirmed_at__isnull=True).first()
+    if user is None:
+        return  # gone, or confirmed meanwhile
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    token = email_confirmation_token.make_token(user)
+    link = settings.SITE_URL + reverse("accounts:confirm_email", kwargs={"uidb64": uid, "token": token})
+    with translation.override(language):
+        send_mail(
+            subject=_("Confirm your CreatorFlix e-mail"),
+            message=render_to_string("accounts/email/confirm_email.txt", {"user": user, "link": link}),
+            from_email=None,
+            recipient_list=[user.email],
+            fail_silently=False,
+        )
+    logger.info("confirmation e-mail sent", extra={"user_id": user.pk})
+
+
+@transaction.atomic
+def confirm_email(*, user, now=None) -> bool:
+    """
+    The user proved they read their mailbox (a confirmation link, or a
+    password set through a reset link). Marks the e-mail confirmed once, and
+    hands them the guest payments made with it that waited unclaimed.
+    Idempotent: returns whether this call confirmed it.
+    """
+    # Function-local import: billing.services.activation imports this module (cycle).
+    from billing.services.activation import claim_guest_payments
+
+    now = now or timezone.now()
+    confirmed = bool(
+        get_user_model().objects.filter(pk=user.pk, email_confirmed_at__isnull=True).update(email_confirmed_at=now)
+    )
+    if confirmed:
+        user.email_confirmed_at = now
+    claim_guest_payments(user=user, now=now)
+    return confirmed
 
 
 def get_or_create_customer(*, email: str, name: str = "") -> tuple:
@@ -56,18 +111,38 @@ def get_or_create_customer(*, email: str, name: str = "") -> tuple:
     return user, True
 
 
+def get_guest_payment_owner(*, email: str, name: str = ""):
+    """
+    The account a guest payment (a checkout without a user) goes to, or None
+    while it must wait unclaimed: the e-mail belongs to an account whose
+    owner never proved they read that mailbox, so it may be a squatter's
+    (contract §3). A confirmed account gets it; so does an account with no
+    usable password (created by an earlier payment: only the mailbox, through
+    the set-password link, can ever log into it); no account → created now.
+    """
+    user, created = get_or_create_customer(email=email, name=name)
+    if created or user.email_confirmed_at is not None or not user.has_usable_password():
+        return user
+    return None
+
+
 def queue_set_password_email(*, user_id: int) -> None:
     """
     After commit: the e-mail goes through a retried task, so an SMTP outage
     neither fails the payment that created the account nor loses the e-mail.
     """
-    from accounts.tasks import send_set_password_email as task
+    _enqueue_email("send_set_password_email", what="set-password", user_id=user_id)
+
+
+def _enqueue_email(task_name: str, *, what: str, **kwargs) -> None:
+    # Function-local import: accounts.tasks imports this module (cycle).
+    from accounts import tasks
     from config.tasks import enqueue
 
     try:
-        enqueue(task, user_id=user_id)
+        enqueue(getattr(tasks, task_name), **kwargs)
     except Exception:  # noqa: BLE001 - in-process (no broker) and still failing: log, never fail the caller
-        logger.exception("set-password e-mail not sent", extra={"user_id": user_id})
+        logger.exception(f"{what} e-mail not sent", extra=kwargs)
 
 
 def send_set_password_email(*, user_id: int) -> None:

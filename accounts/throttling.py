@@ -15,7 +15,7 @@ from django.core.cache import cache
 
 def client_ip(request) -> str:
     # Behind the proxy, the first X-Forwarded-For hop is the client; only trust it when configured.
-    if getattr(settings, "TRUST_X_FORWARDED_FOR", False):
+    if settings.TRUST_X_FORWARDED_FOR:
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
         if forwarded:
             return forwarded.split(",")[0].strip()

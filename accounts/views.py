@@ -1,15 +1,18 @@
 from django.contrib import messages
-from django.contrib.auth import login, views as auth_views
+from django.contrib.auth import get_user_model, login, views as auth_views
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
+from django.utils.http import urlsafe_base64_decode
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
 from django.conf import settings
 
-from accounts.forms import LoginForm, SignupForm
+from accounts.forms import LoginForm, ResetPasswordForm, SignupForm
+from accounts.services import EmailTaken, confirm_email, register_user
 from accounts.throttling import is_rate_limited
+from accounts.tokens import email_confirmation_token
 
 
 class LoginView(auth_views.LoginView):
@@ -42,15 +45,39 @@ def signup(request):
         form.add_error(None, _("Too many sign-ups from your network. Please wait a few minutes and try again."))
         return render(request, "accounts/signup.html", {"form": form}, status=429)
     if request.method == "POST" and form.is_valid():
-        user = form.save()
+        data = form.cleaned_data
+        try:
+            user = register_user(email=data["email"], password=data["password1"], name=data["name"])
+        except EmailTaken as exc:  # a concurrent sign-up with the same e-mail won
+            form.add_error("email", str(exc))
+            return render(request, "accounts/signup.html", {"form": form})
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, _("Welcome! Your account has been created."))
+        messages.success(request, _("Welcome! Your account has been created. We sent you a link to confirm your e-mail."))
         return redirect(request.GET.get("next") or "/")
     return render(request, "accounts/signup.html", {"form": form})
 
 
+@require_http_methods(["GET"])
+def confirm_email_view(request, uidb64, token):
+    """The link of the confirmation e-mail: proves the mailbox, then hands over waiting guest payments."""
+    try:
+        user = get_user_model()._default_manager.get(pk=urlsafe_base64_decode(uidb64).decode())
+    except (TypeError, ValueError, OverflowError, get_user_model().DoesNotExist):
+        user = None
+    if user is None or not email_confirmation_token.check_token(user, token):
+        if user is not None and user.email_confirmed_at is not None:
+            messages.info(request, _("Your e-mail is already confirmed."))
+            return redirect("/")
+        messages.error(request, _("This confirmation link is invalid or has expired."))
+        return redirect("/")
+    confirm_email(user=user)
+    messages.success(request, _("Thank you! Your e-mail is confirmed."))
+    return redirect("/")
+
+
 class PasswordResetView(auth_views.PasswordResetView):
     template_name = "accounts/password_reset.html"
+    form_class = ResetPasswordForm
     email_template_name = "accounts/email/password_reset.txt"
     subject_template_name = "accounts/email/password_reset_subject.txt"
     success_url = reverse_lazy("accounts:password_reset_done")
@@ -63,6 +90,12 @@ class PasswordResetDoneView(auth_views.PasswordResetDoneView):
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     template_name = "accounts/password_reset_confirm.html"
     success_url = reverse_lazy("accounts:password_reset_complete")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        # The link came by e-mail: setting a password through it proves the mailbox.
+        confirm_email(user=form.user)
+        return response
 
 
 class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):

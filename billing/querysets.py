@@ -27,3 +27,7 @@ class SubscriptionQuerySet(models.QuerySet):
 class CheckoutQuerySet(models.QuerySet):
     def pending(self):
         return self.filter(status=self.model.Status.PENDING)
+
+    def unclaimed(self):
+        """Guest payments waiting for their e-mail's account to be confirmed: paid, no owner yet."""
+        return self.filter(status=self.model.Status.PAID, user__isnull=True, subscription__isnull=True)

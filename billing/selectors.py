@@ -19,12 +19,34 @@ def list_active_plans():
     return Plan.objects.filter(is_active=True).order_by("display_order", "price_cents", "pk")
 
 
+# One helper per question about "the user's subscription"; the API and the
+# pages ask different ones on purpose.
+
+
+def _subscriptions_of(user):
+    return Subscription.objects.filter(user=user).select_related("plan", "next_plan")
+
+
+def get_live_subscription(*, user) -> Subscription | None:
+    """The live subscription (active or past due; at most one per user), else None: what can be cancelled or changed."""
+    if not user.is_authenticated:
+        return None
+    return _subscriptions_of(user).live().first()
+
+
 def get_current_subscription(*, user) -> Subscription | None:
-    """The live subscription, else one waiting for its first payment, else None."""
-    base = Subscription.objects.filter(user=user).select_related("plan", "next_plan")
-    return (
-        base.filter(status__in=Subscription.LIVE_STATUSES).first()
-        or base.filter(status=Subscription.Status.PENDING).order_by("-created_at", "-pk").first()
+    """The live subscription, else one waiting for its first payment, else None (`GET /api/me/subscription`)."""
+    return get_live_subscription(user=user) or (
+        _subscriptions_of(user).filter(status=Subscription.Status.PENDING).order_by("-created_at", "-pk").first()
+        if user.is_authenticated
+        else None
+    )
+
+
+def get_latest_subscription(*, user) -> Subscription | None:
+    """The live subscription, else the latest one that ended (to show how), never a pending one (the pages)."""
+    return get_live_subscription(user=user) or (
+        _subscriptions_of(user).exclude(status=Subscription.Status.PENDING).first() if user.is_authenticated else None
     )
 
 

@@ -18,20 +18,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from billing import services
+from billing import selectors, services
 from billing.gateways.sandbox import sandbox_allowed
-from billing.models import Checkout, OrderBump, PaymentGateway, Plan, Subscription
+from billing.models import Checkout, OrderBump, PaymentGateway, Plan
 from config.errors import DomainError
 
 HISTORY_LIMIT = 50
-
-
-def _current_subscription(user):
-    """The user's live subscription, else their latest one (to show how it ended), else None."""
-    if not user.is_authenticated:
-        return None
-    subscriptions = Subscription.objects.filter(user=user).select_related("plan", "next_plan")
-    return subscriptions.live().first() or subscriptions.exclude(status=Subscription.Status.PENDING).first()
 
 
 def sandbox_enabled() -> bool:
@@ -49,7 +41,7 @@ def plans(request):
     return render(
         request,
         "site/plans.html",
-        {"plans": active_plans, "subscription": _current_subscription(request.user)},
+        {"plans": active_plans, "subscription": selectors.get_latest_subscription(user=request.user)},
     )
 
 
@@ -88,7 +80,7 @@ def checkout(request, plan_id: int):
             "bumps": bumps,
             "page_data": page_data,
             "sandbox": page_data["sandbox"],
-            "subscription": _current_subscription(user),
+            "subscription": selectors.get_latest_subscription(user=user),
             "prefill_name": getattr(user, "name", "") if user.is_authenticated else "",
             "prefill_email": user.email if user.is_authenticated else "",
         },
@@ -99,7 +91,7 @@ def checkout(request, plan_id: int):
 @require_GET
 def account(request):
     user = request.user
-    subscription = _current_subscription(user)
+    subscription = selectors.get_latest_subscription(user=user)
     renewal = None
     if subscription is not None and subscription.is_live:
         renewal = (
@@ -108,8 +100,13 @@ def account(request):
             .select_related("plan")
             .first()
         )
+    # Guest checkouts of the e-mail show only once the e-mail is confirmed: until then the
+    # account may be a squatter's, and they are someone else's payments (contract §3).
+    mine = Q(user=user)
+    if user.email_confirmed_at is not None:
+        mine |= Q(user__isnull=True, customer_email__iexact=user.email)
     history = list(
-        Checkout.objects.filter(Q(user=user) | Q(user__isnull=True, customer_email__iexact=user.email))
+        Checkout.objects.filter(mine)
         .select_related("plan")
         .order_by("-created_at")[:HISTORY_LIMIT]
     )
@@ -131,14 +128,10 @@ def account(request):
     )
 
 
-def _live_subscription_or_none(user):
-    return Subscription.objects.filter(user=user).live().first()
-
-
 @login_required
 @require_POST
 def account_cancel(request):
-    subscription = _live_subscription_or_none(request.user)
+    subscription = selectors.get_live_subscription(user=request.user)
     if subscription is None:
         messages.error(request, _("You have no active subscription to cancel."))
         return redirect("billing:account")
@@ -159,7 +152,7 @@ def account_cancel(request):
 @login_required
 @require_POST
 def account_change_plan(request):
-    subscription = _live_subscription_or_none(request.user)
+    subscription = selectors.get_live_subscription(user=request.user)
     if subscription is None:
         messages.error(request, _("You have no active subscription to change."))
         return redirect("billing:account")

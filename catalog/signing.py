@@ -30,6 +30,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from whitelabel.s3 import build_client
+
 _ALGORITHM = "AWS4-HMAC-SHA256"
 _UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 # Entries per process before the URL cache is dropped wholesale (a window's
@@ -131,17 +133,7 @@ def s3_client():
     if _client is None:
         with _lock:
             if _client is None:
-                import boto3
-                from botocore.config import Config
-
-                _client = boto3.session.Session().client(
-                    "s3",
-                    endpoint_url=settings.AWS_S3_ENDPOINT_URL,
-                    aws_access_key_id=settings.AWS_ACCESS_KEY_ID,
-                    aws_secret_access_key=settings.AWS_SECRET_ACCESS_KEY,
-                    region_name=_region(),
-                    config=Config(signature_version="s3v4", s3={"addressing_style": _addressing_style()}),
-                )
+                _client = build_client(addressing_style=_addressing_style())
     return _client
 
 

@@ -156,6 +156,9 @@ LOGIN_THROTTLE_WINDOW = env.int("LOGIN_THROTTLE_WINDOW", default=900)
 # Sign-ups allowed per client IP per window on the sign-up page (the API has its own throttle).
 SIGNUP_RATE_LIMIT = env.int("SIGNUP_RATE_LIMIT", default=10)
 SIGNUP_RATE_WINDOW = env.int("SIGNUP_RATE_WINDOW", default=3600)
+# Setting only (no environment variable): believe the first X-Forwarded-For hop
+# as the client address. Off: REMOTE_ADDR, X-Forwarded-For never believed.
+TRUST_X_FORWARDED_FOR = False
 
 # ---------------------------------------------------------------------------
 # Internationalisation: pt-BR first, English available
@@ -208,6 +211,10 @@ WHITELABEL_BUCKET = env.str("WHITELABEL_BUCKET", default="") or None
 WHITELABEL_PREFIX = env.str("WHITELABEL_PREFIX", default="")
 WHITELABEL_CDN_BASE_URL = env.str("WHITELABEL_CDN_BASE_URL", default="") or None
 SIGNED_URL_TTL = env.int("SIGNED_URL_TTL", default=3600)
+# Settings only (docs/whitelabel.md): ListObjectsV2 page size (tests lower it), and
+# how old a `running` sync run must be to be taken for dead without PostgreSQL.
+WHITELABEL_PAGE_SIZE = 1000
+WHITELABEL_SYNC_STALE_SECONDS = 3 * 3600
 
 # ---------------------------------------------------------------------------
 # Billing

@@ -16,6 +16,9 @@ class UserFactory(factory.django.DjangoModelFactory):
     email = factory.Sequence(lambda n: f"user{n}@example.com")
     name = factory.Faker("name", locale="pt_BR")
     password = factory.django.Password("correct-horse-battery")
+    # Confirmed by default (like every account that existed before confirmation was asked);
+    # pass email_confirmed_at=None for a fresh sign-up.
+    email_confirmed_at = factory.LazyFunction(timezone.now)
 
 
 class PlanFactory(factory.django.DjangoModelFactory):

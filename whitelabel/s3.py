@@ -1,5 +1,7 @@
 """
-The one S3 client of the white-label sync, built from settings (contract §2).
+The S3 clients of the project, built from settings (contract §2) by one
+factory, `build_client`: the white-label sync's (`get_client`) and
+catalog.signing's, which presigns and downloads media.
 
 - One client per process, reused: building a client costs milliseconds and a
   session far more (perf-facts). It is rebuilt only when the AWS_* settings
@@ -59,25 +61,35 @@ def _settings_tuple() -> tuple:
     )
 
 
+def build_client(*, addressing_style: str | None = None):
+    """
+    A new S3 client from the AWS_* settings: the one way this project builds
+    one (the sync's client below, catalog.signing's for media). Callers keep
+    and reuse what it returns.
+    """
+    s3_options = {"addressing_style": addressing_style} if addressing_style else None
+    return make_session().client(
+        "s3",
+        endpoint_url=settings.AWS_S3_ENDPOINT_URL,
+        aws_access_key_id=settings.AWS_ACCESS_KEY_ID,
+        aws_secret_access_key=settings.AWS_SECRET_ACCESS_KEY,
+        region_name=settings.AWS_S3_REGION_NAME or "us-east-1",
+        config=Config(
+            signature_version="s3v4",
+            retries={"max_attempts": 5, "mode": "standard"},
+            max_pool_connections=10,
+            s3=s3_options,
+        ),
+    )
+
+
 def get_client():
     """The process-wide S3 client for the white-label bucket (thread-safe, like boto3 clients)."""
     global _client, _client_settings
     current = _settings_tuple()
     with _lock:
         if _client is None or _client_settings != current:
-            endpoint, key_id, secret, region = current
-            _client = make_session().client(
-                "s3",
-                endpoint_url=endpoint,
-                aws_access_key_id=key_id,
-                aws_secret_access_key=secret,
-                region_name=region or "us-east-1",
-                config=Config(
-                    signature_version="s3v4",
-                    retries={"max_attempts": 5, "mode": "standard"},
-                    max_pool_connections=10,
-                ),
-            )
+            _client = build_client()
             _client_settings = current
         return _client
 

@@ -90,7 +90,7 @@ def disabled_message() -> str:
 
 
 def page_size() -> int:
-    return int(getattr(settings, "WHITELABEL_PAGE_SIZE", 1000))
+    return settings.WHITELABEL_PAGE_SIZE
 
 
 @dataclass
@@ -293,7 +293,7 @@ def exclusive_run(*, prefix: str, trigger: str):
         return
 
     # Elsewhere the lock is the row: a partial unique constraint allows one `running` run.
-    stale = now - timedelta(seconds=int(getattr(settings, "WHITELABEL_SYNC_STALE_SECONDS", 3 * 3600)))
+    stale = now - timedelta(seconds=settings.WHITELABEL_SYNC_STALE_SECONDS)
     SyncRun.objects.filter(status=SyncRun.Status.RUNNING, started_at__lt=stale).update(
         status=SyncRun.Status.FAILED, finished_at=now, error="Interrupted: no progress for too long."
     )

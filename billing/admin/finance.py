@@ -223,10 +223,23 @@ def _csv_row(checkout: Checkout) -> list:
     ]
 
 
+class UnclaimedFilter(admin.SimpleListFilter):
+    """Guest payments waiting for their e-mail's account to be confirmed (contract §3)."""
+
+    title = _("claim")
+    parameter_name = "unclaimed"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Paid, waiting for a confirmed owner"))]
+
+    def queryset(self, request, queryset):
+        return queryset.unclaimed() if self.value() == "yes" else queryset
+
+
 @admin.register(Checkout)
 class CheckoutAdmin(FinanceOnlyMixin, admin.ModelAdmin):
     list_display = ["public_id", "created_at", "customer_email", "plan", "total_admin", "payment_method", "status", "purpose", "is_late", "gateway"]
-    list_filter = ["status", "payment_method", "gateway", "purpose", "is_late", ("created_at", admin.DateFieldListFilter), ("paid_at", admin.DateFieldListFilter)]
+    list_filter = ["status", UnclaimedFilter, "payment_method", "gateway", "purpose", "is_late", ("created_at", admin.DateFieldListFilter), ("paid_at", admin.DateFieldListFilter)]
     search_fields = ["customer_email", "=public_id", "=gateway_transaction_id"]
     date_hierarchy = "created_at"
     list_select_related = ["plan", "gateway"]

@@ -109,8 +109,8 @@ def _subscription_data(subscription: Subscription) -> dict:
 
 
 def _current_live_subscription(user) -> Subscription:
-    subscription = selectors.get_current_subscription(user=user)
-    if subscription is None or not subscription.is_live:
+    subscription = selectors.get_live_subscription(user=user)
+    if subscription is None:
         raise NotFound(_("You have no active subscription."), code="no_subscription")
     return subscription
 

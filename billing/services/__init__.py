@@ -13,7 +13,7 @@ Rules every function follows:
 - side effects (e-mail) only after commit, through billing.notifications.
 """
 
-from billing.services.activation import activate_checkout, match_plan, record_marketplace_payment
+from billing.services.activation import activate_checkout, claim_guest_payments, match_plan, record_marketplace_payment
 from billing.services.charges import issue_pix_charge, simulate_sandbox_event
 from billing.services.checkouts import FAIL_STATUSES, create_checkout, fail_checkout, refund_checkout
 from billing.services.gateway_config import activate_gateway, deactivate_gateway, gateway_for_new_charge, rotate_postback_token
@@ -43,6 +43,7 @@ __all__ = [
     "cancel_subscription",
     "cancel_subscription_now",
     "change_plan",
+    "claim_guest_payments",
     "checkout_for_charge",
     "create_checkout",
     "deactivate_gateway",

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.services import get_or_create_customer
+from accounts.services import get_guest_payment_owner, get_or_create_customer
 from billing.exceptions import MarketplaceError, TransitionNotAllowed
 from billing.gateways import ChargeStatus
 from billing.models import Checkout, PaymentGateway, Plan, ReconciliationItem, Subscription
@@ -26,13 +26,17 @@ logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
-def activate_checkout(*, checkout: Checkout, paid_at: datetime | None = None, now: datetime | None = None) -> Subscription:
+def activate_checkout(
+    *, checkout: Checkout, paid_at: datetime | None = None, now: datetime | None = None, claimed_by=None
+) -> Subscription | None:
     """
     A paid checkout becomes access. Returns the subscription it paid.
 
     1. Lock the checkout. Already paid → return its subscription, change nothing.
     2. Find the owner: the checkout's user, else the account of its e-mail
-       (created, with a set-password e-mail, when there is none).
+       (created, with a set-password e-mail, when there is none). An account
+       whose e-mail is not confirmed gets nothing: the checkout is marked paid
+       and waits unclaimed (returns None) until `claim_guest_payments`.
     3. Lock the owner and their live subscription, then by purpose:
        - renewal (or a new purchase by someone already subscribed): extend
          from the current `end_date` — early payment loses no days, payment
@@ -46,7 +50,7 @@ def activate_checkout(*, checkout: Checkout, paid_at: datetime | None = None, no
     now = now or timezone.now()
     paid_at = paid_at or now
     checkout = lock_checkout(checkout)
-    if checkout.status == Checkout.Status.PAID:
+    if checkout.status == Checkout.Status.PAID and not (claimed_by is not None and checkout.user_id is None):
         return checkout.subscription
     if checkout.status == Checkout.Status.REFUNDED:
         raise TransitionNotAllowed(_("A refunded checkout cannot be paid again."))
@@ -57,8 +61,14 @@ def activate_checkout(*, checkout: Checkout, paid_at: datetime | None = None, no
 
     if checkout.user_id:
         user_id = checkout.user_id
+    elif claimed_by is not None:
+        user_id = claimed_by.pk
     else:
-        user_id = get_or_create_customer(email=checkout.customer_email, name=checkout.customer_name)[0].pk
+        owner = get_guest_payment_owner(email=checkout.customer_email, name=checkout.customer_name)
+        if owner is None:
+            _keep_unclaimed(checkout, paid_at=paid_at, late=late)
+            return None
+        user_id = owner.pk
     user = lock_user(user_id)
 
     own = Subscription.objects.select_for_update().get(pk=checkout.subscription_id) if checkout.subscription_id else None
@@ -118,6 +128,41 @@ def activate_checkout(*, checkout: Checkout, paid_at: datetime | None = None, no
         extra={"checkout": str(checkout.public_id), "subscription_id": target.pk, "reason": reason, "late": late},
     )
     return target
+
+
+def _keep_unclaimed(checkout: Checkout, *, paid_at: datetime, late: bool) -> None:
+    """The money is recorded (paid, never lost); the access waits for a confirmed owner."""
+    checkout.status = Checkout.Status.PAID
+    checkout.paid_at = paid_at
+    checkout.is_late = late
+    checkout.save(update_fields=["status", "paid_at", "is_late", "updated_at"])
+    logger.info("guest payment kept unclaimed: its e-mail's account is not confirmed", extra={"checkout": str(checkout.public_id)})
+
+
+def claim_guest_payments(*, user, now: datetime) -> list[Subscription]:
+    """
+    The owner of an e-mail proved they read it: the guest payments made with
+    it that waited unclaimed become theirs, oldest first, each activated as
+    if paid now (the access, and so the period, starts at the claim; the
+    checkout keeps when the money arrived). Idempotent: a claimed checkout
+    has a user and is skipped.
+    """
+    if user.email_confirmed_at is None:
+        return []
+    claimed = []
+    pending = Checkout.objects.unclaimed().filter(customer_email__iexact=user.email).order_by("paid_at", "pk")
+    for checkout in pending:
+        with transaction.atomic():
+            checkout = lock_checkout(checkout)  # the lock order's first step; activate_checkout re-takes it
+            if checkout.user_id is not None or checkout.status != Checkout.Status.PAID:
+                continue  # claimed (or refunded) meanwhile by a concurrent call
+            money_paid_at, was_late = checkout.paid_at, checkout.is_late
+            subscription = activate_checkout(checkout=checkout, paid_at=now, now=now, claimed_by=user)
+            # activate_checkout recorded the claim time as the payment's; the money came earlier.
+            Checkout.objects.filter(pk=checkout.pk).update(paid_at=money_paid_at, is_late=was_late)
+            logger.info("guest payment claimed", extra={"checkout": str(checkout.public_id), "user_id": user.pk})
+            claimed.append(subscription)
+    return claimed
 
 
 # ---------------------------------------------------------------------------
