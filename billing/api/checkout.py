@@ -123,6 +123,10 @@ class CheckoutPixApi(APIView):
 
     class CheckoutPixInput(serializers.Serializer):
         checkout_id = serializers.UUIDField()
+        # Only for a checkout that lacks them (a renewal of a subscription we never charged);
+        # validated by the service like /api/checkout/process validates them.
+        cpf = serializers.CharField(max_length=20, required=False, allow_blank=True)
+        phone = serializers.CharField(max_length=20, required=False, allow_blank=True)
 
     class CheckoutPixOutput(serializers.Serializer):
         checkout_id = serializers.UUIDField(source="public_id")
@@ -142,7 +146,10 @@ class CheckoutPixApi(APIView):
         data = self.CheckoutPixInput(data=request.data)
         data.is_valid(raise_exception=True)
         _get_checkout(data.validated_data["checkout_id"], request)  # ownership, before any gateway call
-        checkout = services.issue_pix_charge(checkout_id=data.validated_data["checkout_id"])
+        values = data.validated_data
+        checkout = services.issue_pix_charge(
+            checkout_id=values["checkout_id"], cpf=values.get("cpf") or None, phone=values.get("phone") or None
+        )
         return Response(self.CheckoutPixOutput(checkout).data)
 
 
