@@ -14,11 +14,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import requests
 import responses
 import time_machine
 from django.utils import timezone
 
-from billing.exceptions import ChargeInProgress, CustomerDetailsRequired
+from billing.exceptions import ChargeInProgress, CustomerDetailsRequired, GatewayUnavailable
 from billing.gateways.junglepay import (
     LIST_MAX_PAGES,
     JunglePayGateway,
@@ -162,6 +163,29 @@ def test_a_renewal_whose_pix_expired_gets_a_fresh_charge(jp):
     assert list(CheckoutCharge.objects.filter(checkout=renewal).values_list("gateway__kind", "transaction_id")) == [("junglepay", "282")]
 
     # and: asked again while the fresh one is payable, the same charge
+    assert issue_pix_charge(checkout_id=renewal.public_id, now=now).gateway_transaction_id == "283"
+    assert create.call_count == 1
+
+
+@responses.activate
+def test_a_lookup_after_an_unconfirmed_create_never_mistakes_the_replaced_charge_for_the_fresh_one(jp):
+    # given: a renewal whose expired charge 282 is being replaced, and a create that times out
+    now = timezone.now()
+    _subscription, renewal = live_subscription_with_renewal(now=now)
+    Checkout.objects.filter(pk=renewal.pk).update(gateway=jp, gateway_transaction_id="282", pix_expires_at=now - timedelta(hours=1))
+    create = responses.post(f"{JP}/transactions", body=requests.ConnectionError("reset"))
+    old = jp_answer(renewal, transaction_id=282)
+    responses.get(f"{JP}/transactions", json={"data": [old]})
+
+    # when: the lookup by externalRef finds only the old charge
+    with pytest.raises(GatewayUnavailable):
+        issue_pix_charge(checkout_id=renewal.public_id, now=now)
+
+    # then: not adopted; the checkout waits for the next attempt, which looks first
+    renewal.refresh_from_db()
+    assert renewal.gateway_transaction_id == ""
+    assert renewal.gateway_status == charges_module.CREATE_UNCONFIRMED
+    responses.upsert(responses.GET, f"{JP}/transactions", json={"data": [old, jp_answer(renewal, transaction_id=283)]})
     assert issue_pix_charge(checkout_id=renewal.public_id, now=now).gateway_transaction_id == "283"
     assert create.call_count == 1
 
