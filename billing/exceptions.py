@@ -25,6 +25,18 @@ class CheckoutNotPayable(Conflict):
     code = "checkout_not_payable"
 
 
+class ChargeInProgress(Conflict):
+    """Another request is issuing this checkout's charge right now: try again in a moment (never a second charge)."""
+
+    code = "charge_in_progress"
+
+
+class CustomerDetailsRequired(Invalid):
+    """The checkout lacks the CPF or phone a PIX charge needs; the buyer supplies them (renewal page, /pix)."""
+
+    code = "customer_details_required"
+
+
 class MarketplaceError(DomainError):
     code = "marketplace_payment_invalid"
 

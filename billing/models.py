@@ -1,5 +1,6 @@
 import secrets
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
@@ -91,6 +92,11 @@ class PaymentGateway(models.Model):
     public_key = models.CharField(_("public key"), max_length=255, blank=True)
     secret_key = EncryptedTextField(_("secret key"), blank=True, help_text=_("Stored encrypted; never shown."))
     postback_token = models.CharField(_("postback token"), max_length=64, default=new_postback_token, unique=True)
+    # Charges issued before a rotation carry the old token in their postbackUrl (the
+    # provider keeps the URL each charge was created with): it stays accepted for
+    # POSTBACK_TOKEN_GRACE after the rotation, so in-flight charges are not orphaned.
+    previous_postback_token = models.CharField(_("previous postback token"), max_length=64, blank=True, editable=False)
+    postback_token_rotated_at = models.DateTimeField(_("postback token rotated at"), null=True, blank=True, editable=False)
     is_active = models.BooleanField(_("active"), default=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -128,8 +134,25 @@ class PaymentGateway(models.Model):
             return settings.JUNGLEPAY_SECRET_KEY
         return self.secret_key or ""
 
-    def rotate_postback_token(self) -> None:
+    # How long the token before the last rotation keeps authenticating postbacks:
+    # longer than a PIX charge lives (1 day) plus the provider's retries.
+    POSTBACK_TOKEN_GRACE = timedelta(days=3)
+
+    def rotate_postback_token(self, *, now=None) -> None:
+        self.previous_postback_token = self.postback_token
+        self.postback_token_rotated_at = now or timezone.now()
         self.postback_token = new_postback_token()
+
+    def accepted_postback_tokens(self, *, now) -> list[str]:
+        """The current token, and the previous one while its grace period lasts."""
+        tokens = [self.postback_token]
+        if (
+            self.previous_postback_token
+            and self.postback_token_rotated_at is not None
+            and now < self.postback_token_rotated_at + self.POSTBACK_TOKEN_GRACE
+        ):
+            tokens.append(self.previous_postback_token)
+        return tokens
 
     # Where each provider posts its notifications (contract §3).
     WEBHOOK_PATHS = {
@@ -260,6 +283,32 @@ class Checkout(models.Model):
     @property
     def masked_document(self) -> str:
         return mask_cpf(self.customer_document)
+
+
+class CheckoutCharge(models.Model):
+    """
+    A charge of a checkout that was replaced by a fresh one (its PIX expired,
+    or its gateway is no longer active). Kept so that a late payment of it is
+    still matched to its checkout (billing.services.payments.checkout_for_charge):
+    money is never lost because a newer QR code was issued.
+    """
+
+    checkout = models.ForeignKey(Checkout, verbose_name=_("checkout"), on_delete=models.PROTECT, related_name="previous_charges")
+    gateway = models.ForeignKey(PaymentGateway, verbose_name=_("gateway"), on_delete=models.PROTECT, related_name="+")
+    transaction_id = models.CharField(_("gateway transaction id"), max_length=100)
+    pix_expires_at = models.DateTimeField(_("PIX expires at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("replaced at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("previous charge")
+        verbose_name_plural = _("previous charges")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["gateway", "transaction_id"], name="unique_previous_gateway_transaction")
+        ]
+
+    def __str__(self):
+        return f"{self.gateway} {self.transaction_id}"
 
 
 class Subscription(models.Model):

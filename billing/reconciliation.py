@@ -24,6 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.gateways import ChargeStatus, gateway_for
+from billing.gateways.junglepay import ListingIncomplete
 from billing.models import Checkout, PaymentGateway, ReconciliationItem, WebhookEvent
 from billing.services import checkout_for_charge
 from billing.services.review import list_for_review, record_partial_payment
@@ -93,11 +94,19 @@ def _deliver_missed_postback(*, config, charge, now) -> str:
     return process_event(event=event, now=now)
 
 
+def _listed(gateway, *, since, report: ReconciliationReport):
+    """The gateway's charges; a listing cut short is reported as an error, never taken as complete."""
+    try:
+        yield from gateway.list_charges(since=since)
+    except ListingIncomplete as exc:
+        report.errors.append(f"listing incomplete: {exc}")
+
+
 def reconcile_gateway(*, config: PaymentGateway, now=None, days: int = RECONCILE_DAYS) -> ReconciliationReport:
     now = now or timezone.now()
     report = ReconciliationReport(gateway=config.kind)
     gateway = gateway_for(config)
-    for charge in gateway.list_charges(since=now - timedelta(days=days)):
+    for charge in _listed(gateway, since=now - timedelta(days=days), report=report):
         report.listed += 1
         checkout = checkout_for_charge(config, charge)
         detail = {"gateway_status": charge.provider_status, "gateway_amount": charge.amount_cents}

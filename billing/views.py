@@ -12,6 +12,7 @@ import uuid
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -47,16 +48,19 @@ def plans(request):
 
 @require_GET
 def checkout(request, plan_id: int):
-    plan = get_object_or_404(Plan, pk=plan_id, is_active=True)
-    if plan.checkout_url:
-        # Marketplace plans are sold on the marketplace's own page.
-        return redirect(plan.checkout_url)
-
+    plan = get_object_or_404(Plan, pk=plan_id)
     resume_id = request.GET.get("checkout", "")
     try:
         resume_id = str(uuid.UUID(resume_id)) if resume_id else ""
     except ValueError:
         resume_id = ""
+    resumed = Checkout.objects.filter(public_id=resume_id, plan=plan).first() if resume_id else None
+    if not plan.is_active and (resumed is None or resumed.purpose != Checkout.Purpose.RENEWAL):
+        # A discontinued plan is no longer sold, but its renewals stay payable (e-mail link, account page).
+        raise Http404
+    if plan.checkout_url and resumed is None:
+        # Marketplace plans are sold on the marketplace's own page.
+        return redirect(plan.checkout_url)
 
     bumps = list(OrderBump.objects.filter(is_active=True))
     user = request.user
@@ -64,6 +68,10 @@ def checkout(request, plan_id: int):
         "plan": {"id": plan.pk, "name": plan.name, "price_cents": plan.price_cents},
         "bumps": [{"id": b.pk, "price_cents": b.price_cents} for b in bumps],
         "resume_checkout_id": resume_id,
+        # A renewal of a subscription we never charged lacks CPF and phone: the page asks for them.
+        "resume_needs_details": bool(
+            resumed is not None and resumed.status == Checkout.Status.PENDING and services.needs_customer_details(resumed)
+        ),
         "sandbox": sandbox_enabled(),
         "api": {
             "process": "/api/checkout/process",

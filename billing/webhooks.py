@@ -62,7 +62,11 @@ class WebhookResponse:
 
 def _authenticate(provider: str, token: str) -> PaymentGateway | None:
     config = PaymentGateway.objects.filter(kind=provider).first()
-    if config is None or not token or not secrets.compare_digest(token.encode(), config.postback_token.encode()):
+    if config is None or not token:
+        return None
+    # Every accepted token is compared (no early exit), in constant time each.
+    matches = [secrets.compare_digest(token.encode(), accepted.encode()) for accepted in config.accepted_postback_tokens(now=timezone.now())]
+    if not any(matches):
         return None
     if provider == PaymentGateway.Kind.DIAS and not config.is_active:
         return None  # `configure_gateway dias --activate` enables this webhook

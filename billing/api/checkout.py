@@ -134,6 +134,10 @@ class CheckoutPixApi(APIView):
 
     class CheckoutPixInput(serializers.Serializer):
         checkout_id = serializers.UUIDField()
+        # Only for a checkout that lacks them (a renewal of a subscription we never charged);
+        # validated by the service like /api/checkout/process validates them.
+        cpf = serializers.CharField(max_length=20, required=False, allow_blank=True)
+        phone = serializers.CharField(max_length=20, required=False, allow_blank=True)
 
     class CheckoutPixOutput(serializers.Serializer):
         checkout_id = serializers.UUIDField(source="public_id")
@@ -155,7 +159,10 @@ class CheckoutPixApi(APIView):
         # Ownership, before any gateway call. A logged-out holder of an account's checkout id (the
         # renewal e-mail's link) may still pay it: the answer is the charge only, no customer data.
         _get_checkout(data.validated_data["checkout_id"], request)
-        checkout = services.issue_pix_charge(checkout_id=data.validated_data["checkout_id"])
+        values = data.validated_data
+        checkout = services.issue_pix_charge(
+            checkout_id=values["checkout_id"], cpf=values.get("cpf") or None, phone=values.get("phone") or None
+        )
         return Response(self.CheckoutPixOutput(checkout).data)
 
 

@@ -79,6 +79,9 @@ class ChargeRequest:
     postback_url: str
     expires_in_days: int = 1
     metadata: dict = field(default_factory=dict)
+    # Earlier charges of the same checkout (same external_ref), replaced after expiry:
+    # a lookup by external_ref must not mistake one of them for the charge just created.
+    superseded_transaction_ids: tuple[str, ...] = ()
 
     def __post_init__(self):
         total = sum(item.unit_price_cents * item.quantity for item in self.items)
@@ -139,8 +142,8 @@ class Gateway:
     def create_charge(self, request: ChargeRequest) -> Charge:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def find_charge(self, *, external_ref: str) -> Charge | None:
-        """The charge created for `external_ref`, if the provider has one (never creates)."""
+    def find_charge(self, *, external_ref: str, skip_transaction_ids=()) -> Charge | None:
+        """The charge created for `external_ref`, if the provider has one (never creates), other than `skip_transaction_ids`."""
         raise NotImplementedError  # pragma: no cover - interface
 
     def fetch_charge(self, transaction_id: str) -> Charge:  # pragma: no cover - interface

@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from billing.exceptions import GatewayRejected, GatewayUnavailable, PaymentDetailsRefused
+from billing.exceptions import GatewayError, GatewayRejected, GatewayUnavailable, PaymentDetailsRefused
 from billing.gateways.base import (
     Charge,
     ChargeRequest,
@@ -57,8 +57,13 @@ STATUS_MAP = {
     "expired": ChargeStatus.EXPIRED,
 }
 
+# Seconds. A create holds the checkout's row lock while it waits (billing.services.charges):
+# CONNECT + READ, twice (the create, then at most one lookup after an ambiguous answer),
+# stays well below the web worker's timeout (gunicorn --timeout in Dockerfile).
 CONNECT_TIMEOUT = 3.05
 READ_TIMEOUT = 15
+# Pages of `list_charges` read before it stops and says so.
+LIST_MAX_PAGES = 50
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 _SAFE_MESSAGE_MAX = 200
 
@@ -77,6 +82,13 @@ def _as_int(value) -> int | None:
 def _as_datetime(value) -> datetime | None:
     if not value or not isinstance(value, str):
         return None
+    value = value.strip()
+    if len(value) == 10:
+        # A bare day (a PIX "expirationDate"): the charge is payable through its
+        # last instant in Brazil. Checked before parse_datetime, which reads
+        # "2026-12-02" as that day's 00:00 and would expire the charge that morning.
+        day = parse_date(value)
+        return datetime.combine(day, dtime.max, tzinfo=SAO_PAULO) if day is not None else None
     parsed = parse_datetime(value)
     if parsed is not None:
         if parsed.tzinfo is None:
@@ -84,8 +96,7 @@ def _as_datetime(value) -> datetime | None:
         return parsed
     day = parse_date(value[:10])
     if day is not None:
-        # A PIX "expirationDate" is a day: the charge lives until its end, Brazil time.
-        return datetime.combine(day, dtime(23, 59, 59), tzinfo=SAO_PAULO)
+        return datetime.combine(day, dtime.max, tzinfo=SAO_PAULO)
     return None
 
 
@@ -161,8 +172,12 @@ class JunglePayGateway(Gateway):
         self.base_url = settings.JUNGLEPAY_API_URL
         self.breaker = CircuitBreaker("junglepay")
         self.session = session or self._build_session()
+        # The lookup after an ambiguous create runs while the checkout's row is
+        # locked: one attempt, never the retried GET, so the create's whole wait
+        # stays within CHARGE_HTTP_BUDGET (see billing.services.charges).
+        self.single_attempt_session = session or self._build_session(retries=False)
 
-    def _build_session(self) -> requests.Session:
+    def _build_session(self, *, retries: bool = True) -> requests.Session:
         session = requests.Session()
         secret = self.config.effective_secret_key
         # Basic base64("<secret>:x"), as JunglePay documents.
@@ -181,6 +196,8 @@ class JunglePayGateway(Gateway):
             raise_on_status=False,
             respect_retry_after_header=False,
         )
+        if not retries:
+            retry = Retry(total=0, connect=0, read=0, status=0, redirect=0, raise_on_status=False)
         session.mount("https://", HTTPAdapter(max_retries=retry))
         session.mount("http://", HTTPAdapter(max_retries=retry))
         return session
@@ -213,10 +230,13 @@ class JunglePayGateway(Gateway):
         # 401/403/404...: our configuration, not the buyer's fault; their words are not for buyers.
         return GatewayRejected(_("The payment provider refused the request."))
 
-    def _get_json(self, path: str, *, params: dict | None = None, counts_as_health: bool = True) -> dict | list:
+    def _get_json(
+        self, path: str, *, params: dict | None = None, counts_as_health: bool = True, retried: bool = True
+    ) -> dict | list:
         self._guard()
+        session = self.session if retried else self.single_attempt_session
         try:
-            response = self.session.get(self._url(path), params=params, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
+            response = session.get(self._url(path), params=params, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
         except requests.RequestException as exc:
             raise self._unavailable(type(exc).__name__) from exc
         if response.status_code >= 500 or response.status_code == 429:
@@ -276,7 +296,12 @@ class JunglePayGateway(Gateway):
         logger.warning("junglepay create unconfirmed; looking it up", extra={"reason": reason, "external_ref": request.external_ref})
         try:
             # A lookup that works says nothing about creates: it must not close the breaker.
-            found = self.find_charge(external_ref=request.external_ref, counts_as_health=False)
+            found = self.find_charge(
+                external_ref=request.external_ref,
+                skip_transaction_ids=request.superseded_transaction_ids,
+                counts_as_health=False,
+                retried=False,
+            )
         except GatewayUnavailable:
             found = None
         if found is not None:
@@ -289,14 +314,22 @@ class JunglePayGateway(Gateway):
             raise GatewayRejected(_("The payment provider did not return a PIX code."))
         return charge
 
-    def find_charge(self, *, external_ref: str, counts_as_health: bool = True) -> Charge | None:
-        body = self._get_json("transactions", params={"externalRef": external_ref}, counts_as_health=counts_as_health)
+    def find_charge(
+        self, *, external_ref: str, skip_transaction_ids=(), counts_as_health: bool = True, retried: bool = True
+    ) -> Charge | None:
+        body = self._get_json(
+            "transactions", params={"externalRef": external_ref}, counts_as_health=counts_as_health, retried=retried
+        )
+        skip = {str(t) for t in skip_transaction_ids}
         for item in _items(body):
             if isinstance(item, dict) and str(item.get("externalRef") or "") == external_ref:
                 try:
-                    return charge_from_transaction(item)
+                    charge = charge_from_transaction(item)
                 except ValueError:
                     continue
+                if charge.transaction_id in skip:
+                    continue  # an earlier charge of the same checkout, already replaced
+                return charge
         return None
 
     def fetch_charge(self, transaction_id: str) -> Charge:
@@ -308,9 +341,15 @@ class JunglePayGateway(Gateway):
         except ValueError as exc:
             raise self._unavailable("unreadable transaction") from exc
 
-    def list_charges(self, *, since: datetime, max_pages: int = 50) -> Iterable[Charge]:
+    def list_charges(self, *, since: datetime, max_pages: int = LIST_MAX_PAGES) -> Iterable[Charge]:
+        """
+        Charges created since `since`, page by page. Stopping at `max_pages`
+        while the provider says more remain is not a silent end: it raises
+        ListingIncomplete after yielding what was read, so reconciliation
+        reports the listing as an error instead of calling it complete.
+        """
         page = 1
-        while page <= max_pages:
+        while True:
             body = self._get_json("transactions", params={"page": page, "createdAtFrom": since.date().isoformat()})
             items = _items(body)
             if not items:
@@ -324,10 +363,17 @@ class JunglePayGateway(Gateway):
                     yield charge
             if not _has_next(body, page, len(items)):
                 return
+            if page >= max_pages:
+                logger.error("junglepay listing stopped with pages left", extra={"pages_read": page, "since": since.isoformat()})
+                raise ListingIncomplete(f"stopped after {page} pages with more left at the gateway")
             page += 1
 
     def parse_notification(self, body: bytes) -> Notification:
         return parse_transaction_postback(body)
+
+
+class ListingIncomplete(GatewayError):
+    """A listing stopped at its page limit while the provider had more: what was read is not everything."""
 
 
 class CreateUnconfirmed(GatewayUnavailable):

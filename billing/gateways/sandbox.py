@@ -71,8 +71,8 @@ class SandboxGateway(Gateway):
 
         return Checkout.objects.filter(gateway__kind=self.kind).exclude(gateway_transaction_id="")
 
-    def find_charge(self, *, external_ref: str) -> Charge | None:
-        checkout = self._checkouts().filter(public_id=external_ref).first()
+    def find_charge(self, *, external_ref: str, skip_transaction_ids=()) -> Charge | None:
+        checkout = self._checkouts().filter(public_id=external_ref).exclude(gateway_transaction_id__in=list(skip_transaction_ids)).first()
         if checkout is None or not checkout.gateway_response:
             return None
         return charge_from_transaction(checkout.gateway_response)

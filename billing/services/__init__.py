@@ -14,7 +14,7 @@ Rules every function follows:
 """
 
 from billing.services.activation import activate_checkout, claim_guest_payments, match_plan, record_marketplace_payment
-from billing.services.charges import issue_pix_charge, simulate_sandbox_event
+from billing.services.charges import issue_pix_charge, needs_customer_details, simulate_sandbox_event
 from billing.services.checkouts import FAIL_STATUSES, create_checkout, fail_checkout, refund_checkout
 from billing.services.gateway_config import activate_gateway, deactivate_gateway, gateway_for_new_charge, rotate_postback_token
 from billing.services.payments import ProcessingError, apply_charge, apply_marketplace_notification, checkout_for_charge
@@ -53,6 +53,7 @@ __all__ = [
     "gateway_for_new_charge",
     "issue_pix_charge",
     "match_plan",
+    "needs_customer_details",
     "record_marketplace_payment",
     "refund_checkout",
     "rotate_postback_token",

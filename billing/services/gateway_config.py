@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from billing.gateways import Gateway, gateway_for, get_active_gateway
 from billing.gateways.sandbox import sandbox_allowed
@@ -62,9 +63,14 @@ def deactivate_gateway(*, gateway: PaymentGateway) -> PaymentGateway:
 
 
 @transaction.atomic
-def rotate_postback_token(*, gateway: PaymentGateway) -> PaymentGateway:
-    """A new token; the old postback URL stops working at once (paste the new one)."""
+def rotate_postback_token(*, gateway: PaymentGateway, now=None) -> PaymentGateway:
+    """
+    A new token for the postback URL (paste the new one). Charges already
+    issued keep posting to the URL they were created with, so the previous
+    token stays accepted for PaymentGateway.POSTBACK_TOKEN_GRACE; a second
+    rotation inside that window retires the first token at once.
+    """
     gateway = PaymentGateway.objects.select_for_update().get(pk=gateway.pk)
-    gateway.rotate_postback_token()
-    gateway.save(update_fields=["postback_token", "updated_at"])
+    gateway.rotate_postback_token(now=now or timezone.now())
+    gateway.save(update_fields=["postback_token", "previous_postback_token", "postback_token_rotated_at", "updated_at"])
     return gateway

@@ -11,7 +11,7 @@ import logging
 import uuid
 
 from billing.gateways import ChargeStatus
-from billing.models import Checkout, PaymentGateway, WebhookEvent
+from billing.models import Checkout, CheckoutCharge, PaymentGateway, WebhookEvent
 from billing.services.activation import activate_checkout, record_marketplace_payment
 from billing.services.checkouts import fail_checkout, refund_checkout
 from billing.services.review import record_partial_payment
@@ -28,8 +28,10 @@ class ProcessingError(Exception):
 def checkout_for_charge(config: PaymentGateway, charge) -> Checkout | None:
     """
     Our checkout for a gateway's charge: by `externalRef` (our uuid), else by
-    transaction id. A checkout whose charge lives at another gateway is never
-    matched: one gateway's notification cannot move another gateway's money.
+    transaction id, the current charge's or a replaced one's (CheckoutCharge:
+    a PIX paid after a fresh one was issued is still this checkout's money).
+    A checkout whose charge lives at another gateway is never matched: one
+    gateway's notification cannot move another gateway's money.
     """
     qs = Checkout.objects.select_related("plan")
     found = None
@@ -40,10 +42,22 @@ def checkout_for_charge(config: PaymentGateway, charge) -> Checkout | None:
             found = None
     if found is None:
         found = qs.filter(gateway=config, gateway_transaction_id=charge.transaction_id).first()
-    if found is not None and found.gateway_id not in (None, config.pk):
+    if found is None:
+        previous = CheckoutCharge.objects.filter(gateway=config, transaction_id=charge.transaction_id).first()
+        found = qs.filter(pk=previous.checkout_id).first() if previous is not None else None
+    if (
+        found is not None
+        and found.gateway_id not in (None, config.pk)
+        and not CheckoutCharge.objects.filter(checkout=found, gateway=config, transaction_id=charge.transaction_id).exists()
+    ):
         logger.warning("charge refers to a checkout of another gateway", extra={"gateway": config.kind, "transaction": charge.transaction_id})
         return None
     return found
+
+
+def is_replaced_charge(checkout: Checkout, charge) -> bool:
+    """The charge is an earlier one of this checkout, replaced by a fresh PIX (it may still be paid)."""
+    return bool(checkout.gateway_transaction_id) and charge.transaction_id != checkout.gateway_transaction_id
 
 
 def apply_charge(*, checkout: Checkout, charge, now) -> tuple[str, str]:
@@ -54,7 +68,7 @@ def apply_charge(*, checkout: Checkout, charge, now) -> tuple[str, str]:
     refunded one.
     """
     stale = charge.status in (ChargeStatus.PENDING, ChargeStatus.PARTIALLY_PAID) and checkout.status != Checkout.Status.PENDING
-    if charge.provider_status and charge.provider_status != checkout.gateway_status and not stale:
+    if charge.provider_status and charge.provider_status != checkout.gateway_status and not stale and not is_replaced_charge(checkout, charge):
         # Informational (the state machine below is what counts); a stale "waiting" never overwrites.
         Checkout.objects.filter(pk=checkout.pk).update(gateway_status=charge.provider_status[:40])
 
@@ -76,6 +90,9 @@ def apply_charge(*, checkout: Checkout, charge, now) -> tuple[str, str]:
         record_partial_payment(checkout=checkout, charge=charge, now=now)
         return Outcome.PROCESSED, "partial payment: listed for a person"
     if charge.status in (ChargeStatus.FAILED, ChargeStatus.CANCELED, ChargeStatus.EXPIRED):
+        if is_replaced_charge(checkout, charge):
+            # The replaced QR ended; the checkout's fresh charge is still payable.
+            return Outcome.IGNORED, f"status {charge.provider_status!r} of a replaced charge"
         if checkout.status != Status.PENDING:
             return Outcome.IGNORED, f"status {charge.provider_status!r} for a {checkout.status} checkout"
         target = {ChargeStatus.FAILED: Status.FAILED, ChargeStatus.CANCELED: Status.CANCELED, ChargeStatus.EXPIRED: Status.EXPIRED}

@@ -21,6 +21,8 @@ logger = logging.getLogger(__name__)
 
 # An unpaid first checkout without a PIX expiry is abandoned after this long.
 STALE_CHECKOUT_AGE = timedelta(days=1)
+# How a marketplace sale's plan was matched (billing.services.activation.record_marketplace_payment).
+MARKETPLACE_MATCH_RULES = (Subscription.PlanMatch.EXACT_PRICE, Subscription.PlanMatch.NEAREST_PRICE)
 
 
 @dataclass
@@ -79,7 +81,8 @@ def sweep_subscriptions(*, now: datetime | None = None, progress=None) -> SweepR
     with transaction.atomic():
         result.checkouts_expired = (
             Checkout.objects.filter(status=C.PENDING, purpose=Checkout.Purpose.NEW)
-            .filter(Q(pix_expires_at__lt=now) | Q(created_at__lt=now - STALE_CHECKOUT_AGE))
+            # A PIX is payable until its expiry, however old the checkout; the age rule is for checkouts without one.
+            .filter(Q(pix_expires_at__lt=now) | Q(pix_expires_at__isnull=True, created_at__lt=now - STALE_CHECKOUT_AGE))
             .update(status=C.EXPIRED, updated_at=now)
         )
     report("checkouts_expired", result.checkouts_expired)
@@ -146,6 +149,12 @@ def _issue_renewals(*, now: datetime, result: SweepResult) -> None:
             end_date__gt=now - timedelta(days=settings.SUBSCRIPTION_GRACE_DAYS),
         )
         .filter(Q(renewal_issued_for__isnull=True) | ~Q(renewal_issued_for=F("end_date")))
+        # Sold through the marketplace: it renews there, never with a PIX of ours
+        # (unless one of our checkouts has paid it since: then it is ours).
+        .exclude(
+            Q(plan_match_rule__in=MARKETPLACE_MATCH_RULES)
+            | (~Q(external_id="") & ~Q(plan_match_rule=Subscription.PlanMatch.CHECKOUT))
+        )
         .exclude(Exists(open_renewal))  # an admin extension keeps the charge already issued
         .update(renewal_issued_for=F("end_date"), sweep_claim=claim, updated_at=now)
     )

@@ -278,6 +278,21 @@
     event.preventDefault();
     clearErrors();
     busy(submitButton, true);
+    if (data.resume_needs_details) {
+      // A renewal without CPF and phone on file: they go with the PIX request of that checkout.
+      var details = { checkout_id: data.resume_checkout_id, cpf: digits(form.elements.cpf.value), phone: digits(form.elements.phone.value) };
+      api("POST", data.api.pix, details).then(function (result) {
+        busy(submitButton, false);
+        if (!result.ok) { showErrors(result); return; }
+        data.resume_needs_details = false;
+        showPix(result.json);
+      }, function () {
+        busy(submitButton, false);
+        $("form-error").textContent = msg("network");
+        $("form-error").hidden = false;
+      });
+      return;
+    }
     var body = {
       plan_id: data.plan.id,
       payment_method: "pix",
@@ -331,7 +346,11 @@
   });
 
   // ---- resume an existing checkout (reload, renewal or upgrade charge) ------
-  if (data.resume_checkout_id) {
+  if (data.resume_checkout_id && data.resume_needs_details) {
+    // Step 1 asks only for what the charge lacks (CPF and phone); name and e-mail are on file.
+    state.checkoutId = data.resume_checkout_id;
+    goToStep(1);
+  } else if (data.resume_checkout_id) {
     state.checkoutId = data.resume_checkout_id;
     goToStep(2);
     api("GET", apiUrl("status", state.checkoutId)).then(function (result) {

@@ -37,7 +37,8 @@ def test_payments_cancels_and_sweeps_racing_keep_every_invariant(settings):
     renewals = list(Checkout.objects.filter(purpose=Checkout.Purpose.RENEWAL).order_by("pk"))
     assert len(renewals) == USERS
     for renewal in renewals:
-        issue_pix_charge(checkout_id=renewal.public_id)
+        # No paid checkout of ours to copy CPF and phone from: the subscriber gives them (renewal page).
+        issue_pix_charge(checkout_id=renewal.public_id, cpf="52998224725", phone="11987654321")
 
     # when: for each user, the payment twice, a cancel and a sweep, all at once
     statuses = []
