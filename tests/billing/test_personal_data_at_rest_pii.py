@@ -56,7 +56,7 @@ def paid_checkout(client, jp):
     """A JunglePay checkout charged and paid through the real code paths: create, postback, fetch."""
     # The checkout's own e-mail and phone differ from what the gateway echoes back, so that a page
     # showing the checkout's customer fields (finance staff may see those) cannot hide a payload leak.
-    checkout = jp_checkout(jp, transaction_id="", customer_email="cliente@exemplo.com.br", customer_phone="")
+    checkout = jp_checkout(jp, transaction_id="", customer_email="cliente@exemplo.com.br", customer_phone="21999998888")
     with responses.RequestsMock() as gateway:
         gateway.post(f"{JP}/transactions", json={**transaction(checkout), "id": 282})
         issue_pix_charge(checkout_id=checkout.public_id)
