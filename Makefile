@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed-stamp
 # `make run` is the development shape: SQLite, local media, eager tasks, sandbox gateway.
 RUN_ENV := DEBUG=true DATABASE_URL=sqlite:///db.sqlite3 REDIS_URL= AWS_STORAGE_BUCKET_NAME=
 
-.PHONY: install run test migrate messages compile-messages bench-sweep bench-sync bench-api bench-webhooks bench-load clean
+# `make rehearsal` boots the production shape (nginx, gunicorn, celery, LocalStack S3, SMTP) and drives a buyer.
+.PHONY: install run test rehearsal migrate messages compile-messages bench-sweep bench-sync bench-api bench-webhooks bench-load clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +30,12 @@ run: install
 test: install
 	$(MAKE) compile-messages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The production rehearsal (docs/operations.md): installs what it needs (nginx, chromium,
+# a cached LocalStack venv in .rehearsal-cache/), needs the machine's PostgreSQL and Redis.
+rehearsal: install
+	$(MAKE) compile-messages
+	$(BIN)/python -m rehearsal.run
 
 # Each app keeps its own catalogue (<app>/locale); config/ and templates/ use ./locale.
 APPS := accounts billing catalog whitelabel
