@@ -11,9 +11,9 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.webhooks import receive_webhook
+from billing.webhooks import authenticates, receive_webhook
 from config.api_errors import error_body
-from config.throttling import WebhookThrottle
+from config.throttling import UnauthenticatedWebhookThrottle
 
 
 class _WebhookApi(APIView):
@@ -21,8 +21,12 @@ class _WebhookApi(APIView):
     # Providers authenticate with the token in the URL; no session, no CSRF, no parsing by DRF.
     authentication_classes = []
     permission_classes = [AllowAny]
-    throttle_classes = [WebhookThrottle]
+    # Only requests that fail the token check are throttled: an authenticated body is always stored.
+    throttle_classes = [UnauthenticatedWebhookThrottle]
     parser_classes = []
+
+    def authenticates(self, request) -> bool:
+        return authenticates(provider=self.provider, token=request.query_params.get("token", ""))
 
     @extend_schema(
         request={"application/json": OpenApiTypes.OBJECT},

@@ -72,6 +72,11 @@ def _authenticate(provider: str, token: str) -> PaymentGateway | None:
     return config
 
 
+def authenticates(*, provider: str, token: str) -> bool:
+    """Whether a request with this token would pass authentication (the webhook throttle spares those)."""
+    return _authenticate(provider, token) is not None
+
+
 def _store(*, provider: str, event_id: str, headers: dict, body: str, payload) -> tuple[WebhookEvent, bool]:
     event_id = _without_nul(event_id)
     try:
