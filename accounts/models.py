@@ -42,6 +42,13 @@ class User(AbstractBaseUser, PermissionsMixin):
     )
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        blank=True,
+        default="",
+        help_text=_("The language the customer chose on the site; their e-mails go out in it. Empty: Portuguese (Brazil)."),
+    )
 
     objects = UserManager()
 

@@ -11,9 +11,11 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.encoding import force_bytes
+from django.utils import translation
 from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
 
+from accounts.language import language_for
 from config.api_errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -79,11 +81,8 @@ def send_set_password_email(*, user_id: int) -> None:
     token = default_token_generator.make_token(user)
     link = settings.SITE_URL + reverse("accounts:password_reset_confirm", kwargs={"uidb64": uid, "token": token})
     context = {"user": user, "link": link}
-    send_mail(
-        subject=_("Your CreatorFlix account: set your password"),
-        message=render_to_string("accounts/email/set_password.txt", context),
-        from_email=None,
-        recipient_list=[user.email],
-        fail_silently=False,
-    )
+    with translation.override(language_for(user)):
+        subject = _("Your CreatorFlix account: set your password")
+        message = render_to_string("accounts/email/set_password.txt", context)
+    send_mail(subject=subject, message=message, from_email=None, recipient_list=[user.email], fail_silently=False)
     logger.info("set-password e-mail sent", extra={"user_id": user.pk})

@@ -5,10 +5,12 @@ from django.urls import reverse_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
+from django.views.i18n import set_language as django_set_language
 
 from django.conf import settings
 
 from accounts.forms import LoginForm, SignupForm
+from accounts.language import remember_language
 from accounts.throttling import is_rate_limited
 
 
@@ -47,6 +49,14 @@ def signup(request):
         messages.success(request, _("Welcome! Your account has been created."))
         return redirect(request.GET.get("next") or "/")
     return render(request, "accounts/signup.html", {"form": form})
+
+
+@require_http_methods(["POST"])
+def set_language(request):
+    """Django's language switch, and a logged-in customer's choice kept for their e-mails."""
+    response = django_set_language(request)
+    remember_language(request.user, request.POST.get("language"))
+    return response
 
 
 class PasswordResetView(auth_views.PasswordResetView):
