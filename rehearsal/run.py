@@ -471,8 +471,10 @@ class Rehearsal:
             return conn.execute(query, params).fetchall()
 
     def beat_runs(self, task: str) -> int:
-        rows = self.sql("SELECT total_run_count FROM django_celery_beat_periodictask WHERE task = %s", task)
-        return rows[0][0] if rows else 0
+        """How many times beat sent `task`, from its own log (the scheduler saves run counts only every few minutes)."""
+        beat = next(p for p in self.procs.started if p.name == "celery-beat")
+        lines = beat.log_path.read_text(errors="replace").splitlines()
+        return sum(1 for line in lines if "Sending due task" in line and f"({task})" in line)
 
     def staged(self, folder: str) -> bool:
         return bool(self.sql("SELECT 1 FROM whitelabel_whitelabelcreator WHERE folder_name = %s", folder))
@@ -557,14 +559,24 @@ class Rehearsal:
             sent = self.smtp.find(to=BUYER["email"])
             note.append(f"{len(sent)} e-mails to the new account")
 
-        with self.report.step("browser: locked post shows only its preview") as note:
+        with self.report.step("browser: locked post shows only its blurred preview, a public URL on S3's public endpoint") as note:
             self.driver.get(self.base + "/models/")
             self.css("[data-testid=creator-card]").click()
             link = self.css("a[href^='/posts/']")
             self.post_path = urlsplit(link.get_attribute("href")).path
-            self.driver.get(self.base + self.post_path)
-            self.css("[data-testid=locked]")
-            if self.all_css("[data-testid=media] img"):
+
+            def preview_loaded():
+                # The worker makes the preview after publish; until then the page shows a placeholder.
+                self.driver.get(self.base + self.post_path)
+                self.css("[data-testid=locked]")
+                return self.js(
+                    "const i = document.querySelector('[data-testid=locked] img');"
+                    "return i && i.complete && i.naturalWidth > 0 && i.currentSrc.startsWith(arguments[0] + '/') && !i.currentSrc.includes('X-Amz-Signature')",
+                    self.s3_public,
+                )
+
+            wait_until(preview_loaded, timeout=90, what="the locked post's preview from S3", alive=self.alive, interval=1)
+            if self.all_css("[data-testid=media] img") or self.all_css("[data-testid=media] video"):
                 raise RuntimeError("a locked post shows its media")
             note.append(self.post_path)
 
