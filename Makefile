@@ -59,19 +59,25 @@ compile-messages: install
 # Each works in a database of its own. See docs/operations.md for the figures.
 BENCH_ENV = DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 
+# bench/needs.py checks (and where it can, installs) what each one needs, and says how to get it.
 bench-webhooks: install
+	$(BENCH_ENV) $(BIN)/python bench/needs.py postgres
 	$(BENCH_ENV) $(BIN)/python bench/webhooks.py
 
 bench-sweep: install
+	$(BENCH_ENV) $(BIN)/python bench/needs.py postgres
 	$(BENCH_ENV) $(BIN)/python bench/sweep.py
 
 bench-sync: install
+	$(BENCH_ENV) $(BIN)/python bench/needs.py postgres
 	$(BENCH_ENV) $(BIN)/python bench/sync.py
 
 bench-api: install
+	$(BENCH_ENV) $(BIN)/python bench/needs.py postgres wrk
 	$(BENCH_ENV) $(BIN)/python bench/api.py
 
 bench-load: install
+	$(BENCH_ENV) REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/7} $(BIN)/python bench/needs.py postgres redis
 	$(BENCH_ENV) REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/7} $(BIN)/python bench/load.py
 
 clean:
