@@ -11,7 +11,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.webhooks import authenticates, receive_webhook
+from billing.webhooks import authenticate, receive_webhook
 from config.api_errors import error_body
 from config.throttling import UnauthenticatedWebhookThrottle
 
@@ -25,8 +25,12 @@ class _WebhookApi(APIView):
     throttle_classes = [UnauthenticatedWebhookThrottle]
     parser_classes = []
 
+    gateway_config = None
+
     def authenticates(self, request) -> bool:
-        return authenticates(provider=self.provider, token=request.query_params.get("token", ""))
+        # Asked by the throttle before the handler; the answer is handed on to receive_webhook.
+        self.gateway_config = authenticate(provider=self.provider, token=request.query_params.get("token", ""))
+        return self.gateway_config is not None
 
     @extend_schema(
         request={"application/json": OpenApiTypes.OBJECT},
@@ -54,6 +58,7 @@ class _WebhookApi(APIView):
             body=body,
             headers=headers,
             content_length=content_length,
+            authenticated=self.gateway_config,
         )
         return Response(result.body, status=result.status_code)
 

@@ -72,9 +72,9 @@ def _authenticate(provider: str, token: str) -> PaymentGateway | None:
     return config
 
 
-def authenticates(*, provider: str, token: str) -> bool:
-    """Whether a request with this token would pass authentication (the webhook throttle spares those)."""
-    return _authenticate(provider, token) is not None
+def authenticate(*, provider: str, token: str) -> PaymentGateway | None:
+    """The gateway a request with this token authenticates as, or None (the webhook throttle spares the former)."""
+    return _authenticate(provider, token)
 
 
 def _store(*, provider: str, event_id: str, headers: dict, body: str, payload) -> tuple[WebhookEvent, bool]:
@@ -91,15 +91,24 @@ def _store(*, provider: str, event_id: str, headers: dict, body: str, payload) -
 
 
 def receive_webhook(
-    *, provider: str, token: str, body: bytes, headers: dict | None = None, content_length: int | None = None
+    *,
+    provider: str,
+    token: str,
+    body: bytes,
+    headers: dict | None = None,
+    content_length: int | None = None,
+    authenticated: PaymentGateway | None = None,
 ) -> WebhookResponse:
-    """The whole webhook door, shared by the HTTP view and the sandbox's simulate button."""
+    """
+    The whole webhook door, shared by the HTTP view and the sandbox's simulate button.
+    `authenticated`: the gateway `authenticate()` already returned for this token (saves the query).
+    """
     limit = settings.WEBHOOK_MAX_BODY_BYTES
     if (content_length is not None and content_length > limit) or len(body) > limit:
         logger.warning("webhook refused: body too large", extra={"provider": provider, "size": content_length or len(body)})
         return WebhookResponse(413, {"error": {"code": "payload_too_large", "message": "Body too large.", "fields": {}}})
 
-    config = _authenticate(provider, token)
+    config = authenticated or _authenticate(provider, token)
     if config is None:
         logger.warning("webhook refused: bad or missing token", extra={"provider": provider})
         return WebhookResponse(401, {"error": {"code": "invalid_token", "message": "Invalid or missing token.", "fields": {}}})
