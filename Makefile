@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed-stamp
 # `make run` is the development shape: SQLite, local media, eager tasks, sandbox gateway.
 RUN_ENV := DEBUG=true DATABASE_URL=sqlite:///db.sqlite3 REDIS_URL= AWS_STORAGE_BUCKET_NAME=
 
-.PHONY: install run test migrate messages compile-messages bench-sweep bench-sync bench-api bench-webhooks bench-load clean
+# `make rehearsal` boots the production shape (nginx, gunicorn, celery, LocalStack S3, SMTP) and drives a buyer.
+.PHONY: install run test rehearsal migrate messages compile-messages bench-sweep bench-sync bench-api bench-webhooks bench-load clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +31,12 @@ test: install
 	$(MAKE) compile-messages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The production rehearsal (docs/operations.md): installs what it needs (nginx, chromium,
+# a cached LocalStack venv in .rehearsal-cache/), needs the machine's PostgreSQL and Redis.
+rehearsal: install
+	$(MAKE) compile-messages
+	$(BIN)/python -m rehearsal.run
+
 # Each app keeps its own catalogue (<app>/locale); config/ and templates/ use ./locale.
 APPS := accounts billing catalog whitelabel
 messages: install
@@ -52,19 +59,25 @@ compile-messages: install
 # Each works in a database of its own. See docs/operations.md for the figures.
 BENCH_ENV = DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 
+# bench/needs.py checks (and where it can, installs) what each one needs, and says how to get it.
 bench-webhooks: install
+	$(BENCH_ENV) $(BIN)/python bench/needs.py postgres
 	$(BENCH_ENV) $(BIN)/python bench/webhooks.py
 
 bench-sweep: install
+	$(BENCH_ENV) $(BIN)/python bench/needs.py postgres
 	$(BENCH_ENV) $(BIN)/python bench/sweep.py
 
 bench-sync: install
+	$(BENCH_ENV) $(BIN)/python bench/needs.py postgres
 	$(BENCH_ENV) $(BIN)/python bench/sync.py
 
 bench-api: install
+	$(BENCH_ENV) $(BIN)/python bench/needs.py postgres wrk
 	$(BENCH_ENV) $(BIN)/python bench/api.py
 
 bench-load: install
+	$(BENCH_ENV) REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/7} $(BIN)/python bench/needs.py postgres redis
 	$(BENCH_ENV) REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/7} $(BIN)/python bench/load.py
 
 clean:

@@ -9,10 +9,16 @@ class AccountsConfig(AppConfig):
     def ready(self):
         from django.contrib import admin
 
+        from django.contrib.auth.signals import user_logged_in
+
         from accounts.forms import AdminLoginForm
+        from accounts.language import remember_language_at_login
 
         # The admin's login gets the same failed-login throttling as the site's.
         admin.site.login_form = AdminLoginForm
         admin.site.site_header = _("CreatorFlix back office")
         admin.site.site_title = _("CreatorFlix back office")
         admin.site.index_title = _("Plans, payments, subscriptions and content")
+        # A framework hook, not business flow: a choice made with the switch before
+        # signing up or logging in (the language cookie) is kept on the account.
+        user_logged_in.connect(remember_language_at_login, dispatch_uid="accounts.remember_language")

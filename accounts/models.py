@@ -50,6 +50,13 @@ class User(AbstractBaseUser, PermissionsMixin):
         blank=True,
         help_text=_("When the user proved they read this mailbox. Guest payments attach only to confirmed accounts."),
     )
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        blank=True,
+        default="",
+        help_text=_("The language the customer chose on the site; their e-mails go out in it. Empty: Portuguese (Brazil)."),
+    )
 
     objects = UserManager()
 

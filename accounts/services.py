@@ -15,6 +15,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
 
+from accounts.language import language_for, supported
 from accounts.tokens import email_confirmation_token
 from config.errors import DomainError
 
@@ -25,11 +26,12 @@ class EmailTaken(DomainError):
     code = "email_taken"
 
 
-def register_user(*, email: str, password: str, name: str = "", language: str | None = None):
+def register_user(*, email: str, password: str, name: str = ""):
     """
-    A sign-up: the account starts unconfirmed and, after commit, is sent a
-    confirmation link (in `language`, default the active one). Until the
-    e-mail is confirmed no guest payment made with it is attached to it.
+    A sign-up: the account starts unconfirmed, in the language the visitor is
+    using (kept for their e-mails), and after commit is sent a confirmation
+    link. Until the e-mail is confirmed no guest payment made with it is
+    attached to it.
     """
     User = get_user_model()
     email = User.objects.normalize_email(email).strip().lower()
@@ -37,20 +39,21 @@ def register_user(*, email: str, password: str, name: str = "", language: str | 
     validate_password(password, user=candidate)
     try:
         with transaction.atomic():
-            user = User.objects.create_user(email=email, password=password, name=name)
+            user = User.objects.create_user(
+                email=email, password=password, name=name, language=supported(translation.get_language()) or ""
+            )
     except IntegrityError:
         raise EmailTaken(_("An account with this e-mail already exists."), fields={"email": [_("Already registered.")]})
-    queue_confirmation_email(user=user, language=language)
+    queue_confirmation_email(user=user)
     return user
 
 
-def queue_confirmation_email(*, user, language: str | None = None) -> None:
+def queue_confirmation_email(*, user) -> None:
     """After commit, like the set-password e-mail: a retried task, never failing the sign-up."""
-    language = language or translation.get_language() or settings.LANGUAGE_CODE
-    transaction.on_commit(lambda: _enqueue_email("send_confirmation_email", what="confirmation", user_id=user.pk, language=language))
+    transaction.on_commit(lambda: _enqueue_email("send_confirmation_email", what="confirmation", user_id=user.pk))
 
 
-def send_confirmation_email(*, user_id: int, language: str) -> None:
+def send_confirmation_email(*, user_id: int) -> None:
     User = get_user_model()
     user = User.objects.filter(pk=user_id, email_confirmed_at__isnull=True).first()
     if user is None:
@@ -58,7 +61,7 @@ def send_confirmation_email(*, user_id: int, language: str) -> None:
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     token = email_confirmation_token.make_token(user)
     link = settings.SITE_URL + reverse("accounts:confirm_email", kwargs={"uidb64": uid, "token": token})
-    with translation.override(language):
+    with translation.override(language_for(user)):
         send_mail(
             subject=_("Confirm your CreatorFlix e-mail"),
             message=render_to_string("accounts/email/confirm_email.txt", {"user": user, "link": link}),
@@ -154,11 +157,8 @@ def send_set_password_email(*, user_id: int) -> None:
     token = default_token_generator.make_token(user)
     link = settings.SITE_URL + reverse("accounts:password_reset_confirm", kwargs={"uidb64": uid, "token": token})
     context = {"user": user, "link": link}
-    send_mail(
-        subject=_("Your CreatorFlix account: set your password"),
-        message=render_to_string("accounts/email/set_password.txt", context),
-        from_email=None,
-        recipient_list=[user.email],
-        fail_silently=False,
-    )
+    with translation.override(language_for(user)):
+        subject = _("Your CreatorFlix account: set your password")
+        message = render_to_string("accounts/email/set_password.txt", context)
+    send_mail(subject=subject, message=message, from_email=None, recipient_list=[user.email], fail_silently=False)
     logger.info("set-password e-mail sent", extra={"user_id": user.pk})

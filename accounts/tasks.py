@@ -23,7 +23,7 @@ def send_set_password_email(user_id: int) -> None:
     retry_backoff_max=30 * 60,
     max_retries=8,
 )
-def send_confirmation_email(user_id: int, language: str) -> None:
+def send_confirmation_email(user_id: int) -> None:
     from accounts.services import send_confirmation_email as send
 
-    send(user_id=user_id, language=language)
+    send(user_id=user_id)

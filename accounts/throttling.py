@@ -8,18 +8,14 @@ an account, so the throttle reveals nothing.
 """
 
 import hashlib
+import logging
 
 from django.conf import settings
 from django.core.cache import cache
 
+from config.client_ip import client_ip
 
-def client_ip(request) -> str:
-    # Behind the proxy, the first X-Forwarded-For hop is the client; only trust it when configured.
-    if settings.TRUST_X_FORWARDED_FOR:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
-    return request.META.get("REMOTE_ADDR", "unknown")
+logger = logging.getLogger(__name__)
 
 
 def _keys(request, email: str) -> list[str]:
@@ -33,11 +29,15 @@ def is_login_blocked(request, email: str) -> bool:
         counts = cache.get_many(_keys(request, email))
     except Exception:  # noqa: BLE001 - a cache outage must not lock everyone out
         return False
-    return any(count >= limit for count in counts.values())
+    blocked = any(count >= limit for count in counts.values())
+    if blocked:
+        logger.warning("login blocked after repeated failures", extra={"client_ip": client_ip(request)})
+    return blocked
 
 
 def record_login_failure(request, email: str) -> None:
     window = settings.LOGIN_THROTTLE_WINDOW
+    logger.info("login failed", extra={"client_ip": client_ip(request)})
     for key in _keys(request, email):
         try:
             if not cache.add(key, 1, timeout=window):
@@ -59,6 +59,9 @@ def is_rate_limited(request, *, scope: str, limit: int, window: int) -> bool:
     try:
         if cache.add(key, 1, timeout=window):
             return False
-        return cache.incr(key) > limit
+        limited = cache.incr(key) > limit
     except Exception:  # noqa: BLE001 - a cache outage must not lock everyone out
         return False
+    if limited:
+        logger.warning("rate limited", extra={"scope": scope, "client_ip": client_ip(request)})
+    return limited

@@ -6,10 +6,12 @@ from django.utils.http import urlsafe_base64_decode
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
+from django.views.i18n import set_language as django_set_language
 
 from django.conf import settings
 
 from accounts.forms import LoginForm, ResetPasswordForm, SignupForm
+from accounts.language import remember_language
 from accounts.services import EmailTaken, confirm_email, register_user
 from accounts.throttling import is_rate_limited
 from accounts.tokens import email_confirmation_token
@@ -73,6 +75,14 @@ def confirm_email_view(request, uidb64, token):
     confirm_email(user=user)
     messages.success(request, _("Thank you! Your e-mail is confirmed."))
     return redirect("/")
+
+
+@require_http_methods(["POST"])
+def set_language(request):
+    """Django's language switch, and a logged-in customer's choice kept for their e-mails."""
+    response = django_set_language(request)
+    remember_language(request.user, request.POST.get("language"))
+    return response
 
 
 class PasswordResetView(auth_views.PasswordResetView):

@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from accounts.language import languages_for_emails
 from billing.money import format_brl
 from config.tasks import enqueue
 
@@ -48,8 +49,11 @@ def send_renewal_notices(*, notices) -> int:
     failure so the task retries.
     """
     messages = []
-    with translation.override(settings.LANGUAGE_CODE):
-        for email, name, plan_name, total_cents, public_id, end_date in notices:
+    # Each e-mail whole in its recipient's language (pt-BR unless they chose English): subject,
+    # text and the date's month name rendered under the same override.
+    languages = languages_for_emails([notice[0] for notice in notices])
+    for email, name, plan_name, total_cents, public_id, end_date in notices:
+        with translation.override(languages[email.lower()]):
             context = {
                 "name": name,
                 "plan": plan_name,
@@ -59,7 +63,7 @@ def send_renewal_notices(*, notices) -> int:
             }
             messages.append(
                 EmailMessage(
-                    subject=_("Your CreatorFlix subscription renews soon"),
+                    subject=str(_("Your CreatorFlix subscription renews soon")),
                     body=render_to_string("billing/email/renewal_notice.txt", context),
                     to=[email],
                 )

@@ -60,7 +60,7 @@ class WebhookResponse:
 # ---------------------------------------------------------------------------
 
 
-def _authenticate(provider: str, token: str) -> PaymentGateway | None:
+def authenticate(*, provider: str, token: str) -> PaymentGateway | None:
     config = PaymentGateway.objects.filter(kind=provider).first()
     if config is None or not token:
         return None
@@ -96,15 +96,24 @@ def store_event(*, provider: str, event_id: str, headers: dict, body: str, paylo
 
 
 def receive_webhook(
-    *, provider: str, token: str, body: bytes, headers: dict | None = None, content_length: int | None = None
+    *,
+    provider: str,
+    token: str,
+    body: bytes,
+    headers: dict | None = None,
+    content_length: int | None = None,
+    authenticated: PaymentGateway | None = None,
 ) -> WebhookResponse:
-    """The whole webhook door, shared by the HTTP view and the sandbox's simulate button."""
+    """
+    The whole webhook door, shared by the HTTP view and the sandbox's simulate button.
+    `authenticated`: the gateway `authenticate()` already returned for this token (saves the query).
+    """
     limit = settings.WEBHOOK_MAX_BODY_BYTES
     if (content_length is not None and content_length > limit) or len(body) > limit:
         logger.warning("webhook refused: body too large", extra={"provider": provider, "size": content_length or len(body)})
         return WebhookResponse(413, {"error": {"code": "payload_too_large", "message": "Body too large.", "fields": {}}})
 
-    config = _authenticate(provider, token)
+    config = authenticated or authenticate(provider=provider, token=token)
     if config is None:
         logger.warning("webhook refused: bad or missing token", extra={"provider": provider})
         return WebhookResponse(401, {"error": {"code": "invalid_token", "message": "Invalid or missing token.", "fields": {}}})

@@ -150,7 +150,8 @@ def presigner() -> SigV4Presigner:
             secret_key=frozen.secret_key,
             session_token=frozen.token,
             region=_region(),
-            endpoint_url=settings.AWS_S3_ENDPOINT_URL,
+            # Signed for the host the browser will ask (the signature covers it), not the internal one.
+            endpoint_url=settings.AWS_S3_PUBLIC_ENDPOINT_URL or settings.AWS_S3_ENDPOINT_URL,
             addressing_style=_addressing_style(),
         )
         _presigner_cache.clear()

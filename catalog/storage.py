@@ -13,6 +13,7 @@ Where catalog files live.
 """
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage, Storage, storages
@@ -52,5 +53,21 @@ def public_storage() -> Storage:
     if default_storage_is_s3():
         from storages.backends.s3 import S3Storage
 
-        return S3Storage(location="public", querystring_auth=False, file_overwrite=False)
+        return S3Storage(location="public", querystring_auth=False, file_overwrite=False, **_public_url_options())
     return storages["default"]
+
+
+def _public_url_options() -> dict:
+    """
+    Plain URLs on the endpoint the browser reaches (AWS_S3_PUBLIC_ENDPOINT_URL),
+    path-style like the site's own client: `http://localhost:9000/<bucket>/public/...`
+    rather than the internal `http://minio:9000/...`. On AWS itself, storages' default.
+    """
+    public = settings.AWS_S3_PUBLIC_ENDPOINT_URL
+    if not public or not settings.AWS_S3_ENDPOINT_URL or public == settings.AWS_S3_ENDPOINT_URL:
+        return {}
+    parts = urlsplit(public)
+    return {
+        "custom_domain": f"{parts.netloc}{parts.path.rstrip('/')}/{settings.AWS_STORAGE_BUCKET_NAME}",
+        "url_protocol": f"{parts.scheme}:",
+    }

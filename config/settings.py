@@ -38,6 +38,12 @@ if not SECRET_KEY:
         )
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
+# Reverse proxies in front of the site that append to X-Forwarded-For (nginx, a load balancer):
+# the client address is taken that many hops from the right; 0 means REMOTE_ADDR and the header
+# is never believed. Every throttle, lockout and log line uses config.client_ip.client_ip().
+TRUSTED_PROXIES = env.int("TRUSTED_PROXIES", default=0)
+if TRUSTED_PROXIES < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXIES must be 0 or a positive number of proxies.")
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[SITE_URL])
 
@@ -156,9 +162,6 @@ LOGIN_THROTTLE_WINDOW = env.int("LOGIN_THROTTLE_WINDOW", default=900)
 # Sign-ups allowed per client IP per window on the sign-up page (the API has its own throttle).
 SIGNUP_RATE_LIMIT = env.int("SIGNUP_RATE_LIMIT", default=10)
 SIGNUP_RATE_WINDOW = env.int("SIGNUP_RATE_WINDOW", default=3600)
-# Setting only (no environment variable): believe the first X-Forwarded-For hop
-# as the client address. Off: REMOTE_ADDR, X-Forwarded-For never believed.
-TRUST_X_FORWARDED_FOR = False
 
 # ---------------------------------------------------------------------------
 # Internationalisation: pt-BR first, English available
@@ -180,6 +183,11 @@ MEDIA_URL = "/media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 
 AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="") or None
+# The endpoint a visitor's browser reaches, when the site reaches S3 by an internal name
+# (docker compose: http://minio:9000 inside, http://localhost:9000 outside). Presigned and
+# public media URLs are built on it; the site's own S3 calls use AWS_S3_ENDPOINT_URL.
+# Unset (None): the same as AWS_S3_ENDPOINT_URL.
+AWS_S3_PUBLIC_ENDPOINT_URL = env.str("AWS_S3_PUBLIC_ENDPOINT_URL", default="").rstrip("/") or None
 AWS_ACCESS_KEY_ID = env.str("AWS_ACCESS_KEY_ID", default="") or None
 AWS_SECRET_ACCESS_KEY = env.str("AWS_SECRET_ACCESS_KEY", default="") or None
 AWS_S3_REGION_NAME = env.str("AWS_S3_REGION_NAME", default="") or None
@@ -286,7 +294,15 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "config.api_errors.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "auth": env.str("THROTTLE_AUTH", default="20/min"),
-        "checkout": env.str("THROTTLE_CHECKOUT", default="30/min"),
+        # New purchases: per customer (e-mail, CPF, session each), and a ceiling per address that
+        # leaves room for a carrier-grade NAT (forty buyers a minute from one address all pass).
+        "checkout_customer": env.str("THROTTLE_CHECKOUT_CUSTOMER", default="10/min"),
+        "checkout_address": env.str("THROTTLE_CHECKOUT", default="120/min"),
+        # A checkout's own PIX calls, counted apart from new purchases.
+        "checkout_pix": env.str("THROTTLE_CHECKOUT_PIX", default="20/min"),
+        "checkout_pix_address": env.str("THROTTLE_CHECKOUT_PIX_ADDRESS", default="300/min"),
+        "checkout_simulate": env.str("THROTTLE_CHECKOUT_SIMULATE", default="30/min"),
+        # Webhook requests that fail authentication; authenticated ones are never throttled.
         "webhook": env.str("THROTTLE_WEBHOOK", default="600/min"),
     },
 }
@@ -314,14 +330,16 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
 X_FRAME_OPTIONS = "DENY"
 # The site's own pages load nothing from elsewhere: scripts and styles are ours, no inline
-# script. Media come from the S3/CDN endpoints over https (presigned URLs) or from 'self'.
+# script. Media come from the S3/CDN endpoints over https (presigned URLs) or from 'self', and
+# from the S3 endpoint the browser is sent to (which may be plain http in development).
+_MEDIA_ORIGINS = sorted({url for url in (AWS_S3_ENDPOINT_URL, AWS_S3_PUBLIC_ENDPOINT_URL) if url})
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
-        "img-src": ["'self'", "data:", "blob:", "https:"] + ([AWS_S3_ENDPOINT_URL] if AWS_S3_ENDPOINT_URL else []),
-        "media-src": ["'self'", "blob:", "https:"] + ([AWS_S3_ENDPOINT_URL] if AWS_S3_ENDPOINT_URL else []),
+        "img-src": ["'self'", "data:", "blob:", "https:", *_MEDIA_ORIGINS],
+        "media-src": ["'self'", "blob:", "https:", *_MEDIA_ORIGINS],
         "connect-src": ["'self'"],
         "font-src": ["'self'", "data:"],
         "object-src": ["'none'"],

@@ -4,10 +4,13 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from accounts import views as accounts_views
 from config import health, views
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
+    # Before Django's own: the switch also remembers a logged-in customer's choice for e-mails.
+    path("i18n/setlang/", accounts_views.set_language, name="set_language"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -115,11 +115,12 @@ def sync_enabled() -> bool:
 
 
 def public_base_url() -> str:
-    """`WHITELABEL_CDN_BASE_URL`, else derived from the endpoint and bucket (path style), else AWS virtual host."""
+    """`WHITELABEL_CDN_BASE_URL`, else derived from the public endpoint and bucket (path style), else AWS virtual host."""
     if settings.WHITELABEL_CDN_BASE_URL:
         return settings.WHITELABEL_CDN_BASE_URL.rstrip("/")
     bucket = bucket_name() or ""
-    if settings.AWS_S3_ENDPOINT_URL:
-        return f"{settings.AWS_S3_ENDPOINT_URL.rstrip('/')}/{bucket}"
+    endpoint = settings.AWS_S3_PUBLIC_ENDPOINT_URL or settings.AWS_S3_ENDPOINT_URL
+    if endpoint:
+        return f"{endpoint.rstrip('/')}/{bucket}"
     region = settings.AWS_S3_REGION_NAME or "us-east-1"
     return f"https://{bucket}.s3.{region}.amazonaws.com"

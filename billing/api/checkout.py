@@ -22,7 +22,13 @@ from billing.models import Checkout, PaymentGateway, Plan
 from billing.pix import qr_svg
 from billing.webhooks import receive_webhook
 from config.errors import NotFound
-from config.throttling import CheckoutThrottle
+from config.throttling import (
+    CheckoutAddressThrottle,
+    CheckoutCustomerThrottle,
+    CheckoutPixAddressThrottle,
+    CheckoutPixThrottle,
+    CheckoutSimulateThrottle,
+)
 
 
 def _get_checkout(checkout_id, request) -> Checkout:
@@ -57,7 +63,8 @@ def _may_see_details(user, checkout: Checkout) -> bool:
 
 
 class CheckoutProcessApi(APIView):
-    throttle_classes = [CheckoutThrottle]
+    # Per customer, with a per-address ceiling generous enough for a carrier-grade NAT.
+    throttle_classes = [CheckoutAddressThrottle, CheckoutCustomerThrottle]
 
     class CheckoutProcessInput(serializers.Serializer):
         plan_id = serializers.IntegerField(min_value=1)
@@ -130,7 +137,8 @@ class CheckoutProcessApi(APIView):
 
 
 class CheckoutPixApi(APIView):
-    throttle_classes = [CheckoutThrottle]
+    # Counted per checkout and apart from new purchases: paying never uses up the right to buy.
+    throttle_classes = [CheckoutPixAddressThrottle, CheckoutPixThrottle]
 
     class CheckoutPixInput(serializers.Serializer):
         checkout_id = serializers.UUIDField()
@@ -207,7 +215,7 @@ class CheckoutSimulateApi(APIView):
     path a real provider uses (stored as a WebhookEvent, then processed).
     """
 
-    throttle_classes = [CheckoutThrottle]
+    throttle_classes = [CheckoutSimulateThrottle]
 
     class CheckoutSimulateInput(serializers.Serializer):
         outcome = serializers.ChoiceField(choices=sorted(SANDBOX_OUTCOMES))

@@ -12,9 +12,9 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.webhooks import receive_webhook
+from billing.webhooks import authenticate, receive_webhook
 from config.api_errors import error_body
-from config.throttling import WebhookThrottle
+from config.throttling import UnauthenticatedWebhookThrottle
 
 
 class _WebhookApi(APIView):
@@ -22,8 +22,16 @@ class _WebhookApi(APIView):
     # Providers authenticate with the token in the URL; no session, no CSRF, no parsing by DRF.
     authentication_classes = []
     permission_classes = [AllowAny]
-    throttle_classes = [WebhookThrottle]
+    # Only requests that fail the token check are throttled: an authenticated body is always stored.
+    throttle_classes = [UnauthenticatedWebhookThrottle]
     parser_classes = []
+
+    gateway_config = None
+
+    def authenticates(self, request) -> bool:
+        # Asked by the throttle before the handler; the answer is handed on to receive_webhook.
+        self.gateway_config = authenticate(provider=self.provider, token=request.query_params.get("token", ""))
+        return self.gateway_config is not None
 
     @extend_schema(
         request={"application/json": OpenApiTypes.OBJECT},
@@ -49,6 +57,7 @@ class _WebhookApi(APIView):
             body=body,
             headers=headers,
             content_length=content_length,
+            authenticated=self.gateway_config,
         )
         return Response(result.body, status=result.status_code)
 

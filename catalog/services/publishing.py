@@ -160,6 +160,8 @@ def _publish_creators(staging: list[WhitelabelCreator], result: PublishResult) -
         taken.update(Creator.objects.filter(slug__in=chunk).exclude(source_folder__in=folders).values_list("slug", flat=True))
 
     to_create, to_update = [], []
+    # Named once, outside the loop: with nothing staged the loop never runs (publish --all on an empty bucket).
+    source_fields = ["source_id", "source_icon_url", "source_banner_url", "source_thumbnail_url"]
     for wl, slug in zip(staging, wanted_slugs, strict=True):
         current = existing.get(wl.folder_name)
         values = {
@@ -178,7 +180,7 @@ def _publish_creators(staging: list[WhitelabelCreator], result: PublishResult) -
             to_update.append(current)
 
     Creator.objects.bulk_create(to_create, batch_size=BATCH_SIZE)
-    Creator.objects.bulk_update(to_update, list(values), batch_size=BATCH_SIZE)
+    Creator.objects.bulk_update(to_update, source_fields, batch_size=BATCH_SIZE)
     result.creators_created += len(to_create)
     result.creators_updated += len(to_update)
     return {

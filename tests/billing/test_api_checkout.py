@@ -180,9 +180,9 @@ def test_the_status_endpoint_exposes_no_sequential_ids(api_client, gateway, djan
     assert not re.search(r'"id"', str(body))
 
 
-def test_checkout_is_throttled_per_ip(api_client, gateway, settings):
+def test_checkout_has_a_ceiling_per_address(api_client, gateway, settings):
     # DRF reloads its settings on setting_changed; the fixture restores them afterwards.
-    rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "checkout": "3/min"}
+    rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "checkout_address": "3/min"}
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
 
     codes = [process(api_client, PlanFactory()).status_code for _ in range(4)]

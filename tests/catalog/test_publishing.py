@@ -1,3 +1,5 @@
+import io
+
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -244,3 +246,16 @@ def test_new_posts_get_a_preview_after_commit(django_capture_on_commit_callbacks
 
     assert sorted(calls[0]["post_ids"]) == sorted(Post.objects.values_list("id", flat=True))
     assert WhitelabelPost.objects.count() == 2
+
+
+def test_publish_all_with_nothing_staged_publishes_nothing_and_does_not_crash():
+    # given: an empty staging area (a fresh deploy, before the first sync)
+    assert not WhitelabelCreator.objects.exists()
+
+    # when
+    result = publish_whitelabel(publish_all=True)
+    call_command("publish_whitelabel", "--all", stdout=io.StringIO())
+
+    # then
+    assert (result.creators, result.creators_created, result.posts_created) == (0, 0, 0)
+    assert not Creator.objects.exists()
