@@ -19,71 +19,89 @@ from django.utils.translation import gettext as _
 from accounts.services import get_or_create_customer
 from billing.exceptions import MarketplaceError, TransitionNotAllowed
 from billing.gateways import ChargeStatus
-from billing.models import Checkout, Plan, Subscription
+from billing.models import Checkout, Plan, ReconciliationItem, Subscription
 from billing.services.common import cancel_open_renewals, set_transition
-from billing.services.locks import lock_checkout, lock_live_subscription, lock_user
+from billing.services.locks import lock_checkout
+from billing.services.proration import credit_adjustment
 
 logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
-def activate_checkout(*, checkout: Checkout, paid_at: datetime | None = None, now: datetime | None = None) -> Subscription:
+def activate_checkout(*, checkout: Checkout, paid_at: datetime | None = None, now: datetime | None = None) -> Subscription | None:
     """
     A paid checkout becomes access. Returns the subscription it paid.
 
-    1. Lock the checkout. Already paid → return its subscription, change nothing.
-    2. Find the owner: the checkout's user, else the account of its e-mail
+    1. Find the owner: the checkout's user, else the account of its e-mail
        (created, with a set-password e-mail, when there is none).
-    3. Lock the owner and their live subscription, then by purpose:
+    2. Lock the owner, their subscriptions, then the checkout (services.locks).
+       Already paid → return its subscription, change nothing.
+    3. A void charge — a renewal or upgrade we canceled (superseded, or priced
+       for a period that changed) or one of a subscription ended by a refund
+       or by an admin — is kept (paid, `is_late`) and listed for a person
+       (ReconciliationItem `voided_charge_paid`); it changes no access.
+    4. Otherwise, by purpose, with the price and duration as sold (the
+       checkout's snapshot, never today's plan):
        - renewal (or a new purchase by someone already subscribed): extend
          from the current `end_date` — early payment loses no days, payment
          in grace extends from the old `end_date`;
-       - upgrade: a new period on the new plan from the payment time;
-       - new: a period from the payment time.
-       Money is never ignored: a payment after the charge expired, or after
-       the subscription ended, still opens a new period from the payment time,
-       and the checkout is flagged `is_late` for the admin.
+       - upgrade: a new period on the new plan from `start`, of its duration
+         plus the credit adjustment (proration.credit_adjustment): paid time
+         the credit did not count (a renewal paid after the pricing) is kept,
+         converted at the plans' rates; time used since the pricing is
+         deducted; rounded down, so no paid day is lost and none unpaid given;
+       - new: a period from `start`.
+       `start` is max(paid_at, now): a period starts no earlier than access is
+       given (a postback recovered late grants the whole period);
+       `checkout.paid_at` keeps the gateway's time. Money is never ignored: a
+       payment after the charge expired, or after the subscription ended,
+       still opens a new period, and the checkout is flagged `is_late`.
     """
     now = now or timezone.now()
     paid_at = paid_at or now
-    checkout = lock_checkout(checkout)
+    seen = Checkout.objects.get(pk=checkout.pk)
+    user_id = seen.user_id
+    if user_id is None and seen.status not in (Checkout.Status.PAID, Checkout.Status.REFUNDED):
+        # A guest checkout: its account is resolved before any lock is taken (the lock order).
+        user_id = get_or_create_customer(email=seen.customer_email, name=seen.customer_name)[0].pk
+    locks = lock_checkout(seen, user_id=user_id)
+    checkout, user, own, live = locks.checkout, locks.user, locks.own, locks.live
     if checkout.status == Checkout.Status.PAID:
         return checkout.subscription
     if checkout.status == Checkout.Status.REFUNDED:
         raise TransitionNotAllowed(_("A refunded checkout cannot be paid again."))
 
+    if is_void_charge(checkout, own):
+        _keep_for_a_person(checkout, user=user, paid_at=paid_at, now=now)
+        return own
+
     late = checkout.status in (Checkout.Status.EXPIRED, Checkout.Status.FAILED, Checkout.Status.CANCELED) or bool(
         checkout.pix_expires_at and paid_at > checkout.pix_expires_at
     )
-
-    if checkout.user_id:
-        user_id = checkout.user_id
-    else:
-        user_id = get_or_create_customer(email=checkout.customer_email, name=checkout.customer_name)[0].pk
-    user = lock_user(user_id)
-
-    own = Subscription.objects.select_for_update().get(pk=checkout.subscription_id) if checkout.subscription_id else None
-    live = own if own is not None and own.is_live else lock_live_subscription(user.pk)
+    start = max(paid_at, now)
     plan = checkout.plan
-    duration = timedelta(days=plan.duration_days)
+    duration = timedelta(days=checkout.plan_duration_days)
     grace = timedelta(days=settings.SUBSCRIPTION_GRACE_DAYS)
+    in_time = live is not None and live.end_date is not None and live.end_date > paid_at - grace
 
-    if live is not None and checkout.purpose != Checkout.Purpose.UPGRADE and live.end_date and live.end_date > paid_at - grace:
+    if in_time and checkout.purpose != Checkout.Purpose.UPGRADE:
         # Extension: from the current end, whatever day it is paid on (within grace).
         target = live
-        target.start_date = target.start_date or paid_at
+        target.start_date = target.start_date or start
         target.end_date = target.end_date + duration
         reason = Subscription.Reason.RENEWED if plan.pk == target.plan_id else Subscription.Reason.PLAN_CHANGED
     else:
-        # A new period from the payment time: first payment, upgrade, or a
-        # payment that arrived after access had ended.
+        # A new period: first payment, upgrade, or a payment that arrived after access had ended.
         target = live or own
-        if checkout.purpose != Checkout.Purpose.NEW and (live is None or not (live.end_date and live.end_date > paid_at - grace)):
+        if checkout.purpose != Checkout.Purpose.NEW and not in_time:
             late = True  # the subscription it was meant to continue had already ended
         if target is None:
             target = Subscription(user=user, plan=plan, created_at=now)
-        target.start_date = paid_at
-        target.end_date = paid_at + duration
+        end = start + duration
+        if checkout.purpose == Checkout.Purpose.UPGRADE and in_time:
+            end += credit_adjustment(subscription=live, checkout=checkout, start=start)
+        target.start_date = start
+        target.end_date = max(end, start + timedelta(seconds=1))  # the period's CheckConstraint: end after start
         if checkout.purpose == Checkout.Purpose.UPGRADE and plan.pk != target.plan_id:
             reason = Subscription.Reason.PLAN_CHANGED
         elif checkout.purpose == Checkout.Purpose.RENEWAL:
@@ -119,6 +137,36 @@ def activate_checkout(*, checkout: Checkout, paid_at: datetime | None = None, no
         extra={"checkout": str(checkout.public_id), "subscription_id": target.pk, "reason": reason, "late": late},
     )
     return target
+
+
+ENDED_BY_DECISION = (Subscription.Reason.REFUNDED, Subscription.Reason.CANCELED_BY_ADMIN, Subscription.Reason.EXPIRED_BY_ADMIN)
+
+
+def is_void_charge(checkout: Checkout, subscription: Subscription | None) -> bool:
+    """A renewal or upgrade we voided, or one of a subscription a refund or an admin ended."""
+    if checkout.purpose == Checkout.Purpose.NEW or subscription is None:
+        return False
+    if checkout.status == Checkout.Status.CANCELED:
+        return True
+    ended = subscription.status in (Subscription.Status.REFUNDED, Subscription.Status.CANCELED, Subscription.Status.EXPIRED)
+    return ended and subscription.last_reason in ENDED_BY_DECISION
+
+
+def _keep_for_a_person(checkout: Checkout, *, user, paid_at: datetime, now: datetime) -> None:
+    """The money is recorded (paid, late) and listed; access is a person's decision (refund or extend)."""
+    checkout.status = Checkout.Status.PAID
+    checkout.paid_at = paid_at
+    checkout.user = user
+    checkout.is_late = True
+    checkout.save(update_fields=["status", "paid_at", "user", "is_late", "updated_at"])
+    if checkout.gateway_id:
+        ReconciliationItem.objects.get_or_create(
+            gateway_id=checkout.gateway_id,
+            transaction_id=checkout.gateway_transaction_id or str(checkout.public_id),
+            kind=ReconciliationItem.Kind.VOIDED_CHARGE_PAID,
+            defaults={"checkout": checkout, "detail": {"checkout_total": checkout.total_cents}, "found_at": now},
+        )
+    logger.warning("void charge paid: kept for a person", extra={"checkout": str(checkout.public_id)})
 
 
 # ---------------------------------------------------------------------------
