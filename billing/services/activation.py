@@ -36,9 +36,9 @@ def activate_checkout(*, checkout: Checkout, paid_at: datetime | None = None, no
        (created, with a set-password e-mail, when there is none).
     2. Lock the owner, their subscriptions, then the checkout (services.locks).
        Already paid → return its subscription, change nothing.
-    3. A void charge — a renewal or upgrade we canceled (superseded, or priced
-       for a period that changed) or one of a subscription ended by a refund
-       or by an admin — is kept (paid, `is_late`) and listed for a person
+    3. A void charge (is_void_charge: an upgrade we superseded, a renewal of a
+       plan the subscription left, any charge of a subscription a refund or
+       an admin ended) is kept (paid, `is_late`) and listed for a person
        (ReconciliationItem `voided_charge_paid`); it changes no access.
     4. Otherwise, by purpose, with the price and duration as sold (the
        checkout's snapshot, never today's plan):
@@ -98,8 +98,9 @@ def activate_checkout(*, checkout: Checkout, paid_at: datetime | None = None, no
         if target is None:
             target = Subscription(user=user, plan=plan, created_at=now)
         end = start + duration
-        if checkout.purpose == Checkout.Purpose.UPGRADE and in_time:
-            end += credit_adjustment(subscription=live, checkout=checkout, start=start)
+        if checkout.purpose == Checkout.Purpose.UPGRADE and own is not None:
+            # The credit was the unused value of `own` when priced; what is left of it now is what counts.
+            end += credit_adjustment(subscription=own, checkout=checkout, start=start)
         target.start_date = start
         target.end_date = max(end, start + timedelta(seconds=1))  # the period's CheckConstraint: end after start
         if checkout.purpose == Checkout.Purpose.UPGRADE and plan.pk != target.plan_id:
@@ -143,13 +144,22 @@ ENDED_BY_DECISION = (Subscription.Reason.REFUNDED, Subscription.Reason.CANCELED_
 
 
 def is_void_charge(checkout: Checkout, subscription: Subscription | None) -> bool:
-    """A renewal or upgrade we voided, or one of a subscription a refund or an admin ended."""
+    """
+    A charge whose payment must not become access by itself: any renewal or
+    upgrade of a subscription a refund or an admin ended; an upgrade we
+    canceled (superseded by a later one); a renewal we canceled for a plan the
+    subscription is no longer on (an upgrade re-based the period). A renewal
+    canceled by the user's own cancel stays payable: paying it is the user
+    choosing to continue.
+    """
     if checkout.purpose == Checkout.Purpose.NEW or subscription is None:
         return False
-    if checkout.status == Checkout.Status.CANCELED:
-        return True
     ended = subscription.status in (Subscription.Status.REFUNDED, Subscription.Status.CANCELED, Subscription.Status.EXPIRED)
-    return ended and subscription.last_reason in ENDED_BY_DECISION
+    if ended and subscription.last_reason in ENDED_BY_DECISION:
+        return True
+    if checkout.status != Checkout.Status.CANCELED:
+        return False
+    return checkout.purpose == Checkout.Purpose.UPGRADE or checkout.plan_id != subscription.plan_id
 
 
 def _keep_for_a_person(checkout: Checkout, *, user, paid_at: datetime, now: datetime) -> None:

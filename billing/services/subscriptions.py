@@ -17,6 +17,7 @@ from billing.services.common import cancel_open_renewals, set_transition, void_o
 from billing.services.locks import lock_live_subscription, lock_subscription
 from billing.services.proration import last_paid_checkout, upgrade_credit_cents
 
+
 def _require_live(subscription: Subscription) -> None:
     if not subscription.is_live:
         raise TransitionNotAllowed(_("This subscription is not active."), code="not_live")

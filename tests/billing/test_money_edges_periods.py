@@ -300,3 +300,34 @@ def test_a_refund_found_only_by_reconciliation_revokes_access(settings):
     sub.refresh_from_db()
     assert checkout.status == Checkout.Status.REFUNDED and sub.status == Subscription.Status.REFUNDED
     assert ReconciliationItem.objects.get().kind == ReconciliationItem.Kind.MISSED_REFUND
+
+
+def test_an_upgrade_paid_after_its_period_ended_gets_no_credit_for_the_days_used_since(monthly, quarterly):
+    # given: priced with 20 days of credit, paid 30 days later (the old period over, the subscription expired)
+    sub, _ = paid_subscription(monthly, days_left=20)
+    upgrade = change_plan(subscription=sub, plan=quarterly, now=NOW).checkout
+    later = NOW + 30 * DAY
+    sweep_subscriptions(now=later)
+    sub.refresh_from_db()
+    assert not sub.is_live
+
+    upgraded = activate_checkout(checkout=upgrade, now=later)
+
+    # then: the price paid (7990 − 1993) buys 5997/7990 of 90 days, rounded down
+    assert upgraded.end_date - later == timedelta(seconds=5997 * 90 * 86400 // 7990)
+
+
+def test_a_renewal_voided_by_a_paid_upgrade_gives_no_extra_period_when_paid(monthly, quarterly):
+    sub, _ = paid_subscription(monthly, days_left=2)
+    renewal = renewal_for(sub)
+    upgraded = activate_checkout(checkout=change_plan(subscription=sub, plan=quarterly, now=NOW).checkout, now=NOW)
+    period = (upgraded.start_date, upgraded.end_date)
+    renewal.refresh_from_db()
+    assert renewal.status == Checkout.Status.CANCELED
+
+    activate_checkout(checkout=renewal, now=NOW + timedelta(minutes=5))
+
+    sub.refresh_from_db()
+    assert (sub.start_date, sub.end_date, sub.plan) == (*period, quarterly)
+    renewal.refresh_from_db()
+    assert renewal.status == Checkout.Status.PAID and renewal.is_late
