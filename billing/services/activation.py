@@ -163,18 +163,29 @@ def is_void_charge(checkout: Checkout, subscription: Subscription | None) -> boo
 
 
 def _keep_for_a_person(checkout: Checkout, *, user, paid_at: datetime, now: datetime) -> None:
-    """The money is recorded (paid, late) and listed; access is a person's decision (refund or extend)."""
+    """
+    The money is recorded (paid, late) and listed; access is a person's
+    decision (refund or extend). The checkout is detached from the
+    subscription (kept in the item's detail): it paid for no period of it, so
+    refunding it later must not revoke a period other money paid for.
+    """
+    subscription_id = checkout.subscription_id
     checkout.status = Checkout.Status.PAID
     checkout.paid_at = paid_at
     checkout.user = user
+    checkout.subscription = None
     checkout.is_late = True
-    checkout.save(update_fields=["status", "paid_at", "user", "is_late", "updated_at"])
+    checkout.save(update_fields=["status", "paid_at", "user", "subscription", "is_late", "updated_at"])
     if checkout.gateway_id:
         ReconciliationItem.objects.get_or_create(
             gateway_id=checkout.gateway_id,
             transaction_id=checkout.gateway_transaction_id or str(checkout.public_id),
             kind=ReconciliationItem.Kind.VOIDED_CHARGE_PAID,
-            defaults={"checkout": checkout, "detail": {"checkout_total": checkout.total_cents}, "found_at": now},
+            defaults={
+                "checkout": checkout,
+                "detail": {"checkout_total": checkout.total_cents, "subscription_id": subscription_id, "purpose": checkout.purpose},
+                "found_at": now,
+            },
         )
     logger.warning("void charge paid: kept for a person", extra={"checkout": str(checkout.public_id)})
 

@@ -331,3 +331,20 @@ def test_a_renewal_voided_by_a_paid_upgrade_gives_no_extra_period_when_paid(mont
     assert (sub.start_date, sub.end_date, sub.plan) == (*period, quarterly)
     renewal.refresh_from_db()
     assert renewal.status == Checkout.Status.PAID and renewal.is_late
+
+
+def test_refunding_a_kept_void_payment_leaves_the_period_other_money_paid_alone(monthly, quarterly):
+    # given: a superseded upgrade paid after the one that counted (kept for a person)
+    sub, _ = paid_subscription(monthly, days_left=20)
+    first = change_plan(subscription=sub, plan=quarterly, now=NOW).checkout
+    second = change_plan(subscription=sub, plan=quarterly, now=NOW + timedelta(hours=2)).checkout
+    activate_checkout(checkout=second, now=NOW + timedelta(hours=2))
+    activate_checkout(checkout=first, now=NOW + timedelta(hours=3))
+
+    # when: the person refunds it
+    first.refresh_from_db()
+    refund_checkout(checkout=first, now=NOW + timedelta(hours=4))
+
+    # then: the subscription the second upgrade paid for stays live
+    sub.refresh_from_db()
+    assert sub.status == Subscription.Status.ACTIVE and sub.plan == quarterly
