@@ -152,6 +152,7 @@ def prepare_data(count: int) -> tuple[str, list[dict], dict[str, dict]]:
             public_id=uuid.uuid4(),
             plan=plan,
             plan_price_cents=2990,
+            plan_duration_days=30,
             total_cents=2990,
             items=[{"title": plan.name, "unit_price_cents": 2990, "quantity": 1}],
             customer_name=f"Cliente {n}",

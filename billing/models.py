@@ -206,6 +206,10 @@ class Checkout(models.Model):
 
     # Money, all in cents, all computed on the server. total = plan + bumps - credit.
     plan_price_cents = models.PositiveIntegerField(_("plan price (cents)"))
+    # The plan as sold: activation and upgrade credit read these, never today's plan.
+    plan_duration_days = models.PositiveIntegerField(
+        _("plan duration (days)"), help_text=_("The plan's duration when this checkout was created.")
+    )
     bumps_cents = models.PositiveIntegerField(_("order bumps (cents)"), default=0)
     credit_cents = models.PositiveIntegerField(
         _("credit (cents)"), default=0, help_text=_("Unused value of the current period, for upgrades.")
@@ -459,6 +463,9 @@ class ReconciliationItem(models.Model):
         UNKNOWN_TRANSACTION = "unknown_transaction", _("Transaction unknown here")
         PARTIAL_PAYMENT = "partial_payment", _("Partial payment")
         MARKETPLACE_AMOUNT_MISMATCH = "marketplace_amount_mismatch", _("Marketplace amount mismatch")
+        MISSED_REFUND = "missed_refund", _("Refunded at the gateway, paid here (fixed)")
+        VOIDED_CHARGE_PAID = "voided_charge_paid", _("Paid after it was voided (no access given)")
+        DISPUTE_NOT_RESTORED = "dispute_not_restored", _("Dispute reversed, access not restored")
 
     gateway = models.ForeignKey(PaymentGateway, verbose_name=_("gateway"), on_delete=models.PROTECT)
     transaction_id = models.CharField(_("transaction id"), max_length=100)

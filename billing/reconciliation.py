@@ -3,9 +3,11 @@ Reconciliation: webhooks get lost, so once a day (and on an admin's click)
 we list the gateway's charges of the last days and compare them with our
 checkouts.
 
-- Paid there, not paid here: the missed-postback case. It goes through the
-  very path of a webhook (a stored WebhookEvent, processed by fetching the
-  charge), so the fix is recorded like any payment, and listed as fixed.
+- Paid there, not paid here (the missed payment), or refunded there and
+  still paid here (the missed refund: access must go): the missed-postback
+  case. It goes through the very path of a webhook (a stored WebhookEvent,
+  processed by fetching the charge), so the fix is recorded like any
+  payment or refund, and listed as fixed.
 - Any other difference (amount, status, a charge we do not know): listed as
   a ReconciliationItem for a person to look at; nothing is changed.
 
@@ -41,6 +43,17 @@ _AGREES = {
     Checkout.Status.FAILED: {ChargeStatus.FAILED, ChargeStatus.CANCELED, ChargeStatus.EXPIRED, ChargeStatus.PENDING},
     Checkout.Status.EXPIRED: {ChargeStatus.FAILED, ChargeStatus.CANCELED, ChargeStatus.EXPIRED, ChargeStatus.PENDING},
     Checkout.Status.CANCELED: {ChargeStatus.FAILED, ChargeStatus.CANCELED, ChargeStatus.EXPIRED, ChargeStatus.PENDING},
+}
+
+_Kind = ReconciliationItem.Kind
+_MISSING_PAYMENT = (_Kind.MISSED_PAYMENT, Checkout.Status.PAID)
+# (gateway says, we say) → (what the item is, our status once the postback is replayed)
+_MISSED = {
+    (ChargeStatus.PAID, Checkout.Status.PENDING): _MISSING_PAYMENT,
+    (ChargeStatus.PAID, Checkout.Status.FAILED): _MISSING_PAYMENT,
+    (ChargeStatus.PAID, Checkout.Status.EXPIRED): _MISSING_PAYMENT,
+    (ChargeStatus.PAID, Checkout.Status.CANCELED): _MISSING_PAYMENT,
+    (ChargeStatus.REFUNDED, Checkout.Status.PAID): (_Kind.MISSED_REFUND, Checkout.Status.REFUNDED),
 }
 
 
@@ -127,12 +140,14 @@ def reconcile_gateway(*, config: PaymentGateway, now=None, days: int = RECONCILE
                 report.flagged += 1
             continue  # never activate on an amount that does not match
 
-        if charge.status == ChargeStatus.PAID and checkout.status != Checkout.Status.PAID and checkout.status != Checkout.Status.REFUNDED:
+        missed = _MISSED.get((charge.status, checkout.status))
+        if missed is not None:
+            kind, expected = missed
             outcome = _deliver_missed_postback(config=config, charge=charge, now=now)
             checkout.refresh_from_db(fields=["status"])
-            if checkout.status == Checkout.Status.PAID:
+            if checkout.status == expected:
                 detail["checkout_status_after"] = checkout.status
-                _record(config=config, charge=charge, checkout=checkout, kind=ReconciliationItem.Kind.MISSED_PAYMENT, detail=detail, now=now)
+                _record(config=config, charge=charge, checkout=checkout, kind=kind, detail=detail, now=now)
                 report.fixed += 1
             else:
                 report.errors.append(f"{charge.transaction_id}: {outcome}")

@@ -56,6 +56,7 @@ class CheckoutFactory(factory.django.DjangoModelFactory):
 
     plan = factory.SubFactory(PlanFactory)
     plan_price_cents = factory.LazyAttribute(lambda o: o.plan.price_cents)
+    plan_duration_days = factory.LazyAttribute(lambda o: o.plan.duration_days)
     bumps_cents = 0
     credit_cents = 0
     total_cents = factory.LazyAttribute(lambda o: o.plan_price_cents + o.bumps_cents - o.credit_cents)

@@ -38,6 +38,11 @@ class ChargeStatus(enum.StrEnum):
     UNKNOWN = "unknown"  # a status we do not know: stored, never acted upon
 
 
+# Provider statuses that refund a charge (ChargeStatus.REFUNDED) but may be
+# reversed: a PIX dispute (MED) decided for the seller goes back to `paid`.
+DISPUTED_PROVIDER_STATUSES = frozenset({"in_protest"})
+
+
 class NotificationInvalid(Exception):
     """A postback body that cannot be understood (malformed JSON, wrong shape)."""
 

@@ -15,9 +15,10 @@ Rules every function follows:
 
 from billing.services.activation import activate_checkout, claim_guest_payments, match_plan, record_marketplace_payment
 from billing.services.charges import issue_pix_charge, needs_customer_details, simulate_sandbox_event
-from billing.services.checkouts import FAIL_STATUSES, create_checkout, fail_checkout, refund_checkout
+from billing.services.checkouts import FAIL_STATUSES, create_checkout, fail_checkout, refund_checkout, restore_disputed_checkout
 from billing.services.gateway_config import activate_gateway, deactivate_gateway, gateway_for_new_charge, rotate_postback_token
 from billing.services.payments import ProcessingError, apply_charge, apply_marketplace_notification, checkout_for_charge
+from billing.services.proration import upgrade_credit_cents
 from billing.services.subscriptions import (
     PlanChange,
     activate_subscription,
@@ -26,7 +27,6 @@ from billing.services.subscriptions import (
     change_plan,
     expire_subscription,
     extend_subscription,
-    upgrade_credit_cents,
 )
 from billing.services.sweep import SweepResult, sweep_subscriptions
 
@@ -56,6 +56,7 @@ __all__ = [
     "needs_customer_details",
     "record_marketplace_payment",
     "refund_checkout",
+    "restore_disputed_checkout",
     "rotate_postback_token",
     "simulate_sandbox_event",
     "sweep_subscriptions",

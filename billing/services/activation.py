@@ -19,7 +19,8 @@ from billing.exceptions import MarketplaceError, TransitionNotAllowed
 from billing.gateways import ChargeStatus
 from billing.models import Checkout, PaymentGateway, Plan, ReconciliationItem, Subscription
 from billing.services.common import cancel_open_renewals, set_transition
-from billing.services.locks import lock_checkout, lock_live_subscription, lock_user
+from billing.services.locks import lock_checkout, lock_user
+from billing.services.proration import credit_adjustment
 from billing.services.review import list_for_review
 
 logger = logging.getLogger(__name__)
@@ -32,67 +33,86 @@ def activate_checkout(
     """
     A paid checkout becomes access. Returns the subscription it paid.
 
-    1. Lock the checkout. Already paid → return its subscription, change nothing.
-    2. Find the owner: the checkout's user, else the account of its e-mail
+    1. Find the owner: the checkout's user, else the account of its e-mail
        (created, with a set-password e-mail, when there is none). An account
        whose e-mail is not confirmed gets nothing: the checkout is marked paid
-       and waits unclaimed (returns None) until `claim_guest_payments`.
-    3. Lock the owner and their live subscription, then by purpose:
+       and waits unclaimed (returns None) until `claim_guest_payments` hands
+       it over (`claimed_by`).
+    2. Lock the owner, their subscriptions, then the checkout (services.locks).
+       Already paid → return its subscription, change nothing.
+    3. A void charge (is_void_charge: an upgrade we superseded, a renewal of a
+       plan the subscription left, any charge of a subscription a refund or
+       an admin ended) is kept (paid, `is_late`) and listed for a person
+       (ReconciliationItem `voided_charge_paid`); it changes no access.
+    4. Otherwise, by purpose, with the price and duration as sold (the
+       checkout's snapshot, never today's plan):
        - renewal (or a new purchase by someone already subscribed): extend
          from the current `end_date` — early payment loses no days, payment
          in grace extends from the old `end_date`;
-       - upgrade: a new period on the new plan from the payment time;
-       - new: a period from the payment time.
-       Money is never ignored: a payment after the charge expired, or after
-       the subscription ended, still opens a new period from the payment time,
-       and the checkout is flagged `is_late` for the admin.
+       - upgrade: a new period on the new plan from `start`, of its duration
+         plus the credit adjustment (proration.credit_adjustment): paid time
+         the credit did not count (a renewal paid after the pricing) is kept,
+         converted at the plans' rates; time used since the pricing is
+         deducted; rounded down, so no paid day is lost and none unpaid given;
+       - new: a period from `start`.
+       `start` is max(paid_at, now): a period starts no earlier than access is
+       given (a postback recovered late grants the whole period);
+       `checkout.paid_at` keeps the gateway's time. Money is never ignored: a
+       payment after the charge expired, or after the subscription ended,
+       still opens a new period, and the checkout is flagged `is_late`.
     """
     now = now or timezone.now()
     paid_at = paid_at or now
-    checkout = lock_checkout(checkout)
-    if checkout.status == Checkout.Status.PAID and not (claimed_by is not None and checkout.user_id is None):
+    seen = Checkout.objects.get(pk=checkout.pk)
+    user_id = seen.user_id
+    if user_id is None and claimed_by is not None:
+        user_id = claimed_by.pk
+    elif user_id is None and seen.status not in (Checkout.Status.PAID, Checkout.Status.REFUNDED):
+        # A guest checkout: its account is resolved before any lock is taken (the lock order).
+        owner = get_guest_payment_owner(email=seen.customer_email, name=seen.customer_name)
+        if owner is None:
+            return _keep_unclaimed(seen, paid_at=paid_at)
+        user_id = owner.pk
+    locks = lock_checkout(seen, user_id=user_id)
+    checkout, user, own, live = locks.checkout, locks.user, locks.own, locks.live
+    claiming = claimed_by is not None and checkout.user_id is None
+    if checkout.status == Checkout.Status.PAID and not claiming:
         return checkout.subscription
     if checkout.status == Checkout.Status.REFUNDED:
         raise TransitionNotAllowed(_("A refunded checkout cannot be paid again."))
 
+    if is_void_charge(checkout, own):
+        _keep_for_a_person(checkout, user=user, paid_at=paid_at, now=now)
+        return own
+
     late = checkout.status in (Checkout.Status.EXPIRED, Checkout.Status.FAILED, Checkout.Status.CANCELED) or bool(
         checkout.pix_expires_at and paid_at > checkout.pix_expires_at
     )
-
-    if checkout.user_id:
-        user_id = checkout.user_id
-    elif claimed_by is not None:
-        user_id = claimed_by.pk
-    else:
-        owner = get_guest_payment_owner(email=checkout.customer_email, name=checkout.customer_name)
-        if owner is None:
-            _keep_unclaimed(checkout, paid_at=paid_at, late=late)
-            return None
-        user_id = owner.pk
-    user = lock_user(user_id)
-
-    own = Subscription.objects.select_for_update().get(pk=checkout.subscription_id) if checkout.subscription_id else None
-    live = own if own is not None and own.is_live else lock_live_subscription(user.pk)
+    start = max(paid_at, now)
     plan = checkout.plan
-    duration = timedelta(days=plan.duration_days)
+    duration = timedelta(days=checkout.plan_duration_days)
     grace = timedelta(days=settings.SUBSCRIPTION_GRACE_DAYS)
+    in_time = live is not None and live.end_date is not None and live.end_date > paid_at - grace
 
-    if live is not None and checkout.purpose != Checkout.Purpose.UPGRADE and live.end_date and live.end_date > paid_at - grace:
+    if in_time and checkout.purpose != Checkout.Purpose.UPGRADE:
         # Extension: from the current end, whatever day it is paid on (within grace).
         target = live
-        target.start_date = target.start_date or paid_at
+        target.start_date = target.start_date or start
         target.end_date = target.end_date + duration
         reason = Subscription.Reason.RENEWED if plan.pk == target.plan_id else Subscription.Reason.PLAN_CHANGED
     else:
-        # A new period from the payment time: first payment, upgrade, or a
-        # payment that arrived after access had ended.
+        # A new period: first payment, upgrade, or a payment that arrived after access had ended.
         target = live or own
-        if checkout.purpose != Checkout.Purpose.NEW and (live is None or not (live.end_date and live.end_date > paid_at - grace)):
+        if checkout.purpose != Checkout.Purpose.NEW and not in_time:
             late = True  # the subscription it was meant to continue had already ended
         if target is None:
             target = Subscription(user=user, plan=plan, created_at=now)
-        target.start_date = paid_at
-        target.end_date = paid_at + duration
+        end = start + duration
+        if checkout.purpose == Checkout.Purpose.UPGRADE and own is not None:
+            # The credit was the unused value of `own` when priced; what is left of it now is what counts.
+            end += credit_adjustment(subscription=own, checkout=checkout, start=start)
+        target.start_date = start
+        target.end_date = max(end, start + timedelta(seconds=1))  # the period's CheckConstraint: end after start
         if checkout.purpose == Checkout.Purpose.UPGRADE and plan.pk != target.plan_id:
             reason = Subscription.Reason.PLAN_CHANGED
         elif checkout.purpose == Checkout.Purpose.RENEWAL:
@@ -130,13 +150,70 @@ def activate_checkout(
     return target
 
 
-def _keep_unclaimed(checkout: Checkout, *, paid_at: datetime, late: bool) -> None:
+ENDED_BY_DECISION = (Subscription.Reason.REFUNDED, Subscription.Reason.CANCELED_BY_ADMIN, Subscription.Reason.EXPIRED_BY_ADMIN)
+
+
+def is_void_charge(checkout: Checkout, subscription: Subscription | None) -> bool:
+    """
+    A charge whose payment must not become access by itself: any renewal or
+    upgrade of a subscription a refund or an admin ended; an upgrade we
+    canceled (superseded by a later one); a renewal we canceled for a plan the
+    subscription is no longer on (an upgrade re-based the period). A renewal
+    canceled by the user's own cancel stays payable: paying it is the user
+    choosing to continue.
+    """
+    if checkout.purpose == Checkout.Purpose.NEW or subscription is None:
+        return False
+    ended = subscription.status in (Subscription.Status.REFUNDED, Subscription.Status.CANCELED, Subscription.Status.EXPIRED)
+    if ended and subscription.last_reason in ENDED_BY_DECISION:
+        return True
+    if checkout.status != Checkout.Status.CANCELED:
+        return False
+    return checkout.purpose == Checkout.Purpose.UPGRADE or checkout.plan_id != subscription.plan_id
+
+
+def _keep_for_a_person(checkout: Checkout, *, user, paid_at: datetime, now: datetime) -> None:
+    """
+    The money is recorded (paid, late) and listed; access is a person's
+    decision (refund or extend). The checkout is detached from the
+    subscription (kept in the item's detail): it paid for no period of it, so
+    refunding it later must not revoke a period other money paid for.
+    """
+    subscription_id = checkout.subscription_id
+    checkout.status = Checkout.Status.PAID
+    checkout.paid_at = paid_at
+    checkout.user = user
+    checkout.subscription = None
+    checkout.is_late = True
+    checkout.save(update_fields=["status", "paid_at", "user", "subscription", "is_late", "updated_at"])
+    if checkout.gateway_id:
+        ReconciliationItem.objects.get_or_create(
+            gateway_id=checkout.gateway_id,
+            transaction_id=checkout.gateway_transaction_id or str(checkout.public_id),
+            kind=ReconciliationItem.Kind.VOIDED_CHARGE_PAID,
+            defaults={
+                "checkout": checkout,
+                "detail": {"checkout_total": checkout.total_cents, "subscription_id": subscription_id, "purpose": checkout.purpose},
+                "found_at": now,
+            },
+        )
+    logger.warning("void charge paid: kept for a person", extra={"checkout": str(checkout.public_id)})
+
+
+def _keep_unclaimed(checkout: Checkout, *, paid_at: datetime) -> None:
     """The money is recorded (paid, never lost); the access waits for a confirmed owner."""
+    checkout = lock_checkout(checkout).checkout  # no user yet: the checkout is all there is to lock
+    if checkout.status in (Checkout.Status.PAID, Checkout.Status.REFUNDED):
+        return None
+    late = checkout.status in (Checkout.Status.EXPIRED, Checkout.Status.FAILED, Checkout.Status.CANCELED) or bool(
+        checkout.pix_expires_at and paid_at > checkout.pix_expires_at
+    )
     checkout.status = Checkout.Status.PAID
     checkout.paid_at = paid_at
     checkout.is_late = late
     checkout.save(update_fields=["status", "paid_at", "is_late", "updated_at"])
     logger.info("guest payment kept unclaimed: its e-mail's account is not confirmed", extra={"checkout": str(checkout.public_id)})
+    return None
 
 
 def claim_guest_payments(*, user, now: datetime) -> list[Subscription]:
@@ -153,11 +230,15 @@ def claim_guest_payments(*, user, now: datetime) -> list[Subscription]:
     pending = Checkout.objects.unclaimed().filter(customer_email__iexact=user.email).order_by("paid_at", "pk")
     for checkout in pending:
         with transaction.atomic():
-            checkout = lock_checkout(checkout)  # the lock order's first step; activate_checkout re-takes it
-            if checkout.user_id is not None or checkout.status != Checkout.Status.PAID:
-                continue  # claimed (or refunded) meanwhile by a concurrent call
             money_paid_at, was_late = checkout.paid_at, checkout.is_late
-            subscription = activate_checkout(checkout=checkout, paid_at=now, now=now, claimed_by=user)
+            # activate_checkout locks in the one order and re-checks under the lock: a checkout
+            # claimed (or refunded) meanwhile by a concurrent call is left as it is.
+            try:
+                subscription = activate_checkout(checkout=checkout, paid_at=now, now=now, claimed_by=user)
+            except TransitionNotAllowed:
+                continue  # refunded meanwhile: nothing to hand over
+            if not Checkout.objects.filter(pk=checkout.pk, user=user, subscription=subscription).exists():
+                continue
             # activate_checkout recorded the claim time as the payment's; the money came earlier.
             Checkout.objects.filter(pk=checkout.pk).update(paid_at=money_paid_at, is_late=was_late)
             logger.info("guest payment claimed", extra={"checkout": str(checkout.public_id), "user_id": user.pk})

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from billing.documents import digits_only
 from billing.exceptions import InvalidInput, TransitionNotAllowed
-from billing.models import Checkout, OrderBump, Plan, Subscription
-from billing.services.common import cancel_open_renewals, set_transition
+from billing.gateways.base import DISPUTED_PROVIDER_STATUSES
+from billing.models import Checkout, OrderBump, Plan, ReconciliationItem, Subscription
+from billing.services.common import set_transition, void_open_charges
 from billing.services.locks import lock_checkout
 
 logger = logging.getLogger(__name__)
@@ -94,6 +96,7 @@ def create_checkout(
         subscription=subscription,
         payment_method=payment_method,
         plan_price_cents=plan_price_cents,
+        plan_duration_days=plan.duration_days,
         bumps_cents=bumps_cents,
         credit_cents=credit_cents,
         total_cents=total_cents,
@@ -111,22 +114,69 @@ def create_checkout(
 
 @transaction.atomic
 def refund_checkout(*, checkout: Checkout, now: datetime | None = None) -> Checkout:
-    """Refund, chargeback or PIX dispute (MED): the money is gone, so is access, at once."""
+    """
+    Refund, chargeback or PIX dispute (MED): the money is gone, so is access, at
+    once, and the subscription's open renewal and upgrade charges are void (a
+    later payment of one is kept for a person, never access).
+    """
     now = now or timezone.now()
-    checkout = lock_checkout(checkout)
+    locks = lock_checkout(checkout)
+    checkout = locks.checkout
     if checkout.status == Checkout.Status.REFUNDED:
         return checkout
     if checkout.status != Checkout.Status.PAID:
         raise TransitionNotAllowed(_("Only a paid checkout can be refunded."))
     checkout.status = Checkout.Status.REFUNDED
     checkout.save(update_fields=["status", "updated_at"])
-    if checkout.subscription_id:
-        subscription = Subscription.objects.select_for_update().get(pk=checkout.subscription_id)
+    subscription = locks.own
+    if subscription is not None:
         if subscription.status != Subscription.Status.REFUNDED:
             set_transition(subscription, status=Subscription.Status.REFUNDED, reason=Subscription.Reason.REFUNDED, now=now)
             subscription.save()
-        cancel_open_renewals(subscription, now=now)
+        void_open_charges(subscription, now=now)
     logger.info("checkout refunded", extra={"checkout": str(checkout.public_id)})
+    return checkout
+
+
+@transaction.atomic
+def restore_disputed_checkout(*, checkout: Checkout, now: datetime | None = None) -> Checkout:
+    """
+    A PIX dispute (MED) decided for us: the gateway says `paid` again for a
+    checkout refunded while `in_protest`. The checkout is paid again and its
+    subscription gets back the period it had (active, or past due / expired
+    by the clock, as the sweep would have it). When the customer has another
+    live subscription by then, nothing is merged: the case is listed for a
+    person (ReconciliationItem `dispute_not_restored`).
+    """
+    now = now or timezone.now()
+    locks = lock_checkout(checkout)
+    checkout = locks.checkout
+    if checkout.status != Checkout.Status.REFUNDED or checkout.gateway_status not in DISPUTED_PROVIDER_STATUSES:
+        return checkout
+    checkout.status = Checkout.Status.PAID
+    checkout.save(update_fields=["status", "updated_at"])
+    subscription = locks.own
+    if subscription is None or subscription.status != Subscription.Status.REFUNDED:
+        return checkout
+    if locks.live is not None and locks.live.pk != subscription.pk:
+        if checkout.gateway_id:
+            ReconciliationItem.objects.get_or_create(
+                gateway_id=checkout.gateway_id,
+                transaction_id=checkout.gateway_transaction_id or str(checkout.public_id),
+                kind=ReconciliationItem.Kind.DISPUTE_NOT_RESTORED,
+                defaults={"checkout": checkout, "detail": {"live_subscription": locks.live.pk}, "found_at": now},
+            )
+        return checkout
+    grace_start = now - timedelta(days=settings.SUBSCRIPTION_GRACE_DAYS)
+    if subscription.end_date and subscription.end_date > now:
+        status = Subscription.Status.ACTIVE
+    elif subscription.end_date and subscription.end_date > grace_start:
+        status = Subscription.Status.PAST_DUE
+    else:
+        status = Subscription.Status.EXPIRED
+    set_transition(subscription, status=status, reason=Subscription.Reason.PAID, now=now)
+    subscription.save()
+    logger.info("disputed checkout restored", extra={"checkout": str(checkout.public_id), "status": status})
     return checkout
 
 
@@ -144,13 +194,14 @@ def fail_checkout(*, checkout: Checkout, status: str, now: datetime | None = Non
     if status not in FAIL_STATUSES:
         raise ValueError(f"not a failure status: {status!r}")
     now = now or timezone.now()
-    checkout = lock_checkout(checkout)
+    locks = lock_checkout(checkout)
+    checkout = locks.checkout
     if checkout.status != Checkout.Status.PENDING:
         return checkout
     checkout.status = status
     checkout.save(update_fields=["status", "updated_at"])
-    if checkout.subscription_id:
-        subscription = Subscription.objects.select_for_update().get(pk=checkout.subscription_id)
+    subscription = locks.own
+    if subscription is not None:
         if checkout.purpose == Checkout.Purpose.NEW and subscription.status == Subscription.Status.PENDING:
             set_transition(subscription, status=Subscription.Status.EXPIRED, reason=Subscription.Reason.NEVER_PAID, now=now)
             subscription.save(update_fields=["status", "last_reason", "last_transition_at", "updated_at"])

@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 import uuid
 
+from billing.exceptions import TransitionNotAllowed
 from billing.gateways import ChargeStatus
 from billing.models import Checkout, CheckoutCharge, PaymentGateway, WebhookEvent
 from billing.services.activation import activate_checkout, record_marketplace_payment
-from billing.services.checkouts import fail_checkout, refund_checkout
+from billing.services.checkouts import fail_checkout, refund_checkout, restore_disputed_checkout
 from billing.services.review import record_partial_payment
 
 logger = logging.getLogger(__name__)
@@ -62,48 +63,70 @@ def is_replaced_charge(checkout: Checkout, charge) -> bool:
 
 def apply_charge(*, checkout: Checkout, charge, now) -> tuple[str, str]:
     """
-    Move a checkout to what the gateway says, through the billing services
-    (each locks the checkout and is idempotent). Never backwards: a
+    Move a checkout to what the gateway says, through the billing services.
+    Every decision is taken under the services' locks, on the checkout as it
+    is then, never on the unlocked read the caller made. Never backwards: a
     `waiting_payment` never un-pays a paid checkout, a `paid` never revives a
-    refunded one.
-    """
-    stale = charge.status in (ChargeStatus.PENDING, ChargeStatus.PARTIALLY_PAID) and checkout.status != Checkout.Status.PENDING
-    if charge.provider_status and charge.provider_status != checkout.gateway_status and not stale and not is_replaced_charge(checkout, charge):
-        # Informational (the state machine below is what counts); a stale "waiting" never overwrites.
-        Checkout.objects.filter(pk=checkout.pk).update(gateway_status=charge.provider_status[:40])
+    refunded one (except a PIX dispute decided for us: restored).
 
+    Raises ProcessingError (the event stays FAILED and is retried) for what
+    cannot apply yet or must not apply as is: a refund of a checkout not paid
+    here yet (its payment may still be on its way), a payment without an
+    amount or with another amount than the checkout's total.
+    """
     Status = Checkout.Status
     if charge.status == ChargeStatus.PAID:
         if checkout.status == Status.PAID:
-            return Outcome.IGNORED, "already paid"
-        if checkout.status == Status.REFUNDED:
-            return Outcome.IGNORED, "checkout was refunded; a person must look at this payment"
-        if charge.amount_cents is not None and charge.amount_cents != checkout.total_cents:
+            return Outcome.IGNORED, "already paid"  # a paid checkout only ever moves to refunded: safe unlocked
+        if charge.amount_cents is None:
+            raise ProcessingError("the gateway's charge has no amount; not activated")
+        if charge.amount_cents != checkout.total_cents:
             raise ProcessingError(f"amount paid {charge.amount_cents} differs from the checkout total {checkout.total_cents}")
-        # Money is never ignored: a payment after expiry or failure still activates (flagged late).
-        activate_checkout(checkout=checkout, paid_at=charge.paid_at or now, now=now)
-        return Outcome.PROCESSED, ""
+        try:
+            # Money is never ignored: a payment after expiry or failure still activates (flagged late).
+            activate_checkout(checkout=checkout, paid_at=charge.paid_at or now, now=now)
+        except TransitionNotAllowed:
+            restored = restore_disputed_checkout(checkout=checkout, now=now)
+            if restored.status != Status.PAID:
+                return _noted(checkout, charge, Outcome.IGNORED, "checkout was refunded; a person must look at this payment")
+            return _noted(checkout, charge, Outcome.PROCESSED, "dispute reversed: payment restored")
+        return _noted(checkout, charge, Outcome.PROCESSED, "")
     if charge.status == ChargeStatus.PENDING:
+        if checkout.status == Status.PENDING:
+            _noted(checkout, charge, Outcome.IGNORED, "")  # a stale "waiting" never overwrites a later status
         return Outcome.IGNORED, f"status {charge.provider_status!r}: nothing to do"
     if charge.status == ChargeStatus.PARTIALLY_PAID:
         # Money arrived, but not all of it: recorded and put in front of a person, never access.
         record_partial_payment(checkout=checkout, charge=charge, now=now)
+        if checkout.status == Status.PENDING:
+            _noted(checkout, charge, Outcome.PROCESSED, "")
         return Outcome.PROCESSED, "partial payment: listed for a person"
     if charge.status in (ChargeStatus.FAILED, ChargeStatus.CANCELED, ChargeStatus.EXPIRED):
         if is_replaced_charge(checkout, charge):
             # The replaced QR ended; the checkout's fresh charge is still payable.
             return Outcome.IGNORED, f"status {charge.provider_status!r} of a replaced charge"
-        if checkout.status != Status.PENDING:
-            return Outcome.IGNORED, f"status {charge.provider_status!r} for a {checkout.status} checkout"
         target = {ChargeStatus.FAILED: Status.FAILED, ChargeStatus.CANCELED: Status.CANCELED, ChargeStatus.EXPIRED: Status.EXPIRED}
-        fail_checkout(checkout=checkout, status=target[charge.status], now=now)
-        return Outcome.PROCESSED, ""
-    if charge.status == ChargeStatus.REFUNDED:
-        if checkout.status != Status.PAID:
+        before = checkout.status
+        checkout = fail_checkout(checkout=checkout, status=target[charge.status], now=now)  # moves only a pending one
+        if before == checkout.status or checkout.status != target[charge.status]:
             return Outcome.IGNORED, f"status {charge.provider_status!r} for a {checkout.status} checkout"
-        refund_checkout(checkout=checkout, now=now)
-        return Outcome.PROCESSED, ""
+        return _noted(checkout, charge, Outcome.PROCESSED, "")
+    if charge.status == ChargeStatus.REFUNDED:
+        try:
+            refund_checkout(checkout=checkout, now=now)
+        except TransitionNotAllowed as exc:
+            # Not paid here (yet): the payment may be on its way; retried, never dropped.
+            raise ProcessingError(f"refund for a checkout not paid here yet; retried: {exc}") from exc
+        return _noted(checkout, charge, Outcome.PROCESSED, "")
     return Outcome.IGNORED, f"unknown status {charge.provider_status!r}"
+
+
+def _noted(checkout: Checkout, charge, outcome: str, note: str) -> tuple[str, str]:
+    # Informational, after the state change (which read the previous value: a dispute's
+    # `in_protest` is what lets a later `paid` restore). A replaced charge's status is not the checkout's.
+    if charge.provider_status and not is_replaced_charge(checkout, charge):
+        Checkout.objects.filter(pk=checkout.pk).update(gateway_status=charge.provider_status[:40])
+    return outcome, note
 
 
 def apply_marketplace_notification(notification, *, now) -> tuple[str, str]:

@@ -13,10 +13,9 @@ from billing.exceptions import InvalidInput, TransitionNotAllowed
 from billing.models import Checkout, Plan, Subscription
 from billing.services.activation import activate_checkout
 from billing.services.checkouts import create_checkout
-from billing.services.common import cancel_open_renewals, set_transition
+from billing.services.common import cancel_open_renewals, set_transition, void_open_charges
 from billing.services.locks import lock_live_subscription, lock_subscription
-
-SECONDS_PER_DAY = 24 * 60 * 60
+from billing.services.proration import last_paid_checkout, upgrade_credit_cents
 
 
 def _require_live(subscription: Subscription) -> None:
@@ -60,7 +59,7 @@ def cancel_subscription_now(*, subscription: Subscription, reason: str = "", now
         subscription.cancel_reason = reason[:2000]
     set_transition(subscription, status=Subscription.Status.CANCELED, reason=Subscription.Reason.CANCELED_BY_ADMIN, now=now)
     subscription.save()
-    cancel_open_renewals(subscription, now=now)
+    void_open_charges(subscription, now=now)
     return subscription
 
 
@@ -75,7 +74,7 @@ def expire_subscription(*, subscription: Subscription, now: datetime | None = No
         raise TransitionNotAllowed(_("Only a live or pending subscription can be expired."))
     set_transition(subscription, status=Subscription.Status.EXPIRED, reason=Subscription.Reason.EXPIRED_BY_ADMIN, now=now)
     subscription.save()
-    cancel_open_renewals(subscription, now=now)
+    void_open_charges(subscription, now=now)
     return subscription
 
 
@@ -86,7 +85,7 @@ def activate_subscription(*, subscription: Subscription, now: datetime | None = 
     made outside the system, a courtesy). A live subscription is left as is.
     """
     now = now or timezone.now()
-    subscription = lock_subscription(subscription, with_user=True)
+    subscription = lock_subscription(subscription)
     if subscription.is_live:
         return subscription
     other = lock_live_subscription(subscription.user_id)
@@ -116,34 +115,11 @@ def extend_subscription(*, subscription: Subscription, days: int, now: datetime 
     return subscription
 
 
-def upgrade_credit_cents(*, subscription: Subscription, now: datetime) -> int:
-    """
-    The unused value of the current period, in cents: the plan's price times
-    the share of its duration still ahead, pro rata by seconds, with one
-    rounding step (half up) at the end — integer math throughout.
-
-    Worked example (tests/billing/test_services_plan_change.py): R$ 29,90 for
-    30 days with 10 used → 2990 × 20/30 = 1993.33… → 1993 cents of credit.
-    """
-    if not subscription.end_date or subscription.end_date <= now:
-        return 0
-    remaining = int((subscription.end_date - now).total_seconds())
-    period = subscription.plan.duration_days * SECONDS_PER_DAY
-    price = subscription.plan.price_cents
-    return (2 * price * remaining + period) // (2 * period)
-
-
 @dataclass
 class PlanChange:
     kind: str  # "upgrade" | "downgrade" | "unchanged"
     subscription: Subscription
     checkout: Checkout | None = None
-
-
-def _last_paid_checkout(subscription: Subscription) -> Checkout | None:
-    return (
-        Checkout.objects.filter(subscription=subscription, status=Checkout.Status.PAID).order_by("-paid_at", "-pk").first()
-    )
 
 
 # A pending upgrade charge is reused for a repeated request within this window;
@@ -180,7 +156,7 @@ def change_plan(*, subscription: Subscription, plan: Plan, now: datetime | None 
             _reissue_renewal(subscription, now=now)
         return PlanChange("downgrade", subscription)
 
-    open_upgrades = Checkout.objects.select_for_update().filter(
+    open_upgrades = Checkout.objects.filter(  # locked with the subscription (services.locks)
         subscription=subscription, purpose=Checkout.Purpose.UPGRADE, status=Checkout.Status.PENDING
     )
     reusable = open_upgrades.filter(plan=plan, created_at__gte=now - UPGRADE_REUSE_WINDOW).first()
@@ -189,7 +165,7 @@ def change_plan(*, subscription: Subscription, plan: Plan, now: datetime | None 
     open_upgrades.update(status=Checkout.Status.CANCELED, updated_at=now)
 
     user = subscription.user
-    last = _last_paid_checkout(subscription)
+    last = last_paid_checkout(subscription)
     checkout = create_checkout(
         plan=plan,
         customer_name=(last.customer_name if last else "") or user.name or user.email,

@@ -173,8 +173,9 @@ def _issue_renewals(*, now: datetime, result: SweepResult) -> None:
         .order_by("pk")
         .values(
             "pk", "user_id", "user__email", "user__name", "end_date", "last_document", "last_phone", "last_name",
-            "plan_id", "plan__name", "plan__price_cents", "plan__accepts_pix", "plan__accepts_card",
-            "next_plan_id", "next_plan__name", "next_plan__price_cents", "next_plan__accepts_pix", "next_plan__accepts_card",
+            "plan_id", "plan__name", "plan__price_cents", "plan__duration_days", "plan__accepts_pix", "plan__accepts_card",
+            "next_plan_id", "next_plan__name", "next_plan__price_cents", "next_plan__duration_days",
+            "next_plan__accepts_pix", "next_plan__accepts_card",
         )
     )
     checkouts, notices = [], []
@@ -194,6 +195,7 @@ def _issue_renewals(*, now: datetime, result: SweepResult) -> None:
             subscription_id=row["pk"],
             payment_method=method,
             plan_price_cents=price,
+            plan_duration_days=row[key + "duration_days"],
             bumps_cents=0,
             credit_cents=0,
             total_cents=price,
