@@ -57,7 +57,7 @@ def record_partial_payment(*, checkout: Checkout, charge, now: datetime) -> tupl
     payment is listed for a person; the checkout stays unpaid and no access is
     given. Idempotent: one item per transaction.
     """
-    checkout = lock_checkout(checkout)  # a charge exists, so its checkout names its gateway
+    checkout = lock_checkout(checkout).checkout  # the one lock order; a charge exists, so its checkout names its gateway
     if checkout.status not in (Checkout.Status.PAID, Checkout.Status.REFUNDED) and charge.paid_amount_cents is not None:
         checkout.paid_amount_cents = charge.paid_amount_cents
         checkout.save(update_fields=["paid_amount_cents", "updated_at"])
