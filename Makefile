@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 RUN_ENV := DEBUG=true DATABASE_URL=sqlite:///db.sqlite3 REDIS_URL= AWS_STORAGE_BUCKET_NAME=
 
 # `make rehearsal` boots the production shape (nginx, gunicorn, celery, LocalStack S3, SMTP) and drives a buyer.
-.PHONY: install run test rehearsal migrate messages compile-messages bench-sweep bench-sync bench-api bench-webhooks bench-load clean
+.PHONY: install run test test-next-year rehearsal migrate messages compile-messages bench-sweep bench-sync bench-api bench-webhooks bench-load clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,14 @@ run: install
 test: install
 	$(MAKE) compile-messages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The same suite with the machine's clock a year ahead (libfaketime, Debian's `faketime`):
+# no test may depend on the calendar. CI runs it after `make test`.
+FAKETIME_LIB := /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1
+test-next-year: install
+	@test -f $(FAKETIME_LIB) || { echo "needs libfaketime: apt-get install faketime"; exit 1; }
+	$(MAKE) compile-messages
+	LD_PRELOAD=$(FAKETIME_LIB) FAKETIME=+365d $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The production rehearsal (docs/operations.md): installs what it needs (nginx, chromium,
 # a cached LocalStack venv in .rehearsal-cache/), needs the machine's PostgreSQL and Redis.
