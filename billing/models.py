@@ -238,6 +238,14 @@ class Checkout(models.Model):
 
     status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
     paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+    # Which of the checkout's charges paid it (the current one or a replaced one): another
+    # transaction paid for the same checkout is a duplicate payment, listed to be refunded.
+    paid_transaction_id = models.CharField(
+        _("paid by transaction"),
+        max_length=100,
+        blank=True,
+        help_text=_("The gateway transaction whose payment paid this checkout."),
+    )
     is_late = models.BooleanField(
         _("paid late"), default=False, help_text=_("Paid after its charge or its subscription had expired.")
     )
@@ -466,6 +474,7 @@ class ReconciliationItem(models.Model):
         MISSED_REFUND = "missed_refund", _("Refunded at the gateway, paid here (fixed)")
         VOIDED_CHARGE_PAID = "voided_charge_paid", _("Paid after it was voided (no access given)")
         DISPUTE_NOT_RESTORED = "dispute_not_restored", _("Dispute reversed, access not restored")
+        DUPLICATE_PAYMENT = "duplicate_payment", _("Paid twice (a second transaction, to refund)")
 
     gateway = models.ForeignKey(PaymentGateway, verbose_name=_("gateway"), on_delete=models.PROTECT)
     transaction_id = models.CharField(_("transaction id"), max_length=100)
@@ -488,6 +497,39 @@ class ReconciliationItem(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} · {self.transaction_id}"
+
+
+class UnclaimedMarketplacePayment(models.Model):
+    """
+    A marketplace (Dias) payment whose e-mail belongs to an account not yet
+    confirmed: it may be a squatter's (contract §3). Kept here, never lost,
+    until the mailbox owner confirms the e-mail; then it is applied as if it
+    arrived at that moment (`claimed_at`; the period starts there).
+    """
+
+    external_id = models.CharField(_("marketplace transaction id"), max_length=100, unique=True)
+    email = models.EmailField(_("payer e-mail"), db_index=True)
+    name = models.CharField(_("payer name"), max_length=150, blank=True)
+    pending_amount_cents = models.PositiveIntegerField(
+        _("amount announced (cents)"), null=True, blank=True, help_text=_("The amount of the marketplace's PENDING, when it came.")
+    )
+    paid_amount_cents = models.PositiveIntegerField(
+        _("amount paid (cents)"), null=True, blank=True, help_text=_("The amount of the marketplace's PAID, when it came.")
+    )
+    paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True, db_index=True)
+    subscription = models.ForeignKey(
+        "Subscription", verbose_name=_("subscription"), on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("unclaimed marketplace payment")
+        verbose_name_plural = _("unclaimed marketplace payments")
+        ordering = ["-received_at"]
+
+    def __str__(self):
+        return f"{self.external_id} · {self.email}"
 
 
 class FinanceDashboard(Checkout):

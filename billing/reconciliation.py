@@ -29,7 +29,12 @@ from billing.gateways import ChargeStatus, gateway_for
 from billing.gateways.junglepay import ListingIncomplete
 from billing.models import Checkout, PaymentGateway, ReconciliationItem, WebhookEvent
 from billing.services import checkout_for_charge
-from billing.services.review import list_for_review, record_partial_payment
+from billing.services.review import (
+    is_duplicate_payment,
+    list_for_review,
+    record_duplicate_payment,
+    record_partial_payment,
+)
 from billing.webhooks import process_event, store_event
 
 logger = logging.getLogger(__name__)
@@ -132,6 +137,14 @@ def reconcile_gateway(*, config: PaymentGateway, now=None, days: int = RECONCILE
         if charge.status == ChargeStatus.PARTIALLY_PAID:
             # Part of the money arrived: recorded and listed, exactly as the webhook path does.
             _item, created = record_partial_payment(checkout=checkout, charge=charge, now=now)
+            report.flagged += created
+            continue
+
+        if charge.status == ChargeStatus.PAID and is_duplicate_payment(checkout, transaction_id=charge.transaction_id):
+            # Another of the checkout's QRs paid it: this money is listed to be refunded, as the webhook path does.
+            _item, created = record_duplicate_payment(
+                checkout=checkout, transaction_id=charge.transaction_id, amount_cents=charge.amount_cents, now=now
+            )
             report.flagged += created
             continue
 

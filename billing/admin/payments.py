@@ -16,7 +16,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, gettext_lazy as _, ngettext
 
 from billing.gateways import GatewayError
-from billing.models import ReconciliationItem, WebhookEvent
+from billing.models import ReconciliationItem, UnclaimedMarketplacePayment, WebhookEvent
 from billing.reconciliation import reconcile_payments
 from billing.webhooks import process_event
 
@@ -42,6 +42,28 @@ def replay_webhook_events(modeladmin, request, queryset):
         % {"count": sum(outcomes.values()), "summary": summary},
         level=messages.WARNING if failed else messages.SUCCESS,
     )
+
+
+@admin.register(UnclaimedMarketplacePayment)
+class UnclaimedMarketplacePaymentAdmin(admin.ModelAdmin):
+    """Marketplace money waiting for its e-mail's owner to confirm (contract §3); read-only, claimed by the owner."""
+
+    list_display = ["received_at", "external_id", "email", "paid_amount_cents", "paid_at", "claimed_at", "subscription"]
+    list_filter = [("claimed_at", admin.EmptyFieldListFilter)]
+    search_fields = ["=external_id", "email"]
+    list_select_related = ["subscription"]
+
+    def has_view_permission(self, request, obj=None):
+        return can_operate_payments(request.user) and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(ReconciliationItem)

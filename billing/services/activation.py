@@ -14,21 +14,26 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.services import get_guest_payment_owner, get_or_create_customer
+from accounts.services import get_guest_payment_owner
 from billing.exceptions import MarketplaceError, TransitionNotAllowed
 from billing.gateways import ChargeStatus
-from billing.models import Checkout, PaymentGateway, Plan, ReconciliationItem, Subscription
+from billing.models import Checkout, PaymentGateway, Plan, ReconciliationItem, Subscription, UnclaimedMarketplacePayment
 from billing.services.common import cancel_open_renewals, set_transition
 from billing.services.locks import lock_checkout, lock_user
 from billing.services.proration import credit_adjustment
-from billing.services.review import list_for_review
+from billing.services.review import is_duplicate_payment, list_for_review, record_duplicate_payment
 
 logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
 def activate_checkout(
-    *, checkout: Checkout, paid_at: datetime | None = None, now: datetime | None = None, claimed_by=None
+    *,
+    checkout: Checkout,
+    paid_at: datetime | None = None,
+    now: datetime | None = None,
+    claimed_by=None,
+    transaction_id: str = "",
 ) -> Subscription | None:
     """
     A paid checkout becomes access. Returns the subscription it paid.
@@ -39,7 +44,11 @@ def activate_checkout(
        and waits unclaimed (returns None) until `claim_guest_payments` hands
        it over (`claimed_by`).
     2. Lock the owner, their subscriptions, then the checkout (services.locks).
-       Already paid → return its subscription, change nothing.
+       Already paid → return its subscription, change nothing; but already
+       paid by another transaction than `transaction_id` (the gateway charge
+       that paid now; default the checkout's current one) is a second
+       payment: listed (`duplicate_payment`) to be refunded, never a second
+       period. `paid_transaction_id` records which transaction paid.
     3. A void charge (is_void_charge: an upgrade we superseded, a renewal of a
        plan the subscription left, any charge of a subscription a refund or
        an admin ended) is kept (paid, `is_late`) and listed for a person
@@ -71,18 +80,22 @@ def activate_checkout(
         # A guest checkout: its account is resolved before any lock is taken (the lock order).
         owner = get_guest_payment_owner(email=seen.customer_email, name=seen.customer_name)
         if owner is None:
-            return _keep_unclaimed(seen, paid_at=paid_at)
+            return _keep_unclaimed(seen, paid_at=paid_at, transaction_id=transaction_id, now=now)
         user_id = owner.pk
     locks = lock_checkout(seen, user_id=user_id)
     checkout, user, own, live = locks.checkout, locks.user, locks.own, locks.live
     claiming = claimed_by is not None and checkout.user_id is None
+    if not claiming and is_duplicate_payment(checkout, transaction_id=transaction_id):
+        record_duplicate_payment(checkout=checkout, transaction_id=transaction_id, amount_cents=checkout.total_cents, now=now)
+        return checkout.subscription
     if checkout.status == Checkout.Status.PAID and not claiming:
         return checkout.subscription
     if checkout.status == Checkout.Status.REFUNDED:
         raise TransitionNotAllowed(_("A refunded checkout cannot be paid again."))
 
+    paying_transaction = checkout.paid_transaction_id or transaction_id or checkout.gateway_transaction_id
     if is_void_charge(checkout, own):
-        _keep_for_a_person(checkout, user=user, paid_at=paid_at, now=now)
+        _keep_for_a_person(checkout, user=user, paid_at=paid_at, transaction_id=paying_transaction, now=now)
         return own
 
     late = checkout.status in (Checkout.Status.EXPIRED, Checkout.Status.FAILED, Checkout.Status.CANCELED) or bool(
@@ -139,10 +152,11 @@ def activate_checkout(
 
     checkout.status = Checkout.Status.PAID
     checkout.paid_at = paid_at
+    checkout.paid_transaction_id = paying_transaction
     checkout.user = user
     checkout.subscription = target
     checkout.is_late = late
-    checkout.save(update_fields=["status", "paid_at", "user", "subscription", "is_late", "updated_at"])
+    checkout.save(update_fields=["status", "paid_at", "paid_transaction_id", "user", "subscription", "is_late", "updated_at"])
     logger.info(
         "checkout activated",
         extra={"checkout": str(checkout.public_id), "subscription_id": target.pk, "reason": reason, "late": late},
@@ -172,7 +186,7 @@ def is_void_charge(checkout: Checkout, subscription: Subscription | None) -> boo
     return checkout.purpose == Checkout.Purpose.UPGRADE or checkout.plan_id != subscription.plan_id
 
 
-def _keep_for_a_person(checkout: Checkout, *, user, paid_at: datetime, now: datetime) -> None:
+def _keep_for_a_person(checkout: Checkout, *, user, paid_at: datetime, transaction_id: str, now: datetime) -> None:
     """
     The money is recorded (paid, late) and listed; access is a person's
     decision (refund or extend). The checkout is detached from the
@@ -182,10 +196,11 @@ def _keep_for_a_person(checkout: Checkout, *, user, paid_at: datetime, now: date
     subscription_id = checkout.subscription_id
     checkout.status = Checkout.Status.PAID
     checkout.paid_at = paid_at
+    checkout.paid_transaction_id = transaction_id
     checkout.user = user
     checkout.subscription = None
     checkout.is_late = True
-    checkout.save(update_fields=["status", "paid_at", "user", "subscription", "is_late", "updated_at"])
+    checkout.save(update_fields=["status", "paid_at", "paid_transaction_id", "user", "subscription", "is_late", "updated_at"])
     if checkout.gateway_id:
         ReconciliationItem.objects.get_or_create(
             gateway_id=checkout.gateway_id,
@@ -200,9 +215,12 @@ def _keep_for_a_person(checkout: Checkout, *, user, paid_at: datetime, now: date
     logger.warning("void charge paid: kept for a person", extra={"checkout": str(checkout.public_id)})
 
 
-def _keep_unclaimed(checkout: Checkout, *, paid_at: datetime) -> None:
+def _keep_unclaimed(checkout: Checkout, *, paid_at: datetime, transaction_id: str, now: datetime) -> None:
     """The money is recorded (paid, never lost); the access waits for a confirmed owner."""
     checkout = lock_checkout(checkout).checkout  # no user yet: the checkout is all there is to lock
+    if is_duplicate_payment(checkout, transaction_id=transaction_id):
+        record_duplicate_payment(checkout=checkout, transaction_id=transaction_id, amount_cents=checkout.total_cents, now=now)
+        return None
     if checkout.status in (Checkout.Status.PAID, Checkout.Status.REFUNDED):
         return None
     late = checkout.status in (Checkout.Status.EXPIRED, Checkout.Status.FAILED, Checkout.Status.CANCELED) or bool(
@@ -210,8 +228,9 @@ def _keep_unclaimed(checkout: Checkout, *, paid_at: datetime) -> None:
     )
     checkout.status = Checkout.Status.PAID
     checkout.paid_at = paid_at
+    checkout.paid_transaction_id = transaction_id or checkout.gateway_transaction_id
     checkout.is_late = late
-    checkout.save(update_fields=["status", "paid_at", "is_late", "updated_at"])
+    checkout.save(update_fields=["status", "paid_at", "paid_transaction_id", "is_late", "updated_at"])
     logger.info("guest payment kept unclaimed: its e-mail's account is not confirmed", extra={"checkout": str(checkout.public_id)})
     return None
 
@@ -243,6 +262,43 @@ def claim_guest_payments(*, user, now: datetime) -> list[Subscription]:
             Checkout.objects.filter(pk=checkout.pk).update(paid_at=money_paid_at, is_late=was_late)
             logger.info("guest payment claimed", extra={"checkout": str(checkout.public_id), "user_id": user.pk})
             claimed.append(subscription)
+    claimed.extend(_claim_marketplace_payments(user=user, now=now))
+    return claimed
+
+
+def _claim_marketplace_payments(*, user, now: datetime) -> list[Subscription]:
+    """
+    The marketplace payments that waited for this e-mail, oldest first, each
+    applied through record_marketplace_payment as if it arrived now (its
+    PENDING first when one came, then its PAID): the same amount and period
+    rules, the period starting at the claim. Idempotent: a claimed record is
+    skipped; record_marketplace_payment is idempotent per external id.
+    """
+    claimed = []
+    waiting = UnclaimedMarketplacePayment.objects.filter(email__iexact=user.email, claimed_at__isnull=True).order_by("received_at", "pk")
+    for record_id in waiting.values_list("pk", flat=True):
+        with transaction.atomic():
+            lock_user(user.pk)  # the one order: the buyer, then the waiting record, then subscriptions
+            record = UnclaimedMarketplacePayment.objects.select_for_update().filter(pk=record_id, claimed_at__isnull=True).first()
+            if record is None:
+                continue  # claimed meanwhile by a concurrent confirmation
+            subscription = None
+            if record.pending_amount_cents is not None:
+                subscription = record_marketplace_payment(
+                    external_id=record.external_id, status=ChargeStatus.PENDING, amount_cents=record.pending_amount_cents,
+                    email=record.email, name=record.name, now=now,
+                )
+            if record.paid_at is not None:
+                subscription = record_marketplace_payment(
+                    external_id=record.external_id, status=ChargeStatus.PAID, amount_cents=record.paid_amount_cents,
+                    email=record.email, name=record.name, now=now,
+                )
+            record.claimed_at = now
+            record.subscription = subscription
+            record.save(update_fields=["claimed_at", "subscription"])
+            logger.info("marketplace payment claimed", extra={"external_id": record.external_id, "user_id": user.pk})
+            if subscription is not None and record.paid_at is not None:
+                claimed.append(subscription)
     return claimed
 
 
@@ -302,6 +358,31 @@ def _list_marketplace_amount(*, external_id: str, status: ChargeStatus, amount_c
     )
 
 
+def _keep_marketplace_unclaimed(*, external_id: str, status: ChargeStatus, amount_cents, email: str, name: str, now) -> None:
+    """
+    A marketplace event for an e-mail whose account is not confirmed: kept
+    (never lost, never given to that account) until the mailbox owner
+    confirms. Idempotent: the first PENDING and the first PAID are what count.
+    """
+    record, _created = UnclaimedMarketplacePayment.objects.get_or_create(
+        external_id=external_id, defaults={"email": email.strip().lower(), "name": name[:150], "received_at": now}
+    )
+    record = UnclaimedMarketplacePayment.objects.select_for_update().get(pk=record.pk)
+    if record.claimed_at is not None:
+        if status == ChargeStatus.PENDING or record.paid_at is not None:
+            return  # a re-delivery of what the claim already applied
+        # The owner confirmed between our look at the account and this lock: retried, then applied to them.
+        raise MarketplaceError(_("The marketplace payment was claimed meanwhile; it will be applied on retry."))
+    if status == ChargeStatus.PENDING and record.pending_amount_cents is None and record.paid_at is None:
+        record.pending_amount_cents = amount_cents
+        record.save(update_fields=["pending_amount_cents"])
+    elif status == ChargeStatus.PAID and record.paid_at is None:
+        record.paid_amount_cents = amount_cents
+        record.paid_at = now
+        record.save(update_fields=["paid_amount_cents", "paid_at"])
+    logger.info("marketplace payment kept unclaimed: its e-mail's account is not confirmed", extra={"external_id": external_id})
+
+
 @transaction.atomic
 def record_marketplace_payment(
     *, external_id: str, status: ChargeStatus, amount_cents: int | None, email: str, name: str = "", now=None
@@ -313,7 +394,10 @@ def record_marketplace_payment(
 
     Returns the subscription the event created or paid, or None when its
     amount matches no plan (nor the PENDING it confirms): then nothing but a
-    ReconciliationItem is written, for a person to look at.
+    ReconciliationItem is written, for a person to look at. Also None while
+    the payer's e-mail belongs to an account not yet confirmed (contract §3):
+    the event is kept as an UnclaimedMarketplacePayment and applied when the
+    mailbox owner confirms (claim_guest_payments), the period starting then.
     """
     now = now or timezone.now()
     if not external_id:
@@ -335,10 +419,14 @@ def record_marketplace_payment(
         _list_marketplace_amount(external_id=external_id, status=status, amount_cents=amount_cents, email=email, pending=seen, now=now)
         return None
 
-    user, _created = get_or_create_customer(email=email, name=name)
+    owner = get_guest_payment_owner(email=email, name=name)
+    if owner is None:
+        # The e-mail's account is not confirmed: maybe a squatter's. The payment waits, unclaimed.
+        _keep_marketplace_unclaimed(external_id=external_id, status=status, amount_cents=amount_cents, email=email, name=name, now=now)
+        return None
     # Lock the buyer first (the one lock order: user → subscription): every change to one
     # buyer's subscriptions queues here, so two deliveries cannot both decide nothing is live.
-    user = lock_user(user.pk)
+    user = lock_user(owner.pk)
     subscription = Subscription.objects.select_for_update().select_related("plan").filter(external_id=external_id).first()
 
     if status == ChargeStatus.PENDING:

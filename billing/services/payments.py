@@ -15,9 +15,11 @@ from billing.gateways import ChargeStatus
 from billing.models import Checkout, CheckoutCharge, PaymentGateway, WebhookEvent
 from billing.services.activation import activate_checkout, record_marketplace_payment
 from billing.services.checkouts import fail_checkout, refund_checkout, restore_disputed_checkout
-from billing.services.review import record_partial_payment
+from billing.services.review import is_duplicate_payment, record_duplicate_payment, record_partial_payment
 
 logger = logging.getLogger(__name__)
+
+DUPLICATE_NOTE = "paid by another transaction already: duplicate payment listed for a person (refund)"
 
 Outcome = WebhookEvent.Outcome
 
@@ -69,6 +71,10 @@ def apply_charge(*, checkout: Checkout, charge, now) -> tuple[str, str]:
     `waiting_payment` never un-pays a paid checkout, a `paid` never revives a
     refunded one (except a PIX dispute decided for us: restored).
 
+    A payment of a checkout another of its transactions already paid (both
+    QRs of one checkout paid) is kept and listed (`duplicate_payment`), never
+    a second period; the same transaction again is a plain "already paid".
+
     Raises ProcessingError (the event stays FAILED and is retried) for what
     cannot apply yet or must not apply as is: a refund of a checkout not paid
     here yet (its payment may still be on its way), a payment without an
@@ -76,6 +82,10 @@ def apply_charge(*, checkout: Checkout, charge, now) -> tuple[str, str]:
     """
     Status = Checkout.Status
     if charge.status == ChargeStatus.PAID:
+        # Which transaction paid a checkout never changes once recorded: safe to read unlocked.
+        if is_duplicate_payment(checkout, transaction_id=charge.transaction_id):
+            record_duplicate_payment(checkout=checkout, transaction_id=charge.transaction_id, amount_cents=charge.amount_cents, now=now)
+            return Outcome.PROCESSED, DUPLICATE_NOTE
         if checkout.status == Status.PAID:
             return Outcome.IGNORED, "already paid"  # a paid checkout only ever moves to refunded: safe unlocked
         if charge.amount_cents is None:
@@ -84,12 +94,14 @@ def apply_charge(*, checkout: Checkout, charge, now) -> tuple[str, str]:
             raise ProcessingError(f"amount paid {charge.amount_cents} differs from the checkout total {checkout.total_cents}")
         try:
             # Money is never ignored: a payment after expiry or failure still activates (flagged late).
-            activate_checkout(checkout=checkout, paid_at=charge.paid_at or now, now=now)
+            activate_checkout(checkout=checkout, paid_at=charge.paid_at or now, now=now, transaction_id=charge.transaction_id)
         except TransitionNotAllowed:
             restored = restore_disputed_checkout(checkout=checkout, now=now)
             if restored.status != Status.PAID:
                 return _noted(checkout, charge, Outcome.IGNORED, "checkout was refunded; a person must look at this payment")
             return _noted(checkout, charge, Outcome.PROCESSED, "dispute reversed: payment restored")
+        # Another of its QRs paying it meanwhile (while this one waited for the lock) is seen by
+        # activate_checkout under the lock: listed there as a duplicate, not applied.
         return _noted(checkout, charge, Outcome.PROCESSED, "")
     if charge.status == ChargeStatus.PENDING:
         if checkout.status == Status.PENDING:

@@ -6,12 +6,15 @@ item never grants access; it only makes money that arrived visible.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
-from billing.models import Checkout, PaymentGateway, ReconciliationItem
+from billing.models import Checkout, CheckoutCharge, PaymentGateway, ReconciliationItem
 from billing.services.locks import lock_checkout
+
+logger = logging.getLogger(__name__)
 
 
 def list_for_review(
@@ -75,5 +78,50 @@ def record_partial_payment(*, checkout: Checkout, charge, now: datetime) -> tupl
         checkout=checkout,
         detail=detail,
         amount_cents=charge.paid_amount_cents,
+        now=now,
+    )
+
+
+def is_duplicate_payment(checkout: Checkout, *, transaction_id: str) -> bool:
+    """
+    A payment of `transaction_id` for a checkout another of its transactions
+    already paid (both PIX QRs of one checkout paid: the replaced one and the
+    fresh one). Paying it again is never a second period; the money is listed
+    to be refunded. The same transaction again is a plain re-delivery. A
+    checkout paid before the paying transaction was recorded (blank) is never
+    taken for a duplicate.
+    """
+    return (
+        checkout.status in (Checkout.Status.PAID, Checkout.Status.REFUNDED)
+        and bool(checkout.paid_transaction_id)
+        and bool(transaction_id)
+        and transaction_id != checkout.paid_transaction_id
+    )
+
+
+@transaction.atomic
+def record_duplicate_payment(*, checkout: Checkout, transaction_id: str, amount_cents: int | None, now: datetime):
+    """The second payment of a checkout: kept and listed (`duplicate_payment`) for a person to refund; no access."""
+    gateway = checkout.gateway
+    if transaction_id != checkout.gateway_transaction_id:
+        # A replaced charge may have lived at another gateway (the sandbox before the switch).
+        previous = CheckoutCharge.objects.select_related("gateway").filter(checkout=checkout, transaction_id=transaction_id).first()
+        gateway = previous.gateway if previous is not None else gateway
+    logger.warning(
+        "a checkout paid twice: the second payment is listed to be refunded",
+        extra={"checkout": str(checkout.public_id), "transaction": transaction_id, "paid_by": checkout.paid_transaction_id},
+    )
+    return list_for_review(
+        gateway=gateway,
+        transaction_id=transaction_id,
+        kind=ReconciliationItem.Kind.DUPLICATE_PAYMENT,
+        checkout=checkout,
+        detail={
+            "paid_by": checkout.paid_transaction_id,
+            "checkout_status": checkout.status,
+            "checkout_total": checkout.total_cents,
+            "purpose": checkout.purpose,
+        },
+        amount_cents=amount_cents,
         now=now,
     )
