@@ -202,15 +202,14 @@ def _keep_for_a_person(checkout: Checkout, *, user, paid_at: datetime, transacti
     checkout.is_late = True
     checkout.save(update_fields=["status", "paid_at", "paid_transaction_id", "user", "subscription", "is_late", "updated_at"])
     if checkout.gateway_id:
-        ReconciliationItem.objects.get_or_create(
-            gateway_id=checkout.gateway_id,
-            transaction_id=checkout.gateway_transaction_id or str(checkout.public_id),
+        list_for_review(
+            gateway=checkout.gateway,
+            transaction_id=transaction_id or checkout.gateway_transaction_id or str(checkout.public_id),
             kind=ReconciliationItem.Kind.VOIDED_CHARGE_PAID,
-            defaults={
-                "checkout": checkout,
-                "detail": {"checkout_total": checkout.total_cents, "subscription_id": subscription_id, "purpose": checkout.purpose},
-                "found_at": now,
-            },
+            detail={"checkout_total": checkout.total_cents, "subscription_id": subscription_id, "purpose": checkout.purpose},
+            checkout=checkout,
+            amount_cents=checkout.total_cents,
+            now=now,
         )
     logger.warning("void charge paid: kept for a person", extra={"checkout": str(checkout.public_id)})
 

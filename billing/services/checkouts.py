@@ -16,6 +16,7 @@ from billing.gateways.base import DISPUTED_PROVIDER_STATUSES
 from billing.models import Checkout, OrderBump, Plan, ReconciliationItem, Subscription
 from billing.services.common import set_transition, void_open_charges
 from billing.services.locks import lock_checkout
+from billing.services.review import list_for_review
 
 logger = logging.getLogger(__name__)
 
@@ -160,11 +161,13 @@ def restore_disputed_checkout(*, checkout: Checkout, now: datetime | None = None
         return checkout
     if locks.live is not None and locks.live.pk != subscription.pk:
         if checkout.gateway_id:
-            ReconciliationItem.objects.get_or_create(
-                gateway_id=checkout.gateway_id,
+            list_for_review(
+                gateway=checkout.gateway,
                 transaction_id=checkout.gateway_transaction_id or str(checkout.public_id),
                 kind=ReconciliationItem.Kind.DISPUTE_NOT_RESTORED,
-                defaults={"checkout": checkout, "detail": {"live_subscription": locks.live.pk}, "found_at": now},
+                detail={"live_subscription": locks.live.pk},
+                checkout=checkout,
+                now=now,
             )
         return checkout
     grace_start = now - timedelta(days=settings.SUBSCRIPTION_GRACE_DAYS)
