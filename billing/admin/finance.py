@@ -25,18 +25,12 @@ from django.utils.translation import ngettext
 
 from billing import selectors, services
 from billing.admin.forms import ExtendDaysForm, OrderBumpAdminForm, PaymentGatewayAdminForm, PlanAdminForm
+from billing.admin.access import has_finance_permission
 from billing.admin.payments import replay_webhook_events
 from billing.models import Checkout, FinanceDashboard, OrderBump, PaymentGateway, Plan, Subscription, WebhookEvent
 from billing.money import format_brl
 from billing.personal_data import mask_personal_data, mask_personal_text
 from config.errors import DomainError
-
-FINANCE_PERMISSION = "billing.view_finance"
-
-
-def has_finance_permission(user) -> bool:
-    return bool(user and user.is_active and user.is_staff and user.has_perm(FINANCE_PERMISSION))
-
 
 class FinanceOnlyMixin:
     """Money pages: the model permission and the finance permission, both."""

@@ -15,20 +15,16 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext, gettext_lazy as _, ngettext
 
+from billing.admin.access import has_finance_permission
 from billing.gateways import GatewayError
 from billing.models import ReconciliationItem, UnclaimedMarketplacePayment, WebhookEvent
 from billing.reconciliation import reconcile_payments
 from billing.webhooks import process_event
 
 
-def can_operate_payments(user) -> bool:
-    """Replaying events and reconciling move money: superusers and finance staff only."""
-    return user.is_active and user.is_staff and (user.is_superuser or user.has_perm("billing.view_finance"))
-
-
 @admin.action(description=_("Replay selected webhook events"))
 def replay_webhook_events(modeladmin, request, queryset):
-    if not can_operate_payments(request.user):
+    if not has_finance_permission(request.user):
         raise PermissionDenied
     outcomes = {}
     for event in queryset.order_by("received_at"):
@@ -54,7 +50,7 @@ class UnclaimedMarketplacePaymentAdmin(admin.ModelAdmin):
     list_select_related = ["subscription"]
 
     def has_view_permission(self, request, obj=None):
-        return can_operate_payments(request.user) and super().has_view_permission(request, obj)
+        return has_finance_permission(request.user) and super().has_view_permission(request, obj)
 
     def has_add_permission(self, request):
         return False
@@ -78,10 +74,10 @@ class ReconciliationItemAdmin(admin.ModelAdmin):
 
     # Money differences: the finance permission as well as the model permission.
     def has_view_permission(self, request, obj=None):
-        return can_operate_payments(request.user) and super().has_view_permission(request, obj)
+        return has_finance_permission(request.user) and super().has_view_permission(request, obj)
 
     def has_change_permission(self, request, obj=None):
-        return can_operate_payments(request.user) and super().has_change_permission(request, obj)
+        return has_finance_permission(request.user) and super().has_change_permission(request, obj)
 
     def has_add_permission(self, request):
         return False
@@ -106,13 +102,13 @@ class ReconciliationItemAdmin(admin.ModelAdmin):
         ]
 
     def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "can_reconcile": can_operate_payments(request.user)}
+        extra_context = {**(extra_context or {}), "can_reconcile": has_finance_permission(request.user)}
         return super().changelist_view(request, extra_context=extra_context)
 
     def reconcile_now_view(self, request):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        if not can_operate_payments(request.user):
+        if not has_finance_permission(request.user):
             raise PermissionDenied
         try:
             reports = reconcile_payments()
