@@ -21,6 +21,15 @@ class CheckoutNotFound(NotFound):
     code = "not_found"
 
 
+class CouponNotFound(NotFound):
+    """An unknown (or switched off) coupon code; names the `coupon` field like InvalidInput."""
+
+    code = "coupon_unknown"
+
+    def __init__(self, message: str, *, code: str | None = None):
+        super().__init__(message, code=code, fields={"coupon": [message]})
+
+
 class CheckoutNotPayable(Conflict):
     code = "checkout_not_payable"
 

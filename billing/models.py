@@ -168,6 +168,67 @@ class PaymentGateway(models.Model):
         return f"{settings.SITE_URL}{path}?token={self.postback_token}"
 
 
+class Coupon(models.Model):
+    """
+    A discount on the plan line of a checkout (never on order bumps). Its code
+    is matched case-insensitively (stored upper-case). Uses are counted when a
+    checkout that carries it is paid; pending checkouts holding it count
+    against `max_uses` until they expire (billing.services.offers).
+    """
+
+    class Kind(models.TextChoices):
+        PERCENT = "percent", _("Percent")
+        AMOUNT = "amount", _("Fixed amount")
+
+    code = models.CharField(_("code"), max_length=40, unique=True, help_text=_("Matched without regard to case."))
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.PERCENT)
+    value = models.PositiveIntegerField(
+        _("value"), help_text=_("Percent (1 to 100) or an amount in cents of BRL, by kind.")
+    )
+    plans = models.ManyToManyField(
+        Plan, verbose_name=_("plans"), blank=True, related_name="coupons", help_text=_("Empty: every plan.")
+    )
+    starts_at = models.DateTimeField(_("starts at"), default=timezone.now)
+    ends_at = models.DateTimeField(_("ends at"), null=True, blank=True)
+    max_uses = models.PositiveIntegerField(_("maximum uses"), null=True, blank=True, help_text=_("Empty: no limit."))
+    uses = models.PositiveIntegerField(_("uses"), default=0, editable=False, help_text=_("Paid checkouts that used it."))
+    new_subscribers_only = models.BooleanField(
+        _("new subscribers only"), default=False, help_text=_("Only for who never had a paid subscription (by e-mail and by CPF).")
+    )
+    renewals = models.PositiveIntegerField(
+        _("discounted renewals"),
+        null=True,
+        blank=True,
+        default=0,
+        help_text=_("Renewals also discounted: 0 = the first payment only; empty = every renewal."),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("coupon")
+        verbose_name_plural = _("coupons")
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(value__gt=0), name="coupon_value_positive"),
+            models.CheckConstraint(condition=~Q(kind="percent") | Q(value__lte=100), name="coupon_percent_at_most_100"),
+            models.CheckConstraint(
+                condition=Q(ends_at__isnull=True) | Q(ends_at__gt=models.F("starts_at")), name="coupon_ends_after_start"
+            ),
+        ]
+
+    def __str__(self):
+        return self.code
+
+    def save(self, *args, **kwargs):
+        self.code = (self.code or "").strip().upper()
+        super().save(*args, **kwargs)
+
+    @property
+    def value_display(self) -> str:
+        return f"{self.value}%" if self.kind == self.Kind.PERCENT else format_brl(self.value)
+
+
 class Checkout(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
@@ -204,7 +265,7 @@ class Checkout(models.Model):
     )
     payment_method = models.CharField(_("payment method"), max_length=10, choices=Method.choices, default=Method.PIX)
 
-    # Money, all in cents, all computed on the server. total = plan + bumps - credit.
+    # Money, all in cents, all computed on the server. total = plan + bumps - credit - discount.
     plan_price_cents = models.PositiveIntegerField(_("plan price (cents)"))
     # The plan as sold: activation and upgrade credit read these, never today's plan.
     plan_duration_days = models.PositiveIntegerField(
@@ -214,6 +275,12 @@ class Checkout(models.Model):
     credit_cents = models.PositiveIntegerField(
         _("credit (cents)"), default=0, help_text=_("Unused value of the current period, for upgrades.")
     )
+    coupon = models.ForeignKey(
+        Coupon, verbose_name=_("coupon"), on_delete=models.PROTECT, null=True, blank=True, related_name="checkouts"
+    )
+    discount_cents = models.PositiveIntegerField(
+        _("discount (cents)"), default=0, help_text=_("The coupon's discount; it lowers the plan line only.")
+    )
     total_cents = models.PositiveIntegerField(_("total (cents)"))
     items = models.JSONField(_("items"), default=list, help_text=_("Snapshot of what was sold, as sent to the gateway."))
 
@@ -221,6 +288,11 @@ class Checkout(models.Model):
     customer_email = models.EmailField(_("customer e-mail"), db_index=True)
     customer_document = EncryptedTextField(_("customer CPF"), blank=True)
     customer_phone = models.CharField(_("customer phone"), max_length=20, blank=True)
+    # A keyed hash of the CPF (billing.personal_data.document_digest): the encrypted column
+    # cannot be searched, this can ("new subscribers only", one trial per CPF).
+    customer_document_digest = models.CharField(
+        _("customer CPF digest"), max_length=64, blank=True, db_index=True, editable=False
+    )
 
     gateway = models.ForeignKey(
         PaymentGateway, verbose_name=_("gateway"), on_delete=models.PROTECT, null=True, blank=True, related_name="checkouts"
@@ -264,8 +336,18 @@ class Checkout(models.Model):
                 name="unique_gateway_transaction",
             ),
             models.CheckConstraint(
-                condition=Q(total_cents=models.F("plan_price_cents") + models.F("bumps_cents") - models.F("credit_cents")),
+                condition=Q(
+                    total_cents=models.F("plan_price_cents")
+                    + models.F("bumps_cents")
+                    - models.F("credit_cents")
+                    - models.F("discount_cents")
+                ),
                 name="checkout_total_adds_up",
+            ),
+            # Credit and discount lower the plan line only: never into the order bumps.
+            models.CheckConstraint(
+                condition=Q(plan_price_cents__gte=models.F("credit_cents") + models.F("discount_cents")),
+                name="checkout_discount_within_plan_line",
             ),
             # At most one open renewal charge per subscription: a second sweep
             # that slipped past the compare-and-set fails instead of billing twice.
@@ -379,6 +461,12 @@ class Subscription(models.Model):
     renewal_issued_for = models.DateTimeField(
         _("renewal issued for end date"), null=True, blank=True, editable=False
     )
+    # A recurring coupon (Coupon.renewals) the subscription was sold with; its renewals are discounted
+    # while `coupon_renewals_left` is above 0, or always when it is empty.
+    coupon = models.ForeignKey(
+        Coupon, verbose_name=_("recurring coupon"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    coupon_renewals_left = models.PositiveIntegerField(_("discounted renewals left"), null=True, blank=True)
     # Tags the rows one sweep run claimed, so it reads back exactly those.
     sweep_claim = models.UUIDField(_("sweep claim"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)

@@ -73,7 +73,10 @@ def checkout(request, plan_id: int):
             resumed is not None and resumed.status == Checkout.Status.PENDING and services.needs_customer_details(resumed)
         ),
         "sandbox": sandbox_enabled(),
+        # A campaign link (?cupom=CODE, or ?coupon=CODE) pre-fills the coupon field; the page checks it live.
+        "coupon": (request.GET.get("cupom") or request.GET.get("coupon") or "").strip()[:40],
         "api": {
+            "coupon": "/api/coupons/{id}",
             "process": "/api/checkout/process",
             "pix": "/api/checkout/pix",
             "status": "/api/checkout/{id}",

@@ -302,6 +302,8 @@ REST_FRAMEWORK = {
         "checkout_pix": env.str("THROTTLE_CHECKOUT_PIX", default="20/min"),
         "checkout_pix_address": env.str("THROTTLE_CHECKOUT_PIX_ADDRESS", default="300/min"),
         "checkout_simulate": env.str("THROTTLE_CHECKOUT_SIMULATE", default="30/min"),
+        # The checkout page's live coupon check (GET /api/coupons/<code>).
+        "coupon_check": env.str("THROTTLE_COUPON_CHECK", default="60/min"),
         # Webhook requests that fail authentication; authenticated ones are never throttled.
         "webhook": env.str("THROTTLE_WEBHOOK", default="600/min"),
     },

@@ -20,6 +20,7 @@ from billing.gateways import ChargeStatus
 from billing.models import Checkout, PaymentGateway, Plan, ReconciliationItem, Subscription
 from billing.services.common import cancel_open_renewals, set_transition
 from billing.services.locks import lock_checkout, lock_user
+from billing.services.offers import count_coupon_use
 from billing.services.proration import credit_adjustment
 from billing.services.review import list_for_review
 
@@ -129,6 +130,9 @@ def activate_checkout(
     set_transition(target, status=Subscription.Status.ACTIVE, reason=reason, now=now)
     target.save()
 
+    # The coupon's use is counted now it is paid (a claimed guest payment was counted when it arrived).
+    count_coupon_use(checkout=checkout, subscription=target, counted=claiming)
+
     if own is not None and own.pk != target.pk and own.status == Subscription.Status.PENDING:
         # The money went to the live subscription; the pending one never will be paid.
         set_transition(own, status=Subscription.Status.EXPIRED, reason=Subscription.Reason.NEVER_PAID, now=now)
@@ -148,6 +152,20 @@ def activate_checkout(
         extra={"checkout": str(checkout.public_id), "subscription_id": target.pk, "reason": reason, "late": late},
     )
     return target
+
+
+@transaction.atomic
+def settle_free_checkout(*, checkout: Checkout, now: datetime | None = None) -> Checkout:
+    """
+    A NEW checkout with nothing to pay (a 100% coupon, no extras) needs no
+    gateway charge: it is paid at once, like a trial of the plan's duration.
+    Any other checkout is returned unchanged.
+    """
+    now = now or timezone.now()
+    if checkout.total_cents != 0 or checkout.purpose != Checkout.Purpose.NEW or checkout.status != Checkout.Status.PENDING:
+        return checkout
+    activate_checkout(checkout=checkout, paid_at=now, now=now)
+    return Checkout.objects.get(pk=checkout.pk)
 
 
 ENDED_BY_DECISION = (Subscription.Reason.REFUNDED, Subscription.Reason.CANCELED_BY_ADMIN, Subscription.Reason.EXPIRED_BY_ADMIN)
@@ -212,6 +230,7 @@ def _keep_unclaimed(checkout: Checkout, *, paid_at: datetime) -> None:
     checkout.paid_at = paid_at
     checkout.is_late = late
     checkout.save(update_fields=["status", "paid_at", "is_late", "updated_at"])
+    count_coupon_use(checkout=checkout, subscription=None)
     logger.info("guest payment kept unclaimed: its e-mail's account is not confirmed", extra={"checkout": str(checkout.public_id)})
     return None
 

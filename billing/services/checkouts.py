@@ -15,7 +15,9 @@ from billing.exceptions import InvalidInput, TransitionNotAllowed
 from billing.gateways.base import DISPUTED_PROVIDER_STATUSES
 from billing.models import Checkout, OrderBump, Plan, ReconciliationItem, Subscription
 from billing.services.common import set_transition, void_open_charges
+from billing.personal_data import document_digest
 from billing.services.locks import lock_checkout
+from billing.services.offers import coupon_for_checkout, discount_for, hold_coupon_use
 
 logger = logging.getLogger(__name__)
 
@@ -34,11 +36,14 @@ def create_checkout(
     purpose: str = Checkout.Purpose.NEW,
     subscription: Subscription | None = None,
     credit_cents: int = 0,
+    coupon_code: str = "",
     now: datetime | None = None,
 ) -> Checkout:
     """
     A pending checkout whose totals are computed here, never taken from the
-    client: total = plan price + active order bumps - credit (upgrades).
+    client: total = plan price + active order bumps - credit (upgrades) -
+    the coupon's discount (NEW purchases; services.offers). Credit and
+    discount lower the plan line only, never below zero, never the bumps.
 
     `items` snapshots what is sold, as sent to the gateway; its lines add up
     to `total_cents`. A NEW checkout of a known user without a live
@@ -72,14 +77,24 @@ def create_checkout(
     bumps_cents = sum(bump.price_cents for bump in bumps)
     # Credit only ever lowers the plan line, and never below zero.
     credit_cents = max(0, min(int(credit_cents), plan_price_cents))
-    total_cents = plan_price_cents + bumps_cents - credit_cents
+    coupon, discount_cents = None, 0
+    if coupon_code and coupon_code.strip():
+        if purpose != Checkout.Purpose.NEW:
+            raise InvalidInput("coupon", _("Coupons apply to new subscriptions only."), code="coupon_not_for_purpose")
+        coupon = coupon_for_checkout(
+            code=coupon_code, plan=plan, email=customer_email, document=customer_document, now=now
+        )
+        discount_cents = discount_for(kind=coupon.kind, value=coupon.value, price_cents=plan_price_cents - credit_cents)
+    total_cents = plan_price_cents + bumps_cents - credit_cents - discount_cents
 
     plan_title = plan.name
     if purpose == Checkout.Purpose.RENEWAL:
         plan_title = _("%(plan)s (renewal)") % {"plan": plan.name}
     elif purpose == Checkout.Purpose.UPGRADE:
         plan_title = _("%(plan)s (upgrade, prorated)") % {"plan": plan.name}
-    items = [{"title": str(plan_title), "unit_price_cents": plan_price_cents - credit_cents, "quantity": 1}]
+    elif coupon is not None:
+        plan_title = _("%(plan)s (coupon %(code)s)") % {"plan": plan.name, "code": coupon.code}
+    items = [{"title": str(plan_title), "unit_price_cents": plan_price_cents - credit_cents - discount_cents, "quantity": 1}]
     items += [{"title": bump.name, "unit_price_cents": bump.price_cents, "quantity": 1} for bump in bumps]
 
     if user is not None and purpose == Checkout.Purpose.NEW and subscription is None:
@@ -99,16 +114,21 @@ def create_checkout(
         plan_duration_days=plan.duration_days,
         bumps_cents=bumps_cents,
         credit_cents=credit_cents,
+        coupon=coupon,
+        discount_cents=discount_cents,
         total_cents=total_cents,
         items=items,
         customer_name=customer_name[:150],
         customer_email=customer_email,
         customer_document=digits_only(customer_document),
+        customer_document_digest=document_digest(customer_document),
         customer_phone=digits_only(customer_phone)[:20],
         created_at=now,
     )
     if bumps:
         checkout.order_bumps.set(bumps)
+    if coupon is not None:
+        hold_coupon_use(checkout=checkout, now=now)  # last: the coupon row is the last lock of the order
     return checkout
 
 

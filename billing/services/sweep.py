@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from billing.fields import EncryptedTextField
 from billing.models import Checkout, Subscription
 from billing.notifications import queue_renewal_notices
+from billing.services.offers import discount_for
 
 logger = logging.getLogger(__name__)
 
@@ -176,6 +177,7 @@ def _issue_renewals(*, now: datetime, result: SweepResult) -> None:
             "plan_id", "plan__name", "plan__price_cents", "plan__duration_days", "plan__accepts_pix", "plan__accepts_card",
             "next_plan_id", "next_plan__name", "next_plan__price_cents", "next_plan__duration_days",
             "next_plan__accepts_pix", "next_plan__accepts_card",
+            "coupon_id", "coupon__kind", "coupon__value", "coupon_renewals_left",
         )
     )
     checkouts, notices = [], []
@@ -188,6 +190,11 @@ def _issue_renewals(*, now: datetime, result: SweepResult) -> None:
         if name not in titles:
             titles[name] = _("%(plan)s (renewal)") % {"plan": name}
         customer_name = (row["last_name"] or row["user__name"] or row["user__email"])[:150]
+        # A recurring coupon (Coupon.renewals) discounts its renewals while some are left; else the plan price.
+        coupon_id, discount = None, 0
+        if row["coupon_id"] and (row["coupon_renewals_left"] is None or row["coupon_renewals_left"] > 0):
+            coupon_id = row["coupon_id"]
+            discount = discount_for(kind=row["coupon__kind"], value=row["coupon__value"], price_cents=price)
         checkout = Checkout(
             user_id=row["user_id"],
             plan_id=plan_id,
@@ -198,8 +205,10 @@ def _issue_renewals(*, now: datetime, result: SweepResult) -> None:
             plan_duration_days=row[key + "duration_days"],
             bumps_cents=0,
             credit_cents=0,
-            total_cents=price,
-            items=[{"title": titles[name], "unit_price_cents": price, "quantity": 1}],
+            coupon_id=coupon_id,
+            discount_cents=discount,
+            total_cents=price - discount,
+            items=[{"title": titles[name], "unit_price_cents": price - discount, "quantity": 1}],
             customer_name=customer_name,
             customer_email=row["user__email"],
             customer_document=row["last_document"] or "",
@@ -207,7 +216,7 @@ def _issue_renewals(*, now: datetime, result: SweepResult) -> None:
             created_at=now,
         )
         checkouts.append(checkout)
-        notices.append([row["user__email"], customer_name, name, price, str(checkout.public_id), row["end_date"].isoformat()])
+        notices.append([row["user__email"], customer_name, name, price - discount, str(checkout.public_id), row["end_date"].isoformat()])
     Checkout.objects.bulk_create(checkouts)
     result.renewals_issued = len(checkouts)
     result.renewal_checkout_ids = [c.public_id for c in checkouts]
