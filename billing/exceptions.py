@@ -30,6 +30,12 @@ class CouponNotFound(NotFound):
         super().__init__(message, code=code, fields={"coupon": [message]})
 
 
+class TrialNotAvailable(Conflict):
+    """This person (by e-mail or CPF) already had a trial or a paid subscription: the paid plan is offered instead."""
+
+    code = "trial_already_used"
+
+
 class CheckoutNotPayable(Conflict):
     code = "checkout_not_payable"
 

@@ -34,6 +34,9 @@ class Plan(models.Model):
     checkout_url = models.URLField(
         _("external checkout URL"), blank=True, help_text=_("Marketplace link; empty means our own PIX checkout.")
     )
+    trial_days = models.PositiveIntegerField(
+        _("free trial (days)"), default=0, help_text=_("Days free for a first-time subscriber; 0: no trial.")
+    )
     accepts_pix = models.BooleanField(_("accepts PIX"), default=True)
     accepts_card = models.BooleanField(_("accepts card"), default=False)
     is_active = models.BooleanField(_("active"), default=True)
@@ -283,6 +286,8 @@ class Checkout(models.Model):
     )
     total_cents = models.PositiveIntegerField(_("total (cents)"))
     items = models.JSONField(_("items"), default=list, help_text=_("Snapshot of what was sold, as sent to the gateway."))
+    # A free trial: nothing charged, the plan's trial days as the duration sold; paying it starts `trialing`.
+    is_trial = models.BooleanField(_("free trial"), default=False)
 
     customer_name = models.CharField(_("customer name"), max_length=150)
     customer_email = models.EmailField(_("customer e-mail"), db_index=True)
@@ -400,17 +405,20 @@ class CheckoutCharge(models.Model):
 class Subscription(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
+        TRIALING = "trialing", _("Free trial")
         ACTIVE = "active", _("Active")
         PAST_DUE = "past_due", _("Past due")
         EXPIRED = "expired", _("Expired")
         CANCELED = "canceled", _("Canceled")
         REFUNDED = "refunded", _("Refunded")
 
-    LIVE_STATUSES = (Status.ACTIVE, Status.PAST_DUE)
+    LIVE_STATUSES = (Status.TRIALING, Status.ACTIVE, Status.PAST_DUE)
 
     class Reason(models.TextChoices):
         CREATED = "created", _("Created")
         PAID = "paid", _("Paid")
+        TRIAL_STARTED = "trial_started", _("Free trial started")
+        TRIAL_ENDED = "trial_ended", _("Free trial ended unpaid")
         RENEWED = "renewed", _("Renewed")
         GRACE_STARTED = "grace_started", _("Grace started")
         EXPIRED = "expired", _("Expired")
@@ -480,7 +488,9 @@ class Subscription(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["user"], condition=Q(status__in=["active", "past_due"]), name="one_live_subscription_per_user"
+                fields=["user"],
+                condition=Q(status__in=["trialing", "active", "past_due"]),
+                name="one_live_subscription_per_user",
             ),
             models.UniqueConstraint(fields=["external_id"], condition=~Q(external_id=""), name="unique_subscription_external_id"),
             models.CheckConstraint(

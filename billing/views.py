@@ -66,6 +66,7 @@ def checkout(request, plan_id: int):
     user = request.user
     page_data = {
         "plan": {"id": plan.pk, "name": plan.name, "price_cents": plan.price_cents},
+        "trial": bool(plan.trial_days),
         "bumps": [{"id": b.pk, "price_cents": b.price_cents} for b in bumps],
         "resume_checkout_id": resume_id,
         # A renewal of a subscription we never charged lacks CPF and phone: the page asks for them.

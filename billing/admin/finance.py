@@ -87,12 +87,12 @@ def _run_service(modeladmin, request, queryset, service, message, **kwargs):
 class PlanAdmin(admin.ModelAdmin):
     form = PlanAdminForm
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    list_display = ["name", "price_admin", "duration_days", "is_active", "accepts_pix", "accepts_card", "display_order", "card_style"]
+    list_display = ["name", "price_admin", "duration_days", "trial_days", "is_active", "accepts_pix", "accepts_card", "display_order", "card_style"]
     list_editable = ["display_order"]
     list_filter = ["is_active", "accepts_pix", "accepts_card", "card_style"]
     search_fields = ["name"]
     fieldsets = [
-        (None, {"fields": ["name", "price", "duration_days", "is_active", "display_order"]}),
+        (None, {"fields": ["name", "price", "duration_days", "trial_days", "is_active", "display_order"]}),
         (_("Sales page"), {"fields": ["benefits", "cta_text", "card_style"]}),
         (_("Payment"), {"fields": ["accepts_pix", "accepts_card", "checkout_url"]}),
     ]

@@ -75,6 +75,8 @@ class CheckoutProcessApi(APIView):
         cpf = serializers.CharField(max_length=20)
         phone = serializers.CharField(max_length=20)
         coupon = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
+        # A plan's free trial is taken unless the buyer chose to pay now (the answer to `trial_already_used`).
+        trial = serializers.BooleanField(required=False, default=True)
         # Accepted here; the age rule (MIN_AGE) is its own issue's work.
         birth_date = serializers.DateField(required=False, allow_null=True)
 
@@ -138,8 +140,9 @@ class CheckoutProcessApi(APIView):
             user=request.user if request.user.is_authenticated else None,
             purpose=Checkout.Purpose.NEW,
             coupon_code=values["coupon"],
+            trial=values["trial"],
         )
-        # Nothing to pay (a 100% coupon): paid at once, no gateway charge.
+        # Nothing to pay (a free trial, a 100% coupon): paid at once, no gateway charge.
         checkout = services.settle_free_checkout(checkout=checkout)
         return Response(self.CheckoutProcessOutput(checkout).data, status=status.HTTP_201_CREATED)
 

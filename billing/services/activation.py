@@ -95,6 +95,11 @@ def activate_checkout(
     grace = timedelta(days=settings.SUBSCRIPTION_GRACE_DAYS)
     in_time = live is not None and live.end_date is not None and live.end_date > paid_at - grace
 
+    if checkout.is_trial and live is not None:
+        # A second free trial slipped past the checks (two requests at once): it is "paid" (0) and gives nothing.
+        _settle_without_access(checkout, user=user, subscription=live, paid_at=paid_at)
+        return live
+
     if in_time and checkout.purpose != Checkout.Purpose.UPGRADE:
         # Extension: from the current end, whatever day it is paid on (within grace).
         target = live
@@ -127,7 +132,10 @@ def activate_checkout(
         target.next_plan = None
     target.cancel_at_period_end = False  # paying again withdraws a cancel request
     target.plan_match_rule = Subscription.PlanMatch.CHECKOUT
-    set_transition(target, status=Subscription.Status.ACTIVE, reason=reason, now=now)
+    if checkout.is_trial:
+        set_transition(target, status=Subscription.Status.TRIALING, reason=Subscription.Reason.TRIAL_STARTED, now=now)
+    else:
+        set_transition(target, status=Subscription.Status.ACTIVE, reason=reason, now=now)
     target.save()
 
     # The coupon's use is counted now it is paid (a claimed guest payment was counted when it arrived).
@@ -216,6 +224,15 @@ def _keep_for_a_person(checkout: Checkout, *, user, paid_at: datetime, now: date
             },
         )
     logger.warning("void charge paid: kept for a person", extra={"checkout": str(checkout.public_id)})
+
+
+def _settle_without_access(checkout: Checkout, *, user, subscription: Subscription, paid_at: datetime) -> None:
+    checkout.status = Checkout.Status.PAID
+    checkout.paid_at = paid_at
+    checkout.user = user
+    checkout.subscription = subscription
+    checkout.save(update_fields=["status", "paid_at", "user", "subscription", "updated_at"])
+    logger.warning("duplicate free trial settled without access", extra={"checkout": str(checkout.public_id)})
 
 
 def _keep_unclaimed(checkout: Checkout, *, paid_at: datetime) -> None:

@@ -9,15 +9,16 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from billing.documents import digits_only
-from billing.exceptions import InvalidInput, TransitionNotAllowed
+from billing.exceptions import InvalidInput, TransitionNotAllowed, TrialNotAvailable
 from billing.gateways.base import DISPUTED_PROVIDER_STATUSES
 from billing.models import Checkout, OrderBump, Plan, ReconciliationItem, Subscription
 from billing.services.common import set_transition, void_open_charges
 from billing.personal_data import document_digest
 from billing.services.locks import lock_checkout
-from billing.services.offers import coupon_for_checkout, discount_for, hold_coupon_use
+from billing.services.offers import coupon_for_checkout, discount_for, hold_coupon_use, is_first_time_buyer
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ def create_checkout(
     subscription: Subscription | None = None,
     credit_cents: int = 0,
     coupon_code: str = "",
+    trial: bool = False,
     now: datetime | None = None,
 ) -> Checkout:
     """
@@ -44,6 +46,12 @@ def create_checkout(
     client: total = plan price + active order bumps - credit (upgrades) -
     the coupon's discount (NEW purchases; services.offers). Credit and
     discount lower the plan line only, never below zero, never the bumps.
+
+    `trial=True` (the checkout API) on a plan with `trial_days` and no coupon:
+    a first-time buyer (by e-mail and by CPF) gets a free-trial checkout, 0
+    and sold for the trial's days (`is_trial`; settle_free_checkout pays it
+    and activation starts `trialing`); anyone else gets TrialNotAvailable,
+    whose message offers the paid plan.
 
     `items` snapshots what is sold, as sent to the gateway; its lines add up
     to `total_cents`. A NEW checkout of a known user without a live
@@ -73,7 +81,20 @@ def create_checkout(
     if len(bumps) != len(bump_ids):
         raise InvalidInput("order_bump_ids", _("One of the chosen extras is not available."), code="bump_unavailable")
 
-    plan_price_cents = plan.price_cents
+    is_trial = bool(
+        trial and purpose == Checkout.Purpose.NEW and plan.trial_days and not (coupon_code or "").strip()
+    )
+    if is_trial:
+        if not is_first_time_buyer(email=customer_email, document=customer_document):
+            raise TrialNotAvailable(
+                _("You have already had a free trial. Subscribe to %(plan)s for %(price)s to continue.")
+                % {"plan": plan.name, "price": plan.price_display}
+            )
+        if bumps:
+            raise InvalidInput("order_bump_ids", _("Extras cannot be added to a free trial."), code="bump_unavailable")
+
+    plan_price_cents = 0 if is_trial else plan.price_cents
+    duration_days = plan.trial_days if is_trial else plan.duration_days
     bumps_cents = sum(bump.price_cents for bump in bumps)
     # Credit only ever lowers the plan line, and never below zero.
     credit_cents = max(0, min(int(credit_cents), plan_price_cents))
@@ -92,6 +113,10 @@ def create_checkout(
         plan_title = _("%(plan)s (renewal)") % {"plan": plan.name}
     elif purpose == Checkout.Purpose.UPGRADE:
         plan_title = _("%(plan)s (upgrade, prorated)") % {"plan": plan.name}
+    elif is_trial:
+        plan_title = ngettext(
+            "%(plan)s (free trial, %(days)d day)", "%(plan)s (free trial, %(days)d days)", plan.trial_days
+        ) % {"plan": plan.name, "days": plan.trial_days}
     elif coupon is not None:
         plan_title = _("%(plan)s (coupon %(code)s)") % {"plan": plan.name, "code": coupon.code}
     items = [{"title": str(plan_title), "unit_price_cents": plan_price_cents - credit_cents - discount_cents, "quantity": 1}]
@@ -111,7 +136,8 @@ def create_checkout(
         subscription=subscription,
         payment_method=payment_method,
         plan_price_cents=plan_price_cents,
-        plan_duration_days=plan.duration_days,
+        plan_duration_days=duration_days,
+        is_trial=is_trial,
         bumps_cents=bumps_cents,
         credit_cents=credit_cents,
         coupon=coupon,

@@ -30,6 +30,7 @@ MARKETPLACE_MATCH_RULES = (Subscription.PlanMatch.EXACT_PRICE, Subscription.Plan
 class SweepResult:
     checkouts_expired: int = 0
     never_paid: int = 0
+    trials_ended: int = 0
     expired: int = 0
     canceled_at_period_end: int = 0
     renewals_closed: int = 0
@@ -40,13 +41,14 @@ class SweepResult:
     @property
     def rows_changed(self) -> int:
         return (
-            self.checkouts_expired + self.never_paid + self.expired + self.canceled_at_period_end
+            self.checkouts_expired + self.never_paid + self.trials_ended + self.expired + self.canceled_at_period_end
             + self.renewals_closed + self.past_due + 2 * self.renewals_issued  # claim + new checkout
         )
 
     def summary(self) -> str:
         return (
             f"renewals issued {self.renewals_issued}, past due {self.past_due}, expired {self.expired}, "
+            f"trials ended unpaid {self.trials_ended}, "
             f"canceled at period end {self.canceled_at_period_end}, stale checkouts expired {self.checkouts_expired}, "
             f"never paid {self.never_paid}, renewal charges closed {self.renewals_closed}"
         )
@@ -59,6 +61,7 @@ def sweep_subscriptions(*, now: datetime | None = None, progress=None) -> SweepR
 
     1. unpaid first checkouts whose PIX expired or that are a day old → expired;
     2. their pending subscriptions → expired (`never_paid`);
+    2b. free trials whose `end_date` passed, first charge unpaid → expired (`trial_ended`, no grace);
     3. live subscriptions past grace → expired;
     4. subscriptions canceled at period end whose period is over → canceled;
     5. renewal charges of subscriptions no longer live → expired;
@@ -99,6 +102,14 @@ def sweep_subscriptions(*, now: datetime | None = None, progress=None) -> SweepR
             .update(status=S.EXPIRED, last_reason=Subscription.Reason.NEVER_PAID, last_transition_at=now, updated_at=now)
         )
     report("never_paid", result.never_paid)
+
+    with transaction.atomic():
+        # No grace for a trial: its first charge unpaid at the end, access ends. A trial canceled by the
+        # user is left to step 4 (canceled at period end, never charged).
+        result.trials_ended = Subscription.objects.filter(
+            status=S.TRIALING, cancel_at_period_end=False, end_date__lte=now
+        ).update(status=S.EXPIRED, last_reason=Subscription.Reason.TRIAL_ENDED, last_transition_at=now, updated_at=now)
+    report("trials_ended", result.trials_ended)
 
     with transaction.atomic():
         result.expired = Subscription.objects.filter(

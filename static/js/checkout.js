@@ -62,7 +62,9 @@
   // The coupon as the server last quoted it (GET /api/coupons/<code>); display only.
   var coupon = { code: "", discount: 0, timer: null, seq: 0 };
   function updateTotal() {
-    var total = data.plan.price_cents - coupon.discount;
+    // A free trial (no coupon typed) costs nothing today.
+    var onTrial = data.trial && !(form.elements.coupon && form.elements.coupon.value.trim());
+    var total = onTrial ? 0 : data.plan.price_cents - coupon.discount;
     var discountLine = $("summary-discount");
     if (discountLine) {
       discountLine.hidden = !coupon.discount;
@@ -324,6 +326,19 @@
     });
   }
 
+  // ---- a second trial is refused: the paid plan is offered ----------------
+  function offerPaidPlan() {
+    var button = $("pay-without-trial");
+    button.textContent = msg("pay-now");
+    $("trial-used").hidden = false;
+  }
+  $("pay-without-trial").addEventListener("click", function () {
+    data.trial = false;
+    $("trial-used").hidden = true;
+    updateTotal();
+    form.requestSubmit ? form.requestSubmit() : form.dispatchEvent(new Event("submit", { cancelable: true }));
+  });
+
   // ---- step 1 submit ------------------------------------------------------
   form.addEventListener("submit", function (event) {
     event.preventDefault();
@@ -353,9 +368,15 @@
       cpf: digits(form.elements.cpf.value),
       phone: digits(form.elements.phone.value),
       coupon: form.elements.coupon ? form.elements.coupon.value.trim() : "",
+      trial: data.trial,
     };
     api("POST", data.api.process, body).then(function (result) {
-      if (!result.ok) { busy(submitButton, false); showErrors(result); return; }
+      if (!result.ok) {
+        busy(submitButton, false);
+        showErrors(result);
+        if (result.json && result.json.error && result.json.error.code === "trial_already_used") { offerPaidPlan(); }
+        return;
+      }
       rememberCheckout(result.json.checkout_id);
       if (result.json.status === "paid") { busy(submitButton, false); showDone(); return; }  // nothing to pay
       return requestPix(result.json.checkout_id, result.json.total_amount).then(function () { busy(submitButton, false); });
