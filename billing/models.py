@@ -324,6 +324,13 @@ class Checkout(models.Model):
         blank=True,
         help_text=_("What the gateway says arrived of a partial payment; never grants access."),
     )
+    # Recovery of unpaid checkouts (billing.services.sweep, CHECKOUT_RECOVERY_MINUTES): how many reminder
+    # e-mails went out (the sweep's compare-and-set marker), the claim that sent the last ones, whether the
+    # customer reopened it from a reminder, and whether it was paid after one (a recovered sale).
+    recovery_reminders_sent = models.PositiveSmallIntegerField(_("recovery reminders sent"), default=0, editable=False)
+    recovery_claim = models.UUIDField(_("recovery claim"), null=True, blank=True, editable=False)
+    reopened_at = models.DateTimeField(_("reopened at"), null=True, blank=True, editable=False)
+    is_recovered = models.BooleanField(_("recovered sale"), default=False, help_text=_("Paid after a reminder e-mail."))
     created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -374,6 +381,20 @@ class Checkout(models.Model):
     @property
     def masked_document(self) -> str:
         return mask_cpf(self.customer_document)
+
+
+class ReminderOptOut(models.Model):
+    """An e-mail address that asked for no more reminders of unpaid checkouts (the link in each reminder)."""
+
+    email = models.EmailField(_("e-mail"), unique=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("reminder opt-out")
+        verbose_name_plural = _("reminder opt-outs")
+
+    def __str__(self):
+        return self.email
 
 
 class CheckoutCharge(models.Model):

@@ -239,15 +239,18 @@ class UnclaimedFilter(admin.SimpleListFilter):
 @admin.register(Checkout)
 class CheckoutAdmin(FinanceOnlyMixin, admin.ModelAdmin):
     list_display = ["public_id", "created_at", "customer_email", "plan", "total_admin", "payment_method", "status", "purpose", "is_late", "gateway"]
-    list_filter = ["status", UnclaimedFilter, "payment_method", "gateway", "purpose", "is_late", ("created_at", admin.DateFieldListFilter), ("paid_at", admin.DateFieldListFilter)]
+    list_filter = [
+        "status", UnclaimedFilter, "payment_method", "gateway", "purpose", "is_late", "is_trial", "is_recovered", "coupon",
+        ("created_at", admin.DateFieldListFilter), ("paid_at", admin.DateFieldListFilter),
+    ]
     search_fields = ["customer_email", "=public_id", "=gateway_transaction_id"]
     date_hierarchy = "created_at"
     list_select_related = ["plan", "gateway"]
     actions = ["export_csv"]
     change_list_template = "admin/billing/checkout/change_list.html"
     fieldsets = [
-        (None, {"fields": ["public_id", "status", "purpose", "is_late", "created_at", "paid_at", "updated_at"]}),
-        (_("Money"), {"fields": ["plan", "order_bumps", "plan_price_admin", "bumps_admin", "credit_admin", "total_admin", "items_admin"]}),
+        (None, {"fields": ["public_id", "status", "purpose", "is_late", "is_trial", "is_recovered", "recovery_reminders_sent", "created_at", "paid_at", "updated_at"]}),
+        (_("Money"), {"fields": ["plan", "order_bumps", "plan_price_admin", "bumps_admin", "credit_admin", "coupon", "discount_admin", "total_admin", "items_admin"]}),
         (_("Customer"), {"fields": ["user", "customer_name", "customer_email", "masked_document", "customer_phone", "subscription"]}),
         (_("Gateway"), {"fields": ["payment_method", "gateway", "gateway_transaction_id", "gateway_status", "pix_expires_at", "gateway_response_admin"]}),
     ]
@@ -276,6 +279,10 @@ class CheckoutAdmin(FinanceOnlyMixin, admin.ModelAdmin):
     @admin.display(description=_("credit"))
     def credit_admin(self, obj):
         return format_brl(obj.credit_cents)
+
+    @admin.display(description=_("discount"))
+    def discount_admin(self, obj):
+        return format_brl(obj.discount_cents)
 
     @admin.display(description=_("customer CPF"))
     def masked_document(self, obj):

@@ -23,7 +23,15 @@ from billing.services.activation import (
 from billing.services.charges import issue_pix_charge, needs_customer_details, simulate_sandbox_event
 from billing.services.checkouts import FAIL_STATUSES, create_checkout, fail_checkout, refund_checkout, restore_disputed_checkout
 from billing.services.gateway_config import activate_gateway, deactivate_gateway, gateway_for_new_charge, rotate_postback_token
-from billing.services.offers import CouponQuote, count_coupon_use, create_coupon, quote_coupon
+from billing.services.offers import (
+    CouponQuote,
+    count_coupon_use,
+    create_coupon,
+    is_reopenable,
+    quote_coupon,
+    reopen_checkout,
+    unsubscribe_from_reminders,
+)
 from billing.services.payments import ProcessingError, apply_charge, apply_marketplace_notification, checkout_for_charge
 from billing.services.proration import upgrade_credit_cents
 from billing.services.subscriptions import (
@@ -42,6 +50,9 @@ __all__ = [
     "count_coupon_use",
     "create_coupon",
     "quote_coupon",
+    "is_reopenable",
+    "reopen_checkout",
+    "unsubscribe_from_reminders",
     "settle_free_checkout",
     "FAIL_STATUSES",
     "PlanChange",

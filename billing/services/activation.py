@@ -154,7 +154,8 @@ def activate_checkout(
     checkout.user = user
     checkout.subscription = target
     checkout.is_late = late
-    checkout.save(update_fields=["status", "paid_at", "user", "subscription", "is_late", "updated_at"])
+    checkout.is_recovered = checkout.recovery_reminders_sent > 0  # paid after a reminder e-mail
+    checkout.save(update_fields=["status", "paid_at", "user", "subscription", "is_late", "is_recovered", "updated_at"])
     logger.info(
         "checkout activated",
         extra={"checkout": str(checkout.public_id), "subscription_id": target.pk, "reason": reason, "late": late},
@@ -246,7 +247,8 @@ def _keep_unclaimed(checkout: Checkout, *, paid_at: datetime) -> None:
     checkout.status = Checkout.Status.PAID
     checkout.paid_at = paid_at
     checkout.is_late = late
-    checkout.save(update_fields=["status", "paid_at", "is_late", "updated_at"])
+    checkout.is_recovered = checkout.recovery_reminders_sent > 0
+    checkout.save(update_fields=["status", "paid_at", "is_late", "is_recovered", "updated_at"])
     count_coupon_use(checkout=checkout, subscription=None)
     logger.info("guest payment kept unclaimed: its e-mail's account is not confirmed", extra={"checkout": str(checkout.public_id)})
     return None

@@ -1,5 +1,7 @@
 """
-Offers: coupons (the discount on a checkout's plan line, their uses).
+Offers: coupons (the discount on a checkout's plan line, their uses), and
+the recovery of unpaid checkouts (reopening one from a reminder e-mail,
+unsubscribing from the reminders; the sweep sends them).
 
 A coupon lowers the plan line only, never the order bumps, never below zero.
 Its uses are counted when a checkout carrying it is paid (`count_coupon_use`,
@@ -22,10 +24,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from billing.exceptions import CouponNotFound, InvalidInput
-from billing.models import Checkout, Coupon, Plan, Subscription
+from billing.exceptions import CheckoutNotFound, CheckoutNotPayable, CouponNotFound, InvalidInput
+from billing.models import Checkout, Coupon, Plan, ReminderOptOut, Subscription
 from billing.personal_data import document_digest
-from billing.services.locks import lock_coupon
+from billing.services.locks import lock_checkout, lock_coupon
 
 # Checkouts that show someone already bought (a paid or trialing subscription, by e-mail or CPF).
 BOUGHT_STATUSES = (Checkout.Status.PAID, Checkout.Status.REFUNDED)
@@ -207,3 +209,47 @@ def create_coupon(
     )
     coupon.plans.set(plans)
     return coupon
+
+
+def is_reopenable(checkout: Checkout) -> bool:
+    """An unpaid first purchase that expired by the clock, after a reminder: the reminder's link may reopen it."""
+    return (
+        checkout.status == Checkout.Status.EXPIRED
+        and checkout.purpose == Checkout.Purpose.NEW
+        and not checkout.is_trial
+        and checkout.total_cents > 0
+        and checkout.recovery_reminders_sent > 0
+    )
+
+
+@transaction.atomic
+def reopen_checkout(*, checkout_id, now: datetime | None = None) -> Checkout:
+    """
+    The customer came back from a reminder to an expired checkout: pending
+    again, at the same price and with the same items (its snapshot), so
+    that the checkout page's PIX call issues a fresh charge (the old charge
+    stays matched if it is paid late). `reopened_at` keeps the sweep from
+    expiring it again for a few minutes before that call. A pending one is
+    returned as it is; one that cannot be reopened raises CheckoutNotPayable.
+    """
+    now = now or timezone.now()
+    seen = Checkout.objects.filter(public_id=checkout_id).first()
+    if seen is None:
+        raise CheckoutNotFound(_("Checkout not found."))
+    checkout = lock_checkout(seen).checkout
+    if checkout.status == Checkout.Status.PENDING:
+        return checkout
+    if not is_reopenable(checkout):
+        raise CheckoutNotPayable(_("This checkout can no longer be paid."))
+    checkout.status = Checkout.Status.PENDING
+    checkout.reopened_at = now
+    checkout.save(update_fields=["status", "reopened_at", "updated_at"])
+    return checkout
+
+
+def unsubscribe_from_reminders(*, email: str, now: datetime | None = None) -> ReminderOptOut:
+    """No more reminder e-mails of unpaid checkouts to this address. Idempotent."""
+    opt_out, _created = ReminderOptOut.objects.get_or_create(
+        email=(email or "").strip().lower(), defaults={"created_at": now or timezone.now()}
+    )
+    return opt_out

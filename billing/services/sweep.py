@@ -14,14 +14,19 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from billing.fields import EncryptedTextField
-from billing.models import Checkout, Subscription
-from billing.notifications import queue_renewal_notices
+from billing.models import Checkout, ReminderOptOut, Subscription
+from billing.notifications import queue_recovery_reminders, queue_renewal_notices
 from billing.services.offers import discount_for
 
 logger = logging.getLogger(__name__)
 
 # An unpaid first checkout without a PIX expiry is abandoned after this long.
 STALE_CHECKOUT_AGE = timedelta(days=1)
+# A checkout reopened from a reminder is not expired again this soon (its fresh PIX is on its way).
+REOPEN_HOLD = timedelta(minutes=15)
+# A reminder step goes only to checkouts created within this long after its time: a backlog (a sweep
+# that did not run, a newly configured step) never mails checkouts long forgotten.
+RECOVERY_WINDOW = timedelta(days=1)
 # How a marketplace sale's plan was matched (billing.services.activation.record_marketplace_payment).
 MARKETPLACE_MATCH_RULES = (Subscription.PlanMatch.EXACT_PRICE, Subscription.PlanMatch.NEAREST_PRICE)
 
@@ -36,6 +41,7 @@ class SweepResult:
     renewals_closed: int = 0
     past_due: int = 0
     renewals_issued: int = 0
+    reminders_sent: int = 0
     renewal_checkout_ids: list = field(default_factory=list, repr=False)
 
     @property
@@ -43,6 +49,7 @@ class SweepResult:
         return (
             self.checkouts_expired + self.never_paid + self.trials_ended + self.expired + self.canceled_at_period_end
             + self.renewals_closed + self.past_due + 2 * self.renewals_issued  # claim + new checkout
+            + self.reminders_sent
         )
 
     def summary(self) -> str:
@@ -50,7 +57,8 @@ class SweepResult:
             f"renewals issued {self.renewals_issued}, past due {self.past_due}, expired {self.expired}, "
             f"trials ended unpaid {self.trials_ended}, "
             f"canceled at period end {self.canceled_at_period_end}, stale checkouts expired {self.checkouts_expired}, "
-            f"never paid {self.never_paid}, renewal charges closed {self.renewals_closed}"
+            f"never paid {self.never_paid}, renewal charges closed {self.renewals_closed}, "
+            f"checkout reminders sent {self.reminders_sent}"
         )
 
 
@@ -67,7 +75,10 @@ def sweep_subscriptions(*, now: datetime | None = None, progress=None) -> SweepR
     5. renewal charges of subscriptions no longer live → expired;
     6. active subscriptions past `end_date` → past_due (`grace_started`);
     7. due renewals: claimed by compare-and-set (`renewal_issued_for` ← `end_date`),
-       read back, created in one bulk insert, e-mailed after commit.
+       read back, created in one bulk insert, e-mailed after commit;
+    8. reminders of unpaid first checkouts, one per CHECKOUT_RECOVERY_MINUTES
+       step: claimed by compare-and-set on `recovery_reminders_sent`, read
+       back, e-mailed after commit.
 
     Each step is its own short transaction and a compare-and-set on the rows'
     own columns: a second sweep running at the same moment waits on the row
@@ -87,6 +98,8 @@ def sweep_subscriptions(*, now: datetime | None = None, progress=None) -> SweepR
             Checkout.objects.filter(status=C.PENDING, purpose=Checkout.Purpose.NEW)
             # A PIX is payable until its expiry, however old the checkout; the age rule is for checkouts without one.
             .filter(Q(pix_expires_at__lt=now) | Q(pix_expires_at__isnull=True, created_at__lt=now - STALE_CHECKOUT_AGE))
+            # Reopened from a reminder moments ago: its fresh PIX is being issued.
+            .exclude(reopened_at__gt=now - REOPEN_HOLD)
             .update(status=C.EXPIRED, updated_at=now)
         )
     report("checkouts_expired", result.checkouts_expired)
@@ -141,6 +154,9 @@ def sweep_subscriptions(*, now: datetime | None = None, progress=None) -> SweepR
 
     _issue_renewals(now=now, result=result)
     report("renewals_issued", result.renewals_issued)
+
+    _send_recovery_reminders(now=now, result=result)
+    report("reminders_sent", result.reminders_sent)
     logger.info("subscriptions swept", extra={"summary": result.summary()})
     return result
 
@@ -232,3 +248,49 @@ def _issue_renewals(*, now: datetime, result: SweepResult) -> None:
     result.renewals_issued = len(checkouts)
     result.renewal_checkout_ids = [c.public_id for c in checkouts]
     transaction.on_commit(lambda: queue_renewal_notices(notices))
+
+
+@transaction.atomic
+def _send_recovery_reminders(*, now: datetime, result: SweepResult) -> None:
+    """
+    Reminders of unpaid first checkouts, after each of CHECKOUT_RECOVERY_MINUTES.
+    Latest step first, so a checkout that is past two steps gets only the
+    later one; each step is one compare-and-set UPDATE on the checkout's own
+    `recovery_reminders_sent` (a concurrent sweep re-checks it and skips).
+    Never for a paid checkout, a trial, an address that unsubscribed, or a
+    customer who has bought since.
+    """
+    steps = list(enumerate(settings.CHECKOUT_RECOVERY_MINUTES, start=1))
+    if not steps:
+        return
+    claim = uuid.uuid4()
+    C = Checkout.Status
+    bought_since = Checkout.objects.filter(
+        customer_email=OuterRef("customer_email"), status=C.PAID, created_at__gte=OuterRef("created_at")
+    )
+    opted_out = ReminderOptOut.objects.filter(email=OuterRef("customer_email"))
+    claimed = 0
+    for number, minutes in reversed(steps):
+        due = now - timedelta(minutes=minutes)
+        claimed += (
+            Checkout.objects.filter(
+                purpose=Checkout.Purpose.NEW,
+                status__in=[C.PENDING, C.EXPIRED],
+                is_trial=False,
+                total_cents__gt=0,
+                recovery_reminders_sent__lt=number,
+                created_at__lte=due,
+                created_at__gt=due - RECOVERY_WINDOW,
+            )
+            .exclude(Exists(opted_out))
+            .exclude(Exists(bought_since))
+            .update(recovery_reminders_sent=number, recovery_claim=claim, updated_at=now)
+        )
+    if not claimed:
+        return
+    rows = Checkout.objects.filter(recovery_claim=claim).order_by("pk").values_list(
+        "customer_email", "customer_name", "plan__name", "total_cents", "public_id", "status"
+    )
+    reminders = [[email, name, plan, total, str(public_id), status] for email, name, plan, total, public_id, status in rows]
+    result.reminders_sent = len(reminders)
+    transaction.on_commit(lambda: queue_recovery_reminders(reminders))
