@@ -12,7 +12,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -474,6 +474,10 @@ class FinanceDashboardAdmin(admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         if not has_finance_permission(request.user):
             raise PermissionDenied
+        offers = selectors.get_offer_figures()
+        table = request.GET.get("csv")
+        if table in OFFER_CSV_TABLES:
+            return _offer_csv(table, offers)
         figures = selectors.get_finance_figures()
         context = {
             **self.admin_site.each_context(request),
@@ -491,5 +495,47 @@ class FinanceDashboardAdmin(admin.ModelAdmin):
             },
             "conversion": localize(figures.conversion_pct) if figures.conversion_pct is not None else "—",
             "churn": localize(figures.churn_pct) if figures.churn_pct is not None else "—",
+            "offers": offers,
+            "offer_money": {
+                "recovered": format_brl(offers.recovered_30d_cents),
+                "mrr_net": format_brl(max(figures.mrr_cents - offers.mrr_discount_cents, 0)),
+                "mrr_discount": format_brl(offers.mrr_discount_cents),
+            },
+            "trial_conversion": localize(offers.trial_conversion_pct) if offers.trial_conversion_pct is not None else "—",
+            "coupon_rows": [
+                {
+                    "row": row,
+                    "discount": format_brl(row.discount_cents),
+                    "conversion": localize(row.conversion_pct) if row.conversion_pct is not None else "—",
+                }
+                for row in offers.coupons
+            ],
+            "funnel_rows": [
+                {
+                    "row": row,
+                    "opened_pct": round(100 * row.opened / row.issued) if row.issued else 0,
+                    "paid_pct": round(100 * row.paid / row.issued) if row.issued else 0,
+                }
+                for row in offers.funnel
+            ],
         }
         return TemplateResponse(request, "admin/billing/finance_dashboard.html", context)
+
+
+OFFER_CSV_TABLES = ("coupons", "funnel")
+
+
+def _offer_csv(table: str, offers) -> HttpResponse:
+    """The dashboard's offer tables as CSV (`?csv=coupons`, `?csv=funnel`)."""
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{table}.csv"'
+    writer = csv.writer(response)
+    if table == "coupons":
+        writer.writerow([gettext("coupon"), gettext("checkouts"), gettext("paid"), gettext("discount (cents)"), gettext("uses")])
+        for row in offers.coupons:
+            writer.writerow([row.code, row.checkouts, row.paid, row.discount_cents, row.uses])
+    else:
+        writer.writerow([gettext("month"), gettext("issued"), gettext("opened"), gettext("paid")])
+        for row in offers.funnel:
+            writer.writerow([row.month.strftime("%Y-%m"), row.issued, row.opened, row.paid])
+    return response
