@@ -6,6 +6,24 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
+from billing.personal_data import document_digest
+
+
+def backfill_document_digests(apps, schema_editor):
+    """Earlier checkouts get their CPF digest, so "new subscribers only" and one trial per CPF see them."""
+    Checkout = apps.get_model("billing", "Checkout")
+    batch = []
+    for checkout in Checkout.objects.exclude(customer_document="").only("pk", "customer_document").iterator(chunk_size=2000):
+        digest = document_digest(checkout.customer_document) if checkout.customer_document != "<undecryptable>" else ""
+        if digest:
+            checkout.customer_document_digest = digest
+            batch.append(checkout)
+        if len(batch) >= 2000:
+            Checkout.objects.bulk_update(batch, ["customer_document_digest"])
+            batch = []
+    if batch:
+        Checkout.objects.bulk_update(batch, ["customer_document_digest"])
+
 
 class Migration(migrations.Migration):
 
@@ -151,4 +169,5 @@ class Migration(migrations.Migration):
             model_name='coupon',
             constraint=models.CheckConstraint(condition=models.Q(('ends_at__isnull', True), ('ends_at__gt', models.F('starts_at')), _connector='OR'), name='coupon_ends_after_start'),
         ),
+        migrations.RunPython(backfill_document_digests, migrations.RunPython.noop),
     ]

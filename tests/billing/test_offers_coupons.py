@@ -346,3 +346,21 @@ def test_quote_coupon_ignores_case_and_spaces():
     plan = PlanFactory(price_cents=1000)
     coupon(value=25)
     assert quote_coupon(code="  bemVindo ", plan=plan, now=NOW).total_cents == 750
+
+
+def test_the_migration_gives_earlier_checkouts_their_cpf_digest_so_new_only_sees_them():
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("billing.migrations.0101_offers")
+    plan = PlanFactory()
+    coupon(new_subscribers_only=True)
+    earlier = create_checkout(plan=plan, customer_name="Ana", customer_email="old@example.com", customer_document="52998224725", now=NOW)
+    activate_checkout(checkout=earlier, now=NOW)
+    Checkout.objects.filter(pk=earlier.pk).update(customer_document_digest="")  # as before the migration
+
+    migration.backfill_document_digests(apps, None)
+
+    with pytest.raises(InvalidInput):
+        buy(plan, "BEMVINDO", email="other@example.com", document="52998224725")
