@@ -1,4 +1,4 @@
-"""Issue 13: twenty buyers race for the last use of a "max 1" coupon, on PostgreSQL."""
+"""Issue 13 races on PostgreSQL: twenty buyers for the last use of a "max 1" coupon; two sweeps sending reminders."""
 
 import pytest
 from django.utils import timezone
@@ -32,3 +32,23 @@ def test_twenty_buyers_racing_for_the_last_use_produce_exactly_one_discounted_pa
     assert paid.count() == 1 and paid.get().discount_cents == 1495
     assert Checkout.objects.count() == 1  # the others were told before any charge existed
     assert Coupon.objects.get().uses == 1
+
+
+def test_two_sweeps_at_once_send_each_checkout_reminder_once(settings):
+    from datetime import timedelta
+
+    from django.core import mail
+
+    from billing.services import sweep_subscriptions
+
+    settings.CHECKOUT_RECOVERY_MINUTES = (30, 1440)
+    now = timezone.now()
+    plan = PlanFactory(price_cents=2990)
+    for n in range(10):
+        create_checkout(plan=plan, customer_name="A", customer_email=f"r{n}@example.com", now=now - timedelta(minutes=31))
+
+    errors = race(lambda: sweep_subscriptions(now=now), lambda: sweep_subscriptions(now=now))
+
+    assert errors == []
+    assert list(Checkout.objects.values_list("recovery_reminders_sent", flat=True).distinct()) == [1]
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(f"r{n}@example.com" for n in range(10))
