@@ -83,7 +83,10 @@ def send_recovery_reminders(*, reminders) -> int:
 
 
 def queue_renewal_notices(notices: list) -> None:
-    """After the sweep's commit: `notices` are [email, name, plan name, total cents, checkout id, end date ISO]."""
+    """
+    After the sweep's commit: `notices` are [email, name, plan name, total cents, checkout id, end date ISO,
+    is trial] (the last item optional: true for the first charge after a free trial).
+    """
     for start in range(0, len(notices), NOTICE_CHUNK):
         chunk = notices[start : start + NOTICE_CHUNK]
         try:
@@ -101,7 +104,8 @@ def send_renewal_notices(*, notices) -> int:
     # Each e-mail whole in its recipient's language (pt-BR unless they chose English): subject,
     # text and the date's month name rendered under the same override.
     languages = languages_for_emails([notice[0] for notice in notices])
-    for email, name, plan_name, total_cents, public_id, end_date in notices:
+    for email, name, plan_name, total_cents, public_id, end_date, *rest in notices:
+        trial = bool(rest and rest[0])  # the first charge after a free trial (an optional 7th item)
         with translation.override(languages[email.lower()]):
             context = {
                 "name": name,
@@ -109,10 +113,12 @@ def send_renewal_notices(*, notices) -> int:
                 "total": format_brl(total_cents),
                 "link": checkout_link(public_id),
                 "end_date": timezone.localtime(datetime.fromisoformat(end_date)),
+                "trial": trial,
             }
+            subject = _("Your free trial ends soon") if trial else _("Your CreatorFlix subscription renews soon")
             messages.append(
                 EmailMessage(
-                    subject=str(_("Your CreatorFlix subscription renews soon")),
+                    subject=str(subject),
                     body=render_to_string("billing/email/renewal_notice.txt", context),
                     to=[email],
                 )

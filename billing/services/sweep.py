@@ -200,7 +200,7 @@ def _issue_renewals(*, now: datetime, result: SweepResult) -> None:
         )
         .order_by("pk")
         .values(
-            "pk", "user_id", "user__email", "user__name", "end_date", "last_document", "last_phone", "last_name",
+            "pk", "user_id", "user__email", "user__name", "end_date", "status", "last_document", "last_phone", "last_name",
             "plan_id", "plan__name", "plan__price_cents", "plan__duration_days", "plan__accepts_pix", "plan__accepts_card",
             "next_plan_id", "next_plan__name", "next_plan__price_cents", "next_plan__duration_days",
             "next_plan__accepts_pix", "next_plan__accepts_card",
@@ -243,7 +243,10 @@ def _issue_renewals(*, now: datetime, result: SweepResult) -> None:
             created_at=now,
         )
         checkouts.append(checkout)
-        notices.append([row["user__email"], customer_name, name, price - discount, str(checkout.public_id), row["end_date"].isoformat()])
+        notices.append([
+            row["user__email"], customer_name, name, price - discount, str(checkout.public_id), row["end_date"].isoformat(),
+            row["status"] == Subscription.Status.TRIALING,
+        ])
     Checkout.objects.bulk_create(checkouts)
     result.renewals_issued = len(checkouts)
     result.renewal_checkout_ids = [c.public_id for c in checkouts]

@@ -57,7 +57,7 @@ def test_a_second_trial_is_refused_by_email_and_by_cpf_offering_the_paid_plan():
 def test_the_first_charge_is_issued_like_a_renewal_notice_days_before_the_trial_ends_and_emailed(settings, django_capture_on_commit_callbacks):
     settings.RENEWAL_NOTICE_DAYS = 3
     plan = PlanFactory(price_cents=2990, duration_days=30, trial_days=7)
-    subscription, _ = start_trial(plan)
+    subscription, _ = start_trial(plan, user=UserFactory(email="ana@example.com", language="en"))
 
     sweep_subscriptions(now=NOW + timedelta(days=3))
     assert not Checkout.objects.filter(purpose=Checkout.Purpose.RENEWAL).exists()
@@ -67,6 +67,7 @@ def test_the_first_charge_is_issued_like_a_renewal_notice_days_before_the_trial_
     charge = Checkout.objects.get(purpose=Checkout.Purpose.RENEWAL)
     assert charge.total_cents == 2990 and charge.plan_duration_days == 30
     assert len(mail.outbox) == 1 and str(charge.public_id) in mail.outbox[0].body
+    assert mail.outbox[0].subject == "Your free trial ends soon" and "R$ 29,90" in mail.outbox[0].body
 
     activate_checkout(checkout=charge, now=NOW + timedelta(days=5))
     subscription.refresh_from_db()
