@@ -361,6 +361,14 @@ class Checkout(models.Model):
                 condition=Q(plan_price_cents__gte=models.F("credit_cents") + models.F("discount_cents")),
                 name="checkout_discount_within_plan_line",
             ),
+            # One free trial per e-mail and per CPF: the backstop of two trial requests at once
+            # (create_checkout checks earlier purchases; this catches the race between two).
+            models.UniqueConstraint(fields=["customer_email"], condition=Q(is_trial=True), name="one_trial_per_email"),
+            models.UniqueConstraint(
+                fields=["customer_document_digest"],
+                condition=Q(is_trial=True) & ~Q(customer_document_digest=""),
+                name="one_trial_per_cpf",
+            ),
             # At most one open renewal charge per subscription: a second sweep
             # that slipped past the compare-and-set fails instead of billing twice.
             models.UniqueConstraint(

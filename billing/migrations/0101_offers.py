@@ -169,5 +169,13 @@ class Migration(migrations.Migration):
             model_name='coupon',
             constraint=models.CheckConstraint(condition=models.Q(('ends_at__isnull', True), ('ends_at__gt', models.F('starts_at')), _connector='OR'), name='coupon_ends_after_start'),
         ),
+        migrations.AddConstraint(
+            model_name='checkout',
+            constraint=models.UniqueConstraint(condition=models.Q(('is_trial', True)), fields=('customer_email',), name='one_trial_per_email'),
+        ),
+        migrations.AddConstraint(
+            model_name='checkout',
+            constraint=models.UniqueConstraint(condition=models.Q(('is_trial', True), models.Q(('customer_document_digest', ''), _negated=True)), fields=('customer_document_digest',), name='one_trial_per_cpf'),
+        ),
         migrations.RunPython(backfill_document_digests, migrations.RunPython.noop),
     ]

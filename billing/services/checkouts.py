@@ -6,7 +6,7 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -86,10 +86,7 @@ def create_checkout(
     )
     if is_trial:
         if not is_first_time_buyer(email=customer_email, document=customer_document):
-            raise TrialNotAvailable(
-                _("You have already had a free trial. Subscribe to %(plan)s for %(price)s to continue.")
-                % {"plan": plan.name, "price": plan.price_display}
-            )
+            raise TrialNotAvailable(_trial_used_message(plan))
         if bumps:
             raise InvalidInput("order_bump_ids", _("Extras cannot be added to a free trial."), code="bump_unavailable")
 
@@ -129,7 +126,7 @@ def create_checkout(
                 user=user, plan=plan, status=Subscription.Status.PENDING, last_transition_at=now, created_at=now
             )
 
-    checkout = Checkout.objects.create(
+    fields = dict(
         user=user,
         plan=plan,
         purpose=purpose,
@@ -151,11 +148,27 @@ def create_checkout(
         customer_phone=digits_only(customer_phone)[:20],
         created_at=now,
     )
+    if is_trial:
+        try:
+            with transaction.atomic():
+                checkout = Checkout.objects.create(**fields)
+        except IntegrityError:
+            # one_trial_per_email / one_trial_per_cpf: a trial for this person was taken a moment ago.
+            raise TrialNotAvailable(_trial_used_message(plan)) from None
+    else:
+        checkout = Checkout.objects.create(**fields)
     if bumps:
         checkout.order_bumps.set(bumps)
     if coupon is not None:
         hold_coupon_use(checkout=checkout, now=now)  # last: the coupon row is the last lock of the order
     return checkout
+
+
+def _trial_used_message(plan: Plan) -> str:
+    return _("You have already had a free trial. Subscribe to %(plan)s for %(price)s to continue.") % {
+        "plan": plan.name,
+        "price": plan.price_display,
+    }
 
 
 @transaction.atomic

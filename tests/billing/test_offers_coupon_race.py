@@ -52,3 +52,25 @@ def test_two_sweeps_at_once_send_each_checkout_reminder_once(settings):
     assert errors == []
     assert list(Checkout.objects.values_list("recovery_reminders_sent", flat=True).distinct()) == [1]
     assert sorted(m.to[0] for m in mail.outbox) == sorted(f"r{n}@example.com" for n in range(10))
+
+
+def test_two_trial_requests_at_once_for_the_same_cpf_start_one_trial():
+    from billing.exceptions import TrialNotAvailable
+    from billing.services import settle_free_checkout
+
+    now = timezone.now()
+    plan = PlanFactory(price_cents=2990, trial_days=7)
+
+    def trial(n):
+        def go():
+            checkout = create_checkout(
+                plan=plan, customer_name="A", customer_email=f"t{n}@example.com", customer_document="52998224725",
+                trial=True, now=now,
+            )
+            settle_free_checkout(checkout=checkout, now=now)
+        return go
+
+    errors = race(*(trial(n) for n in range(5)))
+
+    assert len(errors) == 4 and all(isinstance(e, TrialNotAvailable) for e in errors)
+    assert Checkout.objects.filter(is_trial=True).count() == 1
