@@ -21,6 +21,21 @@ class CheckoutNotFound(NotFound):
     code = "not_found"
 
 
+class CouponNotFound(NotFound):
+    """An unknown (or switched off) coupon code; names the `coupon` field like InvalidInput."""
+
+    code = "coupon_unknown"
+
+    def __init__(self, message: str, *, code: str | None = None):
+        super().__init__(message, code=code, fields={"coupon": [message]})
+
+
+class TrialNotAvailable(Conflict):
+    """This person (by e-mail or CPF) already had a trial or a paid subscription: the paid plan is offered instead."""
+
+    code = "trial_already_used"
+
+
 class CheckoutNotPayable(Conflict):
     code = "checkout_not_payable"
 

@@ -34,6 +34,9 @@ class Plan(models.Model):
     checkout_url = models.URLField(
         _("external checkout URL"), blank=True, help_text=_("Marketplace link; empty means our own PIX checkout.")
     )
+    trial_days = models.PositiveIntegerField(
+        _("free trial (days)"), default=0, help_text=_("Days free for a first-time subscriber; 0: no trial.")
+    )
     accepts_pix = models.BooleanField(_("accepts PIX"), default=True)
     accepts_card = models.BooleanField(_("accepts card"), default=False)
     is_active = models.BooleanField(_("active"), default=True)
@@ -168,6 +171,67 @@ class PaymentGateway(models.Model):
         return f"{settings.SITE_URL}{path}?token={self.postback_token}"
 
 
+class Coupon(models.Model):
+    """
+    A discount on the plan line of a checkout (never on order bumps). Its code
+    is matched case-insensitively (stored upper-case). Uses are counted when a
+    checkout that carries it is paid; pending checkouts holding it count
+    against `max_uses` until they expire (billing.services.offers).
+    """
+
+    class Kind(models.TextChoices):
+        PERCENT = "percent", _("Percent")
+        AMOUNT = "amount", _("Fixed amount")
+
+    code = models.CharField(_("code"), max_length=40, unique=True, help_text=_("Matched without regard to case."))
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.PERCENT)
+    value = models.PositiveIntegerField(
+        _("value"), help_text=_("Percent (1 to 100) or an amount in cents of BRL, by kind.")
+    )
+    plans = models.ManyToManyField(
+        Plan, verbose_name=_("plans"), blank=True, related_name="coupons", help_text=_("Empty: every plan.")
+    )
+    starts_at = models.DateTimeField(_("starts at"), default=timezone.now)
+    ends_at = models.DateTimeField(_("ends at"), null=True, blank=True)
+    max_uses = models.PositiveIntegerField(_("maximum uses"), null=True, blank=True, help_text=_("Empty: no limit."))
+    uses = models.PositiveIntegerField(_("uses"), default=0, editable=False, help_text=_("Paid checkouts that used it."))
+    new_subscribers_only = models.BooleanField(
+        _("new subscribers only"), default=False, help_text=_("Only for who never had a paid subscription (by e-mail and by CPF).")
+    )
+    renewals = models.PositiveIntegerField(
+        _("discounted renewals"),
+        null=True,
+        blank=True,
+        default=0,
+        help_text=_("Renewals also discounted: 0 = the first payment only; empty = every renewal."),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("coupon")
+        verbose_name_plural = _("coupons")
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(value__gt=0), name="coupon_value_positive"),
+            models.CheckConstraint(condition=~Q(kind="percent") | Q(value__lte=100), name="coupon_percent_at_most_100"),
+            models.CheckConstraint(
+                condition=Q(ends_at__isnull=True) | Q(ends_at__gt=models.F("starts_at")), name="coupon_ends_after_start"
+            ),
+        ]
+
+    def __str__(self):
+        return self.code
+
+    def save(self, *args, **kwargs):
+        self.code = (self.code or "").strip().upper()
+        super().save(*args, **kwargs)
+
+    @property
+    def value_display(self) -> str:
+        return f"{self.value}%" if self.kind == self.Kind.PERCENT else format_brl(self.value)
+
+
 class Checkout(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
@@ -204,7 +268,7 @@ class Checkout(models.Model):
     )
     payment_method = models.CharField(_("payment method"), max_length=10, choices=Method.choices, default=Method.PIX)
 
-    # Money, all in cents, all computed on the server. total = plan + bumps - credit.
+    # Money, all in cents, all computed on the server. total = plan + bumps - credit - discount.
     plan_price_cents = models.PositiveIntegerField(_("plan price (cents)"))
     # The plan as sold: activation and upgrade credit read these, never today's plan.
     plan_duration_days = models.PositiveIntegerField(
@@ -214,13 +278,26 @@ class Checkout(models.Model):
     credit_cents = models.PositiveIntegerField(
         _("credit (cents)"), default=0, help_text=_("Unused value of the current period, for upgrades.")
     )
+    coupon = models.ForeignKey(
+        Coupon, verbose_name=_("coupon"), on_delete=models.PROTECT, null=True, blank=True, related_name="checkouts"
+    )
+    discount_cents = models.PositiveIntegerField(
+        _("discount (cents)"), default=0, help_text=_("The coupon's discount; it lowers the plan line only.")
+    )
     total_cents = models.PositiveIntegerField(_("total (cents)"))
     items = models.JSONField(_("items"), default=list, help_text=_("Snapshot of what was sold, as sent to the gateway."))
+    # A free trial: nothing charged, the plan's trial days as the duration sold; paying it starts `trialing`.
+    is_trial = models.BooleanField(_("free trial"), default=False)
 
     customer_name = models.CharField(_("customer name"), max_length=150)
     customer_email = models.EmailField(_("customer e-mail"), db_index=True)
     customer_document = EncryptedTextField(_("customer CPF"), blank=True)
     customer_phone = models.CharField(_("customer phone"), max_length=20, blank=True)
+    # A keyed hash of the CPF (billing.personal_data.document_digest): the encrypted column
+    # cannot be searched, this can ("new subscribers only", one trial per CPF).
+    customer_document_digest = models.CharField(
+        _("customer CPF digest"), max_length=64, blank=True, db_index=True, editable=False
+    )
 
     gateway = models.ForeignKey(
         PaymentGateway, verbose_name=_("gateway"), on_delete=models.PROTECT, null=True, blank=True, related_name="checkouts"
@@ -255,6 +332,13 @@ class Checkout(models.Model):
         blank=True,
         help_text=_("What the gateway says arrived of a partial payment; never grants access."),
     )
+    # Recovery of unpaid checkouts (billing.services.sweep, CHECKOUT_RECOVERY_MINUTES): how many reminder
+    # e-mails went out (the sweep's compare-and-set marker), the claim that sent the last ones, whether the
+    # customer reopened it from a reminder, and whether it was paid after one (a recovered sale).
+    recovery_reminders_sent = models.PositiveSmallIntegerField(_("recovery reminders sent"), default=0, editable=False)
+    recovery_claim = models.UUIDField(_("recovery claim"), null=True, blank=True, editable=False)
+    reopened_at = models.DateTimeField(_("reopened at"), null=True, blank=True, editable=False)
+    is_recovered = models.BooleanField(_("recovered sale"), default=False, help_text=_("Paid after a reminder e-mail."))
     created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -272,8 +356,26 @@ class Checkout(models.Model):
                 name="unique_gateway_transaction",
             ),
             models.CheckConstraint(
-                condition=Q(total_cents=models.F("plan_price_cents") + models.F("bumps_cents") - models.F("credit_cents")),
+                condition=Q(
+                    total_cents=models.F("plan_price_cents")
+                    + models.F("bumps_cents")
+                    - models.F("credit_cents")
+                    - models.F("discount_cents")
+                ),
                 name="checkout_total_adds_up",
+            ),
+            # Credit and discount lower the plan line only: never into the order bumps.
+            models.CheckConstraint(
+                condition=Q(plan_price_cents__gte=models.F("credit_cents") + models.F("discount_cents")),
+                name="checkout_discount_within_plan_line",
+            ),
+            # One free trial per e-mail and per CPF: the backstop of two trial requests at once
+            # (create_checkout checks earlier purchases; this catches the race between two).
+            models.UniqueConstraint(fields=["customer_email"], condition=Q(is_trial=True), name="one_trial_per_email"),
+            models.UniqueConstraint(
+                fields=["customer_document_digest"],
+                condition=Q(is_trial=True) & ~Q(customer_document_digest=""),
+                name="one_trial_per_cpf",
             ),
             # At most one open renewal charge per subscription: a second sweep
             # that slipped past the compare-and-set fails instead of billing twice.
@@ -295,6 +397,20 @@ class Checkout(models.Model):
     @property
     def masked_document(self) -> str:
         return mask_cpf(self.customer_document)
+
+
+class ReminderOptOut(models.Model):
+    """An e-mail address that asked for no more reminders of unpaid checkouts (the link in each reminder)."""
+
+    email = models.EmailField(_("e-mail"), unique=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("reminder opt-out")
+        verbose_name_plural = _("reminder opt-outs")
+
+    def __str__(self):
+        return self.email
 
 
 class CheckoutCharge(models.Model):
@@ -326,17 +442,20 @@ class CheckoutCharge(models.Model):
 class Subscription(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
+        TRIALING = "trialing", _("Free trial")
         ACTIVE = "active", _("Active")
         PAST_DUE = "past_due", _("Past due")
         EXPIRED = "expired", _("Expired")
         CANCELED = "canceled", _("Canceled")
         REFUNDED = "refunded", _("Refunded")
 
-    LIVE_STATUSES = (Status.ACTIVE, Status.PAST_DUE)
+    LIVE_STATUSES = (Status.TRIALING, Status.ACTIVE, Status.PAST_DUE)
 
     class Reason(models.TextChoices):
         CREATED = "created", _("Created")
         PAID = "paid", _("Paid")
+        TRIAL_STARTED = "trial_started", _("Free trial started")
+        TRIAL_ENDED = "trial_ended", _("Free trial ended unpaid")
         RENEWED = "renewed", _("Renewed")
         GRACE_STARTED = "grace_started", _("Grace started")
         EXPIRED = "expired", _("Expired")
@@ -387,6 +506,12 @@ class Subscription(models.Model):
     renewal_issued_for = models.DateTimeField(
         _("renewal issued for end date"), null=True, blank=True, editable=False
     )
+    # A recurring coupon (Coupon.renewals) the subscription was sold with; its renewals are discounted
+    # while `coupon_renewals_left` is above 0, or always when it is empty.
+    coupon = models.ForeignKey(
+        Coupon, verbose_name=_("recurring coupon"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    coupon_renewals_left = models.PositiveIntegerField(_("discounted renewals left"), null=True, blank=True)
     # Tags the rows one sweep run claimed, so it reads back exactly those.
     sweep_claim = models.UUIDField(_("sweep claim"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
@@ -400,7 +525,9 @@ class Subscription(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["user"], condition=Q(status__in=["active", "past_due"]), name="one_live_subscription_per_user"
+                fields=["user"],
+                condition=Q(status__in=["trialing", "active", "past_due"]),
+                name="one_live_subscription_per_user",
             ),
             models.UniqueConstraint(fields=["external_id"], condition=~Q(external_id=""), name="unique_subscription_external_id"),
             models.CheckConstraint(

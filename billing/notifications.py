@@ -11,6 +11,7 @@ from datetime import datetime
 
 from celery import shared_task
 from django.conf import settings
+from django.core import signing
 from django.core.mail import EmailMessage, get_connection
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -33,8 +34,59 @@ def checkout_link(public_id) -> str:
     return settings.SITE_URL + reverse("billing:checkout-pay", kwargs={"checkout_id": public_id})
 
 
+UNSUBSCRIBE_SALT = "billing.reminders.unsubscribe"
+
+
+def reminder_unsubscribe_link(email: str) -> str:
+    """The link in every checkout reminder that stops them for this address (signed: no one else's)."""
+    token = signing.dumps(email.strip().lower(), salt=UNSUBSCRIBE_SALT, compress=True)
+    return settings.SITE_URL + reverse("billing:reminders-unsubscribe", kwargs={"token": token})
+
+
+def email_of_unsubscribe_token(token: str) -> str | None:
+    try:
+        return signing.loads(token, salt=UNSUBSCRIBE_SALT)
+    except signing.BadSignature:
+        return None
+
+
+def queue_recovery_reminders(reminders: list) -> None:
+    """After the sweep's commit: `reminders` are [email, name, plan name, total cents, checkout id, status]."""
+    for start in range(0, len(reminders), NOTICE_CHUNK):
+        chunk = reminders[start : start + NOTICE_CHUNK]
+        try:
+            enqueue(send_recovery_reminders_task, reminders=chunk)
+        except Exception:  # noqa: BLE001 - a reminder is a nudge; the checkout stays payable either way
+            logger.exception("checkout reminders not queued", extra={"count": len(chunk)})
+
+
+def send_recovery_reminders(*, reminders) -> int:
+    """One reminder per unpaid checkout claimed by the sweep, each whole in its recipient's language."""
+    messages = []
+    languages = languages_for_emails([reminder[0] for reminder in reminders])
+    for email, name, plan_name, total_cents, public_id, _status in reminders:
+        unsubscribe = reminder_unsubscribe_link(email)
+        with translation.override(languages[email.lower()]):
+            context = {"name": name, "plan": plan_name, "total": format_brl(total_cents), "link": checkout_link(public_id), "unsubscribe": unsubscribe}
+            messages.append(
+                EmailMessage(
+                    subject=str(_("Your PIX for %(plan)s is waiting") % {"plan": plan_name}),
+                    body=render_to_string("billing/email/checkout_reminder.txt", context),
+                    to=[email],
+                    headers={"List-Unsubscribe": f"<{unsubscribe}>"},
+                )
+            )
+    with get_connection() as connection:
+        sent = connection.send_messages(messages) or 0
+    logger.info("checkout reminders sent", extra={"count": sent})
+    return sent
+
+
 def queue_renewal_notices(notices: list) -> None:
-    """After the sweep's commit: `notices` are [email, name, plan name, total cents, checkout id, end date ISO]."""
+    """
+    After the sweep's commit: `notices` are [email, name, plan name, total cents, checkout id, end date ISO,
+    is trial] (the last item optional: true for the first charge after a free trial).
+    """
     for start in range(0, len(notices), NOTICE_CHUNK):
         chunk = notices[start : start + NOTICE_CHUNK]
         try:
@@ -52,7 +104,8 @@ def send_renewal_notices(*, notices) -> int:
     # Each e-mail whole in its recipient's language (pt-BR unless they chose English): subject,
     # text and the date's month name rendered under the same override.
     languages = languages_for_emails([notice[0] for notice in notices])
-    for email, name, plan_name, total_cents, public_id, end_date in notices:
+    for email, name, plan_name, total_cents, public_id, end_date, *rest in notices:
+        trial = bool(rest and rest[0])  # the first charge after a free trial (an optional 7th item)
         with translation.override(languages[email.lower()]):
             context = {
                 "name": name,
@@ -60,10 +113,12 @@ def send_renewal_notices(*, notices) -> int:
                 "total": format_brl(total_cents),
                 "link": checkout_link(public_id),
                 "end_date": timezone.localtime(datetime.fromisoformat(end_date)),
+                "trial": trial,
             }
+            subject = _("Your free trial ends soon") if trial else _("Your CreatorFlix subscription renews soon")
             messages.append(
                 EmailMessage(
-                    subject=str(_("Your CreatorFlix subscription renews soon")),
+                    subject=str(subject),
                     body=render_to_string("billing/email/renewal_notice.txt", context),
                     to=[email],
                 )
@@ -83,3 +138,14 @@ def send_renewal_notices(*, notices) -> int:
 def send_renewal_notices_task(*, notices: list) -> int:
     """E-mails a chunk of renewal links, queued by the sweep after its commit."""
     return send_renewal_notices(notices=notices)
+
+
+@shared_task(
+    name="billing.tasks.send_recovery_reminders",
+    autoretry_for=(OSError,),
+    retry_backoff=60,
+    max_retries=5,
+)
+def send_recovery_reminders_task(*, reminders: list) -> int:
+    """E-mails a chunk of unpaid-checkout reminders, queued by the sweep after its commit."""
+    return send_recovery_reminders(reminders=reminders)

@@ -10,7 +10,11 @@ encrypted columns (`Checkout.customer_document`, `Checkout.gateway_response`,
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+
+from django.conf import settings
 
 from billing.documents import digits_only, is_valid_cpf
 
@@ -24,6 +28,20 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _CPF = re.compile(r"(?<!\d)\d{3}\.?\d{3}\.?\d{3}-?\d{2}(?!\d)")
 # A phone written with DDD, maybe +55, spaces, dots, dashes or brackets: 10 to 13 digits.
 _PHONE = re.compile(r"(?<![\w+])(?:\+?55[\s.-]?)?\(?\d{2}\)?[\s.-]?\d{4,5}[\s.-]?\d{4}(?!\w)")
+
+
+def document_digest(document: str | None) -> str:
+    """
+    A keyed hash of a CPF's digits, to find earlier purchases by CPF without
+    decrypting every row ("new subscribers only", one trial per CPF). Empty
+    for an empty document. Keyed by SECRET_KEY: it cannot be reversed by
+    hashing the 10^9 possible CPFs without it.
+    """
+    digits = digits_only(document)
+    if not digits:
+        return ""
+    key = hashlib.sha256(("cpf-digest:" + settings.SECRET_KEY).encode()).digest()
+    return hmac.new(key, digits.encode(), hashlib.sha256).hexdigest()
 
 
 def mask_cpf(document: str | None) -> str:

@@ -7,19 +7,20 @@ from django.db.models import Q
 
 class SubscriptionQuerySet(models.QuerySet):
     def live(self):
-        """At most one per user (a partial unique constraint): active or past due."""
-        return self.filter(status__in=[self.model.Status.ACTIVE, self.model.Status.PAST_DUE])
+        """At most one per user (a partial unique constraint): trialing, active or past due."""
+        return self.filter(status__in=self.model.LIVE_STATUSES)
 
     def granting_access(self, now):
         """
-        The access rule: active and within the period, or within the grace days
-        after `end_date` while a renewal is unpaid. A subscription canceled at
-        period end gets no grace. Independent of when the sweep last ran.
+        The access rule: active or trialing and within the period, or (active
+        or past due) within the grace days after `end_date` while a renewal is
+        unpaid. A subscription canceled at period end, or a trial, gets no
+        grace. Independent of when the sweep last ran.
         """
         Status = self.model.Status
         grace_start = now - timedelta(days=settings.SUBSCRIPTION_GRACE_DAYS)
         return self.filter(
-            Q(status=Status.ACTIVE, end_date__gt=now)
+            Q(status__in=[Status.ACTIVE, Status.TRIALING], end_date__gt=now)
             | Q(status__in=[Status.ACTIVE, Status.PAST_DUE], cancel_at_period_end=False, end_date__gt=grace_start)
         )
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from math import lcm
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
 from billing.models import Checkout, Plan, ReconciliationItem, Subscription
+from billing.services.offers import discount_for
 
 
 def list_active_plans():
@@ -241,3 +243,147 @@ def bar_chart(points: list[RevenuePoint], *, label_format: str, width: int = 720
             }
         )
     return {"bars": bars, "width": width, "height": height, "max": format_brl(top if top != 1 else 0)}
+
+
+# ---------------------------------------------------------------------------
+# Offers on the finance dashboard (issue 13): coupons, trials, recovered sales,
+# the renewal funnel and churn by cause. A fixed number of queries (six),
+# whatever the number of rows: every figure is one aggregate.
+# ---------------------------------------------------------------------------
+
+BOUGHT = (Checkout.Status.PAID, Checkout.Status.REFUNDED)
+
+
+@dataclass
+class CouponRow:
+    code: str
+    checkouts: int  # first purchases with the coupon
+    paid: int
+    discount_cents: int  # given on paid checkouts, renewals of recurring coupons included
+    uses: int
+
+    @property
+    def conversion_pct(self) -> float | None:
+        return round(100 * self.paid / self.checkouts, 1) if self.checkouts else None
+
+
+@dataclass
+class FunnelRow:
+    month: date
+    issued: int
+    opened: int  # a PIX code was generated for it (the customer opened the charge)
+    paid: int
+
+
+@dataclass
+class OfferFigures:
+    coupons: list = field(default_factory=list)  # CouponRow, checkouts of the last 30 days
+    trials_started: int = 0  # last 90 days
+    trials_converted: int = 0
+    trials_ended_unpaid: int = 0
+    trials_running: int = 0
+    reminded_30d: int = 0
+    recovered_30d: int = 0
+    recovered_30d_cents: int = 0
+    funnel: list = field(default_factory=list)  # FunnelRow, 12 months, oldest first
+    churn_voluntary_30d: int = 0
+    churn_involuntary_30d: int = 0
+    churn_other_30d: int = 0
+    mrr_discount_cents: int = 0  # recurring coupons' discount on active subscriptions, normalised to 30 days
+
+    @property
+    def trial_conversion_pct(self) -> float | None:
+        decided = self.trials_converted + self.trials_ended_unpaid
+        return round(100 * self.trials_converted / decided, 1) if decided else None
+
+
+def get_offer_figures(*, now: datetime | None = None) -> OfferFigures:
+    """What the offers bring: coupon conversion and discount, trial → paid, recovered sales, renewal funnel, churn by cause."""
+    now = now or timezone.now()
+    tz = timezone.get_current_timezone()
+    window = now - timedelta(days=30)
+    S, C, R = Subscription.Status, Checkout.Status, Subscription.Reason
+    figures = OfferFigures()
+
+    coupon_rows = (
+        Checkout.objects.filter(coupon__isnull=False, created_at__gte=window)
+        .values("coupon__code", "coupon__uses")
+        .annotate(
+            # Conversion over first purchases; the discount given includes recurring coupons' renewals.
+            n=Count("pk", filter=Q(purpose=Checkout.Purpose.NEW)),
+            paid=Count("pk", filter=Q(purpose=Checkout.Purpose.NEW, status__in=BOUGHT)),
+            discount=Sum("discount_cents", filter=Q(status__in=BOUGHT)),
+        )
+        .order_by("-paid", "coupon__code")
+    )
+    figures.coupons = [
+        CouponRow(r["coupon__code"], r["n"], r["paid"], r["discount"] or 0, r["coupon__uses"]) for r in coupon_rows
+    ]
+
+    paid_renewal = Checkout.objects.filter(subscription=OuterRef("subscription_id"), purpose=Checkout.Purpose.RENEWAL, status__in=BOUGHT)
+    trials = Checkout.objects.filter(is_trial=True, status=C.PAID, paid_at__gte=now - timedelta(days=90)).aggregate(
+        started=Count("pk"),
+        converted=Count("pk", filter=Q(Exists(paid_renewal))),
+        ended=Count("pk", filter=Q(subscription__last_reason=R.TRIAL_ENDED)),
+        running=Count("pk", filter=Q(subscription__status=S.TRIALING)),
+    )
+    figures.trials_started, figures.trials_converted = trials["started"], trials["converted"]
+    figures.trials_ended_unpaid, figures.trials_running = trials["ended"], trials["running"]
+
+    recovery = Checkout.objects.filter(purpose=Checkout.Purpose.NEW, created_at__gte=window).aggregate(
+        reminded=Count("pk", filter=Q(recovery_reminders_sent__gt=0)),
+        recovered=Count("pk", filter=Q(is_recovered=True, status=C.PAID)),
+        cents=Sum("total_cents", filter=Q(is_recovered=True, status=C.PAID)),
+    )
+    figures.reminded_30d, figures.recovered_30d = recovery["reminded"], recovery["recovered"]
+    figures.recovered_30d_cents = recovery["cents"] or 0
+
+    today = timezone.localtime(now, tz).date()
+    first_month = _month_start(today, 11)
+    funnel = {
+        (row["month"].date() if isinstance(row["month"], datetime) else row["month"]): row
+        for row in Checkout.objects.filter(
+            purpose=Checkout.Purpose.RENEWAL, created_at__gte=datetime.combine(first_month, datetime.min.time(), tzinfo=tz)
+        )
+        .annotate(month=TruncMonth("created_at", tzinfo=tz))
+        .values("month")
+        .annotate(
+            issued=Count("pk"),
+            opened=Count("pk", filter=~Q(gateway_transaction_id="") | Q(status__in=BOUGHT)),
+            paid=Count("pk", filter=Q(status__in=BOUGHT)),
+        )
+    }
+    for back in range(11, -1, -1):
+        month = _month_start(today, back)
+        row = funnel.get(month) or {}
+        figures.funnel.append(FunnelRow(month, row.get("issued", 0), row.get("opened", 0), row.get("paid", 0)))
+
+    churn = Subscription.objects.filter(
+        status__in=[S.EXPIRED, S.CANCELED, S.REFUNDED], last_transition_at__gte=window
+    ).exclude(last_reason=R.NEVER_PAID).aggregate(
+        voluntary=Count("pk", filter=Q(status=S.CANCELED, last_reason=R.CANCELED_BY_USER)),
+        involuntary=Count("pk", filter=Q(status=S.EXPIRED, last_reason__in=[R.EXPIRED, R.TRIAL_ENDED])),
+        total=Count("pk"),
+    )
+    figures.churn_voluntary_30d, figures.churn_involuntary_30d = churn["voluntary"], churn["involuntary"]
+    figures.churn_other_30d = churn["total"] - churn["voluntary"] - churn["involuntary"]
+
+    discounted = (
+        Subscription.objects.filter(status=S.ACTIVE, end_date__gt=now, coupon__isnull=False)
+        .filter(Q(coupon_renewals_left__isnull=True) | Q(coupon_renewals_left__gt=0))
+        .values("plan__price_cents", "plan__duration_days", "coupon__kind", "coupon__value")
+        .annotate(n=Count("pk"))
+    )
+    rows = list(discounted)
+    denominator = 1
+    for row in rows:
+        denominator = lcm(denominator, row["plan__duration_days"])
+    numerator = sum(
+        row["n"]
+        * discount_for(kind=row["coupon__kind"], value=row["coupon__value"], price_cents=row["plan__price_cents"])
+        * 30
+        * (denominator // row["plan__duration_days"])
+        for row in rows
+    )
+    figures.mrr_discount_cents = (2 * numerator + denominator) // (2 * denominator)
+    return figures

@@ -12,7 +12,7 @@ import uuid
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
-from django.http import Http404
+from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from billing import selectors, services
 from billing.gateways.sandbox import sandbox_allowed
 from billing.models import Checkout, OrderBump, PaymentGateway, Plan
+from billing.notifications import email_of_unsubscribe_token
 from config.errors import DomainError
 
 HISTORY_LIMIT = 50
@@ -64,8 +65,13 @@ def checkout(request, plan_id: int):
 
     bumps = list(OrderBump.objects.filter(is_active=True))
     user = request.user
+    # Back from a reminder to a checkout that expired: offer a fresh PIX at the same price (a POST).
+    reopen = resumed is not None and services.is_reopenable(resumed)
+    if reopen:
+        resume_id = ""
     page_data = {
         "plan": {"id": plan.pk, "name": plan.name, "price_cents": plan.price_cents},
+        "trial": bool(plan.trial_days),
         "bumps": [{"id": b.pk, "price_cents": b.price_cents} for b in bumps],
         "resume_checkout_id": resume_id,
         # A renewal of a subscription we never charged lacks CPF and phone: the page asks for them.
@@ -73,7 +79,10 @@ def checkout(request, plan_id: int):
             resumed is not None and resumed.status == Checkout.Status.PENDING and services.needs_customer_details(resumed)
         ),
         "sandbox": sandbox_enabled(),
+        # A campaign link (?cupom=CODE, or ?coupon=CODE) pre-fills the coupon field; the page checks it live.
+        "coupon": (request.GET.get("cupom") or request.GET.get("coupon") or "").strip()[:40],
         "api": {
+            "coupon": "/api/coupons/{id}",
             "process": "/api/checkout/process",
             "pix": "/api/checkout/pix",
             "status": "/api/checkout/{id}",
@@ -89,6 +98,7 @@ def checkout(request, plan_id: int):
             "page_data": page_data,
             "sandbox": page_data["sandbox"],
             "subscription": selectors.get_latest_subscription(user=user),
+            "reopen_checkout": resumed if reopen else None,
             "prefill_name": getattr(user, "name", "") if user.is_authenticated else "",
             "prefill_email": user.email if user.is_authenticated else "",
         },
@@ -190,6 +200,32 @@ def account_change_plan(request):
 
 def _pay_url(checkout: Checkout) -> str:
     return f"{reverse('billing:checkout', args=[checkout.plan_id])}?checkout={checkout.public_id}"
+
+
+@require_POST
+def checkout_reopen(request, checkout_id):
+    """The button on the checkout page of an expired checkout (reached from a reminder): pending again, fresh PIX next."""
+    try:
+        checkout = services.reopen_checkout(checkout_id=checkout_id)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        checkout = get_object_or_404(Checkout.objects.only("public_id", "plan_id"), public_id=checkout_id)
+        return redirect("billing:checkout", plan_id=checkout.plan_id)
+    return redirect(_pay_url(checkout))
+
+
+def reminders_unsubscribe(request, token):
+    """The link in every checkout reminder: GET asks (mail scanners follow links), POST stops them."""
+    email = email_of_unsubscribe_token(token)
+    if email is None:
+        raise Http404
+    done = False
+    if request.method == "POST":
+        services.unsubscribe_from_reminders(email=email)
+        done = True
+    elif request.method != "GET":
+        return HttpResponseNotAllowed(["GET", "POST"])
+    return render(request, "site/reminders_unsubscribe.html", {"email": email, "done": done})
 
 
 @require_GET

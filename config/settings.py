@@ -229,6 +229,21 @@ WHITELABEL_SYNC_STALE_SECONDS = 3 * 3600
 # ---------------------------------------------------------------------------
 SUBSCRIPTION_GRACE_DAYS = env.int("SUBSCRIPTION_GRACE_DAYS", default=3)
 RENEWAL_NOTICE_DAYS = env.int("RENEWAL_NOTICE_DAYS", default=3)
+
+
+def _recovery_minutes(raw: str) -> tuple[int, ...]:
+    """CHECKOUT_RECOVERY_MINUTES: "30,1440" → (30, 1440), ascending, empty for none; anything else stops the start."""
+    try:
+        minutes = tuple(sorted({int(part) for part in raw.split(",") if part.strip()}))
+    except ValueError:
+        raise ImproperlyConfigured(f"CHECKOUT_RECOVERY_MINUTES must be comma-separated minutes, got {raw!r}") from None
+    if any(m <= 0 for m in minutes):
+        raise ImproperlyConfigured("CHECKOUT_RECOVERY_MINUTES: every value must be above 0")
+    return minutes
+
+
+# Minutes after an unpaid checkout when its reminder e-mails go out (the sweep sends them).
+CHECKOUT_RECOVERY_MINUTES = _recovery_minutes(env.str("CHECKOUT_RECOVERY_MINUTES", default="30,1440"))
 JUNGLEPAY_API_URL = env.str("JUNGLEPAY_API_URL", default="https://api.junglepagamentos.com/v1").rstrip("/")
 JUNGLEPAY_SECRET_KEY = env.str("JUNGLEPAY_SECRET_KEY", default="") or None
 # The sandbox gateway fakes payments: allowed with DEBUG, or when explicitly enabled.
@@ -302,6 +317,8 @@ REST_FRAMEWORK = {
         "checkout_pix": env.str("THROTTLE_CHECKOUT_PIX", default="20/min"),
         "checkout_pix_address": env.str("THROTTLE_CHECKOUT_PIX_ADDRESS", default="300/min"),
         "checkout_simulate": env.str("THROTTLE_CHECKOUT_SIMULATE", default="30/min"),
+        # The checkout page's live coupon check (GET /api/coupons/<code>).
+        "coupon_check": env.str("THROTTLE_COUPON_CHECK", default="60/min"),
         # Webhook requests that fail authentication; authenticated ones are never throttled.
         "webhook": env.str("THROTTLE_WEBHOOK", default="600/min"),
     },

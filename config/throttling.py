@@ -131,6 +131,12 @@ class CheckoutPixAddressThrottle(ClientAddressThrottle):
     scope = "checkout_pix_address"
 
 
+class CouponCheckThrottle(ClientAddressThrottle):
+    """The checkout page's live coupon check: per address, so codes cannot be guessed in bulk."""
+
+    scope = "coupon_check"
+
+
 class CheckoutSimulateThrottle(ClientAddressThrottle):
     """The sandbox's simulate buttons."""
 

@@ -12,7 +12,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -81,12 +81,12 @@ def _run_service(modeladmin, request, queryset, service, message, **kwargs):
 class PlanAdmin(admin.ModelAdmin):
     form = PlanAdminForm
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    list_display = ["name", "price_admin", "duration_days", "is_active", "accepts_pix", "accepts_card", "display_order", "card_style"]
+    list_display = ["name", "price_admin", "duration_days", "trial_days", "is_active", "accepts_pix", "accepts_card", "display_order", "card_style"]
     list_editable = ["display_order"]
     list_filter = ["is_active", "accepts_pix", "accepts_card", "card_style"]
     search_fields = ["name"]
     fieldsets = [
-        (None, {"fields": ["name", "price", "duration_days", "is_active", "display_order"]}),
+        (None, {"fields": ["name", "price", "duration_days", "trial_days", "is_active", "display_order"]}),
         (_("Sales page"), {"fields": ["benefits", "cta_text", "card_style"]}),
         (_("Payment"), {"fields": ["accepts_pix", "accepts_card", "checkout_url"]}),
     ]
@@ -233,15 +233,18 @@ class UnclaimedFilter(admin.SimpleListFilter):
 @admin.register(Checkout)
 class CheckoutAdmin(FinanceOnlyMixin, admin.ModelAdmin):
     list_display = ["public_id", "created_at", "customer_email", "plan", "total_admin", "payment_method", "status", "purpose", "is_late", "gateway"]
-    list_filter = ["status", UnclaimedFilter, "payment_method", "gateway", "purpose", "is_late", ("created_at", admin.DateFieldListFilter), ("paid_at", admin.DateFieldListFilter)]
+    list_filter = [
+        "status", UnclaimedFilter, "payment_method", "gateway", "purpose", "is_late", "is_trial", "is_recovered", "coupon",
+        ("created_at", admin.DateFieldListFilter), ("paid_at", admin.DateFieldListFilter),
+    ]
     search_fields = ["customer_email", "=public_id", "=gateway_transaction_id"]
     date_hierarchy = "created_at"
     list_select_related = ["plan", "gateway"]
     actions = ["export_csv"]
     change_list_template = "admin/billing/checkout/change_list.html"
     fieldsets = [
-        (None, {"fields": ["public_id", "status", "purpose", "is_late", "created_at", "paid_at", "updated_at"]}),
-        (_("Money"), {"fields": ["plan", "order_bumps", "plan_price_admin", "bumps_admin", "credit_admin", "total_admin", "items_admin"]}),
+        (None, {"fields": ["public_id", "status", "purpose", "is_late", "is_trial", "is_recovered", "recovery_reminders_sent", "created_at", "paid_at", "updated_at"]}),
+        (_("Money"), {"fields": ["plan", "order_bumps", "plan_price_admin", "bumps_admin", "credit_admin", "coupon", "discount_admin", "total_admin", "items_admin"]}),
         (_("Customer"), {"fields": ["user", "customer_name", "customer_email", "masked_document", "customer_phone", "subscription"]}),
         (_("Gateway"), {"fields": ["payment_method", "gateway", "gateway_transaction_id", "gateway_status", "pix_expires_at", "gateway_response_admin"]}),
     ]
@@ -270,6 +273,10 @@ class CheckoutAdmin(FinanceOnlyMixin, admin.ModelAdmin):
     @admin.display(description=_("credit"))
     def credit_admin(self, obj):
         return format_brl(obj.credit_cents)
+
+    @admin.display(description=_("discount"))
+    def discount_admin(self, obj):
+        return format_brl(obj.discount_cents)
 
     @admin.display(description=_("customer CPF"))
     def masked_document(self, obj):
@@ -461,6 +468,10 @@ class FinanceDashboardAdmin(admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         if not has_finance_permission(request.user):
             raise PermissionDenied
+        offers = selectors.get_offer_figures()
+        table = request.GET.get("csv")
+        if table in OFFER_CSV_TABLES:
+            return _offer_csv(table, offers)
         figures = selectors.get_finance_figures()
         context = {
             **self.admin_site.each_context(request),
@@ -478,5 +489,47 @@ class FinanceDashboardAdmin(admin.ModelAdmin):
             },
             "conversion": localize(figures.conversion_pct) if figures.conversion_pct is not None else "—",
             "churn": localize(figures.churn_pct) if figures.churn_pct is not None else "—",
+            "offers": offers,
+            "offer_money": {
+                "recovered": format_brl(offers.recovered_30d_cents),
+                "mrr_net": format_brl(max(figures.mrr_cents - offers.mrr_discount_cents, 0)),
+                "mrr_discount": format_brl(offers.mrr_discount_cents),
+            },
+            "trial_conversion": localize(offers.trial_conversion_pct) if offers.trial_conversion_pct is not None else "—",
+            "coupon_rows": [
+                {
+                    "row": row,
+                    "discount": format_brl(row.discount_cents),
+                    "conversion": localize(row.conversion_pct) if row.conversion_pct is not None else "—",
+                }
+                for row in offers.coupons
+            ],
+            "funnel_rows": [
+                {
+                    "row": row,
+                    "opened_pct": round(100 * row.opened / row.issued) if row.issued else 0,
+                    "paid_pct": round(100 * row.paid / row.issued) if row.issued else 0,
+                }
+                for row in offers.funnel
+            ],
         }
         return TemplateResponse(request, "admin/billing/finance_dashboard.html", context)
+
+
+OFFER_CSV_TABLES = ("coupons", "funnel")
+
+
+def _offer_csv(table: str, offers) -> HttpResponse:
+    """The dashboard's offer tables as CSV (`?csv=coupons`, `?csv=funnel`)."""
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{table}.csv"'
+    writer = csv.writer(response)
+    if table == "coupons":
+        writer.writerow([gettext("coupon"), gettext("checkouts"), gettext("paid"), gettext("discount (cents)"), gettext("uses")])
+        for row in offers.coupons:
+            writer.writerow([row.code, row.checkouts, row.paid, row.discount_cents, row.uses])
+    else:
+        writer.writerow([gettext("month"), gettext("issued"), gettext("opened"), gettext("paid")])
+        for row in offers.funnel:
+            writer.writerow([row.month.strftime("%Y-%m"), row.issued, row.opened, row.paid])
+    return response

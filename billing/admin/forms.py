@@ -93,6 +93,11 @@ class PlanAdminForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.initial["price"] = self.instance.price_cents
+        if "trial_days" in self.fields:
+            self.fields["trial_days"].required = False  # empty: no trial
+
+    def clean_trial_days(self):
+        return self.cleaned_data.get("trial_days") or 0
 
     def clean(self):
         cleaned = super().clean()

@@ -74,6 +74,11 @@ class CheckoutProcessApi(APIView):
         email = serializers.EmailField(max_length=254)
         cpf = serializers.CharField(max_length=20)
         phone = serializers.CharField(max_length=20)
+        coupon = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
+        # A plan's free trial is taken unless the buyer chose to pay now (the answer to `trial_already_used`).
+        trial = serializers.BooleanField(required=False, default=True)
+        # Accepted here; the age rule (MIN_AGE) is its own issue's work.
+        birth_date = serializers.DateField(required=False, allow_null=True)
 
         def validate_name(self, value):
             if len(value.strip()) < 2:
@@ -94,6 +99,7 @@ class CheckoutProcessApi(APIView):
     class CheckoutProcessOutput(serializers.Serializer):
         checkout_id = serializers.UUIDField(source="public_id")
         total_amount = serializers.IntegerField(source="total_cents", help_text="Cents of BRL, computed by the server.")
+        discount_amount = serializers.IntegerField(source="discount_cents", help_text="The coupon's discount, in cents.")
         status = serializers.CharField()
 
     @extend_schema(
@@ -111,6 +117,7 @@ class CheckoutProcessApi(APIView):
                     "email": "ana@example.com",
                     "cpf": "529.982.247-25",
                     "phone": "(11) 98765-4321",
+                    "coupon": "BEMVINDO10",
                 },
             )
         ],
@@ -132,7 +139,11 @@ class CheckoutProcessApi(APIView):
             payment_method=values["payment_method"],
             user=request.user if request.user.is_authenticated else None,
             purpose=Checkout.Purpose.NEW,
+            coupon_code=values["coupon"],
+            trial=values["trial"],
         )
+        # Nothing to pay (a free trial, a 100% coupon): paid at once, no gateway charge.
+        checkout = services.settle_free_checkout(checkout=checkout)
         return Response(self.CheckoutProcessOutput(checkout).data, status=status.HTTP_201_CREATED)
 
 

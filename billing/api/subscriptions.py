@@ -39,7 +39,7 @@ class PlanListOutput(serializers.ModelSerializer):
     class Meta:
         model = Plan
         fields = [
-            "id", "name", "price", "price_display", "duration_days", "benefits", "cta_text",
+            "id", "name", "price", "price_display", "duration_days", "trial_days", "benefits", "cta_text",
             "accepts_pix", "accepts_card", "checkout_url", "card_style",
         ]
 

@@ -1,12 +1,13 @@
 from django.urls import path
 
-from billing.api import checkout, subscriptions, webhooks
+from billing.api import checkout, offers, subscriptions, webhooks
 
 urlpatterns = [
     path("plans", subscriptions.PlanListApi.as_view(), name="api-plans"),
     path("me/subscription", subscriptions.MySubscriptionApi.as_view(), name="api-me-subscription"),
     path("me/subscription/cancel", subscriptions.MySubscriptionCancelApi.as_view(), name="api-me-subscription-cancel"),
     path("me/subscription/change-plan", subscriptions.MySubscriptionChangePlanApi.as_view(), name="api-me-subscription-change-plan"),
+    path("coupons/<str:code>", offers.CouponCheckApi.as_view(), name="api-coupon"),
     path("checkout/process", checkout.CheckoutProcessApi.as_view(), name="api-checkout-process"),
     path("checkout/pix", checkout.CheckoutPixApi.as_view(), name="api-checkout-pix"),
     path("checkout/<uuid:checkout_id>", checkout.CheckoutStatusApi.as_view(), name="api-checkout-detail"),

@@ -13,10 +13,25 @@ Rules every function follows:
 - side effects (e-mail) only after commit, through billing.notifications.
 """
 
-from billing.services.activation import activate_checkout, claim_guest_payments, match_plan, record_marketplace_payment
+from billing.services.activation import (
+    activate_checkout,
+    claim_guest_payments,
+    match_plan,
+    record_marketplace_payment,
+    settle_free_checkout,
+)
 from billing.services.charges import issue_pix_charge, needs_customer_details, simulate_sandbox_event
 from billing.services.checkouts import FAIL_STATUSES, create_checkout, fail_checkout, refund_checkout, restore_disputed_checkout
 from billing.services.gateway_config import activate_gateway, deactivate_gateway, gateway_for_new_charge, rotate_postback_token
+from billing.services.offers import (
+    CouponQuote,
+    count_coupon_use,
+    create_coupon,
+    is_reopenable,
+    quote_coupon,
+    reopen_checkout,
+    unsubscribe_from_reminders,
+)
 from billing.services.payments import ProcessingError, apply_charge, apply_marketplace_notification, checkout_for_charge
 from billing.services.proration import upgrade_credit_cents
 from billing.services.subscriptions import (
@@ -31,6 +46,14 @@ from billing.services.subscriptions import (
 from billing.services.sweep import SweepResult, sweep_subscriptions
 
 __all__ = [
+    "CouponQuote",
+    "count_coupon_use",
+    "create_coupon",
+    "quote_coupon",
+    "is_reopenable",
+    "reopen_checkout",
+    "unsubscribe_from_reminders",
+    "settle_free_checkout",
     "FAIL_STATUSES",
     "PlanChange",
     "ProcessingError",

@@ -20,6 +20,7 @@ from billing.gateways import ChargeStatus
 from billing.models import Checkout, PaymentGateway, Plan, ReconciliationItem, Subscription, UnclaimedMarketplacePayment
 from billing.services.common import cancel_open_renewals, set_transition
 from billing.services.locks import lock_checkout, lock_user
+from billing.services.offers import count_coupon_use
 from billing.services.proration import credit_adjustment
 from billing.services.review import is_duplicate_payment, list_for_review, record_duplicate_payment
 
@@ -107,6 +108,11 @@ def activate_checkout(
     grace = timedelta(days=settings.SUBSCRIPTION_GRACE_DAYS)
     in_time = live is not None and live.end_date is not None and live.end_date > paid_at - grace
 
+    if checkout.is_trial and live is not None:
+        # A second free trial slipped past the checks (two requests at once): it is "paid" (0) and gives nothing.
+        _settle_without_access(checkout, user=user, subscription=live, paid_at=paid_at)
+        return live
+
     if in_time and checkout.purpose != Checkout.Purpose.UPGRADE:
         # Extension: from the current end, whatever day it is paid on (within grace).
         target = live
@@ -139,8 +145,14 @@ def activate_checkout(
         target.next_plan = None
     target.cancel_at_period_end = False  # paying again withdraws a cancel request
     target.plan_match_rule = Subscription.PlanMatch.CHECKOUT
-    set_transition(target, status=Subscription.Status.ACTIVE, reason=reason, now=now)
+    if checkout.is_trial:
+        set_transition(target, status=Subscription.Status.TRIALING, reason=Subscription.Reason.TRIAL_STARTED, now=now)
+    else:
+        set_transition(target, status=Subscription.Status.ACTIVE, reason=reason, now=now)
     target.save()
+
+    # The coupon's use is counted now it is paid (a claimed guest payment was counted when it arrived).
+    count_coupon_use(checkout=checkout, subscription=target, counted=claiming)
 
     if own is not None and own.pk != target.pk and own.status == Subscription.Status.PENDING:
         # The money went to the live subscription; the pending one never will be paid.
@@ -156,12 +168,27 @@ def activate_checkout(
     checkout.user = user
     checkout.subscription = target
     checkout.is_late = late
-    checkout.save(update_fields=["status", "paid_at", "paid_transaction_id", "user", "subscription", "is_late", "updated_at"])
+    checkout.is_recovered = checkout.recovery_reminders_sent > 0  # paid after a reminder e-mail
+    checkout.save(update_fields=["status", "paid_at", "paid_transaction_id", "user", "subscription", "is_late", "is_recovered", "updated_at"])
     logger.info(
         "checkout activated",
         extra={"checkout": str(checkout.public_id), "subscription_id": target.pk, "reason": reason, "late": late},
     )
     return target
+
+
+@transaction.atomic
+def settle_free_checkout(*, checkout: Checkout, now: datetime | None = None) -> Checkout:
+    """
+    A NEW checkout with nothing to pay (a 100% coupon, no extras) needs no
+    gateway charge: it is paid at once, like a trial of the plan's duration.
+    Any other checkout is returned unchanged.
+    """
+    now = now or timezone.now()
+    if checkout.total_cents != 0 or checkout.purpose != Checkout.Purpose.NEW or checkout.status != Checkout.Status.PENDING:
+        return checkout
+    activate_checkout(checkout=checkout, paid_at=now, now=now)
+    return Checkout.objects.get(pk=checkout.pk)
 
 
 ENDED_BY_DECISION = (Subscription.Reason.REFUNDED, Subscription.Reason.CANCELED_BY_ADMIN, Subscription.Reason.EXPIRED_BY_ADMIN)
@@ -214,6 +241,15 @@ def _keep_for_a_person(checkout: Checkout, *, user, paid_at: datetime, transacti
     logger.warning("void charge paid: kept for a person", extra={"checkout": str(checkout.public_id)})
 
 
+def _settle_without_access(checkout: Checkout, *, user, subscription: Subscription, paid_at: datetime) -> None:
+    checkout.status = Checkout.Status.PAID
+    checkout.paid_at = paid_at
+    checkout.user = user
+    checkout.subscription = subscription
+    checkout.save(update_fields=["status", "paid_at", "user", "subscription", "updated_at"])
+    logger.warning("duplicate free trial settled without access", extra={"checkout": str(checkout.public_id)})
+
+
 def _keep_unclaimed(checkout: Checkout, *, paid_at: datetime, transaction_id: str, now: datetime) -> None:
     """The money is recorded (paid, never lost); the access waits for a confirmed owner."""
     checkout = lock_checkout(checkout).checkout  # no user yet: the checkout is all there is to lock
@@ -229,7 +265,9 @@ def _keep_unclaimed(checkout: Checkout, *, paid_at: datetime, transaction_id: st
     checkout.paid_at = paid_at
     checkout.paid_transaction_id = transaction_id or checkout.gateway_transaction_id
     checkout.is_late = late
-    checkout.save(update_fields=["status", "paid_at", "paid_transaction_id", "is_late", "updated_at"])
+    checkout.is_recovered = checkout.recovery_reminders_sent > 0
+    checkout.save(update_fields=["status", "paid_at", "paid_transaction_id", "is_late", "is_recovered", "updated_at"])
+    count_coupon_use(checkout=checkout, subscription=None)
     logger.info("guest payment kept unclaimed: its e-mail's account is not confirmed", extra={"checkout": str(checkout.public_id)})
     return None
 

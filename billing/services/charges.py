@@ -42,6 +42,7 @@ from billing.gateways import ChargeItem, ChargeRequest, Customer, GatewayUnavail
 from billing.gateways.junglepay import CONNECT_TIMEOUT, READ_TIMEOUT, CreateUnconfirmed
 from billing.gateways.sandbox import SANDBOX_OUTCOMES
 from billing.models import Checkout, CheckoutCharge, PaymentGateway
+from billing.personal_data import document_digest
 from billing.services.gateway_config import gateway_for_new_charge
 
 logger = logging.getLogger(__name__)
@@ -232,7 +233,8 @@ def _complete_customer_details(checkout: Checkout, *, cpf: str | None, phone: st
         if not is_valid_cpf(cpf):
             raise InvalidInput("cpf", _("Enter a valid CPF."))
         checkout.customer_document = digits_only(cpf)
-        changed.append("customer_document")
+        checkout.customer_document_digest = document_digest(cpf)
+        changed += ["customer_document", "customer_document_digest"]
     if phone and not digits_only(checkout.customer_phone):
         normalized = normalize_phone(phone)
         if normalized is None:

@@ -6,17 +6,20 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from billing.documents import digits_only
-from billing.exceptions import InvalidInput, TransitionNotAllowed
+from billing.exceptions import InvalidInput, TransitionNotAllowed, TrialNotAvailable
 from billing.gateways.base import DISPUTED_PROVIDER_STATUSES
 from billing.models import Checkout, OrderBump, Plan, ReconciliationItem, Subscription
 from billing.services.common import set_transition, void_open_charges
+from billing.personal_data import document_digest
 from billing.services.locks import lock_checkout
 from billing.services.review import list_for_review
+from billing.services.offers import coupon_for_checkout, discount_for, hold_coupon_use, is_first_time_buyer
 
 logger = logging.getLogger(__name__)
 
@@ -35,11 +38,21 @@ def create_checkout(
     purpose: str = Checkout.Purpose.NEW,
     subscription: Subscription | None = None,
     credit_cents: int = 0,
+    coupon_code: str = "",
+    trial: bool = False,
     now: datetime | None = None,
 ) -> Checkout:
     """
     A pending checkout whose totals are computed here, never taken from the
-    client: total = plan price + active order bumps - credit (upgrades).
+    client: total = plan price + active order bumps - credit (upgrades) -
+    the coupon's discount (NEW purchases; services.offers). Credit and
+    discount lower the plan line only, never below zero, never the bumps.
+
+    `trial=True` (the checkout API) on a plan with `trial_days` and no coupon:
+    a first-time buyer (by e-mail and by CPF) gets a free-trial checkout, 0
+    and sold for the trial's days (`is_trial`; settle_free_checkout pays it
+    and activation starts `trialing`); anyone else gets TrialNotAvailable,
+    whose message offers the paid plan.
 
     `items` snapshots what is sold, as sent to the gateway; its lines add up
     to `total_cents`. A NEW checkout of a known user without a live
@@ -69,18 +82,42 @@ def create_checkout(
     if len(bumps) != len(bump_ids):
         raise InvalidInput("order_bump_ids", _("One of the chosen extras is not available."), code="bump_unavailable")
 
-    plan_price_cents = plan.price_cents
+    is_trial = bool(
+        trial and purpose == Checkout.Purpose.NEW and plan.trial_days and not (coupon_code or "").strip()
+    )
+    if is_trial:
+        if not is_first_time_buyer(email=customer_email, document=customer_document):
+            raise TrialNotAvailable(_trial_used_message(plan))
+        if bumps:
+            raise InvalidInput("order_bump_ids", _("Extras cannot be added to a free trial."), code="bump_unavailable")
+
+    plan_price_cents = 0 if is_trial else plan.price_cents
+    duration_days = plan.trial_days if is_trial else plan.duration_days
     bumps_cents = sum(bump.price_cents for bump in bumps)
     # Credit only ever lowers the plan line, and never below zero.
     credit_cents = max(0, min(int(credit_cents), plan_price_cents))
-    total_cents = plan_price_cents + bumps_cents - credit_cents
+    coupon, discount_cents = None, 0
+    if coupon_code and coupon_code.strip():
+        if purpose != Checkout.Purpose.NEW:
+            raise InvalidInput("coupon", _("Coupons apply to new subscriptions only."), code="coupon_not_for_purpose")
+        coupon = coupon_for_checkout(
+            code=coupon_code, plan=plan, email=customer_email, document=customer_document, now=now
+        )
+        discount_cents = discount_for(kind=coupon.kind, value=coupon.value, price_cents=plan_price_cents - credit_cents)
+    total_cents = plan_price_cents + bumps_cents - credit_cents - discount_cents
 
     plan_title = plan.name
     if purpose == Checkout.Purpose.RENEWAL:
         plan_title = _("%(plan)s (renewal)") % {"plan": plan.name}
     elif purpose == Checkout.Purpose.UPGRADE:
         plan_title = _("%(plan)s (upgrade, prorated)") % {"plan": plan.name}
-    items = [{"title": str(plan_title), "unit_price_cents": plan_price_cents - credit_cents, "quantity": 1}]
+    elif is_trial:
+        plan_title = ngettext(
+            "%(plan)s (free trial, %(days)d day)", "%(plan)s (free trial, %(days)d days)", plan.trial_days
+        ) % {"plan": plan.name, "days": plan.trial_days}
+    elif coupon is not None:
+        plan_title = _("%(plan)s (coupon %(code)s)") % {"plan": plan.name, "code": coupon.code}
+    items = [{"title": str(plan_title), "unit_price_cents": plan_price_cents - credit_cents - discount_cents, "quantity": 1}]
     items += [{"title": bump.name, "unit_price_cents": bump.price_cents, "quantity": 1} for bump in bumps]
 
     if user is not None and purpose == Checkout.Purpose.NEW and subscription is None:
@@ -90,27 +127,49 @@ def create_checkout(
                 user=user, plan=plan, status=Subscription.Status.PENDING, last_transition_at=now, created_at=now
             )
 
-    checkout = Checkout.objects.create(
+    fields = dict(
         user=user,
         plan=plan,
         purpose=purpose,
         subscription=subscription,
         payment_method=payment_method,
         plan_price_cents=plan_price_cents,
-        plan_duration_days=plan.duration_days,
+        plan_duration_days=duration_days,
+        is_trial=is_trial,
         bumps_cents=bumps_cents,
         credit_cents=credit_cents,
+        coupon=coupon,
+        discount_cents=discount_cents,
         total_cents=total_cents,
         items=items,
         customer_name=customer_name[:150],
         customer_email=customer_email,
         customer_document=digits_only(customer_document),
+        customer_document_digest=document_digest(customer_document),
         customer_phone=digits_only(customer_phone)[:20],
         created_at=now,
     )
+    if is_trial:
+        try:
+            with transaction.atomic():
+                checkout = Checkout.objects.create(**fields)
+        except IntegrityError:
+            # one_trial_per_email / one_trial_per_cpf: a trial for this person was taken a moment ago.
+            raise TrialNotAvailable(_trial_used_message(plan)) from None
+    else:
+        checkout = Checkout.objects.create(**fields)
     if bumps:
         checkout.order_bumps.set(bumps)
+    if coupon is not None:
+        hold_coupon_use(checkout=checkout, now=now)  # last: the coupon row is the last lock of the order
     return checkout
+
+
+def _trial_used_message(plan: Plan) -> str:
+    return _("You have already had a free trial. Subscribe to %(plan)s for %(price)s to continue.") % {
+        "plan": plan.name,
+        "price": plan.price_display,
+    }
 
 
 @transaction.atomic

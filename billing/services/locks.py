@@ -2,7 +2,14 @@
 The one lock order of billing. Every flow that changes a checkout or a
 subscription takes its row locks through these helpers, in this order:
 
-    user → subscription(s) (by pk) → checkout(s) (by pk)
+    user → subscription(s) (by pk) → checkout(s) (by pk) → coupon
+
+- The coupon row is the last lock, and a leaf, taken FOR NO KEY UPDATE
+  (inserting a checkout that points at it takes KEY SHARE, which this does
+  not wait for): `create_checkout` takes it after inserting its rows
+  (services.offers.hold_coupon_use), and `activate_checkout` counts a use
+  with one UPDATE of it after locking the rest. Nothing waits for another
+  lock while holding a coupon's.
 
 - A flow that starts from a checkout (activate, refund, fail, restore after
   a dispute) reads the checkout without a lock to learn its user, locks the
@@ -30,7 +37,7 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 
-from billing.models import Checkout, Subscription
+from billing.models import Checkout, Coupon, Subscription
 
 OPEN_CHARGE_PURPOSES = (Checkout.Purpose.RENEWAL, Checkout.Purpose.UPGRADE)
 
@@ -90,3 +97,8 @@ def lock_open_charges(subscription: Subscription) -> list[Checkout]:
 def lock_live_subscription(user_id: int) -> Subscription | None:
     """The user's live subscription; the caller holds the user's lock already."""
     return Subscription.objects.select_for_update().live().filter(user_id=user_id).first()
+
+
+def lock_coupon(coupon_id: int) -> Coupon:
+    """The coupon row, last in the order (see the module docstring)."""
+    return Coupon.objects.select_for_update(no_key=True).get(pk=coupon_id)

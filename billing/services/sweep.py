@@ -14,13 +14,19 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from billing.fields import EncryptedTextField
-from billing.models import Checkout, Subscription
-from billing.notifications import queue_renewal_notices
+from billing.models import Checkout, ReminderOptOut, Subscription
+from billing.notifications import queue_recovery_reminders, queue_renewal_notices
+from billing.services.offers import discount_for
 
 logger = logging.getLogger(__name__)
 
 # An unpaid first checkout without a PIX expiry is abandoned after this long.
 STALE_CHECKOUT_AGE = timedelta(days=1)
+# A checkout reopened from a reminder is not expired again this soon (its fresh PIX is on its way).
+REOPEN_HOLD = timedelta(minutes=15)
+# A reminder step goes only to checkouts created within this long after its time: a backlog (a sweep
+# that did not run, a newly configured step) never mails checkouts long forgotten.
+RECOVERY_WINDOW = timedelta(days=1)
 # How a marketplace sale's plan was matched (billing.services.activation.record_marketplace_payment).
 MARKETPLACE_MATCH_RULES = (Subscription.PlanMatch.EXACT_PRICE, Subscription.PlanMatch.NEAREST_PRICE)
 
@@ -29,25 +35,30 @@ MARKETPLACE_MATCH_RULES = (Subscription.PlanMatch.EXACT_PRICE, Subscription.Plan
 class SweepResult:
     checkouts_expired: int = 0
     never_paid: int = 0
+    trials_ended: int = 0
     expired: int = 0
     canceled_at_period_end: int = 0
     renewals_closed: int = 0
     past_due: int = 0
     renewals_issued: int = 0
+    reminders_sent: int = 0
     renewal_checkout_ids: list = field(default_factory=list, repr=False)
 
     @property
     def rows_changed(self) -> int:
         return (
-            self.checkouts_expired + self.never_paid + self.expired + self.canceled_at_period_end
+            self.checkouts_expired + self.never_paid + self.trials_ended + self.expired + self.canceled_at_period_end
             + self.renewals_closed + self.past_due + 2 * self.renewals_issued  # claim + new checkout
+            + self.reminders_sent
         )
 
     def summary(self) -> str:
         return (
             f"renewals issued {self.renewals_issued}, past due {self.past_due}, expired {self.expired}, "
+            f"trials ended unpaid {self.trials_ended}, "
             f"canceled at period end {self.canceled_at_period_end}, stale checkouts expired {self.checkouts_expired}, "
-            f"never paid {self.never_paid}, renewal charges closed {self.renewals_closed}"
+            f"never paid {self.never_paid}, renewal charges closed {self.renewals_closed}, "
+            f"checkout reminders sent {self.reminders_sent}"
         )
 
 
@@ -58,12 +69,16 @@ def sweep_subscriptions(*, now: datetime | None = None, progress=None) -> SweepR
 
     1. unpaid first checkouts whose PIX expired or that are a day old → expired;
     2. their pending subscriptions → expired (`never_paid`);
+    2b. free trials whose `end_date` passed, first charge unpaid → expired (`trial_ended`, no grace);
     3. live subscriptions past grace → expired;
     4. subscriptions canceled at period end whose period is over → canceled;
     5. renewal charges of subscriptions no longer live → expired;
     6. active subscriptions past `end_date` → past_due (`grace_started`);
     7. due renewals: claimed by compare-and-set (`renewal_issued_for` ← `end_date`),
-       read back, created in one bulk insert, e-mailed after commit.
+       read back, created in one bulk insert, e-mailed after commit;
+    8. reminders of unpaid first checkouts, one per CHECKOUT_RECOVERY_MINUTES
+       step: claimed by compare-and-set on `recovery_reminders_sent`, read
+       back, e-mailed after commit.
 
     Each step is its own short transaction and a compare-and-set on the rows'
     own columns: a second sweep running at the same moment waits on the row
@@ -83,6 +98,8 @@ def sweep_subscriptions(*, now: datetime | None = None, progress=None) -> SweepR
             Checkout.objects.filter(status=C.PENDING, purpose=Checkout.Purpose.NEW)
             # A PIX is payable until its expiry, however old the checkout; the age rule is for checkouts without one.
             .filter(Q(pix_expires_at__lt=now) | Q(pix_expires_at__isnull=True, created_at__lt=now - STALE_CHECKOUT_AGE))
+            # Reopened from a reminder moments ago: its fresh PIX is being issued.
+            .exclude(reopened_at__gt=now - REOPEN_HOLD)
             .update(status=C.EXPIRED, updated_at=now)
         )
     report("checkouts_expired", result.checkouts_expired)
@@ -98,6 +115,14 @@ def sweep_subscriptions(*, now: datetime | None = None, progress=None) -> SweepR
             .update(status=S.EXPIRED, last_reason=Subscription.Reason.NEVER_PAID, last_transition_at=now, updated_at=now)
         )
     report("never_paid", result.never_paid)
+
+    with transaction.atomic():
+        # No grace for a trial: its first charge unpaid at the end, access ends. A trial canceled by the
+        # user is left to step 4 (canceled at period end, never charged).
+        result.trials_ended = Subscription.objects.filter(
+            status=S.TRIALING, cancel_at_period_end=False, end_date__lte=now
+        ).update(status=S.EXPIRED, last_reason=Subscription.Reason.TRIAL_ENDED, last_transition_at=now, updated_at=now)
+    report("trials_ended", result.trials_ended)
 
     with transaction.atomic():
         result.expired = Subscription.objects.filter(
@@ -129,6 +154,9 @@ def sweep_subscriptions(*, now: datetime | None = None, progress=None) -> SweepR
 
     _issue_renewals(now=now, result=result)
     report("renewals_issued", result.renewals_issued)
+
+    _send_recovery_reminders(now=now, result=result)
+    report("reminders_sent", result.reminders_sent)
     logger.info("subscriptions swept", extra={"summary": result.summary()})
     return result
 
@@ -172,10 +200,11 @@ def _issue_renewals(*, now: datetime, result: SweepResult) -> None:
         )
         .order_by("pk")
         .values(
-            "pk", "user_id", "user__email", "user__name", "end_date", "last_document", "last_phone", "last_name",
+            "pk", "user_id", "user__email", "user__name", "end_date", "status", "last_document", "last_phone", "last_name",
             "plan_id", "plan__name", "plan__price_cents", "plan__duration_days", "plan__accepts_pix", "plan__accepts_card",
             "next_plan_id", "next_plan__name", "next_plan__price_cents", "next_plan__duration_days",
             "next_plan__accepts_pix", "next_plan__accepts_card",
+            "coupon_id", "coupon__kind", "coupon__value", "coupon_renewals_left",
         )
     )
     checkouts, notices = [], []
@@ -188,6 +217,11 @@ def _issue_renewals(*, now: datetime, result: SweepResult) -> None:
         if name not in titles:
             titles[name] = _("%(plan)s (renewal)") % {"plan": name}
         customer_name = (row["last_name"] or row["user__name"] or row["user__email"])[:150]
+        # A recurring coupon (Coupon.renewals) discounts its renewals while some are left; else the plan price.
+        coupon_id, discount = None, 0
+        if row["coupon_id"] and (row["coupon_renewals_left"] is None or row["coupon_renewals_left"] > 0):
+            coupon_id = row["coupon_id"]
+            discount = discount_for(kind=row["coupon__kind"], value=row["coupon__value"], price_cents=price)
         checkout = Checkout(
             user_id=row["user_id"],
             plan_id=plan_id,
@@ -198,8 +232,10 @@ def _issue_renewals(*, now: datetime, result: SweepResult) -> None:
             plan_duration_days=row[key + "duration_days"],
             bumps_cents=0,
             credit_cents=0,
-            total_cents=price,
-            items=[{"title": titles[name], "unit_price_cents": price, "quantity": 1}],
+            coupon_id=coupon_id,
+            discount_cents=discount,
+            total_cents=price - discount,
+            items=[{"title": titles[name], "unit_price_cents": price - discount, "quantity": 1}],
             customer_name=customer_name,
             customer_email=row["user__email"],
             customer_document=row["last_document"] or "",
@@ -207,8 +243,57 @@ def _issue_renewals(*, now: datetime, result: SweepResult) -> None:
             created_at=now,
         )
         checkouts.append(checkout)
-        notices.append([row["user__email"], customer_name, name, price, str(checkout.public_id), row["end_date"].isoformat()])
+        notices.append([
+            row["user__email"], customer_name, name, price - discount, str(checkout.public_id), row["end_date"].isoformat(),
+            row["status"] == Subscription.Status.TRIALING,
+        ])
     Checkout.objects.bulk_create(checkouts)
     result.renewals_issued = len(checkouts)
     result.renewal_checkout_ids = [c.public_id for c in checkouts]
     transaction.on_commit(lambda: queue_renewal_notices(notices))
+
+
+@transaction.atomic
+def _send_recovery_reminders(*, now: datetime, result: SweepResult) -> None:
+    """
+    Reminders of unpaid first checkouts, after each of CHECKOUT_RECOVERY_MINUTES.
+    Latest step first, so a checkout that is past two steps gets only the
+    later one; each step is one compare-and-set UPDATE on the checkout's own
+    `recovery_reminders_sent` (a concurrent sweep re-checks it and skips).
+    Never for a paid checkout, a trial, an address that unsubscribed, or a
+    customer who has bought since.
+    """
+    steps = list(enumerate(settings.CHECKOUT_RECOVERY_MINUTES, start=1))
+    if not steps:
+        return
+    claim = uuid.uuid4()
+    C = Checkout.Status
+    bought_since = Checkout.objects.filter(
+        customer_email=OuterRef("customer_email"), status=C.PAID, created_at__gte=OuterRef("created_at")
+    )
+    opted_out = ReminderOptOut.objects.filter(email=OuterRef("customer_email"))
+    claimed = 0
+    for number, minutes in reversed(steps):
+        due = now - timedelta(minutes=minutes)
+        claimed += (
+            Checkout.objects.filter(
+                purpose=Checkout.Purpose.NEW,
+                status__in=[C.PENDING, C.EXPIRED],
+                is_trial=False,
+                total_cents__gt=0,
+                recovery_reminders_sent__lt=number,
+                created_at__lte=due,
+                created_at__gt=due - RECOVERY_WINDOW,
+            )
+            .exclude(Exists(opted_out))
+            .exclude(Exists(bought_since))
+            .update(recovery_reminders_sent=number, recovery_claim=claim, updated_at=now)
+        )
+    if not claimed:
+        return
+    rows = Checkout.objects.filter(recovery_claim=claim).order_by("pk").values_list(
+        "customer_email", "customer_name", "plan__name", "total_cents", "public_id", "status"
+    )
+    reminders = [[email, name, plan, total, str(public_id), status] for email, name, plan, total, public_id, status in rows]
+    result.reminders_sent = len(reminders)
+    transaction.on_commit(lambda: queue_recovery_reminders(reminders))

@@ -13,7 +13,7 @@
   if (!root || !dataNode) { return; }
   var data = JSON.parse(dataNode.textContent);
   var POLL_MS = 1500;
-  var FIELD_NAMES = ["name", "email", "cpf", "phone"];
+  var FIELD_NAMES = ["name", "email", "cpf", "phone", "coupon"];
   var TERMINAL = { expired: "expired", failed: "failed", refunded: "refunded", canceled: "canceled" };
 
   var form = document.getElementById("identify-form");
@@ -59,8 +59,18 @@
   function selectedBumps() {
     return Array.prototype.slice.call(form.querySelectorAll("input[name=order_bump_ids]:checked"));
   }
+  // The coupon as the server last quoted it (GET /api/coupons/<code>); display only.
+  var coupon = { code: "", discount: 0, timer: null, seq: 0 };
   function updateTotal() {
-    var total = data.plan.price_cents;
+    // A free trial (no coupon typed) costs nothing today.
+    var onTrial = data.trial && !(form.elements.coupon && form.elements.coupon.value.trim());
+    var total = onTrial ? 0 : data.plan.price_cents - coupon.discount;
+    var discountLine = $("summary-discount");
+    if (discountLine) {
+      discountLine.hidden = !coupon.discount;
+      $("summary-coupon-code").textContent = coupon.code;
+      $("summary-discount-amount").textContent = "- " + formatBRL(coupon.discount);
+    }
     var lines = $("summary-bumps");
     lines.textContent = "";
     selectedBumps().forEach(function (box) {
@@ -81,6 +91,48 @@
   form.querySelectorAll("input[name=order_bump_ids]").forEach(function (box) {
     box.addEventListener("change", updateTotal);
   });
+
+  // ---- coupon: checked live against the server ----------------------------
+  function setCouponError(text) {
+    var p = $("error-coupon"), input = form.elements.coupon;
+    if (!p || !input) { return; }
+    p.textContent = text || "";
+    p.hidden = !text;
+    if (text) { input.setAttribute("aria-invalid", "true"); } else { input.removeAttribute("aria-invalid"); }
+    input.closest(".field").classList.toggle("has-error", !!text);
+  }
+  function checkCoupon() {
+    var input = form.elements.coupon;
+    if (!input) { return; }
+    var code = input.value.trim();
+    var seq = ++coupon.seq;
+    coupon.code = ""; coupon.discount = 0;
+    $("coupon-status").textContent = "";
+    setCouponError("");
+    updateTotal();
+    if (!code) { return; }
+    $("coupon-status").textContent = msg("coupon-checking");
+    var url = apiUrl("coupon", code) + "?plan_id=" + encodeURIComponent(data.plan.id);
+    var email = form.elements.email.value.trim();
+    if (email) { url += "&email=" + encodeURIComponent(email); }
+    api("GET", url).then(function (result) {
+      if (seq !== coupon.seq) { return; }  // a newer check is on its way
+      $("coupon-status").textContent = "";
+      if (!result.ok) { setCouponError(errorMessage(result)); return; }
+      coupon.code = result.json.code;
+      coupon.discount = result.json.discount_amount;
+      $("coupon-status").textContent = msg("coupon-applied").replace("%(amount)s", formatBRL(coupon.discount));
+      updateTotal();
+    }, function () { if (seq === coupon.seq) { $("coupon-status").textContent = ""; } });
+  }
+  if (form.elements.coupon) {
+    form.elements.coupon.addEventListener("input", function () {
+      clearTimeout(coupon.timer);
+      coupon.timer = setTimeout(checkCoupon, 400);
+    });
+    form.elements.email.addEventListener("change", function () { if (form.elements.coupon.value.trim()) { checkCoupon(); } });
+    if (form.elements.coupon.value.trim()) { checkCoupon(); }
+  }
   updateTotal();
 
   // ---- API ----------------------------------------------------------------
@@ -118,6 +170,7 @@
     $("form-error").textContent = "";
     FIELD_NAMES.forEach(function (name) {
       var p = $("error-" + name);
+      if (!p) { return; }
       p.hidden = true;
       p.textContent = "";
       var input = form.elements[name];
@@ -138,7 +191,7 @@
     var first = null;
     Object.keys(fields).forEach(function (name) {
       var text = flatten(fields[name]);
-      if (FIELD_NAMES.indexOf(name) >= 0) {
+      if (FIELD_NAMES.indexOf(name) >= 0 && $("error-" + name) && form.elements[name]) {
         var p = $("error-" + name);
         p.textContent = text;
         p.hidden = false;
@@ -273,6 +326,19 @@
     });
   }
 
+  // ---- a second trial is refused: the paid plan is offered ----------------
+  function offerPaidPlan() {
+    var button = $("pay-without-trial");
+    button.textContent = msg("pay-now");
+    $("trial-used").hidden = false;
+  }
+  $("pay-without-trial").addEventListener("click", function () {
+    data.trial = false;
+    $("trial-used").hidden = true;
+    updateTotal();
+    form.requestSubmit ? form.requestSubmit() : form.dispatchEvent(new Event("submit", { cancelable: true }));
+  });
+
   // ---- step 1 submit ------------------------------------------------------
   form.addEventListener("submit", function (event) {
     event.preventDefault();
@@ -301,10 +367,18 @@
       email: form.elements.email.value.trim(),
       cpf: digits(form.elements.cpf.value),
       phone: digits(form.elements.phone.value),
+      coupon: form.elements.coupon ? form.elements.coupon.value.trim() : "",
+      trial: data.trial,
     };
     api("POST", data.api.process, body).then(function (result) {
-      if (!result.ok) { busy(submitButton, false); showErrors(result); return; }
+      if (!result.ok) {
+        busy(submitButton, false);
+        showErrors(result);
+        if (result.json && result.json.error && result.json.error.code === "trial_already_used") { offerPaidPlan(); }
+        return;
+      }
       rememberCheckout(result.json.checkout_id);
+      if (result.json.status === "paid") { busy(submitButton, false); showDone(); return; }  // nothing to pay
       return requestPix(result.json.checkout_id, result.json.total_amount).then(function () { busy(submitButton, false); });
     }).catch(function () {
       busy(submitButton, false);

@@ -37,7 +37,7 @@ def test_it_computes_the_total_on_the_server_and_ignores_a_client_total(api_clie
     body = response.json()
     assert body["total_amount"] == 3980 and body["status"] == "pending"
     assert uuid.UUID(body["checkout_id"])
-    assert set(body) == {"checkout_id", "total_amount", "status"}
+    assert set(body) == {"checkout_id", "total_amount", "discount_amount", "status"}
     assert Checkout.objects.get(public_id=body["checkout_id"]).total_cents == 3980
 
 

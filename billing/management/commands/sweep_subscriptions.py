@@ -7,7 +7,8 @@ from billing.services import sweep_subscriptions
 
 class Command(BaseCommand):
     help = (
-        "Issue due renewal charges, start grace, expire subscriptions and stale first checkouts "
+        "Issue due renewal charges (and first charges of trials), start grace, expire subscriptions, trials and "
+        "stale first checkouts, send checkout reminders "
         "(what beat runs every 5 minutes). Safe to run while another sweep runs."
     )
 
