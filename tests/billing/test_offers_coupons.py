@@ -353,7 +353,7 @@ def test_the_migration_gives_earlier_checkouts_their_cpf_digest_so_new_only_sees
 
     from django.apps import apps
 
-    migration = importlib.import_module("billing.migrations.0101_offers")
+    migration = importlib.import_module("billing.migrations.0009_offers")
     plan = PlanFactory()
     coupon(new_subscribers_only=True)
     earlier = create_checkout(plan=plan, customer_name="Ana", customer_email="old@example.com", customer_document="52998224725", now=NOW)
