@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.services import get_guest_payment_owner, get_or_create_customer
+from billing.checkout_status import publish_after_commit
 from billing.exceptions import MarketplaceError, TransitionNotAllowed
 from billing.gateways import ChargeStatus
 from billing.models import Checkout, PaymentGateway, Plan, ReconciliationItem, Subscription
@@ -143,6 +144,7 @@ def activate_checkout(
     checkout.subscription = target
     checkout.is_late = late
     checkout.save(update_fields=["status", "paid_at", "user", "subscription", "is_late", "updated_at"])
+    publish_after_commit(pk=checkout.pk)
     logger.info(
         "checkout activated",
         extra={"checkout": str(checkout.public_id), "subscription_id": target.pk, "reason": reason, "late": late},
@@ -186,6 +188,7 @@ def _keep_for_a_person(checkout: Checkout, *, user, paid_at: datetime, now: date
     checkout.subscription = None
     checkout.is_late = True
     checkout.save(update_fields=["status", "paid_at", "user", "subscription", "is_late", "updated_at"])
+    publish_after_commit(pk=checkout.pk)
     if checkout.gateway_id:
         ReconciliationItem.objects.get_or_create(
             gateway_id=checkout.gateway_id,
@@ -212,6 +215,7 @@ def _keep_unclaimed(checkout: Checkout, *, paid_at: datetime) -> None:
     checkout.paid_at = paid_at
     checkout.is_late = late
     checkout.save(update_fields=["status", "paid_at", "is_late", "updated_at"])
+    publish_after_commit(pk=checkout.pk)
     logger.info("guest payment kept unclaimed: its e-mail's account is not confirmed", extra={"checkout": str(checkout.public_id)})
     return None
 
