@@ -1,8 +1,9 @@
 """
-URLs for bench/api.py only: the project's URLs plus the framework's floor, a
-bare Django view returning the same 20 rows as `/api/models` with
-JsonResponse. Enabled by `DJANGO_SETTINGS_MODULE=bench.settings`, never by the
-project's own settings.
+URLs for the benchmarks only: the project's URLs plus the framework's floors.
+`bench/floor` is a bare Django view returning the same 20 rows as
+`/api/models` with JsonResponse (bench/api.py); `bench/bare` is a bare
+`JsonResponse` touching nothing (bench/launch.py). Enabled by
+`DJANGO_SETTINGS_MODULE=bench.settings`, never by the project's own settings.
 """
 
 from django.http import JsonResponse
@@ -21,4 +22,8 @@ def floor(request):
     return JsonResponse({"count": len(rows), "results": rows})
 
 
-urlpatterns = [path("bench/floor", floor), *project_urlpatterns]
+def bare(request):
+    return JsonResponse({"checkout_id": "00000000-0000-0000-0000-000000000000", "status": "pending", "total_amount": 2990, "paid_at": None, "subscription": None})
+
+
+urlpatterns = [path("bench/floor", floor), path("bench/bare", bare), *project_urlpatterns]

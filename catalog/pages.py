@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET
 from accounts.access import user_has_access
 from catalog import selectors
 from catalog.models import Creator, Post
+from catalog.page_cache import anonymous_page_cache
 
 HOME_CREATORS = 8
 HOME_POSTS = 12
@@ -74,6 +75,7 @@ def creators(request):
 
 
 @require_GET
+@anonymous_page_cache
 def creator(request, slug: str):
     creator = selectors.get_creator(slug)
     has_access = user_has_access(request.user)
@@ -93,6 +95,7 @@ def creator(request, slug: str):
 
 
 @require_GET
+@anonymous_page_cache
 def post(request, post_id: int):
     post = selectors.get_post(post_id)
     has_access = user_has_access(request.user)

@@ -228,6 +228,12 @@ WHITELABEL_SYNC_STALE_SECONDS = 3 * 3600
 # Billing
 # ---------------------------------------------------------------------------
 SUBSCRIPTION_GRACE_DAYS = env.int("SUBSCRIPTION_GRACE_DAYS", default=3)
+# How long the polled checkout status stays cached (billing/checkout_status.py): written through
+# by every status change, so this only bounds a cache write lost while Redis was unreachable.
+CHECKOUT_STATUS_CACHE_SECONDS = env.int("CHECKOUT_STATUS_CACHE_SECONDS", default=120)
+# Anonymous creator and post pages (catalog/page_cache.py): a publish changes their keys at once;
+# this bounds how long a single admin edit of a creator or post takes to show to visitors.
+CATALOG_PAGE_CACHE_SECONDS = env.int("CATALOG_PAGE_CACHE_SECONDS", default=60)
 RENEWAL_NOTICE_DAYS = env.int("RENEWAL_NOTICE_DAYS", default=3)
 
 

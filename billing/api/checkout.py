@@ -7,13 +7,15 @@ exposed. The total is always computed by `billing.services.create_checkout`;
 a total sent by the client is not even read.
 """
 
-from django.utils.translation import gettext as _, gettext_lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing import services
+from billing.checkout_status import cached_status, remember_status
 from billing.documents import digits_only, is_valid_cpf, normalize_phone
 from billing.exceptions import CheckoutNotFound, InvalidInput
 from billing.gateways import GatewayUnavailable, get_active_gateway
@@ -40,26 +42,27 @@ def _get_checkout(checkout_id, request) -> Checkout:
     checkout = (
         Checkout.objects.select_related("subscription__plan", "gateway").filter(public_id=checkout_id).first()
     )
-    if checkout is None or not _may_see(request.user, checkout):
+    if checkout is None or not _may_see(request.user, checkout.user_id):
         raise CheckoutNotFound(_("Checkout not found."))
     return checkout
 
 
-def _may_see(user, checkout: Checkout) -> bool:
-    if checkout.user_id is None or not user.is_authenticated:
+def _may_see(user, owner_id: int | None) -> bool:
+    """`owner_id`: the checkout's user_id (from the row, or from its cached status)."""
+    if owner_id is None or not user.is_authenticated:
         return True
-    return user.pk == checkout.user_id or user.is_staff
+    return user.pk == owner_id or user.is_staff
 
 
-def _may_see_details(user, checkout: Checkout) -> bool:
+def _may_see_details(user, owner_id: int | None) -> bool:
     """
     Whose subscription a checkout paid is the account's business: a logged-out
     holder of an account's checkout id (a forwarded renewal link) learns its
     status and amount only, never the subscription or customer behind it.
     """
-    if checkout.user_id is None:
+    if owner_id is None:
         return True  # a guest checkout: the holder of the id is the buyer
-    return user.is_authenticated and (user.pk == checkout.user_id or user.is_staff)
+    return user.is_authenticated and (user.pk == owner_id or user.is_staff)
 
 
 class CheckoutProcessApi(APIView):
@@ -193,7 +196,13 @@ class CheckoutSubscriptionOutput(serializers.Serializer):
 
 
 class CheckoutStatusApi(APIView):
-    """Polled by the checkout page (every ~2 s) until the payment arrives; a cheap read, not throttled."""
+    """
+    Polled by the checkout page until the payment arrives; a cheap read, not
+    throttled. Answered from the cached status (billing/checkout_status.py,
+    written through by every status change) without a database query, except
+    for what the cache does not hold: an entitled caller's paid checkout (its
+    subscription) and a checkout not cached yet (read, then cached).
+    """
 
     class CheckoutStatusOutput(serializers.Serializer):
         checkout_id = serializers.UUIDField(source="public_id")
@@ -213,8 +222,18 @@ class CheckoutStatusApi(APIView):
 
     @extend_schema(responses={200: CheckoutStatusOutput})
     def get(self, request, checkout_id):
+        cached = cached_status(checkout_id)
+        if cached is not None:
+            if not _may_see(request.user, cached["user_id"]):
+                raise CheckoutNotFound(_("Checkout not found."))
+            details = _may_see_details(request.user, cached["user_id"])
+            if not (details and cached["status"] == Checkout.Status.PAID):
+                # What the serializer below answers when the subscription is not shown.
+                fields = ("checkout_id", "status", "total_amount", "paid_at")
+                return Response({**{field: cached[field] for field in fields}, "subscription": None})
         checkout = _get_checkout(checkout_id, request)
-        details = _may_see_details(request.user, checkout)
+        remember_status(checkout)
+        details = _may_see_details(request.user, checkout.user_id)
         return Response(self.CheckoutStatusOutput(checkout, context={"details": details}).data)
 
 

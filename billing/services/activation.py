@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.services import get_guest_payment_owner
+from billing.checkout_status import publish_after_commit
 from billing.exceptions import MarketplaceError, TransitionNotAllowed
 from billing.gateways import ChargeStatus
 from billing.models import Checkout, PaymentGateway, Plan, ReconciliationItem, Subscription, UnclaimedMarketplacePayment
@@ -170,6 +171,7 @@ def activate_checkout(
     checkout.is_late = late
     checkout.is_recovered = checkout.recovery_reminders_sent > 0  # paid after a reminder e-mail
     checkout.save(update_fields=["status", "paid_at", "paid_transaction_id", "user", "subscription", "is_late", "is_recovered", "updated_at"])
+    publish_after_commit(pk=checkout.pk)
     logger.info(
         "checkout activated",
         extra={"checkout": str(checkout.public_id), "subscription_id": target.pk, "reason": reason, "late": late},
@@ -228,6 +230,7 @@ def _keep_for_a_person(checkout: Checkout, *, user, paid_at: datetime, transacti
     checkout.subscription = None
     checkout.is_late = True
     checkout.save(update_fields=["status", "paid_at", "paid_transaction_id", "user", "subscription", "is_late", "updated_at"])
+    publish_after_commit(pk=checkout.pk)
     if checkout.gateway_id:
         list_for_review(
             gateway=checkout.gateway,
@@ -247,6 +250,7 @@ def _settle_without_access(checkout: Checkout, *, user, subscription: Subscripti
     checkout.user = user
     checkout.subscription = subscription
     checkout.save(update_fields=["status", "paid_at", "user", "subscription", "updated_at"])
+    publish_after_commit(pk=checkout.pk)
     logger.warning("duplicate free trial settled without access", extra={"checkout": str(checkout.public_id)})
 
 
@@ -268,6 +272,7 @@ def _keep_unclaimed(checkout: Checkout, *, paid_at: datetime, transaction_id: st
     checkout.is_recovered = checkout.recovery_reminders_sent > 0
     checkout.save(update_fields=["status", "paid_at", "paid_transaction_id", "is_late", "is_recovered", "updated_at"])
     count_coupon_use(checkout=checkout, subscription=None)
+    publish_after_commit(pk=checkout.pk)
     logger.info("guest payment kept unclaimed: its e-mail's account is not confirmed", extra={"checkout": str(checkout.public_id)})
     return None
 

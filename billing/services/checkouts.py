@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from billing.checkout_status import publish_after_commit
 from billing.documents import digits_only
 from billing.exceptions import InvalidInput, TransitionNotAllowed, TrialNotAvailable
 from billing.gateways.base import DISPUTED_PROVIDER_STATUSES
@@ -188,6 +189,7 @@ def refund_checkout(*, checkout: Checkout, now: datetime | None = None) -> Check
         raise TransitionNotAllowed(_("Only a paid checkout can be refunded."))
     checkout.status = Checkout.Status.REFUNDED
     checkout.save(update_fields=["status", "updated_at"])
+    publish_after_commit(pk=checkout.pk)
     subscription = locks.own
     if subscription is not None:
         if subscription.status != Subscription.Status.REFUNDED:
@@ -215,6 +217,7 @@ def restore_disputed_checkout(*, checkout: Checkout, now: datetime | None = None
         return checkout
     checkout.status = Checkout.Status.PAID
     checkout.save(update_fields=["status", "updated_at"])
+    publish_after_commit(pk=checkout.pk)
     subscription = locks.own
     if subscription is None or subscription.status != Subscription.Status.REFUNDED:
         return checkout
@@ -262,6 +265,7 @@ def fail_checkout(*, checkout: Checkout, status: str, now: datetime | None = Non
         return checkout
     checkout.status = status
     checkout.save(update_fields=["status", "updated_at"])
+    publish_after_commit(pk=checkout.pk)
     subscription = locks.own
     if subscription is not None:
         if checkout.purpose == Checkout.Purpose.NEW and subscription.status == Subscription.Status.PENDING:

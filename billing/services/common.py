@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from billing.checkout_status import publish_after_commit
 from billing.models import Checkout, Subscription
 
 
@@ -32,4 +33,7 @@ def void_open_charges(
     qs = Checkout.objects.filter(subscription=subscription, purpose__in=purposes, status=Checkout.Status.PENDING)
     if exclude_pk:
         qs = qs.exclude(pk=exclude_pk)
-    return qs.update(status=Checkout.Status.CANCELED, updated_at=now)
+    changed = qs.update(status=Checkout.Status.CANCELED, updated_at=now)
+    if changed:
+        publish_after_commit(subscription=subscription, status=Checkout.Status.CANCELED, updated_at=now)
+    return changed

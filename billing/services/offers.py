@@ -24,7 +24,13 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from billing.exceptions import CheckoutNotFound, CheckoutNotPayable, CouponNotFound, InvalidInput
+from billing.checkout_status import publish_after_commit
+from billing.exceptions import (
+    CheckoutNotFound,
+    CheckoutNotPayable,
+    CouponNotFound,
+    InvalidInput,
+)
 from billing.models import Checkout, Coupon, Plan, ReminderOptOut, Subscription
 from billing.personal_data import document_digest
 from billing.services.locks import lock_checkout, lock_coupon
@@ -244,6 +250,7 @@ def reopen_checkout(*, checkout_id, now: datetime | None = None) -> Checkout:
     checkout.status = Checkout.Status.PENDING
     checkout.reopened_at = now
     checkout.save(update_fields=["status", "reopened_at", "updated_at"])
+    publish_after_commit(pk=checkout.pk)
     return checkout
 
 

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from billing.checkout_status import publish_after_commit
 from billing.exceptions import InvalidInput, TransitionNotAllowed
 from billing.models import Checkout, Plan, Subscription
 from billing.services.activation import activate_checkout
@@ -162,7 +163,8 @@ def change_plan(*, subscription: Subscription, plan: Plan, now: datetime | None 
     reusable = open_upgrades.filter(plan=plan, created_at__gte=now - UPGRADE_REUSE_WINDOW).first()
     if reusable is not None:
         return PlanChange("upgrade", subscription, reusable)
-    open_upgrades.update(status=Checkout.Status.CANCELED, updated_at=now)
+    if open_upgrades.update(status=Checkout.Status.CANCELED, updated_at=now):
+        publish_after_commit(subscription=subscription, purpose=Checkout.Purpose.UPGRADE, status=Checkout.Status.CANCELED, updated_at=now)
 
     user = subscription.user
     last = last_paid_checkout(subscription)

@@ -13,6 +13,7 @@ from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from billing.checkout_status import publish_after_commit
 from billing.fields import EncryptedTextField
 from billing.models import Checkout, ReminderOptOut, Subscription
 from billing.notifications import queue_recovery_reminders, queue_renewal_notices
@@ -102,6 +103,9 @@ def sweep_subscriptions(*, now: datetime | None = None, progress=None) -> SweepR
             .exclude(reopened_at__gt=now - REOPEN_HOLD)
             .update(status=C.EXPIRED, updated_at=now)
         )
+        if result.checkouts_expired:
+            # Pages polling these checkouts see the change at once, not after the status cache's TTL.
+            publish_after_commit(status=C.EXPIRED, purpose=Checkout.Purpose.NEW, updated_at=now)
     report("checkouts_expired", result.checkouts_expired)
 
     with transaction.atomic():
@@ -144,6 +148,8 @@ def sweep_subscriptions(*, now: datetime | None = None, progress=None) -> SweepR
             .exclude(Exists(Subscription.objects.filter(pk=OuterRef("subscription_id"), status__in=Subscription.LIVE_STATUSES)))
             .update(status=C.EXPIRED, updated_at=now)
         )
+        if result.renewals_closed:
+            publish_after_commit(status=C.EXPIRED, purpose=Checkout.Purpose.RENEWAL, updated_at=now)
     report("renewals_closed", result.renewals_closed)
 
     with transaction.atomic():

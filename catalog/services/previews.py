@@ -16,6 +16,7 @@ from django.core.files.base import ContentFile
 from PIL import Image, ImageFilter
 
 from catalog.models import Media, Post
+from catalog.page_cache import bump_catalog_version
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ def generate_previews(*, post_ids: list[int]) -> int:
         # Compare-and-set: an admin upload in the meantime wins.
         if Post.objects.filter(pk=post.pk, preview="").update(preview=name):
             made += 1
+            bump_catalog_version()
         else:
             storage.delete(name)
     return made

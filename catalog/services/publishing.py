@@ -34,6 +34,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
 from catalog.models import Creator, Media, Post
+from catalog.page_cache import bump_catalog_version
 from whitelabel.models import WhitelabelCreator, WhitelabelMedia, WhitelabelPost
 
 logger = logging.getLogger(__name__)
@@ -125,6 +126,7 @@ def publish_whitelabel(
     if to_activate:
         WhitelabelCreator.objects.filter(pk__in=to_activate).update(status=WhitelabelCreator.Status.ACTIVE)
 
+    bump_catalog_version()
     if result.new_post_ids:
         new_ids = list(result.new_post_ids)
         transaction.on_commit(lambda: _enqueue_previews(new_ids))
@@ -366,6 +368,7 @@ def refresh_post_counts(*, creator_ids: list[int]) -> int:
 @transaction.atomic
 def set_creators_status(*, creator_ids: list[int], status: str) -> int:
     """Publish or hide creators (admin action). Returns how many changed."""
+    bump_catalog_version()
     return Creator.objects.filter(pk__in=creator_ids).exclude(status=status).update(status=status)
 
 
@@ -375,5 +378,6 @@ def set_posts_status(*, post_ids: list[int], status: str) -> int:
     qs = Post.objects.filter(pk__in=post_ids).exclude(status=status)
     creator_ids = list(qs.values_list("creator_id", flat=True).distinct())
     changed = qs.update(status=status, removed_from_source=False)
+    bump_catalog_version()
     refresh_post_counts(creator_ids=creator_ids)
     return changed

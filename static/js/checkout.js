@@ -12,13 +12,16 @@
   var dataNode = document.getElementById("checkout-data");
   if (!root || !dataNode) { return; }
   var data = JSON.parse(dataNode.textContent);
-  var POLL_MS = 1500;
+  // Polling while the buyer pays in their bank app: fast for the first seconds, slower later,
+  // and at once when they come back to this tab. [until ms since the QR showed, every ms]; the
+  // last (0) holds from then on. bench/launch.py reads this line to poll the same way.
+  var POLL_SCHEDULE = [[5000, 1000], [20000, 2500], [0, 5000]];
   var FIELD_NAMES = ["name", "email", "cpf", "phone", "coupon"];
   var TERMINAL = { expired: "expired", failed: "failed", refunded: "refunded", canceled: "canceled" };
 
   var form = document.getElementById("identify-form");
   var submitButton = document.getElementById("submit-identify");
-  var state = { checkoutId: null, pollTimer: null, countdownTimer: null, done: false };
+  var state = { checkoutId: null, pollTimer: null, countdownTimer: null, done: false, pollStarted: null, polling: false };
 
   function msg(name) { return root.getAttribute("data-msg-" + name) || ""; }
   function $(id) { return document.getElementById(id); }
@@ -289,17 +292,44 @@
     return false;
   }
 
+  function pollDelay() {
+    var elapsed = Date.now() - (state.pollStarted || Date.now());
+    for (var i = 0; i < POLL_SCHEDULE.length; i++) {
+      if (!POLL_SCHEDULE[i][0] || elapsed < POLL_SCHEDULE[i][0]) { return POLL_SCHEDULE[i][1]; }
+    }
+    return POLL_SCHEDULE[POLL_SCHEDULE.length - 1][1];
+  }
+
+  function schedulePoll() {
+    clearTimeout(state.pollTimer);
+    if (state.pollStarted === null) { state.pollStarted = Date.now(); }
+    state.pollTimer = setTimeout(poll, pollDelay());
+  }
+
   function poll() {
+    if (state.polling || state.done) { return; }
+    state.polling = true;
     api("GET", apiUrl("status", state.checkoutId)).then(function (result) {
+      state.polling = false;
       if (state.done) { return; }
       if (result.ok && handleStatus(result.json)) { return; }
       if (result.status === 404) { showProblem(msg("notfound")); return; }
-      state.pollTimer = setTimeout(poll, POLL_MS);
+      schedulePoll();
     }, function () {
       // A network blip: keep waiting, the next poll may get through.
-      state.pollTimer = setTimeout(poll, POLL_MS);
+      state.polling = false;
+      schedulePoll();
     });
   }
+
+  function pollNowIfWaiting() {
+    // Back from the bank app: ask at once instead of waiting for the next tick.
+    if (state.pollStarted === null || state.done || document.visibilityState === "hidden") { return; }
+    clearTimeout(state.pollTimer);
+    poll();
+  }
+  document.addEventListener("visibilitychange", pollNowIfWaiting);
+  window.addEventListener("focus", pollNowIfWaiting);
 
   function showPix(charge) {
     $("pix-charge").hidden = false;
@@ -315,7 +345,7 @@
     }
     goToStep(2);
     startCountdown(charge.expires_at);
-    if (!handleStatus(charge)) { state.pollTimer = setTimeout(poll, POLL_MS); }
+    if (!handleStatus(charge)) { schedulePoll(); }
   }
 
   function requestPix(id, totalCents) {

@@ -1,0 +1,78 @@
+"""
+The creator and post pages as an anonymous visitor sees them (a launch's
+landing traffic), served from the cache.
+
+Only for visitors who are not logged in: a logged-in visitor's page (a
+subscriber's media, their menu) is rendered for them every time. The key
+holds what such a page depends on: the path (with `?page=N`, the only query
+the pages read), the active language and the catalog's version. The version
+is bumped after any publish, status change or new preview commits, so a
+visitor sees the catalog as published; admin edits of single rows are seen
+within CATALOG_PAGE_CACHE_SECONDS.
+
+The pages carry a CSRF token (the language switch form): it is replaced by a
+placeholder before the page is stored, and the visitor's own token is put in
+its place on every answer. A visitor with a message waiting (e.g. "you have logged out")
+gets the page rendered, so the message is shown once and not cached.
+"""
+
+import hashlib
+import re
+import time
+from functools import wraps
+
+from django.conf import settings
+from django.contrib.messages import get_messages
+from django.core.cache import cache
+from django.db import transaction
+from django.http import HttpResponse
+from django.middleware.csrf import get_token
+from django.utils.translation import get_language
+
+VERSION_KEY = "catalog:page-version"
+CSRF_PLACEHOLDER = "csrf-token-of-the-visitor-4f1c9b"
+CSRF_INPUT = re.compile(r'(name="csrfmiddlewaretoken" value=")[^"]*(")')
+QUERY = re.compile(r"^(page=\d{1,4})?$")
+
+
+def bump_catalog_version() -> None:
+    """After the current transaction commits, every cached page is stale (its key changes)."""
+    transaction.on_commit(lambda: cache.set(VERSION_KEY, str(time.time_ns()), None))
+
+
+def page_key(request) -> str:
+    version = cache.get(VERSION_KEY) or "0"
+    path = hashlib.sha256(request.get_full_path().encode()).hexdigest()[:32]
+    return f"catalog:page:{version}:{get_language()}:{path}"
+
+
+def cacheable(request) -> bool:
+    return (
+        request.method == "GET"
+        and not request.user.is_authenticated
+        and QUERY.match(request.META.get("QUERY_STRING", ""))
+        and not len(get_messages(request))  # counting does not mark them shown
+    )
+
+
+def anonymous_page_cache(view):
+    """Serve `view` to anonymous visitors from the cache (see the module's docstring)."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not cacheable(request):
+            return view(request, *args, **kwargs)
+        key = page_key(request)
+        html = cache.get(key)
+        if html is None:
+            response = view(request, *args, **kwargs)
+            if response.status_code != 200:
+                return response
+            html = CSRF_INPUT.sub(
+                rf"\g<1>{CSRF_PLACEHOLDER}\g<2>",
+                response.content.decode(response.charset),
+            )
+            cache.set(key, html, settings.CATALOG_PAGE_CACHE_SECONDS)
+        return HttpResponse(html.replace(CSRF_PLACEHOLDER, get_token(request)))
+
+    return wrapper

@@ -1,0 +1,95 @@
+"""
+Issue 16: anonymous creator and post pages come from a cache that keeps
+languages and login states apart; subscribers' pages stay their own.
+"""
+
+import pytest
+from django.core.cache import cache
+
+from catalog.page_cache import VERSION_KEY
+from catalog.services.publishing import set_posts_status
+
+pytestmark = pytest.mark.django_db
+
+
+def test_an_anonymous_creator_page_is_served_from_the_cache_without_a_query(
+    client, make_creator, make_post, django_assert_num_queries
+):
+    creator = make_creator(slug="luna", name="Luna Cache")
+    make_post(creator, title="Primeiro ensaio")
+    first = client.get("/models/luna/")
+
+    with django_assert_num_queries(0):
+        again = client.get("/models/luna/")
+
+    assert first.status_code == again.status_code == 200
+    assert "Primeiro ensaio" in again.content.decode()
+
+
+def test_a_cached_page_carries_each_visitors_own_csrf_token(
+    client, make_creator, make_post
+):
+    from django.test import Client
+
+    post = make_post(make_creator())
+    client.get(f"/posts/{post.pk}/")  # fills the cache
+    other = Client()
+
+    response = other.get(f"/posts/{post.pk}/")
+
+    body = response.content.decode()
+    assert "csrf-token-of-the-visitor" not in body
+    token = body.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
+    assert len(token) == 64 and other.cookies["csrftoken"].value
+    # The language switch posts with it: the token is the visitor's, so it passes the CSRF check.
+    other.enforce_csrf_checks = True
+    assert (
+        other.post(
+            "/i18n/setlang/",
+            {"language": "en", "next": "/", "csrfmiddlewaretoken": token},
+        ).status_code
+        == 302
+    )
+
+
+def test_each_language_gets_its_own_cached_page(client, make_creator, make_post):
+    post = make_post(make_creator())
+    path = f"/posts/{post.pk}/"
+    client.get(path, HTTP_ACCEPT_LANGUAGE="pt-BR")  # cached in Portuguese
+
+    english = client.get(path, HTTP_ACCEPT_LANGUAGE="en").content.decode().lower()
+    portuguese = client.get(path, HTTP_ACCEPT_LANGUAGE="pt-BR").content.decode().lower()
+
+    assert '<html lang="en"' in english
+    assert '<html lang="pt-br"' in portuguese
+
+
+def test_a_subscriber_never_gets_the_anonymous_cached_page(
+    client, subscriber, catalog_storage, make_creator, make_post
+):
+    post = make_post(make_creator(), images=2)
+    locked = client.get(f"/posts/{post.pk}/").content.decode()  # cached, locked
+    client.force_login(subscriber)
+
+    response = client.get(f"/posts/{post.pk}/")
+
+    assert 'data-testid="locked"' in locked
+    assert (
+        response.context["locked"] is False
+        and "X-Amz-Signature" in response.content.decode()
+    )
+
+
+def test_a_publish_change_is_seen_by_anonymous_visitors_at_once(
+    client, make_creator, make_post, django_capture_on_commit_callbacks
+):
+    creator = make_creator(slug="bia")
+    post = make_post(creator, title="Vai sumir")
+    assert "Vai sumir" in client.get("/models/bia/").content.decode()
+    version = cache.get(VERSION_KEY)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        set_posts_status(post_ids=[post.pk], status="hidden")
+
+    assert cache.get(VERSION_KEY) != version
+    assert "Vai sumir" not in client.get("/models/bia/").content.decode()
