@@ -241,6 +241,9 @@ class Checkout(models.Model):
     is_late = models.BooleanField(
         _("paid late"), default=False, help_text=_("Paid after its charge or its subscription had expired.")
     )
+    refunded_at = models.DateTimeField(
+        _("refunded at"), null=True, blank=True, help_text=_("When the refund (or chargeback) was confirmed.")
+    )
     paid_amount_cents = models.PositiveIntegerField(
         _("amount received (cents)"),
         null=True,
@@ -340,6 +343,7 @@ class Subscription(models.Model):
         ACTIVATED_BY_ADMIN = "activated_by_admin", _("Activated by admin")
         EXTENDED_BY_ADMIN = "extended_by_admin", _("Extended by admin")
         EXPIRED_BY_ADMIN = "expired_by_admin", _("Expired by admin")
+        WITHDRAWN = "withdrawn", _("Withdrawn by the buyer (full refund)")
 
     class PlanMatch(models.TextChoices):
         CHECKOUT = "checkout", _("Our checkout")
@@ -488,6 +492,53 @@ class ReconciliationItem(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} · {self.transaction_id}"
+
+
+class RefundRequest(models.Model):
+    """
+    Money we owe back: one paid checkout of a subscription the buyer withdrew
+    from (CDC art. 49). Where the gateway refunds through its API (the
+    sandbox) it closes at once, when its `refunded` postback arrives; where it
+    has none (JunglePay) it waits for a person, who refunds at the provider and
+    marks it done, before `deadline`. Either way it closes through
+    `billing.services.refund_checkout`, the one refund path.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Refund pending")
+        REFUNDED = "refunded", _("Refunded")
+
+    class ClosedBy(models.TextChoices):
+        GATEWAY = "gateway", _("Gateway postback")
+        ADMIN = "admin", _("Marked done by staff")
+
+    # How long staff have to refund by hand what the gateway cannot refund itself.
+    DEADLINE = timedelta(days=7)
+
+    checkout = models.OneToOneField(
+        Checkout, verbose_name=_("checkout"), on_delete=models.PROTECT, related_name="refund_request"
+    )
+    subscription = models.ForeignKey(
+        Subscription, verbose_name=_("subscription"), on_delete=models.PROTECT, related_name="refund_requests"
+    )
+    amount_cents = models.PositiveIntegerField(_("amount (cents)"))
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    requested_at = models.DateTimeField(_("requested at"), default=timezone.now)
+    deadline = models.DateTimeField(_("refund by"))
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    closed_by = models.CharField(_("closed by"), max_length=20, choices=ClosedBy.choices, blank=True)
+
+    class Meta:
+        verbose_name = _("refund request")
+        verbose_name_plural = _("refund requests")
+        ordering = ["status", "deadline"]
+
+    def __str__(self):
+        return f"{format_brl(self.amount_cents)} · {self.get_status_display()}"
+
+    @property
+    def amount_display(self) -> str:
+        return format_brl(self.amount_cents)
 
 
 class FinanceDashboard(Checkout):

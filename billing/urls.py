@@ -10,5 +10,6 @@ urlpatterns = [
     path("checkout/pay/<uuid:checkout_id>/", views.checkout_pay, name="checkout-pay"),
     path("account/", views.account, name="account"),
     path("account/cancel/", views.account_cancel, name="account_cancel"),
+    path("account/withdraw/", views.account_withdraw, name="account_withdraw"),
     path("account/change-plan/", views.account_change_plan, name="account_change_plan"),
 ]

@@ -19,9 +19,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from billing import selectors, services
+from billing import refunds, selectors, services
 from billing.gateways.sandbox import sandbox_allowed
 from billing.models import Checkout, OrderBump, PaymentGateway, Plan
+from billing.money import format_brl
 from config.errors import DomainError
 
 HISTORY_LIMIT = 50
@@ -131,6 +132,7 @@ def account(request):
             "renewal": renewal,
             "history": history,
             "other_plans": other_plans,
+            "withdrawal": selectors.get_withdrawal_offer(subscription=subscription, now=timezone.now()),
             "now": timezone.now(),
         },
     )
@@ -153,6 +155,30 @@ def account_cancel(request):
             request,
             _("Your subscription was canceled. You keep access until %(date)s.")
             % {"date": _local_date(subscription.end_date)},
+        )
+    return redirect("billing:account")
+
+
+@login_required
+@require_POST
+def account_withdraw(request):
+    subscription = selectors.get_live_subscription(user=request.user)
+    if subscription is None:
+        messages.error(request, _("You have no active subscription to withdraw from."))
+        return redirect("billing:account")
+    try:
+        withdrawal = refunds.withdraw(subscription=subscription)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("billing:account")
+    amount = format_brl(withdrawal.amount_cents)
+    if withdrawal.status == "refunded":
+        messages.success(request, _("You withdrew from your subscription and %(amount)s was refunded.") % {"amount": amount})
+    else:
+        messages.success(
+            request,
+            _("You withdrew from your subscription. The refund of %(amount)s is on its way to the account that paid.")
+            % {"amount": amount},
         )
     return redirect("billing:account")
 

@@ -229,6 +229,8 @@ WHITELABEL_SYNC_STALE_SECONDS = 3 * 3600
 # ---------------------------------------------------------------------------
 SUBSCRIPTION_GRACE_DAYS = env.int("SUBSCRIPTION_GRACE_DAYS", default=3)
 RENEWAL_NOTICE_DAYS = env.int("RENEWAL_NOTICE_DAYS", default=3)
+# Days after a subscription's first payment in which the buyer may withdraw with a full refund (CDC art. 49).
+WITHDRAWAL_DAYS = env.int("WITHDRAWAL_DAYS", default=7)
 JUNGLEPAY_API_URL = env.str("JUNGLEPAY_API_URL", default="https://api.junglepagamentos.com/v1").rstrip("/")
 JUNGLEPAY_SECRET_KEY = env.str("JUNGLEPAY_SECRET_KEY", default="") or None
 # The sandbox gateway fakes payments: allowed with DEBUG, or when explicitly enabled.

@@ -29,6 +29,7 @@ from billing.services.subscriptions import (
     extend_subscription,
 )
 from billing.services.sweep import SweepResult, sweep_subscriptions
+from billing.services.withdrawals import Withdrawal, complete_refund_request, withdraw_subscription
 
 __all__ = [
     "FAIL_STATUSES",
@@ -61,4 +62,7 @@ __all__ = [
     "simulate_sandbox_event",
     "sweep_subscriptions",
     "upgrade_credit_cents",
+    "Withdrawal",
+    "complete_refund_request",
+    "withdraw_subscription",
 ]

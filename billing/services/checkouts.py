@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from billing.documents import digits_only
 from billing.exceptions import InvalidInput, TransitionNotAllowed
 from billing.gateways.base import DISPUTED_PROVIDER_STATUSES
-from billing.models import Checkout, OrderBump, Plan, ReconciliationItem, Subscription
+from billing.models import Checkout, OrderBump, Plan, ReconciliationItem, RefundRequest, Subscription
 from billing.services.common import set_transition, void_open_charges
 from billing.services.locks import lock_checkout
 
@@ -113,11 +113,15 @@ def create_checkout(
 
 
 @transaction.atomic
-def refund_checkout(*, checkout: Checkout, now: datetime | None = None) -> Checkout:
+def refund_checkout(
+    *, checkout: Checkout, now: datetime | None = None, closed_by: str = RefundRequest.ClosedBy.GATEWAY
+) -> Checkout:
     """
     Refund, chargeback or PIX dispute (MED): the money is gone, so is access, at
     once, and the subscription's open renewal and upgrade charges are void (a
-    later payment of one is kept for a person, never access).
+    later payment of one is kept for a person, never access). A pending
+    RefundRequest of the checkout (a withdrawal) closes with it, `closed_by`
+    the gateway's postback or staff.
     """
     now = now or timezone.now()
     locks = lock_checkout(checkout)
@@ -127,7 +131,11 @@ def refund_checkout(*, checkout: Checkout, now: datetime | None = None) -> Check
     if checkout.status != Checkout.Status.PAID:
         raise TransitionNotAllowed(_("Only a paid checkout can be refunded."))
     checkout.status = Checkout.Status.REFUNDED
-    checkout.save(update_fields=["status", "updated_at"])
+    checkout.refunded_at = now
+    checkout.save(update_fields=["status", "refunded_at", "updated_at"])
+    RefundRequest.objects.filter(checkout=checkout, status=RefundRequest.Status.PENDING).update(
+        status=RefundRequest.Status.REFUNDED, closed_at=now, closed_by=closed_by
+    )
     subscription = locks.own
     if subscription is not None:
         if subscription.status != Subscription.Status.REFUNDED:
