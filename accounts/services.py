@@ -162,3 +162,26 @@ def send_set_password_email(*, user_id: int) -> None:
         message = render_to_string("accounts/email/set_password.txt", context)
     send_mail(subject=subject, message=message, from_email=None, recipient_list=[user.email], fail_silently=False)
     logger.info("set-password e-mail sent", extra={"user_id": user.pk})
+
+
+@transaction.atomic
+def anonymise_user(*, user, email: str):
+    """
+    A deleted account (LGPD art. 18): kept as a row (money records point at
+    it), with nothing that identifies the person: `email` is the anonymous
+    address given by the caller, no name, no usable password (every other
+    session ends), inactive. The real address is free to sign up again.
+    """
+    user.email = email
+    user.name = ""
+    user.language = ""
+    user.email_confirmed_at = None
+    user.is_active = False
+    user.is_staff = False
+    user.is_superuser = False
+    user.last_login = None
+    user.set_unusable_password()
+    user.save()
+    user.groups.clear()
+    user.user_permissions.clear()
+    return user

@@ -344,6 +344,7 @@ class Subscription(models.Model):
         EXTENDED_BY_ADMIN = "extended_by_admin", _("Extended by admin")
         EXPIRED_BY_ADMIN = "expired_by_admin", _("Expired by admin")
         WITHDRAWN = "withdrawn", _("Withdrawn by the buyer (full refund)")
+        ACCOUNT_DELETED = "account_deleted", _("Account deleted by its owner")
 
     class PlanMatch(models.TextChoices):
         CHECKOUT = "checkout", _("Our checkout")

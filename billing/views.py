@@ -11,7 +11,6 @@ import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -111,11 +110,8 @@ def account(request):
         )
     # Guest checkouts of the e-mail show only once the e-mail is confirmed: until then the
     # account may be a squatter's, and they are someone else's payments (contract §3).
-    mine = Q(user=user)
-    if user.email_confirmed_at is not None:
-        mine |= Q(user__isnull=True, customer_email__iexact=user.email)
     history = list(
-        Checkout.objects.filter(mine)
+        Checkout.objects.of_customer(user)
         .select_related("plan")
         .order_by("-created_at")[:HISTORY_LIMIT]
     )

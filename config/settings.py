@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "billing",
     "whitelabel",
     "catalog",
+    "legal",
 ]
 
 MIDDLEWARE = [

@@ -16,6 +16,7 @@ Rules every function follows:
 from billing.services.activation import activate_checkout, claim_guest_payments, match_plan, record_marketplace_payment
 from billing.services.charges import issue_pix_charge, needs_customer_details, simulate_sandbox_event
 from billing.services.checkouts import FAIL_STATUSES, create_checkout, fail_checkout, refund_checkout, restore_disputed_checkout
+from billing.services.erasure import anonymous_email, erase_customer_data
 from billing.services.gateway_config import activate_gateway, deactivate_gateway, gateway_for_new_charge, rotate_postback_token
 from billing.services.payments import ProcessingError, apply_charge, apply_marketplace_notification, checkout_for_charge
 from billing.services.proration import upgrade_credit_cents
@@ -63,6 +64,8 @@ __all__ = [
     "sweep_subscriptions",
     "upgrade_credit_cents",
     "Withdrawal",
+    "anonymous_email",
+    "erase_customer_data",
     "complete_refund_request",
     "withdraw_subscription",
 ]
