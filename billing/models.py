@@ -221,6 +221,9 @@ class Checkout(models.Model):
     customer_email = models.EmailField(_("customer e-mail"), db_index=True)
     customer_document = EncryptedTextField(_("customer CPF"), blank=True)
     customer_phone = models.CharField(_("customer phone"), max_length=20, blank=True)
+    customer_birth_date = models.DateField(
+        _("customer birth date"), null=True, blank=True, help_text=_("As declared at checkout (age of at least MIN_AGE).")
+    )
 
     gateway = models.ForeignKey(
         PaymentGateway, verbose_name=_("gateway"), on_delete=models.PROTECT, null=True, blank=True, related_name="checkouts"

@@ -91,6 +91,7 @@ def checkout(request, plan_id: int):
             "subscription": selectors.get_latest_subscription(user=user),
             "prefill_name": getattr(user, "name", "") if user.is_authenticated else "",
             "prefill_email": user.email if user.is_authenticated else "",
+            "prefill_birth_date": user.birth_date.isoformat() if user.is_authenticated and user.birth_date else "",
         },
     )
 

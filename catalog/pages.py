@@ -12,6 +12,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from accounts.access import user_has_access
+from accounts.gate import age_gate
 from catalog import selectors
 from catalog.models import Creator, Post
 
@@ -74,6 +75,7 @@ def creators(request):
 
 
 @require_GET
+@age_gate
 def creator(request, slug: str):
     creator = selectors.get_creator(slug)
     has_access = user_has_access(request.user)
@@ -93,6 +95,7 @@ def creator(request, slug: str):
 
 
 @require_GET
+@age_gate
 def post(request, post_id: int):
     post = selectors.get_post(post_id)
     has_access = user_has_access(request.user)

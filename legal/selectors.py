@@ -30,7 +30,14 @@ def export_user_data(*, user) -> dict:
             "created_at": user.created_at,
             "email_confirmed_at": user.email_confirmed_at,
             "last_login": user.last_login,
+            "birth_date": user.birth_date,
+            "age_confirmed_at": user.age_confirmed_at,
+            "age_confirmed_by": user.age_confirmed_by,
         },
+        "age_verifications": [
+            {"provider": v.provider, "reference": v.provider_reference, "status": v.status, "started_at": v.started_at, "finished_at": v.finished_at}
+            for v in user.age_verifications.order_by("started_at", "pk")
+        ],
         "checkouts": [_checkout(checkout) for checkout in checkouts],
         "subscriptions": [
             {
@@ -87,6 +94,7 @@ def _checkout(checkout: Checkout) -> dict:
             "email": checkout.customer_email,
             "cpf": checkout.customer_document,
             "phone": checkout.customer_phone,
+            "birth_date": checkout.customer_birth_date,
         },
         "gateway": checkout.gateway.kind if checkout.gateway else None,
         "transaction_id": checkout.gateway_transaction_id,

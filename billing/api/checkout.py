@@ -74,6 +74,9 @@ class CheckoutProcessApi(APIView):
         email = serializers.EmailField(max_length=254)
         cpf = serializers.CharField(max_length=20)
         phone = serializers.CharField(max_length=20)
+        birth_date = serializers.DateField(
+            input_formats=["%Y-%m-%d"], help_text="YYYY-MM-DD; the buyer must be at least MIN_AGE years old."
+        )
 
         def validate_name(self, value):
             if len(value.strip()) < 2:
@@ -128,6 +131,7 @@ class CheckoutProcessApi(APIView):
             customer_email=values["email"],
             customer_document=values["cpf"],
             customer_phone=values["phone"],
+            customer_birth_date=values["birth_date"],
             order_bump_ids=values["order_bump_ids"],
             payment_method=values["payment_method"],
             user=request.user if request.user.is_authenticated else None,

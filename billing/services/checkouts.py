@@ -10,6 +10,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.age import require_min_age
+from accounts.services import declare_birth_date
 from billing.documents import digits_only
 from billing.exceptions import InvalidInput, TransitionNotAllowed
 from billing.gateways.base import DISPUTED_PROVIDER_STATUSES
@@ -28,6 +30,7 @@ def create_checkout(
     customer_email: str,
     customer_document: str = "",
     customer_phone: str = "",
+    customer_birth_date=None,
     order_bump_ids=(),
     payment_method: str = Checkout.Method.PIX,
     user=None,
@@ -62,6 +65,10 @@ def create_checkout(
         raise InvalidInput("name", _("Enter your name."))
     if not customer_email or "@" not in customer_email:
         raise InvalidInput("email", _("Enter a valid e-mail address."))
+    if customer_birth_date is not None:
+        require_min_age(customer_birth_date, today=timezone.localdate(now))
+        if user is not None:
+            declare_birth_date(user=user, birth_date=customer_birth_date, now=now)
 
     bump_ids = sorted({int(pk) for pk in order_bump_ids or ()})
     bumps = list(OrderBump.objects.filter(pk__in=bump_ids, is_active=True).order_by("display_order", "pk"))
@@ -105,6 +112,7 @@ def create_checkout(
         customer_email=customer_email,
         customer_document=digits_only(customer_document),
         customer_phone=digits_only(customer_phone)[:20],
+        customer_birth_date=customer_birth_date,
         created_at=now,
     )
     if bumps:

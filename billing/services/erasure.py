@@ -67,10 +67,14 @@ def erase_customer_data(*, user, now: datetime | None = None) -> dict:
         checkout.customer_email = email
         checkout.customer_document = ""
         checkout.customer_phone = ""
+        checkout.customer_birth_date = None
         if checkout.gateway_response:
             checkout.gateway_response = erase_personal_data(checkout.gateway_response, known=known)
         checkout.save(
-            update_fields=["status", "customer_name", "customer_email", "customer_document", "customer_phone", "gateway_response", "updated_at"]
+            update_fields=[
+                "status", "customer_name", "customer_email", "customer_document", "customer_phone",
+                "customer_birth_date", "gateway_response", "updated_at",
+            ]
         )
 
     transaction_ids = [c.gateway_transaction_id for c in checkouts if c.gateway_transaction_id]

@@ -13,7 +13,7 @@
   if (!root || !dataNode) { return; }
   var data = JSON.parse(dataNode.textContent);
   var POLL_MS = 1500;
-  var FIELD_NAMES = ["name", "email", "cpf", "phone"];
+  var FIELD_NAMES = ["name", "email", "birth_date", "cpf", "phone"];
   var TERMINAL = { expired: "expired", failed: "failed", refunded: "refunded", canceled: "canceled" };
 
   var form = document.getElementById("identify-form");
@@ -299,6 +299,7 @@
       order_bump_ids: selectedBumps().map(function (box) { return parseInt(box.value, 10); }),
       name: form.elements.name.value.trim(),
       email: form.elements.email.value.trim(),
+      birth_date: form.elements.birth_date.value,
       cpf: digits(form.elements.cpf.value),
       phone: digits(form.elements.phone.value),
     };

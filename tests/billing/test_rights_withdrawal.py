@@ -15,7 +15,7 @@ from tests.factories import OrderBumpFactory, PlanFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
-BUYER = {"payment_method": "pix", "name": "Ana Souza", "cpf": "529.982.247-25", "phone": "(11) 98765-4321"}
+BUYER = {"payment_method": "pix", "name": "Ana Souza", "cpf": "529.982.247-25", "phone": "(11) 98765-4321", "birth_date": "1990-05-17"}
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ def _client(user):
 
 
 def _buy(client, *, email, name, cpf="529.982.247-25", phone="(11) 98765-4321"):
-    body = {"plan_id": PlanFactory().pk, "payment_method": "pix", "order_bump_ids": [], "name": name, "email": email, "cpf": cpf, "phone": phone}
+    body = {"plan_id": PlanFactory().pk, "payment_method": "pix", "order_bump_ids": [], "name": name, "email": email, "cpf": cpf, "phone": phone, "birth_date": "1990-05-17"}
     checkout_id = client.post("/api/checkout/process", body, format="json").json()["checkout_id"]
     assert client.post("/api/checkout/pix", {"checkout_id": checkout_id}, format="json").status_code == 200
     assert client.post(f"/api/checkout/{checkout_id}/simulate", {"outcome": "paid"}, format="json").status_code == 200
@@ -66,7 +66,7 @@ def test_the_export_holds_everything_about_the_user_and_nothing_about_anyone_els
     document = response.json()
     assert document["account"]["email"] == EMAIL and document["account"]["name"] == NAME
     [checkout] = document["checkouts"]
-    assert checkout["customer"] == {"name": NAME, "email": EMAIL, "cpf": CPF, "phone": PHONE}  # the full CPF, only here
+    assert checkout["customer"] == {"name": NAME, "email": EMAIL, "cpf": CPF, "phone": PHONE, "birth_date": "1990-05-17"}  # full CPF: only here
     assert checkout["total_amount"] == 2990 and checkout["items"] and checkout["gateway_record"]["status"] == "paid"
     assert [s["status"] for s in document["subscriptions"]] == ["active"]
     text = json.dumps(document)
