@@ -221,6 +221,10 @@ class Checkout(models.Model):
     customer_email = models.EmailField(_("customer e-mail"), db_index=True)
     customer_document = EncryptedTextField(_("customer CPF"), blank=True)
     customer_phone = models.CharField(_("customer phone"), max_length=20, blank=True)
+    terms_version = models.PositiveIntegerField(
+        _("terms version accepted"), null=True, blank=True, help_text=_("The terms of use in force when the buyer checked out.")
+    )
+    terms_accepted_at = models.DateTimeField(_("terms accepted at"), null=True, blank=True)
     customer_birth_date = models.DateField(
         _("customer birth date"), null=True, blank=True, help_text=_("As declared at checkout (age of at least MIN_AGE).")
     )

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from legal import services
-from legal.models import DataRequest
+from legal.models import ConsentRecord, DataRequest, LegalDocument
 
 
 @admin.register(DataRequest)
@@ -53,3 +53,52 @@ class DataRequestAdmin(admin.ModelAdmin):
             self.log_change(request, changed, gettext("Answered."))
             done += 1
         self.message_user(request, ngettext("%(count)d request answered.", "%(count)d requests answered.", done) % {"count": done})
+
+
+@admin.register(LegalDocument)
+class LegalDocumentAdmin(admin.ModelAdmin):
+    """Terms of use and privacy policy: a change is a new version; published ones are read-only."""
+
+    list_display = ["kind", "version", "title_pt_br", "published_at"]
+    list_filter = ["kind"]
+    fields = ["kind", "version", "title_pt_br", "body_pt_br", "title_en", "body_en", "published_at"]
+    actions = ["publish"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.published_at is not None:
+            return self.fields
+        return ["version", "published_at"] + (["kind"] if obj is not None else [])
+
+    def has_delete_permission(self, request, obj=None):
+        return obj is None or obj.published_at is None
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)  # a draft's text
+            return
+        created = services.create_legal_document(
+            kind=obj.kind, title_pt_br=obj.title_pt_br, body_pt_br=obj.body_pt_br, title_en=obj.title_en, body_en=obj.body_en
+        )
+        obj.pk, obj.version = created.pk, created.version
+
+    @admin.action(description=_("Publish (in force from now on)"))
+    def publish(self, request, queryset):
+        done = 0
+        for document in queryset.filter(published_at__isnull=True):
+            changed = services.publish_legal_document(document=document)
+            self.log_change(request, changed, gettext("Published."))
+            done += 1
+        self.message_user(request, ngettext("%(count)d page published.", "%(count)d pages published.", done) % {"count": done})
+
+
+@admin.register(ConsentRecord)
+class ConsentRecordAdmin(admin.ModelAdmin):
+    list_display = ["decided_at", "visitor_id", "user", "analytics", "marketing", "privacy_version"]
+    list_filter = ["analytics", "marketing"]
+    readonly_fields = ["decided_at", "visitor_id", "user", "analytics", "marketing", "privacy_version"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

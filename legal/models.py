@@ -44,3 +44,60 @@ class DataRequest(models.Model):
     @property
     def is_open(self) -> bool:
         return self.completed_at is None
+
+
+class LegalDocument(models.Model):
+    """
+    A version of the terms of use or the privacy policy, edited in the admin
+    in pt-BR and English. Published versions are never edited: a change is a
+    new version, so what a buyer accepted (Checkout.terms_version) stays readable.
+    """
+
+    class Kind(models.TextChoices):
+        TERMS = "terms", _("Terms of use")
+        PRIVACY = "privacy", _("Privacy policy")
+
+    kind = models.CharField(_("document"), max_length=20, choices=Kind.choices)
+    version = models.PositiveIntegerField(_("version"), editable=False)
+    title_pt_br = models.CharField(_("title (Portuguese)"), max_length=200)
+    body_pt_br = models.TextField(_("text (Portuguese)"), help_text=_("Plain text; blank lines separate paragraphs."))
+    title_en = models.CharField(_("title (English)"), max_length=200, blank=True)
+    body_en = models.TextField(_("text (English)"), blank=True)
+    published_at = models.DateTimeField(_("published at"), null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("legal page")
+        verbose_name_plural = _("legal pages")
+        ordering = ["kind", "-version"]
+        constraints = [models.UniqueConstraint(fields=["kind", "version"], name="unique_legal_document_version")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} v{self.version}"
+
+    def text_for(self, language: str | None) -> tuple[str, str]:
+        """(title, body) in `language`; Portuguese when there is no English text."""
+        if (language or "").lower().startswith("en") and self.body_en:
+            return self.title_en or self.title_pt_br, self.body_en
+        return self.title_pt_br, self.body_pt_br
+
+
+class ConsentRecord(models.Model):
+    """A visitor's cookie choice (accept, reject or chosen categories), kept as proof of consent."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, null=True, blank=True, related_name="consents"
+    )
+    visitor_id = models.CharField(_("visitor id"), max_length=64, db_index=True, help_text=_("Random id in the visitor's consent cookie."))
+    analytics = models.BooleanField(_("analytics cookies"), default=False)
+    marketing = models.BooleanField(_("marketing cookies and pixels"), default=False)
+    privacy_version = models.PositiveIntegerField(_("privacy policy version"), null=True, blank=True)
+    decided_at = models.DateTimeField(_("decided at"))
+
+    class Meta:
+        verbose_name = _("cookie consent")
+        verbose_name_plural = _("cookie consents")
+        ordering = ["-decided_at"]
+
+    def __str__(self):
+        return f"{self.visitor_id[:8]} · {self.decided_at:%Y-%m-%d %H:%M}"

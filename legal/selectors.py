@@ -5,7 +5,18 @@ from __future__ import annotations
 from django.utils import timezone
 
 from billing.models import Checkout, RefundRequest, Subscription
-from legal.models import DataRequest
+from legal.models import ConsentRecord, DataRequest, LegalDocument
+
+
+def current_document(*, kind: str, now=None) -> LegalDocument | None:
+    """The version in force: the latest published one."""
+    now = now or timezone.now()
+    return LegalDocument.objects.filter(kind=kind, published_at__lte=now).order_by("-version").first()
+
+
+def current_version(*, kind: str, now=None) -> int | None:
+    document = current_document(kind=kind, now=now)
+    return document.version if document else None
 
 
 def export_user_data(*, user) -> dict:
@@ -66,6 +77,10 @@ def export_user_data(*, user) -> dict:
             }
             for r in RefundRequest.objects.filter(subscription__user=user).select_related("checkout").order_by("pk")
         ],
+        "consents": [
+            {"analytics": c.analytics, "marketing": c.marketing, "privacy_version": c.privacy_version, "decided_at": c.decided_at}
+            for c in ConsentRecord.objects.filter(user=user).order_by("decided_at", "pk")
+        ],
         "data_requests": [
             {"kind": d.kind, "channel": d.channel, "received_at": d.received_at, "deadline": d.deadline, "completed_at": d.completed_at}
             for d in DataRequest.objects.filter(user=user).order_by("received_at", "pk")
@@ -98,5 +113,7 @@ def _checkout(checkout: Checkout) -> dict:
         },
         "gateway": checkout.gateway.kind if checkout.gateway else None,
         "transaction_id": checkout.gateway_transaction_id,
+        "terms_version": checkout.terms_version,
+        "terms_accepted_at": checkout.terms_accepted_at,
         "gateway_record": checkout.gateway_response,
     }

@@ -17,7 +17,7 @@ from accounts.services import anonymise_user
 from billing.personal_data import ERASED
 from billing.services import anonymous_email, erase_customer_data
 from config.errors import Invalid
-from legal.models import DataRequest
+from legal.models import ConsentRecord, DataRequest, LegalDocument
 
 
 class WrongPassword(Invalid):
@@ -71,3 +71,39 @@ def delete_account(*, user, password: str, now: datetime | None = None):
         kind=DataRequest.Kind.DELETION, user=user, channel=DataRequest.Channel.SELF_SERVICE, completed=True, now=now
     )
     return user
+
+
+# ---------------------------------------------------------------------------
+# Legal pages and cookie consent
+# ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def create_legal_document(*, kind: str, title_pt_br: str, body_pt_br: str, title_en: str = "", body_en: str = "") -> LegalDocument:
+    """A new draft version of a legal page: the next number of its kind."""
+    last = LegalDocument.objects.select_for_update().filter(kind=kind).order_by("-version").first()
+    return LegalDocument.objects.create(
+        kind=kind, version=(last.version + 1) if last else 1,
+        title_pt_br=title_pt_br, body_pt_br=body_pt_br, title_en=title_en, body_en=body_en,
+    )
+
+
+@transaction.atomic
+def publish_legal_document(*, document: LegalDocument, now: datetime | None = None) -> LegalDocument:
+    """From now on the version in force (checkouts record it). Idempotent."""
+    now = now or timezone.now()
+    LegalDocument.objects.filter(pk=document.pk, published_at__isnull=True).update(published_at=now)
+    return LegalDocument.objects.get(pk=document.pk)
+
+
+@transaction.atomic
+def record_consent(
+    *, visitor_id: str, analytics: bool, marketing: bool, user=None, privacy_version: int | None = None, now: datetime | None = None
+) -> ConsentRecord:
+    """A cookie choice, kept as proof (LGPD art. 8); every change is a new record."""
+    now = now or timezone.now()
+    return ConsentRecord.objects.create(
+        visitor_id=visitor_id, analytics=analytics, marketing=marketing,
+        user=user if user is not None and user.is_authenticated else None,
+        privacy_version=privacy_version, decided_at=now,
+    )

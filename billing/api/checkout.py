@@ -22,6 +22,8 @@ from billing.models import Checkout, PaymentGateway, Plan
 from billing.pix import qr_svg
 from billing.webhooks import receive_webhook
 from config.errors import NotFound
+from legal import selectors as legal_selectors
+from legal.models import LegalDocument
 from config.throttling import (
     CheckoutAddressThrottle,
     CheckoutCustomerThrottle,
@@ -132,6 +134,8 @@ class CheckoutProcessApi(APIView):
             customer_document=values["cpf"],
             customer_phone=values["phone"],
             customer_birth_date=values["birth_date"],
+            # Submitting the form under the checkout's notice accepts the terms in force (contract §4).
+            terms_version=legal_selectors.current_version(kind=LegalDocument.Kind.TERMS),
             order_bump_ids=values["order_bump_ids"],
             payment_method=values["payment_method"],
             user=request.user if request.user.is_authenticated else None,

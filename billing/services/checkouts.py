@@ -31,6 +31,7 @@ def create_checkout(
     customer_document: str = "",
     customer_phone: str = "",
     customer_birth_date=None,
+    terms_version: int | None = None,
     order_bump_ids=(),
     payment_method: str = Checkout.Method.PIX,
     user=None,
@@ -113,6 +114,8 @@ def create_checkout(
         customer_document=digits_only(customer_document),
         customer_phone=digits_only(customer_phone)[:20],
         customer_birth_date=customer_birth_date,
+        terms_version=terms_version,
+        terms_accepted_at=now if terms_version is not None else None,
         created_at=now,
     )
     if bumps:
