@@ -31,6 +31,10 @@ class AuthRegisterApi(APIView):
         email = serializers.EmailField(max_length=254)
         password = serializers.CharField(write_only=True, max_length=128, help_text=" ".join(password_validators_help_texts()))
         name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+        birth_date = serializers.DateField(
+            input_formats=["%Y-%m-%d"], required=False, default=None,
+            help_text="YYYY-MM-DD; under MIN_AGE the sign-up is refused. Without it, it is asked before locked content.",
+        )
 
     @extend_schema(
         request=RegisterInput,

@@ -2,12 +2,49 @@ from django import forms
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, UserCreationForm
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts.age import require_min_age
 from accounts.throttling import clear_login_failures, is_login_blocked, record_login_failure
+from config.errors import DomainError
+
+
+def _birth_date_field(required: bool) -> forms.DateField:
+    return forms.DateField(
+        label=_("Birth date"),
+        required=required,
+        input_formats=["%Y-%m-%d", "%d/%m/%Y"],
+        widget=forms.DateInput(attrs={"type": "date", "autocomplete": "bday"}, format="%Y-%m-%d"),
+        help_text=_("This site is for adults only."),
+    )
+
+
+def _clean_birth_date(value):
+    if value is None:
+        return value
+    try:
+        require_min_age(value, today=timezone.localdate())
+    except DomainError as exc:
+        raise forms.ValidationError(exc.message) from exc
+    return value
+
+
+class BirthDateForm(forms.Form):
+    """The age page: asked before locked content of accounts without a confirmed age."""
+
+    birth_date = _birth_date_field(required=True)
+
+    def clean_birth_date(self):
+        return _clean_birth_date(self.cleaned_data["birth_date"])
 
 
 class SignupForm(UserCreationForm):
+    birth_date = _birth_date_field(required=False)
+
+    def clean_birth_date(self):
+        return _clean_birth_date(self.cleaned_data.get("birth_date"))
+
     class Meta:
         model = get_user_model()
         fields = ("name", "email")

@@ -1,3 +1,6 @@
+import secrets
+
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
@@ -58,6 +61,15 @@ class User(AbstractBaseUser, PermissionsMixin):
         help_text=_("The language the customer chose on the site; their e-mails go out in it. Empty: Portuguese (Brazil)."),
     )
 
+    # Age assurance (contract §2 MIN_AGE, AGE_VERIFICATION; §8: access needs a confirmed age).
+    birth_date = models.DateField(_("birth date"), null=True, blank=True)
+    age_confirmed_at = models.DateTimeField(
+        _("age confirmed at"), null=True, blank=True, help_text=_("When the user's age (at least MIN_AGE) was confirmed.")
+    )
+    age_confirmed_by = models.CharField(
+        _("age confirmed by"), max_length=40, blank=True, help_text=_("`declaration`, or the age-verification provider.")
+    )
+
     objects = UserManager()
 
     EMAIL_FIELD = "email"
@@ -88,3 +100,35 @@ class User(AbstractBaseUser, PermissionsMixin):
         from accounts.access import user_has_access
 
         return user_has_access(self)
+
+
+def new_age_reference() -> str:
+    return secrets.token_urlsafe(16)
+
+
+class AgeVerification(models.Model):
+    """
+    One age check at a provider (accounts/age.py): its outcome and the
+    provider's reference, never the document or selfie images.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        PASSED = "passed", _("Passed")
+        FAILED = "failed", _("Failed")
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="age_verifications")
+    provider = models.CharField(_("provider"), max_length=40)
+    reference = models.CharField(_("reference"), max_length=100, unique=True, default=new_age_reference)
+    provider_reference = models.CharField(_("provider's reference"), max_length=200, blank=True)
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.PENDING)
+    started_at = models.DateTimeField(_("started at"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("age verification")
+        verbose_name_plural = _("age verifications")
+        ordering = ["-started_at"]
+
+    def __str__(self):
+        return f"{self.provider} {self.reference} ({self.get_status_display()})"

@@ -15,7 +15,11 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
 
+from accounts.age import DECLARATION, age_on, require_min_age
+from accounts.age import policy as age_policy
+from accounts.age import provider_for
 from accounts.language import language_for, supported
+from accounts.models import AgeVerification
 from accounts.tokens import email_confirmation_token
 from config.errors import DomainError
 
@@ -26,7 +30,7 @@ class EmailTaken(DomainError):
     code = "email_taken"
 
 
-def register_user(*, email: str, password: str, name: str = ""):
+def register_user(*, email: str, password: str, name: str = "", birth_date=None):
     """
     A sign-up: the account starts unconfirmed, in the language the visitor is
     using (kept for their e-mails), and after commit is sent a confirmation
@@ -35,6 +39,8 @@ def register_user(*, email: str, password: str, name: str = ""):
     """
     User = get_user_model()
     email = User.objects.normalize_email(email).strip().lower()
+    if birth_date is not None:
+        require_min_age(birth_date, today=timezone.localdate())  # under MIN_AGE: no account at all
     candidate = User(email=email, name=name)
     validate_password(password, user=candidate)
     try:
@@ -44,6 +50,8 @@ def register_user(*, email: str, password: str, name: str = ""):
             )
     except IntegrityError:
         raise EmailTaken(_("An account with this e-mail already exists."), fields={"email": [_("Already registered.")]})
+    if birth_date is not None:
+        user = declare_birth_date(user=user, birth_date=birth_date)
     queue_confirmation_email(user=user)
     return user
 
@@ -93,7 +101,7 @@ def confirm_email(*, user, now=None) -> bool:
     return confirmed
 
 
-def get_or_create_customer(*, email: str, name: str = "") -> tuple:
+def get_or_create_customer(*, email: str, name: str = "", birth_date=None) -> tuple:
     """
     The account a payment belongs to, created when the e-mail has none so no
     payment is ever left without an owner (contract §3). A new account gets an
@@ -106,7 +114,7 @@ def get_or_create_customer(*, email: str, name: str = "") -> tuple:
         return user, False
     try:
         with transaction.atomic():
-            user = User.objects.create_user(email=email, password=None, name=name)
+            user = User.objects.create_user(email=email, password=None, name=name, **_declared_age(birth_date))
     except IntegrityError:
         # A concurrent payment for the same e-mail created it first.
         return User.objects.get(email__iexact=email), False
@@ -114,7 +122,7 @@ def get_or_create_customer(*, email: str, name: str = "") -> tuple:
     return user, True
 
 
-def get_guest_payment_owner(*, email: str, name: str = ""):
+def get_guest_payment_owner(*, email: str, name: str = "", birth_date=None):
     """
     The account a guest payment (a checkout without a user) goes to, or None
     while it must wait unclaimed: the e-mail belongs to an account whose
@@ -122,11 +130,25 @@ def get_guest_payment_owner(*, email: str, name: str = ""):
     (contract §3). A confirmed account gets it; so does an account with no
     usable password (created by an earlier payment: only the mailbox, through
     the set-password link, can ever log into it); no account → created now.
+    The payer's declared `birth_date` (checkout) is the owner's declaration when it has none yet.
     """
-    user, created = get_or_create_customer(email=email, name=name)
+    user, created = get_or_create_customer(email=email, name=name, birth_date=birth_date)
     if created or user.email_confirmed_at is not None or not user.has_usable_password():
+        if birth_date is not None and user.birth_date is None:
+            user = declare_birth_date(user=user, birth_date=birth_date)
         return user
     return None
+
+
+def _declared_age(birth_date, *, now=None) -> dict:
+    """The age fields of an account created for a payment whose checkout declared `birth_date` (validated there)."""
+    if birth_date is None:
+        return {}
+    now = now or timezone.now()
+    fields = {"birth_date": birth_date}
+    if age_policy() == DECLARATION and age_on(birth_date, timezone.localdate(now)) >= settings.MIN_AGE:
+        fields.update(age_confirmed_at=now, age_confirmed_by=DECLARATION)
+    return fields
 
 
 def queue_set_password_email(*, user_id: int) -> None:
@@ -162,3 +184,85 @@ def send_set_password_email(*, user_id: int) -> None:
         message = render_to_string("accounts/email/set_password.txt", context)
     send_mail(subject=subject, message=message, from_email=None, recipient_list=[user.email], fail_silently=False)
     logger.info("set-password e-mail sent", extra={"user_id": user.pk})
+
+
+@transaction.atomic
+def anonymise_user(*, user, email: str):
+    """
+    A deleted account (LGPD art. 18): kept as a row (money records point at
+    it), with nothing that identifies the person: `email` is the anonymous
+    address given by the caller, no name, no usable password (every other
+    session ends), inactive. The real address is free to sign up again.
+    """
+    user.email = email
+    user.name = ""
+    user.language = ""
+    user.email_confirmed_at = None
+    user.is_active = False
+    user.is_staff = False
+    user.is_superuser = False
+    user.last_login = None
+    user.birth_date = None  # the confirmation (when, by what) stays: it was checked
+    user.set_unusable_password()
+    user.save()
+    user.groups.clear()
+    user.user_permissions.clear()
+    return user
+
+
+# ---------------------------------------------------------------------------
+# Age assurance (accounts/age.py)
+# ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def declare_birth_date(*, user, birth_date, now=None):
+    """
+    The person's birth date: refused under MIN_AGE (UnderAge, naming
+    `birth_date`). Under the `declaration` policy it confirms the age; under a
+    provider's, it is kept and the provider confirms (start_age_verification).
+    A confirmed age is never unconfirmed by a later declaration.
+    """
+    now = now or timezone.now()
+    require_min_age(birth_date, today=timezone.localdate(now))
+    User = get_user_model()
+    user = User.objects.select_for_update().get(pk=user.pk)
+    user.birth_date = birth_date
+    fields = ["birth_date"]
+    if user.age_confirmed_at is None and age_policy() == DECLARATION:
+        user.age_confirmed_at = now
+        user.age_confirmed_by = DECLARATION
+        fields += ["age_confirmed_at", "age_confirmed_by"]
+    user.save(update_fields=fields)
+    return user
+
+
+@transaction.atomic
+def start_age_verification(*, user, return_url: str, now=None) -> tuple:
+    """A check at the configured provider: (the AgeVerification, the URL to send the person to)."""
+    now = now or timezone.now()
+    name = age_policy()
+    verification = AgeVerification.objects.create(user=user, provider=name, started_at=now)
+    return verification, provider_for(name).start(verification, return_url=return_url)
+
+
+@transaction.atomic
+def finish_age_verification(*, provider: str, reference: str, passed: bool, provider_reference: str = "", now=None):
+    """
+    The provider's result. Compare-and-set on the pending check, so a repeated
+    callback changes nothing; a pass confirms the user's age. None: no such pending check.
+    """
+    now = now or timezone.now()
+    status = AgeVerification.Status.PASSED if passed else AgeVerification.Status.FAILED
+    claimed = AgeVerification.objects.filter(
+        provider=provider, reference=reference, status=AgeVerification.Status.PENDING
+    ).update(status=status, finished_at=now, provider_reference=provider_reference[:200])
+    verification = AgeVerification.objects.filter(provider=provider, reference=reference).first()
+    if verification is None:
+        return None
+    if claimed and passed:
+        User = get_user_model()
+        User.objects.filter(pk=verification.user_id, age_confirmed_at__isnull=True).update(
+            age_confirmed_at=now, age_confirmed_by=provider
+        )
+    return verification

@@ -1,7 +1,9 @@
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login, views as auth_views
-from django.shortcuts import redirect, render
-from django.urls import reverse_lazy
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse, reverse_lazy
 from django.utils.http import urlsafe_base64_decode
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
@@ -10,9 +12,20 @@ from django.views.i18n import set_language as django_set_language
 
 from django.conf import settings
 
-from accounts.forms import LoginForm, ResetPasswordForm, SignupForm
+from accounts.age import DECLARATION, PROVIDERS, SandboxAgeProvider, provider_for
+from accounts.age import policy as age_policy
+from accounts.forms import BirthDateForm, LoginForm, ResetPasswordForm, SignupForm
+from accounts.gate import SESSION_KEY, safe_next
 from accounts.language import remember_language
-from accounts.services import EmailTaken, confirm_email, register_user
+from accounts.models import AgeVerification
+from accounts.services import (
+    EmailTaken,
+    confirm_email,
+    declare_birth_date,
+    finish_age_verification,
+    register_user,
+    start_age_verification,
+)
 from accounts.throttling import is_rate_limited
 from accounts.tokens import email_confirmation_token
 
@@ -49,7 +62,9 @@ def signup(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            user = register_user(email=data["email"], password=data["password1"], name=data["name"])
+            user = register_user(
+                email=data["email"], password=data["password1"], name=data["name"], birth_date=data.get("birth_date")
+            )
         except EmailTaken as exc:  # a concurrent sign-up with the same e-mail won
             form.add_error("email", str(exc))
             return render(request, "accounts/signup.html", {"form": form})
@@ -110,3 +125,65 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 
 class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
     template_name = "accounts/password_reset_complete.html"
+
+
+# ---------------------------------------------------------------------------
+# Age assurance: the 18+ gate, the age page, the provider's round trip
+# ---------------------------------------------------------------------------
+
+
+@require_http_methods(["POST"])
+def age_gate_confirm(request):
+    """The gate's "I am 18 or older": remembered for the session."""
+    request.session[SESSION_KEY] = True
+    return redirect(safe_next(request, request.POST.get("next")))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def age_page(request):
+    """Asks the birth date (declaration), then, under a provider's policy, sends the person to the provider."""
+    user = request.user
+    next_url = safe_next(request, request.POST.get("next") or request.GET.get("next"), default=reverse("billing:account"))
+    if user.age_confirmed_at is not None:
+        return redirect(next_url)
+    form = BirthDateForm(request.POST or None) if user.birth_date is None else None
+    if request.method == "POST":
+        if form is not None:
+            if not form.is_valid():
+                return render(request, "accounts/age.html", {"form": form, "next": next_url}, status=400)
+            user = declare_birth_date(user=user, birth_date=form.cleaned_data["birth_date"])
+        if user.age_confirmed_at is not None:
+            messages.success(request, _("Thank you. Your age is confirmed."))
+            return redirect(next_url)
+        _verification, url = start_age_verification(user=user, return_url=next_url)
+        request.session["age_next"] = next_url
+        return redirect(url)
+    return render(request, "accounts/age.html", {"form": form, "next": next_url, "uses_provider": age_policy() != DECLARATION})
+
+
+@login_required
+@require_http_methods(["GET"])
+def age_sandbox_provider(request, reference):
+    """The sandbox provider's "verification page": pass or fail on demand (only when AGE_VERIFICATION=sandbox)."""
+    if age_policy() != SandboxAgeProvider.name:
+        raise Http404
+    verification = get_object_or_404(AgeVerification, reference=reference, user=request.user, provider=SandboxAgeProvider.name)
+    return render(request, "accounts/age_sandbox.html", {"verification": verification})
+
+
+@login_required
+@require_http_methods(["POST"])
+def age_callback(request, provider):
+    """Where a provider returns the person with the result."""
+    if provider not in PROVIDERS or provider != age_policy():
+        raise Http404
+    reference, passed = provider_for(provider).parse_callback(request)
+    verification = finish_age_verification(provider=provider, reference=reference, passed=passed)
+    if verification is None or verification.user_id != request.user.pk:
+        raise Http404
+    if verification.status == AgeVerification.Status.PASSED:
+        messages.success(request, _("Thank you. Your age is confirmed."))
+        return redirect(safe_next(request, request.session.pop("age_next", None), default=reverse("billing:account")))
+    messages.error(request, _("Your age could not be confirmed, so locked content stays locked."))
+    return redirect("accounts:age")

@@ -78,3 +78,13 @@ class PaymentDetailsRefused(Invalid, GatewayRejected):
     """The provider refused what the buyer typed (document, phone...): the buyer can fix it (400)."""
 
     code = "gateway_rejected"
+
+
+class WithdrawalWindowClosed(TransitionNotAllowed):
+    """The WITHDRAWAL_DAYS after the first payment have passed (CDC art. 49); `closed_at` says when."""
+
+    code = "withdrawal_window_closed"
+
+    def __init__(self, message: str, *, closed_at):
+        super().__init__(message, fields={"closed_at": [closed_at.isoformat()]})
+        self.closed_at = closed_at

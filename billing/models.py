@@ -208,6 +208,17 @@ class Coupon(models.Model):
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
+    @staticmethod
+    def discount_for(*, kind: str, value: int, price_cents: int) -> int:
+        """
+        The one discount rule: percent rounded half up, or a fixed amount; never
+        more than the price it lowers (so never a total below zero).
+        """
+        if price_cents <= 0:
+            return 0
+        discount = (price_cents * value + 50) // 100 if kind == Coupon.Kind.PERCENT else value
+        return max(0, min(discount, price_cents))
+
     class Meta:
         verbose_name = _("coupon")
         verbose_name_plural = _("coupons")
@@ -298,6 +309,13 @@ class Checkout(models.Model):
     customer_document_digest = models.CharField(
         _("customer CPF digest"), max_length=64, blank=True, db_index=True, editable=False
     )
+    terms_version = models.PositiveIntegerField(
+        _("terms version accepted"), null=True, blank=True, help_text=_("The terms of use in force when the buyer checked out.")
+    )
+    terms_accepted_at = models.DateTimeField(_("terms accepted at"), null=True, blank=True)
+    customer_birth_date = models.DateField(
+        _("customer birth date"), null=True, blank=True, help_text=_("As declared at checkout (age of at least MIN_AGE).")
+    )
 
     gateway = models.ForeignKey(
         PaymentGateway, verbose_name=_("gateway"), on_delete=models.PROTECT, null=True, blank=True, related_name="checkouts"
@@ -325,6 +343,9 @@ class Checkout(models.Model):
     )
     is_late = models.BooleanField(
         _("paid late"), default=False, help_text=_("Paid after its charge or its subscription had expired.")
+    )
+    refunded_at = models.DateTimeField(
+        _("refunded at"), null=True, blank=True, help_text=_("When the refund (or chargeback) was confirmed.")
     )
     paid_amount_cents = models.PositiveIntegerField(
         _("amount received (cents)"),
@@ -467,6 +488,8 @@ class Subscription(models.Model):
         ACTIVATED_BY_ADMIN = "activated_by_admin", _("Activated by admin")
         EXTENDED_BY_ADMIN = "extended_by_admin", _("Extended by admin")
         EXPIRED_BY_ADMIN = "expired_by_admin", _("Expired by admin")
+        WITHDRAWN = "withdrawn", _("Withdrawn by the buyer (full refund)")
+        ACCOUNT_DELETED = "account_deleted", _("Account deleted by its owner")
 
     class PlanMatch(models.TextChoices):
         CHECKOUT = "checkout", _("Our checkout")
@@ -657,6 +680,53 @@ class UnclaimedMarketplacePayment(models.Model):
 
     def __str__(self):
         return f"{self.external_id} · {self.email}"
+
+
+class RefundRequest(models.Model):
+    """
+    Money we owe back: one paid checkout of a subscription the buyer withdrew
+    from (CDC art. 49). Where the gateway refunds through its API (the
+    sandbox) it closes at once, when its `refunded` postback arrives; where it
+    has none (JunglePay) it waits for a person, who refunds at the provider and
+    marks it done, before `deadline`. Either way it closes through
+    `billing.services.refund_checkout`, the one refund path.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Refund pending")
+        REFUNDED = "refunded", _("Refunded")
+
+    class ClosedBy(models.TextChoices):
+        GATEWAY = "gateway", _("Gateway postback")
+        ADMIN = "admin", _("Marked done by staff")
+
+    # How long staff have to refund by hand what the gateway cannot refund itself.
+    DEADLINE = timedelta(days=7)
+
+    checkout = models.OneToOneField(
+        Checkout, verbose_name=_("checkout"), on_delete=models.PROTECT, related_name="refund_request"
+    )
+    subscription = models.ForeignKey(
+        Subscription, verbose_name=_("subscription"), on_delete=models.PROTECT, related_name="refund_requests"
+    )
+    amount_cents = models.PositiveIntegerField(_("amount (cents)"))
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    requested_at = models.DateTimeField(_("requested at"), default=timezone.now)
+    deadline = models.DateTimeField(_("refund by"))
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    closed_by = models.CharField(_("closed by"), max_length=20, choices=ClosedBy.choices, blank=True)
+
+    class Meta:
+        verbose_name = _("refund request")
+        verbose_name_plural = _("refund requests")
+        ordering = ["status", "deadline"]
+
+    def __str__(self):
+        return f"{format_brl(self.amount_cents)} · {self.get_status_display()}"
+
+    @property
+    def amount_display(self) -> str:
+        return format_brl(self.amount_cents)
 
 
 class FinanceDashboard(Checkout):

@@ -128,3 +128,61 @@ def mask_personal_text(text: str | None) -> str:
     text = _EMAIL.sub(lambda m: mask_email(m.group(0)), text)
     text = _CPF.sub(lambda m: mask_cpf(m.group(0)), text)
     return _PHONE.sub(lambda m: mask_phone(m.group(0)), text)
+
+
+# ---------------------------------------------------------------------------
+# Erasure (LGPD art. 18: deletion): not masked, gone
+# ---------------------------------------------------------------------------
+
+ERASED = "[erased]"
+NAME_KEYS = frozenset({"name", "fullname", "firstname", "lastname", "payername", "customername", "buyername"})
+
+
+def erase_personal_data(value, *, known: tuple[str, ...] = ()):
+    """
+    A copy of a parsed payload with every personal value replaced by ERASED:
+    by key (e-mail, phone, document and name keys, as for masking) and, as a
+    safety net, any occurrence of the `known` values (the person's e-mail,
+    name, CPF, phone) anywhere in a string. Amounts, dates, statuses and ids stay.
+    """
+    if isinstance(value, dict):
+        erased = {}
+        for key, item in value.items():
+            name = _key(key)
+            if name in EMAIL_KEYS | PHONE_KEYS | DOCUMENT_KEYS | NAME_KEYS and item not in (None, ""):
+                erased[key] = ERASED if not isinstance(item, (dict, list)) else _erase_all(item)
+            else:
+                erased[key] = erase_personal_data(item, known=known)
+        return erased
+    if isinstance(value, list):
+        return [erase_personal_data(item, known=known) for item in value]
+    if isinstance(value, str):
+        if _EMAIL.fullmatch(value) or (_CPF.fullmatch(value) and is_valid_cpf(value)):
+            return ERASED
+        return _erase_known(value, known)
+    return value
+
+
+def _erase_known(text: str, known: tuple[str, ...]) -> str:
+    for value in sorted({v for v in known if v and len(v) >= 3}, key=len, reverse=True):
+        text = re.sub(re.escape(value), ERASED, text, flags=re.IGNORECASE)
+    return text
+
+
+def _erase_all(value):
+    """Every scalar of a personal sub-object (`document: {number, type}`) erased, the shape kept."""
+    if isinstance(value, dict):
+        return {key: _erase_all(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_erase_all(item) for item in value]
+    return ERASED if value not in (None, "") else value
+
+
+def erase_personal_text(text: str | None, *, known: tuple[str, ...] = ()) -> str:
+    """Free text with the `known` values and anything shaped like an e-mail, a CPF or a phone erased."""
+    if not text:
+        return text or ""
+    text = _erase_known(text, known)
+    text = _EMAIL.sub(ERASED, text)
+    text = _CPF.sub(ERASED, text)
+    return _PHONE.sub(ERASED, text)

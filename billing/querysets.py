@@ -32,3 +32,13 @@ class CheckoutQuerySet(models.QuerySet):
     def unclaimed(self):
         """Guest payments waiting for their e-mail's account to be confirmed: paid, no owner yet."""
         return self.filter(status=self.model.Status.PAID, user__isnull=True, subscription__isnull=True)
+
+    def of_customer(self, user):
+        """
+        A customer's checkouts: their own, and guest checkouts of their e-mail once
+        it is confirmed (an unconfirmed account may be a squatter's: contract §3).
+        """
+        mine = Q(user_id=user.pk)
+        if user.email_confirmed_at is not None:
+            mine |= Q(user__isnull=True, customer_email__iexact=user.email)
+        return self.filter(mine)

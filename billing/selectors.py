@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from math import lcm
 
-from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.conf import settings
+from django.db.models import Count, Exists, Min, OuterRef, Q, Sum
 from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
-from billing.models import Checkout, Plan, ReconciliationItem, Subscription
-from billing.services.offers import discount_for
+from billing.models import Checkout, Coupon, Plan, ReconciliationItem, RefundRequest, Subscription
+from billing.money import format_brl
 
 
 def list_active_plans():
@@ -62,6 +63,33 @@ def get_open_renewal(*, subscription: Subscription) -> Checkout | None:
     )
 
 
+def withdrawal_closes_at(*, subscription: Subscription) -> datetime | None:
+    """
+    When the buyer's right to withdraw from `subscription` ends (CDC art. 49):
+    WITHDRAWAL_DAYS after its first payment (a refunded one still counts as
+    the first). None: nothing was ever paid for it here (admin, marketplace).
+    """
+    first = (
+        Checkout.objects.filter(
+            subscription=subscription, status__in=[Checkout.Status.PAID, Checkout.Status.REFUNDED], paid_at__isnull=False
+        ).aggregate(first=Min("paid_at"))["first"]
+    )
+    return first + timedelta(days=settings.WITHDRAWAL_DAYS) if first else None
+
+
+def get_withdrawal_offer(*, subscription: Subscription | None, now: datetime) -> dict | None:
+    """What /account/ offers: the amount a withdrawal refunds now and the window's end; None when closed."""
+    if subscription is None or not subscription.is_live:
+        return None
+    closes_at = withdrawal_closes_at(subscription=subscription)
+    if closes_at is None or now > closes_at:
+        return None
+    amount = Checkout.objects.filter(subscription=subscription, status=Checkout.Status.PAID).aggregate(
+        cents=Sum("total_cents")
+    )["cents"]
+    return {"closes_at": closes_at, "amount_cents": amount or 0, "amount_display": format_brl(amount or 0)}
+
+
 # ---------------------------------------------------------------------------
 # Finance dashboard
 # ---------------------------------------------------------------------------
@@ -95,6 +123,13 @@ class FinanceFigures:
     # Partial payments (money that arrived short) not yet resolved by a person; cents where known.
     partial_payments_count: int = 0
     partial_payments_cents: int = 0
+    # Refunds by the day they were confirmed (revenue above is what was paid and kept).
+    refunds_30d_count: int = 0
+    refunds_30d_cents: int = 0
+    # Withdrawals still to refund (staff, where the gateway has no refund API); overdue: past their deadline.
+    pending_refunds_count: int = 0
+    pending_refunds_cents: int = 0
+    pending_refunds_overdue: int = 0
     extra: dict = field(default_factory=dict)
 
 
@@ -162,8 +197,14 @@ def get_finance_figures(*, now: datetime | None = None) -> FinanceFigures:
     mrr_cents = (2 * numerator + denominator) // (2 * denominator)
 
     window = now - timedelta(days=30)
-    pending = Checkout.objects.filter(status=C.PENDING, payment_method=Checkout.Method.PIX).aggregate(
-        n=Count("pk"), cents=Sum("total_cents")
+    # Pending PIX, and refunds by the day they were confirmed, in one pass.
+    open_pix = Q(status=C.PENDING, payment_method=Checkout.Method.PIX)
+    refunded_recently = Q(status=C.REFUNDED, refunded_at__gte=window)
+    pending = Checkout.objects.filter(open_pix | refunded_recently).aggregate(
+        n=Count("pk", filter=open_pix),
+        cents=Sum("total_cents", filter=open_pix),
+        refunded_n=Count("pk", filter=refunded_recently),
+        refunded_cents=Sum("total_cents", filter=refunded_recently),
     )
     recent = Checkout.objects.filter(created_at__gte=window).aggregate(
         total=Count("pk"),
@@ -173,6 +214,9 @@ def get_finance_figures(*, now: datetime | None = None) -> FinanceFigures:
     conversion = round(100 * recent["paid"] / recent["total"], 1) if recent["total"] else None
     partial = ReconciliationItem.objects.filter(kind=ReconciliationItem.Kind.PARTIAL_PAYMENT, resolved=False).aggregate(
         n=Count("pk"), cents=Sum("amount_cents")
+    )
+    owed = RefundRequest.objects.filter(status=RefundRequest.Status.PENDING).aggregate(
+        n=Count("pk"), cents=Sum("amount_cents"), overdue=Count("pk", filter=Q(deadline__lt=now))
     )
 
     due = (
@@ -213,6 +257,11 @@ def get_finance_figures(*, now: datetime | None = None) -> FinanceFigures:
         late_payments_30d=recent["late"],
         partial_payments_count=partial["n"] or 0,
         partial_payments_cents=partial["cents"] or 0,
+        refunds_30d_count=pending["refunded_n"] or 0,
+        refunds_30d_cents=pending["refunded_cents"] or 0,
+        pending_refunds_count=owed["n"] or 0,
+        pending_refunds_cents=owed["cents"] or 0,
+        pending_refunds_overdue=owed["overdue"] or 0,
     )
 
 
@@ -380,7 +429,7 @@ def get_offer_figures(*, now: datetime | None = None) -> OfferFigures:
         denominator = lcm(denominator, row["plan__duration_days"])
     numerator = sum(
         row["n"]
-        * discount_for(kind=row["coupon__kind"], value=row["coupon__value"], price_cents=row["plan__price_cents"])
+        * Coupon.discount_for(kind=row["coupon__kind"], value=row["coupon__value"], price_cents=row["plan__price_cents"])
         * 30
         * (denominator // row["plan__duration_days"])
         for row in rows

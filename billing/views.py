@@ -11,7 +11,6 @@ import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -19,9 +18,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from billing import selectors, services
+from billing import refunds, selectors, services
 from billing.gateways.sandbox import sandbox_allowed
 from billing.models import Checkout, OrderBump, PaymentGateway, Plan
+from billing.money import format_brl
 from billing.notifications import email_of_unsubscribe_token
 from config.errors import DomainError
 
@@ -101,6 +101,7 @@ def checkout(request, plan_id: int):
             "reopen_checkout": resumed if reopen else None,
             "prefill_name": getattr(user, "name", "") if user.is_authenticated else "",
             "prefill_email": user.email if user.is_authenticated else "",
+            "prefill_birth_date": user.birth_date.isoformat() if user.is_authenticated and user.birth_date else "",
         },
     )
 
@@ -120,11 +121,8 @@ def account(request):
         )
     # Guest checkouts of the e-mail show only once the e-mail is confirmed: until then the
     # account may be a squatter's, and they are someone else's payments (contract §3).
-    mine = Q(user=user)
-    if user.email_confirmed_at is not None:
-        mine |= Q(user__isnull=True, customer_email__iexact=user.email)
     history = list(
-        Checkout.objects.filter(mine)
+        Checkout.objects.of_customer(user)
         .select_related("plan")
         .order_by("-created_at")[:HISTORY_LIMIT]
     )
@@ -141,6 +139,7 @@ def account(request):
             "renewal": renewal,
             "history": history,
             "other_plans": other_plans,
+            "withdrawal": selectors.get_withdrawal_offer(subscription=subscription, now=timezone.now()),
             "now": timezone.now(),
         },
     )
@@ -163,6 +162,30 @@ def account_cancel(request):
             request,
             _("Your subscription was canceled. You keep access until %(date)s.")
             % {"date": _local_date(subscription.end_date)},
+        )
+    return redirect("billing:account")
+
+
+@login_required
+@require_POST
+def account_withdraw(request):
+    subscription = selectors.get_live_subscription(user=request.user)
+    if subscription is None:
+        messages.error(request, _("You have no active subscription to withdraw from."))
+        return redirect("billing:account")
+    try:
+        withdrawal = refunds.withdraw(subscription=subscription)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("billing:account")
+    amount = format_brl(withdrawal.amount_cents)
+    if withdrawal.status == "refunded":
+        messages.success(request, _("You withdrew from your subscription and %(amount)s was refunded.") % {"amount": amount})
+    else:
+        messages.success(
+            request,
+            _("You withdrew from your subscription. The refund of %(amount)s is on its way to the account that paid.")
+            % {"amount": amount},
         )
     return redirect("billing:account")
 

@@ -12,6 +12,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from accounts.access import user_has_access
+from accounts.gate import age_gate
 from catalog import selectors
 from catalog.models import Creator, Post
 from catalog.page_cache import anonymous_page_cache
@@ -75,6 +76,7 @@ def creators(request):
 
 
 @require_GET
+@age_gate
 @anonymous_page_cache
 def creator(request, slug: str):
     creator = selectors.get_creator(slug)
@@ -95,6 +97,7 @@ def creator(request, slug: str):
 
 
 @require_GET
+@age_gate
 @anonymous_page_cache
 def post(request, post_id: int):
     post = selectors.get_post(post_id)

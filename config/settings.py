@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "billing",
     "whitelabel",
     "catalog",
+    "legal",
 ]
 
 MIDDLEWARE = [
@@ -104,6 +105,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.access",
+                "legal.consent.consent",
             ],
         },
     },
@@ -250,6 +252,18 @@ def _recovery_minutes(raw: str) -> tuple[int, ...]:
 
 # Minutes after an unpaid checkout when its reminder e-mails go out (the sweep sends them).
 CHECKOUT_RECOVERY_MINUTES = _recovery_minutes(env.str("CHECKOUT_RECOVERY_MINUTES", default="30,1440"))
+
+# Days after a subscription's first payment in which the buyer may withdraw with a full refund (CDC art. 49).
+WITHDRAWAL_DAYS = env.int("WITHDRAWAL_DAYS", default=7)
+
+# ---------------------------------------------------------------------------
+# Age assurance (accounts/age.py)
+# ---------------------------------------------------------------------------
+# The minimum age to subscribe or see locked content.
+MIN_AGE = env.int("MIN_AGE", default=18)
+# How age is confirmed: `declaration` (the birth date given) or an age-verification provider's name
+# (accounts.age.PROVIDERS; `sandbox` passes or fails on demand). The system check accounts.E002 refuses others.
+AGE_VERIFICATION = env.str("AGE_VERIFICATION", default="declaration")
 JUNGLEPAY_API_URL = env.str("JUNGLEPAY_API_URL", default="https://api.junglepagamentos.com/v1").rstrip("/")
 JUNGLEPAY_SECRET_KEY = env.str("JUNGLEPAY_SECRET_KEY", default="") or None
 # The sandbox gateway fakes payments: allowed with DEBUG, or when explicitly enabled.

@@ -18,8 +18,10 @@ urlpatterns = [
     path("api/", include("accounts.api_urls")),
     path("api/", include("billing.api.urls")),
     path("api/", include("catalog.api_urls")),
+    path("api/", include("legal.api_urls")),
     path("accounts/", include("accounts.urls")),
     path("", include("billing.urls")),
+    path("", include("legal.urls")),
     path("", include("catalog.urls")),
 ]
 

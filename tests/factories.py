@@ -1,6 +1,6 @@
 """factory_boy factories shared by every app's tests."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import factory
 from django.utils import timezone
@@ -19,6 +19,10 @@ class UserFactory(factory.django.DjangoModelFactory):
     # Confirmed by default (like every account that existed before confirmation was asked);
     # pass email_confirmed_at=None for a fresh sign-up.
     email_confirmed_at = factory.LazyFunction(timezone.now)
+    # Of age and confirmed (like an account that declared its birth date); pass age_confirmed_at=None for one that has not.
+    birth_date = date(1990, 5, 17)
+    age_confirmed_at = factory.LazyFunction(timezone.now)
+    age_confirmed_by = "declaration"
 
 
 class PlanFactory(factory.django.DjangoModelFactory):
@@ -64,6 +68,7 @@ class CheckoutFactory(factory.django.DjangoModelFactory):
     customer_email = factory.Sequence(lambda n: f"buyer{n}@example.com")
     customer_document = "52998224725"
     customer_phone = "11987654321"
+    customer_birth_date = date(1990, 5, 17)  # of age in any year the suite runs
 
 
 class SubscriptionFactory(factory.django.DjangoModelFactory):

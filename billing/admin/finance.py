@@ -486,6 +486,8 @@ class FinanceDashboardAdmin(admin.ModelAdmin):
                 "pending_pix": format_brl(figures.pending_pix_cents),
                 "renewals_due": format_brl(figures.renewals_due_7d_cents),
                 "partial_payments": format_brl(figures.partial_payments_cents),
+                "refunds_30d": format_brl(figures.refunds_30d_cents),
+                "pending_refunds": format_brl(figures.pending_refunds_cents),
             },
             "conversion": localize(figures.conversion_pct) if figures.conversion_pct is not None else "—",
             "churn": localize(figures.churn_pct) if figures.churn_pct is not None else "—",

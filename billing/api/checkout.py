@@ -24,6 +24,8 @@ from billing.models import Checkout, PaymentGateway, Plan
 from billing.pix import qr_svg
 from billing.webhooks import receive_webhook
 from config.errors import NotFound
+from legal import selectors as legal_selectors
+from legal.models import LegalDocument
 from config.throttling import (
     CheckoutAddressThrottle,
     CheckoutCustomerThrottle,
@@ -80,8 +82,9 @@ class CheckoutProcessApi(APIView):
         coupon = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
         # A plan's free trial is taken unless the buyer chose to pay now (the answer to `trial_already_used`).
         trial = serializers.BooleanField(required=False, default=True)
-        # Accepted here; the age rule (MIN_AGE) is its own issue's work.
-        birth_date = serializers.DateField(required=False, allow_null=True)
+        birth_date = serializers.DateField(
+            input_formats=["%Y-%m-%d"], help_text="YYYY-MM-DD; the buyer must be at least MIN_AGE years old."
+        )
 
         def validate_name(self, value):
             if len(value.strip()) < 2:
@@ -138,6 +141,9 @@ class CheckoutProcessApi(APIView):
             customer_email=values["email"],
             customer_document=values["cpf"],
             customer_phone=values["phone"],
+            customer_birth_date=values["birth_date"],
+            # Submitting the form under the checkout's notice accepts the terms in force (contract §4).
+            terms_version=legal_selectors.current_version(kind=LegalDocument.Kind.TERMS),
             order_bump_ids=values["order_bump_ids"],
             payment_method=values["payment_method"],
             user=request.user if request.user.is_authenticated else None,

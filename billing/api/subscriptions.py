@@ -16,7 +16,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing import selectors, services
+from billing import refunds, selectors, services
 from billing.models import Plan, Subscription
 from config.errors import NotFound
 
@@ -284,3 +284,36 @@ class MySubscriptionChangePlanApi(APIView):
                 "checkout": PlanChangeCheckoutOutput(change.checkout).data if change.checkout else None,
             }
         )
+
+
+class MySubscriptionWithdrawApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    class WithdrawOutput(serializers.Serializer):
+        status = serializers.ChoiceField(choices=["refunded", "refund_pending"])
+        amount = serializers.IntegerField(help_text="The full amount paid for the subscription, in cents of BRL.")
+
+    @extend_schema(
+        summary="Withdraw (CDC art. 49)",
+        description=(
+            "Within `WITHDRAWAL_DAYS` of the subscription's first payment: access ends at once and everything paid "
+            "for it is refunded through the gateway (`refunded`), or queued for staff where the gateway has no "
+            "refund API (`refund_pending`). After the window: 409 `withdrawal_window_closed`, with `closed_at`. "
+            "Needs the `X-CSRFToken` header."
+        ),
+        request=None,
+        responses={200: WithdrawOutput, 404: OpenApiResponse(description="No active subscription."), 409: OpenApiResponse(description="The window has closed.")},
+        examples=[
+            OpenApiExample("refunded", value={"status": "refunded", "amount": 3980}, response_only=True, status_codes=["200"]),
+            OpenApiExample(
+                "window closed",
+                value={"error": {"code": "withdrawal_window_closed", "message": "O prazo de 7 dias para desistir terminou em 08/11/2026 10:00.", "fields": {"closed_at": ["2026-11-08T10:00:00-03:00"]}}},
+                response_only=True,
+                status_codes=["409"],
+            ),
+            _NO_SUBSCRIPTION_ERROR,
+        ],
+    )
+    def post(self, request):
+        withdrawal = refunds.withdraw(subscription=_current_live_subscription(request.user))
+        return Response(self.WithdrawOutput({"status": withdrawal.status, "amount": withdrawal.amount_cents}).data)

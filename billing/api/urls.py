@@ -8,6 +8,7 @@ urlpatterns = [
     path("me/subscription/cancel", subscriptions.MySubscriptionCancelApi.as_view(), name="api-me-subscription-cancel"),
     path("me/subscription/change-plan", subscriptions.MySubscriptionChangePlanApi.as_view(), name="api-me-subscription-change-plan"),
     path("coupons/<str:code>", offers.CouponCheckApi.as_view(), name="api-coupon"),
+    path("me/subscription/withdraw", subscriptions.MySubscriptionWithdrawApi.as_view(), name="api-me-subscription-withdraw"),
     path("checkout/process", checkout.CheckoutProcessApi.as_view(), name="api-checkout-process"),
     path("checkout/pix", checkout.CheckoutPixApi.as_view(), name="api-checkout-pix"),
     path("checkout/<uuid:checkout_id>", checkout.CheckoutStatusApi.as_view(), name="api-checkout-detail"),

@@ -15,6 +15,7 @@ from billing.gateways.base import (  # noqa: F401 - the package's public names
     Gateway,
     Notification,
     NotificationInvalid,
+    RefundResult,
 )
 from billing.exceptions import GatewayError, GatewayRejected, GatewayUnavailable  # noqa: F401 - the package's public names
 from billing.gateways.dias import DiasGateway

@@ -6,7 +6,10 @@ so a provider's quirks stay inside its own module.
 - `create_charge(request)` issues a PIX charge and returns the `Charge`;
 - `fetch_charge(transaction_id)` asks the provider for the current truth;
 - `list_charges(since=)` lists recent charges, for reconciliation;
-- `parse_notification(body)` turns a postback body into a `Notification`.
+- `parse_notification(body)` turns a postback body into a `Notification`;
+- `refund(transaction_id, amount_cents)` refunds a paid charge in full where
+  the provider has a refund API (`RefundResult`), or returns None where it
+  has none (JunglePay): staff then refund by hand (billing.models.RefundRequest).
 """
 
 from __future__ import annotations
@@ -136,6 +139,19 @@ class Notification:
     payload: dict = field(default_factory=dict, compare=False, repr=False)
 
 
+@dataclass(frozen=True)
+class RefundResult:
+    """
+    A refund the provider accepted. The refund is applied to our records only
+    by the provider's `refunded` postback, through the webhook path, like any
+    other status: `postback` is the body the provider sends (the sandbox
+    returns it, to be delivered in-process; a real provider posts it itself).
+    """
+
+    transaction_id: str
+    postback: bytes = b""
+
+
 class Gateway:
     """Base class: one instance per request or task, built from a PaymentGateway row."""
 
@@ -159,6 +175,10 @@ class Gateway:
 
     def parse_notification(self, body: bytes) -> Notification:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def refund(self, transaction_id: str, amount_cents: int) -> RefundResult | None:
+        """Refund a paid charge in full; None: this provider has no refund API (a person refunds it)."""
+        return None
 
 
 NO_GATEWAY_MESSAGE = _("No payment gateway is configured. Please try again later.")

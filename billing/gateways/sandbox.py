@@ -14,21 +14,36 @@ It refuses to serve when DEBUG is off unless SANDBOX_GATEWAY_ALLOWED is set
 
 from __future__ import annotations
 
+import json
 import secrets
+import uuid
 from datetime import datetime, timedelta
 from typing import Iterable
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from billing.exceptions import GatewayRejected
-from billing.gateways.base import Charge, ChargeRequest, Gateway, Notification
+from billing.gateways.base import Charge, ChargeRequest, Gateway, Notification, RefundResult
 from billing.gateways.junglepay import charge_from_transaction, parse_transaction_postback
 from billing.pix import build_br_code
 
 # A random EVP-shaped key that belongs to nobody: banking apps read the code, no bank pays it.
 SANDBOX_PIX_KEY = "00000000-0000-4000-8000-5a4db0c0ffee"
 SANDBOX_OUTCOMES = {"paid": "paid", "refused": "refused", "expired": "expired", "refunded": "refunded"}
+
+
+def sandbox_postback(transaction_data: dict, *, transaction_id: str) -> bytes:
+    """The postback the sandbox sends for its transaction, shaped like JunglePay's."""
+    postback = {
+        "id": f"sbx-{uuid.uuid4().hex}",
+        "type": "transaction",
+        "objectId": str(transaction_id),
+        "url": "",
+        "data": transaction_data,
+    }
+    return json.dumps(postback).encode()
 
 
 def sandbox_allowed() -> bool:
@@ -90,3 +105,21 @@ class SandboxGateway(Gateway):
 
     def parse_notification(self, body: bytes) -> Notification:
         return parse_transaction_postback(body)
+
+    def refund(self, transaction_id: str, amount_cents: int) -> RefundResult:
+        """Refunds at once (in full only, like PIX refunds here) and returns its `refunded` postback."""
+        with transaction.atomic():
+            # Only the sandbox's side of the charge changes here; our records change when the postback is applied.
+            checkout = self._checkouts().select_for_update().filter(gateway_transaction_id=transaction_id).first()
+            if checkout is None or not checkout.gateway_response:
+                raise GatewayRejected(f"sandbox transaction {transaction_id} not found")
+            data = dict(checkout.gateway_response)
+            if data.get("status") not in ("paid", "refunded"):
+                raise GatewayRejected(f"sandbox transaction {transaction_id} is {data.get('status')!r}, not paid")
+            if data.get("amount") != amount_cents:
+                raise GatewayRejected(f"sandbox refunds in full only: {amount_cents} of {data.get('amount')}")
+            data["status"] = "refunded"
+            data["refundedAt"] = timezone.now().isoformat()
+            checkout.gateway_response = data
+            checkout.save(update_fields=["gateway_response", "updated_at"])
+        return RefundResult(transaction_id=transaction_id, postback=sandbox_postback(data, transaction_id=transaction_id))

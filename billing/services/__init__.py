@@ -22,6 +22,7 @@ from billing.services.activation import (
 )
 from billing.services.charges import issue_pix_charge, needs_customer_details, simulate_sandbox_event
 from billing.services.checkouts import FAIL_STATUSES, create_checkout, fail_checkout, refund_checkout, restore_disputed_checkout
+from billing.services.erasure import anonymous_email, erase_customer_data
 from billing.services.gateway_config import activate_gateway, deactivate_gateway, gateway_for_new_charge, rotate_postback_token
 from billing.services.offers import (
     CouponQuote,
@@ -44,6 +45,7 @@ from billing.services.subscriptions import (
     extend_subscription,
 )
 from billing.services.sweep import SweepResult, sweep_subscriptions
+from billing.services.withdrawals import Withdrawal, complete_refund_request, withdraw_subscription
 
 __all__ = [
     "CouponQuote",
@@ -84,4 +86,9 @@ __all__ = [
     "simulate_sandbox_event",
     "sweep_subscriptions",
     "upgrade_credit_cents",
+    "Withdrawal",
+    "anonymous_email",
+    "erase_customer_data",
+    "complete_refund_request",
+    "withdraw_subscription",
 ]

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.services import get_guest_payment_owner
+from accounts.services import declare_birth_date, get_guest_payment_owner
 from billing.checkout_status import publish_after_commit
 from billing.exceptions import MarketplaceError, TransitionNotAllowed
 from billing.gateways import ChargeStatus
@@ -80,7 +80,9 @@ def activate_checkout(
         user_id = claimed_by.pk
     elif user_id is None and seen.status not in (Checkout.Status.PAID, Checkout.Status.REFUNDED):
         # A guest checkout: its account is resolved before any lock is taken (the lock order).
-        owner = get_guest_payment_owner(email=seen.customer_email, name=seen.customer_name)
+        owner = get_guest_payment_owner(
+            email=seen.customer_email, name=seen.customer_name, birth_date=seen.customer_birth_date
+        )
         if owner is None:
             return _keep_unclaimed(seen, paid_at=paid_at, transaction_id=transaction_id, now=now)
         user_id = owner.pk
@@ -302,6 +304,9 @@ def claim_guest_payments(*, user, now: datetime) -> list[Subscription]:
                 continue
             # activate_checkout recorded the claim time as the payment's; the money came earlier.
             Checkout.objects.filter(pk=checkout.pk).update(paid_at=money_paid_at, is_late=was_late)
+            if checkout.customer_birth_date is not None and user.birth_date is None:
+                # The payer's declared age becomes the owner's (activate_checkout locked the user row already).
+                user = declare_birth_date(user=user, birth_date=checkout.customer_birth_date, now=now)
             logger.info("guest payment claimed", extra={"checkout": str(checkout.public_id), "user_id": user.pk})
             claimed.append(subscription)
     claimed.extend(_claim_marketplace_payments(user=user, now=now))

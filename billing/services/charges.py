@@ -22,9 +22,7 @@ it is still matched to the checkout (services.payments.checkout_for_charge).
 
 from __future__ import annotations
 
-import json
 import logging
-import uuid
 
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
@@ -40,7 +38,7 @@ from billing.exceptions import (
 )
 from billing.gateways import ChargeItem, ChargeRequest, Customer, GatewayUnavailable
 from billing.gateways.junglepay import CONNECT_TIMEOUT, READ_TIMEOUT, CreateUnconfirmed
-from billing.gateways.sandbox import SANDBOX_OUTCOMES
+from billing.gateways.sandbox import SANDBOX_OUTCOMES, sandbox_postback
 from billing.models import Checkout, CheckoutCharge, PaymentGateway
 from billing.personal_data import document_digest
 from billing.services.gateway_config import gateway_for_new_charge
@@ -270,11 +268,4 @@ def simulate_sandbox_event(*, checkout_id, outcome: str) -> bytes:
         transaction_data["paidAt"] = timezone.now().isoformat()
     checkout.gateway_response = transaction_data
     checkout.save(update_fields=["gateway_response", "updated_at"])
-    postback = {
-        "id": f"sbx-{uuid.uuid4().hex}",
-        "type": "transaction",
-        "objectId": str(checkout.gateway_transaction_id),
-        "url": "",
-        "data": transaction_data,
-    }
-    return json.dumps(postback).encode()
+    return sandbox_postback(transaction_data, transaction_id=checkout.gateway_transaction_id)

@@ -11,16 +11,18 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from accounts.age import require_min_age
+from accounts.services import declare_birth_date
 from billing.checkout_status import publish_after_commit
 from billing.documents import digits_only
 from billing.exceptions import InvalidInput, TransitionNotAllowed, TrialNotAvailable
 from billing.gateways.base import DISPUTED_PROVIDER_STATUSES
-from billing.models import Checkout, OrderBump, Plan, ReconciliationItem, Subscription
+from billing.models import Checkout, Coupon, OrderBump, Plan, ReconciliationItem, RefundRequest, Subscription
 from billing.services.common import set_transition, void_open_charges
 from billing.personal_data import document_digest
 from billing.services.locks import lock_checkout
 from billing.services.review import list_for_review
-from billing.services.offers import coupon_for_checkout, discount_for, hold_coupon_use, is_first_time_buyer
+from billing.services.offers import coupon_for_checkout, hold_coupon_use, is_first_time_buyer
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +35,8 @@ def create_checkout(
     customer_email: str,
     customer_document: str = "",
     customer_phone: str = "",
+    customer_birth_date=None,
+    terms_version: int | None = None,
     order_bump_ids=(),
     payment_method: str = Checkout.Method.PIX,
     user=None,
@@ -77,6 +81,10 @@ def create_checkout(
         raise InvalidInput("name", _("Enter your name."))
     if not customer_email or "@" not in customer_email:
         raise InvalidInput("email", _("Enter a valid e-mail address."))
+    if customer_birth_date is not None:
+        require_min_age(customer_birth_date, today=timezone.localdate(now))
+        if user is not None:
+            declare_birth_date(user=user, birth_date=customer_birth_date, now=now)
 
     bump_ids = sorted({int(pk) for pk in order_bump_ids or ()})
     bumps = list(OrderBump.objects.filter(pk__in=bump_ids, is_active=True).order_by("display_order", "pk"))
@@ -104,7 +112,7 @@ def create_checkout(
         coupon = coupon_for_checkout(
             code=coupon_code, plan=plan, email=customer_email, document=customer_document, now=now
         )
-        discount_cents = discount_for(kind=coupon.kind, value=coupon.value, price_cents=plan_price_cents - credit_cents)
+        discount_cents = Coupon.discount_for(kind=coupon.kind, value=coupon.value, price_cents=plan_price_cents - credit_cents)
     total_cents = plan_price_cents + bumps_cents - credit_cents - discount_cents
 
     plan_title = plan.name
@@ -148,6 +156,9 @@ def create_checkout(
         customer_document=digits_only(customer_document),
         customer_document_digest=document_digest(customer_document),
         customer_phone=digits_only(customer_phone)[:20],
+        customer_birth_date=customer_birth_date,
+        terms_version=terms_version,
+        terms_accepted_at=now if terms_version is not None else None,
         created_at=now,
     )
     if is_trial:
@@ -174,11 +185,15 @@ def _trial_used_message(plan: Plan) -> str:
 
 
 @transaction.atomic
-def refund_checkout(*, checkout: Checkout, now: datetime | None = None) -> Checkout:
+def refund_checkout(
+    *, checkout: Checkout, now: datetime | None = None, closed_by: str = RefundRequest.ClosedBy.GATEWAY
+) -> Checkout:
     """
     Refund, chargeback or PIX dispute (MED): the money is gone, so is access, at
     once, and the subscription's open renewal and upgrade charges are void (a
-    later payment of one is kept for a person, never access).
+    later payment of one is kept for a person, never access). A pending
+    RefundRequest of the checkout (a withdrawal) closes with it, `closed_by`
+    the gateway's postback or staff.
     """
     now = now or timezone.now()
     locks = lock_checkout(checkout)
@@ -188,7 +203,11 @@ def refund_checkout(*, checkout: Checkout, now: datetime | None = None) -> Check
     if checkout.status != Checkout.Status.PAID:
         raise TransitionNotAllowed(_("Only a paid checkout can be refunded."))
     checkout.status = Checkout.Status.REFUNDED
-    checkout.save(update_fields=["status", "updated_at"])
+    checkout.refunded_at = now
+    checkout.save(update_fields=["status", "refunded_at", "updated_at"])
+    RefundRequest.objects.filter(checkout=checkout, status=RefundRequest.Status.PENDING).update(
+        status=RefundRequest.Status.REFUNDED, closed_at=now, closed_by=closed_by
+    )
     publish_after_commit(pk=checkout.pk)
     subscription = locks.own
     if subscription is not None:

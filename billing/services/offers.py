@@ -50,20 +50,6 @@ def normalize_code(code: str | None) -> str:
     return (code or "").strip().upper()
 
 
-def discount_for(*, kind: str, value: int, price_cents: int) -> int:
-    """
-    The one discount rule: percent rounded half up, or a fixed amount; never
-    more than the price it lowers (so never a total below zero).
-    """
-    if price_cents <= 0:
-        return 0
-    if kind == Coupon.Kind.PERCENT:
-        discount = (price_cents * value + 50) // 100
-    else:
-        discount = value
-    return max(0, min(discount, price_cents))
-
-
 def is_first_time_buyer(*, email: str, document: str = "") -> bool:
     """Nobody with this e-mail or this CPF ever paid for (or started a trial of) a subscription here."""
     email = (email or "").strip().lower()
@@ -120,7 +106,7 @@ def quote_coupon(*, code: str, plan: Plan, email: str = "", document: str = "", 
     _check(coupon, plan=plan, now=now, email=email, document=document)
     if coupon.max_uses is not None and _uses_taken(coupon, now=now) >= coupon.max_uses:
         raise _used_up()
-    discount = discount_for(kind=coupon.kind, value=coupon.value, price_cents=plan.price_cents)
+    discount = Coupon.discount_for(kind=coupon.kind, value=coupon.value, price_cents=plan.price_cents)
     return CouponQuote(coupon=coupon, discount_cents=discount, total_cents=plan.price_cents - discount)
 
 

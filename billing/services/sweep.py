@@ -15,9 +15,8 @@ from django.utils.translation import gettext as _
 
 from billing.checkout_status import publish_after_commit
 from billing.fields import EncryptedTextField
-from billing.models import Checkout, ReminderOptOut, Subscription
+from billing.models import Checkout, Coupon, ReminderOptOut, Subscription
 from billing.notifications import queue_recovery_reminders, queue_renewal_notices
-from billing.services.offers import discount_for
 
 logger = logging.getLogger(__name__)
 
@@ -227,7 +226,7 @@ def _issue_renewals(*, now: datetime, result: SweepResult) -> None:
         coupon_id, discount = None, 0
         if row["coupon_id"] and (row["coupon_renewals_left"] is None or row["coupon_renewals_left"] > 0):
             coupon_id = row["coupon_id"]
-            discount = discount_for(kind=row["coupon__kind"], value=row["coupon__value"], price_cents=price)
+            discount = Coupon.discount_for(kind=row["coupon__kind"], value=row["coupon__value"], price_cents=price)
         checkout = Checkout(
             user_id=row["user_id"],
             plan_id=plan_id,

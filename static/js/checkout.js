@@ -16,7 +16,7 @@
   // and at once when they come back to this tab. [until ms since the QR showed, every ms]; the
   // last (0) holds from then on. bench/launch.py reads this line to poll the same way.
   var POLL_SCHEDULE = [[5000, 1000], [20000, 2500], [0, 5000]];
-  var FIELD_NAMES = ["name", "email", "cpf", "phone", "coupon"];
+  var FIELD_NAMES = ["name", "email", "birth_date", "cpf", "phone", "coupon"];
   var TERMINAL = { expired: "expired", failed: "failed", refunded: "refunded", canceled: "canceled" };
 
   var form = document.getElementById("identify-form");
@@ -395,6 +395,7 @@
       order_bump_ids: selectedBumps().map(function (box) { return parseInt(box.value, 10); }),
       name: form.elements.name.value.trim(),
       email: form.elements.email.value.trim(),
+      birth_date: form.elements.birth_date.value,
       cpf: digits(form.elements.cpf.value),
       phone: digits(form.elements.phone.value),
       coupon: form.elements.coupon ? form.elements.coupon.value.trim() : "",

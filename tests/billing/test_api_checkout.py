@@ -13,7 +13,7 @@ from tests.factories import OrderBumpFactory, PlanFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
-VALID = {"payment_method": "pix", "order_bump_ids": [], "name": "Ana Souza", "email": "ana@example.com", "cpf": "529.982.247-25", "phone": "(11) 98765-4321"}
+VALID = {"payment_method": "pix", "order_bump_ids": [], "name": "Ana Souza", "email": "ana@example.com", "cpf": "529.982.247-25", "phone": "(11) 98765-4321", "birth_date": "1990-05-17"}
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ VALID = {
     "email": "ana@example.com",
     "cpf": "529.982.247-25",
     "phone": "(11) 98765-4321",
+    "birth_date": "1990-05-20",
 }
 
 

@@ -5,7 +5,7 @@ proved the mailbox (defect 11, contract §3).
 """
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from django.core import mail
@@ -23,7 +23,10 @@ PASSWORD = "s3nha-bem-forte!"
 
 
 def _guest_checkout(plan, email="vitima@example.com"):
-    return create_checkout(plan=plan, customer_name="Vitória", customer_email=email, now=timezone.now())
+    # Declared of age at checkout, as /api/checkout/process requires since age assurance (contract §8).
+    return create_checkout(
+        plan=plan, customer_name="Vitória", customer_email=email, customer_birth_date=date(1990, 5, 17), now=timezone.now()
+    )
 
 
 def _link_path(message) -> str:

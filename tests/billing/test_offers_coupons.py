@@ -17,13 +17,12 @@ from billing.services import (
     quote_coupon,
     sweep_subscriptions,
 )
-from billing.services.offers import discount_for
 from tests.billing.paymentkit import sandbox
 from tests.factories import OrderBumpFactory, PlanFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 NOW = timezone.now().replace(microsecond=0)
-VALID = {"payment_method": "pix", "order_bump_ids": [], "name": "Ana Souza", "email": "ana@example.com", "cpf": "529.982.247-25", "phone": "(11) 98765-4321"}
+VALID = {"payment_method": "pix", "order_bump_ids": [], "name": "Ana Souza", "email": "ana@example.com", "cpf": "529.982.247-25", "phone": "(11) 98765-4321", "birth_date": "1990-05-20"}
 
 
 def coupon(code="BEMVINDO", kind=Coupon.Kind.PERCENT, value=10, **kwargs):
@@ -76,9 +75,9 @@ def test_an_amount_coupon_larger_than_the_plan_never_takes_the_total_below_the_b
 
 
 def test_the_discount_rule_rounds_half_up_and_caps_at_the_price():
-    assert discount_for(kind=Coupon.Kind.PERCENT, value=15, price_cents=2990) == 449  # 448.5 → 449
-    assert discount_for(kind=Coupon.Kind.PERCENT, value=100, price_cents=2990) == 2990
-    assert discount_for(kind=Coupon.Kind.AMOUNT, value=9999, price_cents=100) == 100
+    assert Coupon.discount_for(kind=Coupon.Kind.PERCENT, value=15, price_cents=2990) == 449  # 448.5 → 449
+    assert Coupon.discount_for(kind=Coupon.Kind.PERCENT, value=100, price_cents=2990) == 2990
+    assert Coupon.discount_for(kind=Coupon.Kind.AMOUNT, value=9999, price_cents=100) == 100
 
 
 def test_the_database_refuses_a_discount_that_reaches_into_the_bumps():

@@ -15,7 +15,7 @@ from tests.factories import PlanFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 NOW = timezone.now().replace(microsecond=0)
-VALID = {"payment_method": "pix", "order_bump_ids": [], "name": "Ana Souza", "email": "ana@example.com", "cpf": "529.982.247-25", "phone": "(11) 98765-4321"}
+VALID = {"payment_method": "pix", "order_bump_ids": [], "name": "Ana Souza", "email": "ana@example.com", "cpf": "529.982.247-25", "phone": "(11) 98765-4321", "birth_date": "1990-05-20"}
 
 
 def start_trial(plan, *, email="ana@example.com", document="52998224725", user=None, now=NOW):

@@ -1,9 +1,12 @@
 """Dias Marketplace postbacks: PENDING → pending subscription, PAID → active, plan by price, accounts for new payers."""
 
+from datetime import date
+
 import pytest
 
 from accounts.access import user_has_access
 from accounts.models import User
+from accounts.services import declare_birth_date
 from billing.models import Subscription, WebhookEvent
 from tests.billing.paymentkit import dias, payload, post_webhook
 from tests.factories import PlanFactory, SubscriptionFactory, UserFactory
@@ -61,8 +64,11 @@ def test_an_unknown_email_gets_an_account_and_a_set_password_email(client, gatew
 
     user = User.objects.get(email="carla@example.com")
     assert user.name == "Carla Dias" and not user.has_usable_password()
-    assert user_has_access(user)
     assert [m.to for m in mailoutbox] == [["carla@example.com"]]
+    # The marketplace sends no birth date: the subscription is live, locked content waits for the age (contract §8).
+    assert Subscription.objects.live().filter(user=user).exists() and not user_has_access(user)
+    user = declare_birth_date(user=user, birth_date=date(1990, 5, 17))
+    assert user_has_access(user)
 
 
 def test_a_payment_by_a_subscriber_extends_the_live_subscription(client, gateway, monthly):

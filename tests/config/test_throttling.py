@@ -52,6 +52,7 @@ def buyer(n: int, plan) -> dict:
         "email": f"comprador{n}@example.com",
         "cpf": cpf(123456 + n * 7919),
         "phone": "(11) 98765-4321",
+        "birth_date": "1990-05-17",
     }
 
 

@@ -41,6 +41,10 @@ def test_visitor_subscribes_with_pix_and_the_post_unlocks(browser, settings, liv
     # when: the visitor browses to the post
     browser.get("/")
     browser.find("[data-testid=creator-card]").click()
+    # the 18+ gate comes first (contract §4), once per session
+    browser.wait_for("[data-testid=age-gate]")
+    browser.screenshot("0-age-gate")
+    browser.find("#age-gate-confirm").click()
     browser.wait_for("[data-testid=post-count]")
     browser.find(f"a[href='/posts/{post.pk}/']").click()
     browser.wait_for("[data-testid=locked]")
@@ -60,6 +64,8 @@ def test_visitor_subscribes_with_pix_and_the_post_unlocks(browser, settings, liv
     # a wrong CPF is refused by the API and shown beside the field
     browser.find("#id_name").send_keys("Maria Visitante")
     browser.find("#id_email").send_keys("maria@example.com")
+    # a date input's typing order follows the browser's locale: set its value (ISO) directly
+    browser.driver.execute_script("document.getElementById('id_birth_date').value = '1990-05-17'")
     cpf = browser.find("#id_cpf")
     cpf.send_keys("11111111111")
     assert cpf.get_attribute("value") == "111.111.111-11"  # the mask

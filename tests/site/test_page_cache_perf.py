@@ -12,6 +12,12 @@ from catalog.services.publishing import set_posts_status
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _past_the_age_gate(client):
+    """Creator and post pages sit behind the 18+ gate (tests/site/test_rights_age.py pins it)."""
+    client.post("/accounts/age/gate/", {"next": "/"})
+
+
 def test_an_anonymous_creator_page_is_served_from_the_cache_without_a_query(
     client, make_creator, make_post, django_assert_num_queries
 ):

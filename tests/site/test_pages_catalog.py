@@ -2,6 +2,12 @@
 
 import pytest
 
+
+@pytest.fixture(autouse=True)
+def _past_the_age_gate(client):
+    """Creator pages sit behind the 18+ gate since age assurance (tests/accounts/test_rights_age.py pins the gate)."""
+    client.post("/accounts/age/gate/", {"next": "/"})
+
 pytestmark = pytest.mark.django_db
 
 

@@ -1,0 +1,62 @@
+"""
+The withdrawal door shared by the API and the account page: the service
+(billing.services.withdraw_subscription) in its own transaction, then, after
+commit, each refund asked of the checkout's gateway, outside any lock.
+
+A gateway with a refund API (the sandbox) refunds at once and its `refunded`
+postback is delivered through the webhook path (verify → store → process),
+like the sandbox's simulate buttons: the refund reaches our records by
+`refund_checkout`, the one refund path. A gateway without one (JunglePay,
+whose API documents no refund endpoint) leaves the RefundRequest pending for
+staff (admin: refund requests, with their deadline); a gateway that refuses
+or fails does too, and says so in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from billing import services
+from billing.gateways import GatewayError, gateway_for
+from billing.models import RefundRequest, Subscription
+from billing.services import Withdrawal
+from billing.webhooks import receive_webhook
+
+logger = logging.getLogger(__name__)
+
+
+def withdraw(*, subscription: Subscription, now: datetime | None = None) -> Withdrawal:
+    withdrawal = services.withdraw_subscription(subscription=subscription, now=now)
+    for refund in withdrawal.refunds:
+        if refund.status == RefundRequest.Status.PENDING:
+            request_gateway_refund(refund)
+    return Withdrawal(
+        subscription=withdrawal.subscription,
+        refunds=list(RefundRequest.objects.filter(pk__in=[r.pk for r in withdrawal.refunds]).order_by("pk")),
+    )
+
+
+def request_gateway_refund(refund: RefundRequest) -> bool:
+    """Ask the checkout's gateway to refund; True when it did (its postback applied), False: staff will."""
+    checkout = refund.checkout
+    if checkout.gateway_id is None or not checkout.gateway_transaction_id:
+        return False
+    config = checkout.gateway
+    try:
+        result = gateway_for(config).refund(checkout.gateway_transaction_id, refund.amount_cents)
+    except GatewayError as exc:
+        logger.warning("gateway refused the refund; left for staff", extra={"refund": refund.pk, "error": str(exc)})
+        return False
+    if result is None:
+        logger.info("gateway has no refund API; left for staff", extra={"refund": refund.pk, "gateway": config.kind})
+        return False
+    if result.postback:
+        response = receive_webhook(
+            provider=config.kind,
+            token=config.postback_token,
+            body=result.postback,
+            headers={"Content-Type": "application/json"},
+        )
+        logger.info("refund postback delivered", extra={"refund": refund.pk, "webhook": response.body})
+    return True

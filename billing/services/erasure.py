@@ -1,0 +1,107 @@
+"""
+Erasing a customer's personal data from billing (LGPD art. 18, deletion).
+
+Money records stay, for the accounting years the law requires: amounts,
+dates, statuses, plans, gateway and transaction ids. What identifies the
+person goes: the name, e-mail, CPF and phone on their checkouts, in the
+gateway's copy of each charge (`gateway_response`), in the stored webhook
+events (masked payload and encrypted raw body) and in reconciliation notes.
+Their live or pending subscriptions end (`canceled` / `account_deleted`) and
+their unpaid checkouts are canceled. The account itself is anonymised by the
+caller (legal.services.delete_account), in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from billing.models import Checkout, ReconciliationItem, Subscription, WebhookEvent
+from billing.personal_data import ERASED, erase_personal_data, erase_personal_text
+from billing.services.common import set_transition, void_open_charges
+from billing.services.locks import lock_user
+
+
+def anonymous_email(user_id: int) -> str:
+    """The address that replaces a deleted customer's, on the account and on their checkouts."""
+    return f"deleted-{user_id}@deleted.invalid"
+
+
+@transaction.atomic
+def erase_customer_data(*, user, now: datetime | None = None) -> dict:
+    """Lock order: the user, their subscriptions, their checkouts (each by pk). Returns counts."""
+    now = now or timezone.now()
+    user = lock_user(user.pk)
+    subscriptions = list(Subscription.objects.select_for_update().filter(user_id=user.pk).order_by("pk"))
+    checkouts = list(Checkout.objects.of_customer(user).select_for_update().order_by("pk"))
+
+    known = {user.email, user.name}
+    for checkout in checkouts:
+        known |= {checkout.customer_name, checkout.customer_email, checkout.customer_document, checkout.customer_phone}
+    known = tuple(value for value in known if value)
+
+    ended = 0
+    for subscription in subscriptions:
+        if subscription.is_live or subscription.status == Subscription.Status.PENDING:
+            set_transition(subscription, status=Subscription.Status.CANCELED, reason=Subscription.Reason.ACCOUNT_DELETED, now=now)
+            subscription.canceled_at = now
+            subscription.cancel_at_period_end = False
+            subscription.cancel_reason = ""
+            subscription.next_plan = None
+            subscription.save()
+            void_open_charges(subscription, now=now)
+            ended += 1
+        elif subscription.cancel_reason:
+            subscription.cancel_reason = ""  # free text the customer wrote
+            subscription.save(update_fields=["cancel_reason", "updated_at"])
+
+    email = anonymous_email(user.pk)
+    for checkout in checkouts:
+        if checkout.status == Checkout.Status.PENDING:
+            checkout.status = Checkout.Status.CANCELED
+        checkout.customer_name = ERASED
+        checkout.customer_email = email
+        checkout.customer_document = ""
+        checkout.customer_phone = ""
+        checkout.customer_birth_date = None
+        if checkout.gateway_response:
+            checkout.gateway_response = erase_personal_data(checkout.gateway_response, known=known)
+        checkout.save(
+            update_fields=[
+                "status", "customer_name", "customer_email", "customer_document", "customer_phone",
+                "customer_birth_date", "gateway_response", "updated_at",
+            ]
+        )
+
+    transaction_ids = [c.gateway_transaction_id for c in checkouts if c.gateway_transaction_id]
+    external_ids = [s.external_id for s in subscriptions if s.external_id]
+    events = WebhookEvent.objects.filter(
+        Q(checkout__in=checkouts)
+        | Q(payload__objectId__in=transaction_ids)
+        | Q(provider="dias", payload__id__in=external_ids + [int(i) for i in external_ids if i.isdigit()])
+    )
+    erased_events = 0
+    for event in events:
+        event.payload = erase_personal_data(event.payload, known=known)
+        event.body = _erase_body(event.body, known)
+        event.save(update_fields=["payload", "body"])
+        erased_events += 1
+
+    items = ReconciliationItem.objects.filter(Q(checkout__in=checkouts) | Q(detail__payer_email__iexact=user.email))
+    for item in items:
+        item.detail = erase_personal_data(item.detail, known=known)
+        item.save(update_fields=["detail"])
+
+    return {"subscriptions_ended": ended, "checkouts": len(checkouts), "webhook_events": erased_events}
+
+
+def _erase_body(body: str, known: tuple[str, ...]) -> str:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return erase_personal_text(body, known=known)
+    return json.dumps(erase_personal_data(parsed, known=known))

@@ -1,0 +1,145 @@
+"""LGPD self-service (contract §3 /api/me/data, /api/me/delete; §5 data requests with their deadline)."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.apps import apps
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.core import serializers
+from rest_framework.test import APIClient
+
+from accounts.access import user_has_access
+from billing.models import Checkout, Subscription, WebhookEvent
+from legal import services
+from legal.models import DataRequest
+from tests.billing.paymentkit import sandbox
+from tests.factories import PlanFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's
+NAME, EMAIL, CPF, PHONE = "Ana Lgpd Souza", "ana.lgpd@example.com", "52998224725", "11987654321"
+
+
+@pytest.fixture
+def sbx(settings):
+    settings.DEBUG = False
+    settings.SANDBOX_GATEWAY_ALLOWED = True
+    return sandbox()
+
+
+def _client(user):
+    client = APIClient()
+    client.force_login(user)
+    return client
+
+
+def _buy(client, *, email, name, cpf="529.982.247-25", phone="(11) 98765-4321"):
+    body = {"plan_id": PlanFactory().pk, "payment_method": "pix", "order_bump_ids": [], "name": name, "email": email, "cpf": cpf, "phone": phone, "birth_date": "1990-05-17"}
+    checkout_id = client.post("/api/checkout/process", body, format="json").json()["checkout_id"]
+    assert client.post("/api/checkout/pix", {"checkout_id": checkout_id}, format="json").status_code == 200
+    assert client.post(f"/api/checkout/{checkout_id}/simulate", {"outcome": "paid"}, format="json").status_code == 200
+    return Checkout.objects.get(public_id=checkout_id)
+
+
+def _database_dump() -> str:
+    """Every row of every table, as Django reads it (encrypted columns decrypted): what a leak could expose."""
+    return "\n".join(
+        serializers.serialize("json", model._default_manager.all())
+        for model in apps.get_models()
+        if model._meta.managed and not model._meta.proxy
+    )
+
+
+def test_the_export_holds_everything_about_the_user_and_nothing_about_anyone_else(sbx):
+    ana = UserFactory(email=EMAIL, name=NAME)
+    _buy(_client(ana), email=EMAIL, name=NAME)
+    other = UserFactory(email="bruno@example.com", name="Bruno Outro")
+    _buy(_client(other), email="bruno@example.com", name="Bruno Outro", cpf="111.444.777-35", phone="(21) 99876-5432")
+
+    response = _client(ana).get("/api/me/data")
+
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment")
+    document = response.json()
+    assert document["account"]["email"] == EMAIL and document["account"]["name"] == NAME
+    [checkout] = document["checkouts"]
+    assert checkout["customer"] == {"name": NAME, "email": EMAIL, "cpf": CPF, "phone": PHONE, "birth_date": "1990-05-17"}  # full CPF: only here
+    assert checkout["total_amount"] == 2990 and checkout["items"] and checkout["gateway_record"]["status"] == "paid"
+    assert [s["status"] for s in document["subscriptions"]] == ["active"]
+    text = json.dumps(document)
+    assert "bruno" not in text.lower() and "11144477735" not in text and "21998765432" not in text
+    assert DataRequest.objects.filter(user=ana, kind="access", completed_at__isnull=False).count() == 1
+
+
+def test_deleting_the_account_leaves_no_personal_value_in_any_table_and_keeps_the_money_records(sbx):
+    ana = UserFactory(email=EMAIL, name=NAME)
+    client = _client(ana)
+    checkout = _buy(client, email=EMAIL, name=NAME)
+    subscription = Subscription.objects.get(user=ana)
+    LogEntry.objects.create(
+        user=UserFactory(is_staff=True), content_type=ContentType.objects.get_for_model(Subscription),
+        object_id=str(subscription.pk), object_repr=str(subscription)[:200], action_flag=CHANGE,
+        change_message=f"Extended {EMAIL}",
+    )
+    dump = _database_dump()
+    assert EMAIL in dump and CPF in dump and PHONE in dump and NAME in dump  # the scan would see them
+    assert WebhookEvent.objects.filter(checkout=checkout).exists()
+
+    response = client.post("/api/me/delete", {"password": PASSWORD}, format="json")
+
+    assert response.status_code == 200, response.content
+    dump = _database_dump()
+    for value in (EMAIL, CPF, "529.982.247-25", PHONE, NAME):
+        assert value not in dump, value
+    # Money records keep amounts, dates and gateway ids.
+    checkout.refresh_from_db()
+    assert (checkout.status, checkout.total_cents) == ("paid", 2990)
+    assert checkout.paid_at and checkout.gateway_transaction_id
+    subscription.refresh_from_db()
+    assert (subscription.status, subscription.last_reason) == ("canceled", "account_deleted")
+    ana.refresh_from_db()
+    assert not ana.is_active and not ana.has_usable_password() and not user_has_access(ana)
+    # Logged out, and the e-mail can sign up again.
+    assert client.get("/api/me/subscription").status_code in (401, 403)
+    again = APIClient().post("/api/auth/register", {"email": EMAIL, "password": "outra-senha-forte-123", "name": "Ana"}, format="json")
+    assert again.status_code == 201, again.content
+    assert DataRequest.objects.filter(user=ana, kind="deletion", completed_at__isnull=False).exists()
+
+
+def test_deleting_needs_the_password(sbx):
+    ana = UserFactory(email=EMAIL, name=NAME)
+
+    response = _client(ana).post("/api/me/delete", {"password": "wrong"}, format="json")
+
+    assert response.status_code == 400
+    assert "password" in response.json()["error"]["fields"]
+    ana.refresh_from_db()
+    assert ana.email == EMAIL and ana.is_active
+
+
+def test_the_account_page_deletes_the_account(client, sbx):
+    ana = UserFactory(email=EMAIL, name=NAME)
+    client.force_login(ana)
+    page = client.get("/account/").content.decode()
+    assert 'data-testid="my-data"' in page and "/api/me/data" in page
+
+    response = client.post("/account/delete/", {"password": PASSWORD})
+
+    assert response.status_code == 302
+    ana.refresh_from_db()
+    assert ana.email != EMAIL and not ana.is_active
+
+
+def test_the_admin_lists_data_requests_with_their_15_day_deadline(admin_client):
+    request = services.record_data_request(kind=DataRequest.Kind.ACCESS, note="pedido por e-mail")
+    assert request.deadline == request.received_at + timedelta(days=15) and request.is_open
+
+    page = admin_client.get("/admin/legal/datarequest/")
+    assert page.status_code == 200 and "datarequest" in page.content.decode()
+
+    admin_client.post("/admin/legal/datarequest/", {"action": "mark_completed", "_selected_action": [request.pk]})
+    request.refresh_from_db()
+    assert request.completed_at is not None
