@@ -221,6 +221,10 @@ class Checkout(models.Model):
     customer_email = models.EmailField(_("customer e-mail"), db_index=True)
     customer_document = EncryptedTextField(_("customer CPF"), blank=True)
     customer_phone = models.CharField(_("customer phone"), max_length=20, blank=True)
+    # Where the sale came from (billing.tracking): {"first": {utm_source, ...}, "last": {...}}.
+    tracking = models.JSONField(
+        _("tracking"), default=dict, blank=True, help_text=_("Campaign parameters of the first and last visit.")
+    )
 
     gateway = models.ForeignKey(
         PaymentGateway, verbose_name=_("gateway"), on_delete=models.PROTECT, null=True, blank=True, related_name="checkouts"

@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Q, Sum
+from django.db.models.fields.json import KT
 from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
@@ -73,6 +74,25 @@ class RevenuePoint:
 
 
 @dataclass
+class SourceFigures:
+    """Checkouts of the window credited to one last-touch utm_source/utm_campaign ("" = none)."""
+
+    utm_source: str
+    utm_campaign: str
+    checkouts: int
+    paid: int
+    revenue_cents: int
+
+    @property
+    def conversion_pct(self) -> float | None:
+        return round(100 * self.paid / self.checkouts, 1) if self.checkouts else None
+
+
+# The dashboard lists the biggest sources; the checkout admin's filters reach the rest.
+SOURCE_ROWS = 50
+
+
+@dataclass
 class FinanceFigures:
     now: datetime
     revenue_by_day: list[RevenuePoint]
@@ -93,6 +113,8 @@ class FinanceFigures:
     # Partial payments (money that arrived short) not yet resolved by a person; cents where known.
     partial_payments_count: int = 0
     partial_payments_cents: int = 0
+    # Last-touch source and campaign of the window's checkouts, biggest revenue first.
+    by_source: list[SourceFigures] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
 
 
@@ -169,6 +191,21 @@ def get_finance_figures(*, now: datetime | None = None) -> FinanceFigures:
         late=Count("pk", filter=Q(is_late=True)),
     )
     conversion = round(100 * recent["paid"] / recent["total"], 1) if recent["total"] else None
+    by_source = [
+        SourceFigures(
+            utm_source=row["source"] or "", utm_campaign=row["campaign"] or "", checkouts=row["total"],
+            paid=row["paid"], revenue_cents=row["cents"] or 0,
+        )
+        for row in Checkout.objects.filter(created_at__gte=window)
+        .annotate(source=KT("tracking__last__utm_source"), campaign=KT("tracking__last__utm_campaign"))
+        .values("source", "campaign")
+        .annotate(
+            total=Count("pk"),
+            paid=Count("pk", filter=Q(status__in=[C.PAID, C.REFUNDED])),
+            cents=Sum("total_cents", filter=Q(status=C.PAID)),
+        )
+        .order_by(F("cents").desc(nulls_last=True), "-total", "source", "campaign")[:SOURCE_ROWS]
+    ]
     partial = ReconciliationItem.objects.filter(kind=ReconciliationItem.Kind.PARTIAL_PAYMENT, resolved=False).aggregate(
         n=Count("pk"), cents=Sum("amount_cents")
     )
@@ -211,6 +248,7 @@ def get_finance_figures(*, now: datetime | None = None) -> FinanceFigures:
         late_payments_30d=recent["late"],
         partial_payments_count=partial["n"] or 0,
         partial_payments_cents=partial["cents"] or 0,
+        by_source=by_source,
     )
 
 

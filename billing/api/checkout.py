@@ -20,8 +20,10 @@ from billing.gateways import GatewayUnavailable, get_active_gateway
 from billing.gateways.sandbox import SANDBOX_OUTCOMES, sandbox_allowed
 from billing.models import Checkout, PaymentGateway, Plan
 from billing.pix import qr_svg
+from billing.tracking import MAX_VALUE_LENGTH, TRACKING_KEYS
 from billing.webhooks import receive_webhook
 from config.errors import NotFound
+from integrations.attribution import tracking_for_checkout
 from config.throttling import (
     CheckoutAddressThrottle,
     CheckoutCustomerThrottle,
@@ -74,6 +76,17 @@ class CheckoutProcessApi(APIView):
         email = serializers.EmailField(max_length=254)
         cpf = serializers.CharField(max_length=20)
         phone = serializers.CharField(max_length=20)
+        tracking = serializers.DictField(
+            child=serializers.CharField(max_length=MAX_VALUE_LENGTH, allow_blank=True), required=False, default=dict
+        )
+
+        def validate_tracking(self, value):
+            unknown = sorted(set(value) - set(TRACKING_KEYS))
+            if unknown:
+                raise serializers.ValidationError(
+                    gettext_lazy("Unknown tracking keys: %(keys)s.") % {"keys": ", ".join(unknown)}
+                )
+            return value
 
         def validate_name(self, value):
             if len(value.strip()) < 2:
@@ -111,6 +124,7 @@ class CheckoutProcessApi(APIView):
                     "email": "ana@example.com",
                     "cpf": "529.982.247-25",
                     "phone": "(11) 98765-4321",
+                    "tracking": {"utm_source": "instagram", "utm_campaign": "black-friday", "fbclid": "IwAR0abc"},
                 },
             )
         ],
@@ -132,6 +146,7 @@ class CheckoutProcessApi(APIView):
             payment_method=values["payment_method"],
             user=request.user if request.user.is_authenticated else None,
             purpose=Checkout.Purpose.NEW,
+            tracking=tracking_for_checkout(request, values["tracking"]),
         )
         return Response(self.CheckoutProcessOutput(checkout).data, status=status.HTTP_201_CREATED)
 

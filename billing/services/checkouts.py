@@ -17,6 +17,7 @@ from billing.models import Checkout, OrderBump, Plan, ReconciliationItem, Subscr
 from billing.services.common import set_transition, void_open_charges
 from billing.services.locks import lock_checkout
 from billing.services.review import list_for_review
+from billing.tracking import checkout_tracking
 
 logger = logging.getLogger(__name__)
 
@@ -35,11 +36,15 @@ def create_checkout(
     purpose: str = Checkout.Purpose.NEW,
     subscription: Subscription | None = None,
     credit_cents: int = 0,
+    tracking: dict | None = None,
     now: datetime | None = None,
 ) -> Checkout:
     """
     A pending checkout whose totals are computed here, never taken from the
     client: total = plan price + active order bumps - credit (upgrades).
+
+    `tracking` is where the sale came from ({"first", "last"} touches,
+    billing.tracking); only known keys are kept.
 
     `items` snapshots what is sold, as sent to the gateway; its lines add up
     to `total_cents`. A NEW checkout of a known user without a live
@@ -106,6 +111,7 @@ def create_checkout(
         customer_email=customer_email,
         customer_document=digits_only(customer_document),
         customer_phone=digits_only(customer_phone)[:20],
+        tracking=checkout_tracking(first=(tracking or {}).get("first"), last=(tracking or {}).get("last")),
         created_at=now,
     )
     if bumps:
