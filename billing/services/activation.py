@@ -20,6 +20,7 @@ from billing.gateways import ChargeStatus
 from billing.models import Checkout, PaymentGateway, Plan, ReconciliationItem, Subscription, UnclaimedMarketplacePayment
 from billing.services.common import cancel_open_renewals, set_transition
 from billing.services.locks import lock_checkout, lock_user
+from billing.services.outbox import emit_payment_paid, emit_subscription_event
 from billing.services.proration import credit_adjustment
 from billing.services.review import is_duplicate_payment, list_for_review, record_duplicate_payment
 
@@ -157,6 +158,7 @@ def activate_checkout(
     checkout.subscription = target
     checkout.is_late = late
     checkout.save(update_fields=["status", "paid_at", "paid_transaction_id", "user", "subscription", "is_late", "updated_at"])
+    emit_payment_paid(checkout, target, renewed=reason == Subscription.Reason.RENEWED, now=now)
     logger.info(
         "checkout activated",
         extra={"checkout": str(checkout.public_id), "subscription_id": target.pk, "reason": reason, "late": late},
@@ -480,6 +482,7 @@ def record_marketplace_payment(
         subscription.last_reason = Subscription.Reason.PAID
         subscription.last_transition_at = now
         subscription.save()
+        emit_subscription_event("subscription.renewed", live, now=now)
         return live
 
     if subscription is None:
@@ -491,4 +494,5 @@ def record_marketplace_payment(
     subscription.end_date = now + duration
     set_transition(subscription, status=Subscription.Status.ACTIVE, reason=Subscription.Reason.PAID, now=now)
     subscription.save()
+    emit_subscription_event("subscription.activated", subscription, now=now)
     return subscription

@@ -16,10 +16,14 @@ from billing.gateways.base import DISPUTED_PROVIDER_STATUSES
 from billing.models import Checkout, OrderBump, Plan, ReconciliationItem, Subscription
 from billing.services.common import set_transition, void_open_charges
 from billing.services.locks import lock_checkout
+from billing.services.outbox import emit_checkout_event
 from billing.services.review import list_for_review
 from billing.tracking import checkout_tracking
 
 logger = logging.getLogger(__name__)
+
+# Provider statuses of a refund the customer's bank forced (payment.chargedback, not .refunded).
+CHARGEBACK_PROVIDER_STATUSES = frozenset({"chargedback", "in_protest"})
 
 
 @transaction.atomic
@@ -116,6 +120,7 @@ def create_checkout(
     )
     if bumps:
         checkout.order_bumps.set(bumps)
+    emit_checkout_event("checkout.created", checkout, now=now)
     return checkout
 
 
@@ -141,6 +146,8 @@ def refund_checkout(*, checkout: Checkout, now: datetime | None = None) -> Check
             set_transition(subscription, status=Subscription.Status.REFUNDED, reason=Subscription.Reason.REFUNDED, now=now)
             subscription.save()
         void_open_charges(subscription, now=now)
+    chargeback = checkout.gateway_status in CHARGEBACK_PROVIDER_STATUSES
+    emit_checkout_event("payment.chargedback" if chargeback else "payment.refunded", checkout, now=now)
     logger.info("checkout refunded", extra={"checkout": str(checkout.public_id)})
     return checkout
 
