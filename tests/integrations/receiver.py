@@ -4,6 +4,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -19,6 +20,7 @@ class Receiver:
         self.secret = secret
         self.answers = list(answers)  # status codes to answer in turn, then 200
         self.received = []  # (headers, body dict, signature valid)
+        self.arrivals = {}  # event id -> time.time() when it arrived (benchmarks)
         self.hang = threading.Event()  # set → requests block until `release` is set
         self.release = threading.Event()
         receiver = self
@@ -29,7 +31,9 @@ class Receiver:
                 if receiver.hang.is_set():
                     receiver.release.wait(30)
                 valid = verify(receiver.secret, self.headers.get("X-CreatorFlix-Signature", "t=0,v1="), body)
-                receiver.received.append((dict(self.headers), json.loads(body), valid))
+                document = json.loads(body)
+                receiver.arrivals.setdefault(document.get("id"), time.time())
+                receiver.received.append((dict(self.headers), document, valid))
                 status = receiver.answers.pop(0) if receiver.answers else 200
                 self.send_response(status)
                 self.end_headers()
