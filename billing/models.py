@@ -316,6 +316,10 @@ class Checkout(models.Model):
     customer_birth_date = models.DateField(
         _("customer birth date"), null=True, blank=True, help_text=_("As declared at checkout (age of at least MIN_AGE).")
     )
+    # Where the sale came from (billing.tracking): {"first": {utm_source, ...}, "last": {...}}.
+    tracking = models.JSONField(
+        _("tracking"), default=dict, blank=True, help_text=_("Campaign parameters of the first and last visit.")
+    )
 
     gateway = models.ForeignKey(
         PaymentGateway, verbose_name=_("gateway"), on_delete=models.PROTECT, null=True, blank=True, related_name="checkouts"

@@ -10,7 +10,8 @@ from datetime import date, datetime, timedelta
 from math import lcm
 
 from django.conf import settings
-from django.db.models import Count, Exists, Min, OuterRef, Q, Sum
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, Sum
+from django.db.models.fields.json import KT
 from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
@@ -103,6 +104,25 @@ class RevenuePoint:
 
 
 @dataclass
+class SourceFigures:
+    """Checkouts of the window credited to one last-touch utm_source/utm_campaign ("" = none)."""
+
+    utm_source: str
+    utm_campaign: str
+    checkouts: int
+    paid: int
+    revenue_cents: int
+
+    @property
+    def conversion_pct(self) -> float | None:
+        return round(100 * self.paid / self.checkouts, 1) if self.checkouts else None
+
+
+# The dashboard lists the biggest sources; the checkout admin's filters reach the rest.
+SOURCE_ROWS = 50
+
+
+@dataclass
 class FinanceFigures:
     now: datetime
     revenue_by_day: list[RevenuePoint]
@@ -130,6 +150,8 @@ class FinanceFigures:
     pending_refunds_count: int = 0
     pending_refunds_cents: int = 0
     pending_refunds_overdue: int = 0
+    # Last-touch source and campaign of the window's checkouts, biggest revenue first.
+    by_source: list[SourceFigures] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
 
 
@@ -212,6 +234,21 @@ def get_finance_figures(*, now: datetime | None = None) -> FinanceFigures:
         late=Count("pk", filter=Q(is_late=True)),
     )
     conversion = round(100 * recent["paid"] / recent["total"], 1) if recent["total"] else None
+    by_source = [
+        SourceFigures(
+            utm_source=row["source"] or "", utm_campaign=row["campaign"] or "", checkouts=row["total"],
+            paid=row["paid"], revenue_cents=row["cents"] or 0,
+        )
+        for row in Checkout.objects.filter(created_at__gte=window)
+        .annotate(source=KT("tracking__last__utm_source"), campaign=KT("tracking__last__utm_campaign"))
+        .values("source", "campaign")
+        .annotate(
+            total=Count("pk"),
+            paid=Count("pk", filter=Q(status__in=[C.PAID, C.REFUNDED])),
+            cents=Sum("total_cents", filter=Q(status=C.PAID)),
+        )
+        .order_by(F("cents").desc(nulls_last=True), "-total", "source", "campaign")[:SOURCE_ROWS]
+    ]
     partial = ReconciliationItem.objects.filter(kind=ReconciliationItem.Kind.PARTIAL_PAYMENT, resolved=False).aggregate(
         n=Count("pk"), cents=Sum("amount_cents")
     )
@@ -262,6 +299,7 @@ def get_finance_figures(*, now: datetime | None = None) -> FinanceFigures:
         pending_refunds_count=owed["n"] or 0,
         pending_refunds_cents=owed["cents"] or 0,
         pending_refunds_overdue=owed["overdue"] or 0,
+        by_source=by_source,
     )
 
 

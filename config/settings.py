@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "whitelabel",
     "catalog",
     "legal",
+    "integrations",
 ]
 
 MIDDLEWARE = [
@@ -84,6 +85,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
     "config.middleware.DatabaseUnavailableMiddleware",
+    "integrations.attribution.AttributionMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -286,6 +288,19 @@ def _field_encryption_key() -> str:
 
 # Comma-separated Fernet keys; the first encrypts, all decrypt (key rotation).
 FIELD_ENCRYPTION_KEY = _field_encryption_key()
+
+# ---------------------------------------------------------------------------
+# Integrations: attribution, outbound webhooks, ad platforms (docs/integrations.md)
+# ---------------------------------------------------------------------------
+# How long the first-party cookie keeps a visitor's first and last campaign touch.
+ATTRIBUTION_COOKIE_DAYS = env.int("ATTRIBUTION_COOKIE_DAYS", default=30)
+# Outbound webhooks: per-request timeout (s) and how long a failing delivery is retried.
+OUTBOUND_WEBHOOK_TIMEOUT = env.int("OUTBOUND_WEBHOOK_TIMEOUT", default=10)
+OUTBOUND_WEBHOOK_RETRY_DAYS = env.int("OUTBOUND_WEBHOOK_RETRY_DAYS", default=3)
+# Ad platforms' server-side APIs (overridable for a staging proxy).
+META_GRAPH_URL = env.str("META_GRAPH_URL", default="https://graph.facebook.com/v19.0")
+GA4_COLLECT_URL = env.str("GA4_COLLECT_URL", default="https://www.google-analytics.com/mp/collect")
+TIKTOK_EVENTS_URL = env.str("TIKTOK_EVENTS_URL", default="https://business-api.tiktok.com/open_api/v1.3/event/track/")
 
 # ---------------------------------------------------------------------------
 # E-mail

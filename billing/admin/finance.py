@@ -12,6 +12,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
 from django.db import models
+from django.db.models.fields.json import KT
 from django.http import HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -30,6 +31,7 @@ from billing.admin.payments import replay_webhook_events
 from billing.models import Checkout, FinanceDashboard, OrderBump, PaymentGateway, Plan, Subscription, WebhookEvent
 from billing.money import format_brl
 from billing.personal_data import mask_personal_data, mask_personal_text
+from billing.tracking import TRACKING_KEYS
 from config.errors import DomainError
 
 class FinanceOnlyMixin:
@@ -195,6 +197,8 @@ CSV_COLUMNS = [
     ("gateway", _("gateway")),
     ("gateway_transaction_id", _("gateway transaction id")),
     ("is_late", _("paid late")),
+    *[(f"last_{key}", f"{key} (last)") for key in TRACKING_KEYS],
+    *[(f"first_{key}", f"{key} (first)") for key in TRACKING_KEYS],
 ]
 
 
@@ -214,6 +218,8 @@ def _csv_row(checkout: Checkout) -> list:
         checkout.customer_email, checkout.masked_document,  # never the full CPF
         checkout.gateway.kind if checkout.gateway_id else "", checkout.gateway_transaction_id,
         "1" if checkout.is_late else "0",
+        *[(checkout.tracking or {}).get("last", {}).get(key, "") for key in TRACKING_KEYS],
+        *[(checkout.tracking or {}).get("first", {}).get(key, "") for key in TRACKING_KEYS],
     ]
 
 
@@ -230,12 +236,47 @@ class UnclaimedFilter(admin.SimpleListFilter):
         return queryset.unclaimed() if self.value() == "yes" else queryset
 
 
+class _LastTouchFilter(admin.SimpleListFilter):
+    """Checkouts by a last-touch campaign parameter; the choices are the values seen (one query)."""
+
+    key = ""
+    choices_limit = 100
+
+    def lookups(self, request, model_admin):
+        lookup = f"tracking__last__{self.key}"
+        values = (
+            Checkout.objects.exclude(**{f"{lookup}__isnull": True})
+            .annotate(value=KT(lookup))
+            .values_list("value", flat=True)
+            .distinct()
+            .order_by("value")[: self.choices_limit]
+        )
+        return [(value, value) for value in values if value]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(**{f"tracking__last__{self.key}": self.value()})
+        return queryset
+
+
+class UtmSourceFilter(_LastTouchFilter):
+    title = "utm_source"
+    parameter_name = "utm_source"
+    key = "utm_source"
+
+
+class UtmCampaignFilter(_LastTouchFilter):
+    title = "utm_campaign"
+    parameter_name = "utm_campaign"
+    key = "utm_campaign"
+
+
 @admin.register(Checkout)
 class CheckoutAdmin(FinanceOnlyMixin, admin.ModelAdmin):
     list_display = ["public_id", "created_at", "customer_email", "plan", "total_admin", "payment_method", "status", "purpose", "is_late", "gateway"]
     list_filter = [
         "status", UnclaimedFilter, "payment_method", "gateway", "purpose", "is_late", "is_trial", "is_recovered", "coupon",
-        ("created_at", admin.DateFieldListFilter), ("paid_at", admin.DateFieldListFilter),
+        UtmSourceFilter, UtmCampaignFilter, ("created_at", admin.DateFieldListFilter), ("paid_at", admin.DateFieldListFilter),
     ]
     search_fields = ["customer_email", "=public_id", "=gateway_transaction_id"]
     date_hierarchy = "created_at"
@@ -247,6 +288,7 @@ class CheckoutAdmin(FinanceOnlyMixin, admin.ModelAdmin):
         (_("Money"), {"fields": ["plan", "order_bumps", "plan_price_admin", "bumps_admin", "credit_admin", "coupon", "discount_admin", "total_admin", "items_admin"]}),
         (_("Customer"), {"fields": ["user", "customer_name", "customer_email", "masked_document", "customer_phone", "subscription"]}),
         (_("Gateway"), {"fields": ["payment_method", "gateway", "gateway_transaction_id", "gateway_status", "pix_expires_at", "gateway_response_admin"]}),
+        (_("Source"), {"fields": ["tracking_admin"]}),
     ]
 
     def get_readonly_fields(self, request, obj=None):
@@ -289,6 +331,10 @@ class CheckoutAdmin(FinanceOnlyMixin, admin.ModelAdmin):
     @admin.display(description=_("last gateway response"))
     def gateway_response_admin(self, obj):
         return _masked_json(obj.gateway_response)
+
+    @admin.display(description=_("tracking (first and last touch)"))
+    def tracking_admin(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(obj.tracking or {}, indent=2, ensure_ascii=False))
 
     @admin.action(description=_("Export selected checkouts as CSV (CPF masked)"), permissions=["view"])
     def export_csv(self, request, queryset):
@@ -513,6 +559,17 @@ class FinanceDashboardAdmin(admin.ModelAdmin):
                     "paid_pct": round(100 * row.paid / row.issued) if row.issued else 0,
                 }
                 for row in offers.funnel
+            ],
+            "sources": [
+                {
+                    "utm_source": row.utm_source or "—",
+                    "utm_campaign": row.utm_campaign or "—",
+                    "checkouts": row.checkouts,
+                    "paid": row.paid,
+                    "revenue": format_brl(row.revenue_cents),
+                    "conversion": localize(row.conversion_pct) if row.conversion_pct is not None else "—",
+                }
+                for row in figures.by_source
             ],
         }
         return TemplateResponse(request, "admin/billing/finance_dashboard.html", context)

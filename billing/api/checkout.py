@@ -22,10 +22,12 @@ from billing.gateways import GatewayUnavailable, get_active_gateway
 from billing.gateways.sandbox import SANDBOX_OUTCOMES, sandbox_allowed
 from billing.models import Checkout, PaymentGateway, Plan
 from billing.pix import qr_svg
+from billing.tracking import MAX_VALUE_LENGTH, TRACKING_KEYS
 from billing.webhooks import receive_webhook
 from config.errors import NotFound
 from legal import selectors as legal_selectors
 from legal.models import LegalDocument
+from integrations.attribution import tracking_for_checkout
 from config.throttling import (
     CheckoutAddressThrottle,
     CheckoutCustomerThrottle,
@@ -85,6 +87,17 @@ class CheckoutProcessApi(APIView):
         birth_date = serializers.DateField(
             input_formats=["%Y-%m-%d"], help_text="YYYY-MM-DD; the buyer must be at least MIN_AGE years old."
         )
+        tracking = serializers.DictField(
+            child=serializers.CharField(max_length=MAX_VALUE_LENGTH, allow_blank=True), required=False, default=dict
+        )
+
+        def validate_tracking(self, value):
+            unknown = sorted(set(value) - set(TRACKING_KEYS))
+            if unknown:
+                raise serializers.ValidationError(
+                    gettext_lazy("Unknown tracking keys: %(keys)s.") % {"keys": ", ".join(unknown)}
+                )
+            return value
 
         def validate_name(self, value):
             if len(value.strip()) < 2:
@@ -124,6 +137,7 @@ class CheckoutProcessApi(APIView):
                     "cpf": "529.982.247-25",
                     "phone": "(11) 98765-4321",
                     "coupon": "BEMVINDO10",
+                    "tracking": {"utm_source": "instagram", "utm_campaign": "black-friday", "fbclid": "IwAR0abc"},
                 },
             )
         ],
@@ -150,6 +164,7 @@ class CheckoutProcessApi(APIView):
             purpose=Checkout.Purpose.NEW,
             coupon_code=values["coupon"],
             trial=values["trial"],
+            tracking=tracking_for_checkout(request, values["tracking"]),
         )
         # Nothing to pay (a free trial, a 100% coupon): paid at once, no gateway charge.
         checkout = services.settle_free_checkout(checkout=checkout)

@@ -22,6 +22,7 @@ from billing.models import Checkout, PaymentGateway, Plan, ReconciliationItem, S
 from billing.services.common import cancel_open_renewals, set_transition
 from billing.services.locks import lock_checkout, lock_user
 from billing.services.offers import count_coupon_use
+from billing.services.outbox import emit_payment_paid, emit_subscription_event
 from billing.services.proration import credit_adjustment
 from billing.services.review import is_duplicate_payment, list_for_review, record_duplicate_payment
 
@@ -174,6 +175,11 @@ def activate_checkout(
     checkout.is_recovered = checkout.recovery_reminders_sent > 0  # paid after a reminder e-mail
     checkout.save(update_fields=["status", "paid_at", "paid_transaction_id", "user", "subscription", "is_late", "is_recovered", "updated_at"])
     publish_after_commit(pk=checkout.pk)
+    if checkout.is_trial:
+        # No money moved: the trial's start is the event (and no Purchase goes to the ad platforms).
+        emit_subscription_event("subscription.trial_started", target, now=now, checkout=checkout)
+    else:
+        emit_payment_paid(checkout, target, renewed=reason == Subscription.Reason.RENEWED, now=now)
     logger.info(
         "checkout activated",
         extra={"checkout": str(checkout.public_id), "subscription_id": target.pk, "reason": reason, "late": late},
@@ -528,6 +534,7 @@ def record_marketplace_payment(
         subscription.last_reason = Subscription.Reason.PAID
         subscription.last_transition_at = now
         subscription.save()
+        emit_subscription_event("subscription.renewed", live, now=now)
         return live
 
     if subscription is None:
@@ -539,4 +546,5 @@ def record_marketplace_payment(
     subscription.end_date = now + duration
     set_transition(subscription, status=Subscription.Status.ACTIVE, reason=Subscription.Reason.PAID, now=now)
     subscription.save()
+    emit_subscription_event("subscription.activated", subscription, now=now)
     return subscription

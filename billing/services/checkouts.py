@@ -21,10 +21,15 @@ from billing.models import Checkout, Coupon, OrderBump, Plan, ReconciliationItem
 from billing.services.common import set_transition, void_open_charges
 from billing.personal_data import document_digest
 from billing.services.locks import lock_checkout
+from billing.services.outbox import emit_checkout_event
 from billing.services.review import list_for_review
 from billing.services.offers import coupon_for_checkout, hold_coupon_use, is_first_time_buyer
+from billing.tracking import checkout_tracking
 
 logger = logging.getLogger(__name__)
+
+# Provider statuses of a refund the customer's bank forced (payment.chargedback, not .refunded).
+CHARGEBACK_PROVIDER_STATUSES = frozenset({"chargedback", "in_protest"})
 
 
 @transaction.atomic
@@ -45,6 +50,7 @@ def create_checkout(
     credit_cents: int = 0,
     coupon_code: str = "",
     trial: bool = False,
+    tracking: dict | None = None,
     now: datetime | None = None,
 ) -> Checkout:
     """
@@ -58,6 +64,9 @@ def create_checkout(
     and sold for the trial's days (`is_trial`; settle_free_checkout pays it
     and activation starts `trialing`); anyone else gets TrialNotAvailable,
     whose message offers the paid plan.
+
+    `tracking` is where the sale came from ({"first", "last"} touches,
+    billing.tracking); only known keys are kept.
 
     `items` snapshots what is sold, as sent to the gateway; its lines add up
     to `total_cents`. A NEW checkout of a known user without a live
@@ -159,6 +168,7 @@ def create_checkout(
         customer_birth_date=customer_birth_date,
         terms_version=terms_version,
         terms_accepted_at=now if terms_version is not None else None,
+        tracking=checkout_tracking(first=(tracking or {}).get("first"), last=(tracking or {}).get("last")),
         created_at=now,
     )
     if is_trial:
@@ -172,6 +182,7 @@ def create_checkout(
         checkout = Checkout.objects.create(**fields)
     if bumps:
         checkout.order_bumps.set(bumps)
+    emit_checkout_event("checkout.created", checkout, now=now)
     if coupon is not None:
         hold_coupon_use(checkout=checkout, now=now)  # last: the coupon row is the last lock of the order
     return checkout
@@ -215,6 +226,8 @@ def refund_checkout(
             set_transition(subscription, status=Subscription.Status.REFUNDED, reason=Subscription.Reason.REFUNDED, now=now)
             subscription.save()
         void_open_charges(subscription, now=now)
+    chargeback = checkout.gateway_status in CHARGEBACK_PROVIDER_STATUSES
+    emit_checkout_event("payment.chargedback" if chargeback else "payment.refunded", checkout, now=now)
     logger.info("checkout refunded", extra={"checkout": str(checkout.public_id)})
     return checkout
 

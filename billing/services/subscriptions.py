@@ -15,6 +15,7 @@ from billing.models import Checkout, Plan, Subscription
 from billing.services.activation import activate_checkout
 from billing.services.checkouts import create_checkout
 from billing.services.common import cancel_open_renewals, set_transition, void_open_charges
+from billing.services.outbox import emit_subscription_event
 from billing.services.locks import lock_live_subscription, lock_subscription
 from billing.services.proration import last_paid_checkout, upgrade_credit_cents
 
@@ -43,6 +44,9 @@ def cancel_subscription(*, subscription: Subscription, reason: str = "", now: da
     subscription.last_transition_at = now
     subscription.save()
     cancel_open_renewals(subscription, now=now)
+    # Announced when decided (access stays until end_date, `cancel_at_period_end` says so);
+    # the sweep's move to `canceled` at the end of the period sends nothing more.
+    emit_subscription_event("subscription.canceled", subscription, now=now)
     return subscription
 
 
@@ -61,6 +65,7 @@ def cancel_subscription_now(*, subscription: Subscription, reason: str = "", now
     set_transition(subscription, status=Subscription.Status.CANCELED, reason=Subscription.Reason.CANCELED_BY_ADMIN, now=now)
     subscription.save()
     void_open_charges(subscription, now=now)
+    emit_subscription_event("subscription.canceled", subscription, now=now)
     return subscription
 
 
@@ -76,6 +81,7 @@ def expire_subscription(*, subscription: Subscription, now: datetime | None = No
     set_transition(subscription, status=Subscription.Status.EXPIRED, reason=Subscription.Reason.EXPIRED_BY_ADMIN, now=now)
     subscription.save()
     void_open_charges(subscription, now=now)
+    emit_subscription_event("subscription.expired", subscription, now=now)
     return subscription
 
 
@@ -98,6 +104,7 @@ def activate_subscription(*, subscription: Subscription, now: datetime | None = 
     subscription.plan_match_rule = Subscription.PlanMatch.ADMIN
     set_transition(subscription, status=Subscription.Status.ACTIVE, reason=Subscription.Reason.ACTIVATED_BY_ADMIN, now=now)
     subscription.save()
+    emit_subscription_event("subscription.activated", subscription, now=now)
     return subscription
 
 

@@ -17,6 +17,7 @@ from billing.checkout_status import publish_after_commit
 from billing.fields import EncryptedTextField
 from billing.models import Checkout, Coupon, ReminderOptOut, Subscription
 from billing.notifications import queue_recovery_reminders, queue_renewal_notices
+from billing.services.outbox import emit_swept
 
 logger = logging.getLogger(__name__)
 
@@ -122,15 +123,25 @@ def sweep_subscriptions(*, now: datetime | None = None, progress=None) -> SweepR
     with transaction.atomic():
         # No grace for a trial: its first charge unpaid at the end, access ends. A trial canceled by the
         # user is left to step 4 (canceled at period end, never charged).
+        claim = uuid.uuid4()  # tags the rows this step changed, for their outbound events
         result.trials_ended = Subscription.objects.filter(
             status=S.TRIALING, cancel_at_period_end=False, end_date__lte=now
-        ).update(status=S.EXPIRED, last_reason=Subscription.Reason.TRIAL_ENDED, last_transition_at=now, updated_at=now)
+        ).update(
+            status=S.EXPIRED, last_reason=Subscription.Reason.TRIAL_ENDED, last_transition_at=now, updated_at=now, sweep_claim=claim
+        )
+        if result.trials_ended:
+            emit_swept("subscription.expired", claim, now=now)
     report("trials_ended", result.trials_ended)
 
     with transaction.atomic():
+        claim = uuid.uuid4()  # tags the rows this step changed, for their outbound events
         result.expired = Subscription.objects.filter(
             status__in=Subscription.LIVE_STATUSES, cancel_at_period_end=False, end_date__lte=grace_start
-        ).update(status=S.EXPIRED, last_reason=Subscription.Reason.EXPIRED, last_transition_at=now, updated_at=now)
+        ).update(
+            status=S.EXPIRED, last_reason=Subscription.Reason.EXPIRED, last_transition_at=now, updated_at=now, sweep_claim=claim
+        )
+        if result.expired:
+            emit_swept("subscription.expired", claim, now=now)
     report("expired", result.expired)
 
     with transaction.atomic():
@@ -152,9 +163,15 @@ def sweep_subscriptions(*, now: datetime | None = None, progress=None) -> SweepR
     report("renewals_closed", result.renewals_closed)
 
     with transaction.atomic():
+        claim = uuid.uuid4()
         result.past_due = Subscription.objects.filter(
             status=S.ACTIVE, cancel_at_period_end=False, end_date__lte=now
-        ).update(status=S.PAST_DUE, last_reason=Subscription.Reason.GRACE_STARTED, last_transition_at=now, updated_at=now)
+        ).update(
+            status=S.PAST_DUE, last_reason=Subscription.Reason.GRACE_STARTED, last_transition_at=now, updated_at=now,
+            sweep_claim=claim,
+        )
+        if result.past_due:
+            emit_swept("subscription.past_due", claim, now=now)
     report("past_due", result.past_due)
 
     _issue_renewals(now=now, result=result)

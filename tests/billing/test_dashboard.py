@@ -93,5 +93,5 @@ def test_the_dashboard_page_shows_the_figures_and_a_chart(client, superuser, kno
 
 
 def test_its_query_count_is_fixed(known_data, django_assert_max_num_queries):
-    with django_assert_max_num_queries(11):  # + partial payments awaiting a person, + refunds pending (withdrawals)
+    with django_assert_max_num_queries(12):  # + partial payments awaiting a person, + refunds pending (withdrawals), + revenue by source
         get_finance_figures(now=NOW)
