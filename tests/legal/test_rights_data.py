@@ -15,7 +15,9 @@ from django.core import serializers
 from rest_framework.test import APIClient
 
 from accounts.access import user_has_access
-from billing.models import Checkout, Subscription, WebhookEvent
+from billing.models import Checkout, ReminderOptOut, Subscription, WebhookEvent
+from billing.services import unsubscribe_from_reminders
+from integrations.models import OutboxEvent, WebhookEndpoint
 from legal import services
 from legal.models import DataRequest
 from tests.billing.paymentkit import sandbox
@@ -79,9 +81,12 @@ def test_the_export_holds_everything_about_the_user_and_nothing_about_anyone_els
 
 
 def test_deleting_the_account_leaves_no_personal_value_in_any_table_and_keeps_the_money_records(sbx):
+    WebhookEndpoint.objects.create(url="https://receiver.example.com/hook")  # outbound events carry the customer
     ana = UserFactory(email=EMAIL, name=NAME)
     client = _client(ana)
     checkout = _buy(client, email=EMAIL, name=NAME)
+    unsubscribe_from_reminders(email=EMAIL)
+    assert OutboxEvent.objects.exists() and ReminderOptOut.objects.exists()
     subscription = Subscription.objects.get(user=ana)
     LogEntry.objects.create(
         user=UserFactory(is_staff=True), content_type=ContentType.objects.get_for_model(Subscription),
@@ -137,6 +142,7 @@ def test_after_deletion_the_database_dump_holds_no_email_cpf_phone_or_name(sbx):
     client = _client(ana)
     first = _buy(client, email=EMAIL, name=NAME)  # paid through the sandbox postback: receive_webhook
     second = _buy(client, email=EMAIL, name=NAME)
+    unsubscribe_from_reminders(email=EMAIL)  # a clear e-mail column outside the checkouts
     assert {first.status, second.status} == {"paid"}
     assert WebhookEvent.objects.filter(checkout__in=[first, second]).count() >= 2
     before = _pg_dump()
