@@ -5,7 +5,10 @@ Money records stay, for the accounting years the law requires: amounts,
 dates, statuses, plans, gateway and transaction ids. What identifies the
 person goes: the name, e-mail, CPF and phone on their checkouts, in the
 gateway's copy of each charge (`gateway_response`), in the stored webhook
-events (masked payload and encrypted raw body) and in reconciliation notes.
+events (masked payload and encrypted raw body), in reconciliation notes and
+in the outbound events for the operator's webhook endpoints (issue 14; their
+ordering key, a hash of the e-mail, moves to the anonymous address's), and
+the address leaves the reminder opt-out list.
 Their live or pending subscriptions end (`canceled` / `account_deleted`) and
 their unpaid checkouts are canceled. The account itself is anonymised by the
 caller (legal.services.delete_account), in the same transaction.
@@ -20,10 +23,18 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from billing.models import Checkout, ReconciliationItem, Subscription, WebhookEvent
+from billing.models import (
+    Checkout,
+    ReconciliationItem,
+    ReminderOptOut,
+    Subscription,
+    WebhookEvent,
+)
 from billing.personal_data import ERASED, erase_personal_data, erase_personal_text
 from billing.services.common import set_transition, void_open_charges
 from billing.services.locks import lock_user
+from billing.services.outbox import ordering_key
+from integrations.models import OutboxEvent
 
 
 def anonymous_email(user_id: int) -> str:
@@ -96,7 +107,17 @@ def erase_customer_data(*, user, now: datetime | None = None) -> dict:
         item.detail = erase_personal_data(item.detail, known=known)
         item.save(update_fields=["detail"])
 
-    return {"subscriptions_ended": ended, "checkouts": len(checkouts), "webhook_events": erased_events}
+    emails = {value.strip().lower() for value in [user.email] + [c.customer_email for c in checkouts] if value}
+    ReminderOptOut.objects.filter(email__in=emails).delete()
+    new_key = ordering_key(email)
+    outbound = 0
+    for event in OutboxEvent.objects.filter(ordering_key__in=[ordering_key(value) for value in emails]):
+        event.data = erase_personal_data(event.data, known=known)
+        event.ordering_key = new_key  # one key still: pending deliveries keep their order
+        event.save(update_fields=["data", "ordering_key"])
+        outbound += 1
+
+    return {"subscriptions_ended": ended, "checkouts": len(checkouts), "webhook_events": erased_events, "outbound_events": outbound}
 
 
 def _erase_body(body: str, known: tuple[str, ...]) -> str:

@@ -1,17 +1,23 @@
 """LGPD self-service (contract §3 /api/me/data, /api/me/delete; §5 data requests with their deadline)."""
 
 import json
+import os
+import shutil
+import subprocess
 from datetime import timedelta
 
 import pytest
 from django.apps import apps
+from django.conf import settings
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core import serializers
 from rest_framework.test import APIClient
 
 from accounts.access import user_has_access
-from billing.models import Checkout, Subscription, WebhookEvent
+from billing.models import Checkout, ReminderOptOut, Subscription, WebhookEvent
+from billing.services import unsubscribe_from_reminders
+from integrations.models import OutboxEvent, WebhookEndpoint
 from legal import services
 from legal.models import DataRequest
 from tests.billing.paymentkit import sandbox
@@ -75,9 +81,12 @@ def test_the_export_holds_everything_about_the_user_and_nothing_about_anyone_els
 
 
 def test_deleting_the_account_leaves_no_personal_value_in_any_table_and_keeps_the_money_records(sbx):
+    WebhookEndpoint.objects.create(url="https://receiver.example.com/hook")  # outbound events carry the customer
     ana = UserFactory(email=EMAIL, name=NAME)
     client = _client(ana)
     checkout = _buy(client, email=EMAIL, name=NAME)
+    unsubscribe_from_reminders(email=EMAIL)
+    assert OutboxEvent.objects.exists() and ReminderOptOut.objects.exists()
     subscription = Subscription.objects.get(user=ana)
     LogEntry.objects.create(
         user=UserFactory(is_staff=True), content_type=ContentType.objects.get_for_model(Subscription),
@@ -107,6 +116,50 @@ def test_deleting_the_account_leaves_no_personal_value_in_any_table_and_keeps_th
     again = APIClient().post("/api/auth/register", {"email": EMAIL, "password": "outra-senha-forte-123", "name": "Ana"}, format="json")
     assert again.status_code == 201, again.content
     assert DataRequest.objects.filter(user=ana, kind="deletion", completed_at__isnull=False).exists()
+
+
+def _pg_dump() -> str:
+    """`pg_dump --data-only` of the test database, read by another process: the rows as a backup or a leak would hold them."""
+    db = settings.DATABASES["default"]
+    pg_dump = shutil.which("pg_dump")
+    assert pg_dump, "pg_dump is not installed (apt-get install postgresql-client)"
+    command = [pg_dump, "--data-only", "--no-owner", "--dbname", db["NAME"], "--username", db["USER"] or "postgres"]
+    if db["HOST"]:
+        command += ["--host", db["HOST"]]
+    if db["PORT"]:
+        command += ["--port", str(db["PORT"])]
+    env = {**os.environ, "PGPASSWORD": db["PASSWORD"] or ""}
+    result = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_after_deletion_the_database_dump_holds_no_email_cpf_phone_or_name(sbx):
+    """Issue 15's "done when": the committed rows, dumped by pg_dump, scanned for the person's values."""
+    ana = UserFactory(email=EMAIL, name=NAME)
+    client = _client(ana)
+    first = _buy(client, email=EMAIL, name=NAME)  # paid through the sandbox postback: receive_webhook
+    second = _buy(client, email=EMAIL, name=NAME)
+    unsubscribe_from_reminders(email=EMAIL)  # a clear e-mail column outside the checkouts
+    assert {first.status, second.status} == {"paid"}
+    assert WebhookEvent.objects.filter(checkout__in=[first, second]).count() >= 2
+    before = _pg_dump()
+    # Control: the scan sees clear columns (the account, the checkout's name, e-mail and phone).
+    assert EMAIL in before and NAME in before and PHONE in before
+
+    response = client.post("/api/me/delete", {"password": PASSWORD}, format="json")
+
+    assert response.status_code == 200, response.content
+    after = _pg_dump()
+    for value in (EMAIL, NAME, CPF, "529.982.247-25", PHONE, "(11) 98765-4321"):
+        assert value not in after, value
+    assert f"deleted-{ana.pk}@deleted.invalid" in after  # the dump is of this database, after the deletion
+    for checkout in (first, second):
+        checkout.refresh_from_db()
+        assert (checkout.status, checkout.total_cents) == ("paid", 2990) and checkout.paid_at
+        assert checkout.gateway_transaction_id in after  # money records keep their gateway ids
 
 
 def test_deleting_needs_the_password(sbx):
