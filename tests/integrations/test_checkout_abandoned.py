@@ -68,11 +68,10 @@ def test_the_event_is_written_with_the_compare_and_set_or_not_at_all():
     now = timezone.now().replace(microsecond=0)
     WebhookEndpoint.objects.create(url="http://127.0.0.1:9/", events=["checkout.abandoned"])
     checkout = _unpaid(now)
-    with mock.patch.object(outbox, "_queue_delivery"):
-        with pytest.raises(RuntimeError), transaction.atomic():
-            services.sweep_subscriptions(now=now + timedelta(minutes=31))
-            assert OutboxEvent.objects.filter(type="checkout.abandoned").count() == 1
-            raise RuntimeError("the step's transaction rolls back")
+    with mock.patch.object(outbox, "_queue_delivery"), pytest.raises(RuntimeError), transaction.atomic():
+        services.sweep_subscriptions(now=now + timedelta(minutes=31))
+        assert OutboxEvent.objects.filter(type="checkout.abandoned").count() == 1
+        raise RuntimeError("the step's transaction rolls back")
     assert not OutboxEvent.objects.filter(type="checkout.abandoned").exists()
     assert Checkout.objects.get(pk=checkout.pk).recovery_reminders_sent == 0
 
