@@ -127,3 +127,20 @@ def emit_swept(event_type: str, claim, *, now: datetime) -> None:
         for row in rows
     ]
     emit_many(event_type, items=items, now=now)
+
+
+def emit_checkouts_abandoned(claim, *, now: datetime) -> None:
+    """
+    `checkout.abandoned` (contract §3b: unpaid after the first
+    CHECKOUT_RECOVERY_MINUTES) for the checkouts the sweep's reminder step
+    tagged `claim` (Checkout.recovery_claim) as getting their first reminder,
+    in the step's transaction: one read and two inserts whatever their number,
+    nothing read when no endpoint wants the event.
+    """
+    if not has_endpoints_for("checkout.abandoned"):
+        return
+    checkouts = (
+        Checkout.objects.filter(recovery_claim=claim).select_related("plan", "subscription__plan").order_by("pk")
+    )
+    items = [(checkout_data(checkout), ordering_key(checkout.customer_email)) for checkout in checkouts]
+    emit_many("checkout.abandoned", items=items, now=now)

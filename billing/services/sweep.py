@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.db.models import Case, Exists, F, OuterRef, Q, Subquery, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -17,7 +17,7 @@ from billing.checkout_status import publish_after_commit
 from billing.fields import EncryptedTextField
 from billing.models import Checkout, Coupon, ReminderOptOut, Subscription
 from billing.notifications import queue_recovery_reminders, queue_renewal_notices
-from billing.services.outbox import emit_swept
+from billing.services.outbox import emit_checkouts_abandoned, emit_swept
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,8 @@ def sweep_subscriptions(*, now: datetime | None = None, progress=None) -> SweepR
        read back, created in one bulk insert, e-mailed after commit;
     8. reminders of unpaid first checkouts, one per CHECKOUT_RECOVERY_MINUTES
        step: claimed by compare-and-set on `recovery_reminders_sent`, read
-       back, e-mailed after commit.
+       back, e-mailed after commit; a checkout's first reminder writes its
+       `checkout.abandoned` event in the same transaction.
 
     Each step is its own short transaction and a compare-and-set on the rows'
     own columns: a second sweep running at the same moment waits on the row
@@ -288,7 +289,10 @@ def _send_recovery_reminders(*, now: datetime, result: SweepResult) -> None:
     steps = list(enumerate(settings.CHECKOUT_RECOVERY_MINUTES, start=1))
     if not steps:
         return
-    claim = uuid.uuid4()
+    # Checkouts getting their first reminder are tagged `first_claim` (the CASE reads the row's old
+    # `recovery_reminders_sent`): their `checkout.abandoned` is written in this same transaction.
+    claim, first_claim = uuid.uuid4(), uuid.uuid4()
+    tag = Case(When(recovery_reminders_sent=0, then=Value(first_claim)), default=Value(claim))
     C = Checkout.Status
     bought_since = Checkout.objects.filter(
         customer_email=OuterRef("customer_email"), status=C.PAID, created_at__gte=OuterRef("created_at")
@@ -309,11 +313,12 @@ def _send_recovery_reminders(*, now: datetime, result: SweepResult) -> None:
             )
             .exclude(Exists(opted_out))
             .exclude(Exists(bought_since))
-            .update(recovery_reminders_sent=number, recovery_claim=claim, updated_at=now)
+            .update(recovery_reminders_sent=number, recovery_claim=tag, updated_at=now)
         )
     if not claimed:
         return
-    rows = Checkout.objects.filter(recovery_claim=claim).order_by("pk").values_list(
+    emit_checkouts_abandoned(first_claim, now=now)
+    rows = Checkout.objects.filter(recovery_claim__in=[claim, first_claim]).order_by("pk").values_list(
         "customer_email", "customer_name", "plan__name", "total_cents", "public_id", "status"
     )
     reminders = [[email, name, plan, total, str(public_id), status] for email, name, plan, total, public_id, status in rows]

@@ -1,6 +1,11 @@
 """
-Demo data for `make run`: plans, an order bump, the sandbox gateway, an admin
-account, and a small catalog. Idempotent: running it twice leaves the same rows.
+Demo data for `make run`: plans (with DEBUG, the monthly one has a 7-day
+trial), an order bump, the sandbox gateway, an admin account, the demo coupon,
+a small catalog and, with DEBUG, four months of demo sales for the finance
+dashboard (billing.demo). Idempotent: running it twice leaves the same rows.
+
+`--force` without DEBUG (the benchmarks) loads the plans without a trial and
+no sales, so that every checkout of a benchmark issues a PIX.
 """
 
 from django.conf import settings
@@ -8,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from billing.demo import load_demo_sales
 from billing.models import OrderBump, PaymentGateway, Plan
 
 DEMO_ADMIN_EMAIL = "admin@creatorflix.local"
@@ -21,6 +27,7 @@ PLANS = [
         "duration_days": 30,
         "display_order": 1,
         "card_style": Plan.CardStyle.DEFAULT,
+        "trial_days": 7,  # with DEBUG only (see the module's docstring)
         "benefits": [
             {"title": "Acesso a todos os criadores", "subtitle": "Fotos e vídeos exclusivos", "icon": "unlock"},
             {"title": "Novidades toda semana", "subtitle": "", "icon": "sparkles"},
@@ -55,13 +62,15 @@ class Command(BaseCommand):
     help = "Load demo plans, an admin, the sandbox gateway and a demo catalog (idempotent)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--force", action="store_true", help="Run even with DEBUG off.")
+        parser.add_argument("--force", action="store_true", help="Run even with DEBUG off (no trial, no demo sales).")
+        parser.add_argument("--no-sales", action="store_true", help="Leave out the demo sales.")
 
-    def handle(self, *args, force=False, **options):
+    def handle(self, *args, force=False, no_sales=False, **options):
         if not settings.DEBUG and not force:
             raise CommandError("load_demo creates a known admin password; run it with DEBUG=true (or --force).")
         with transaction.atomic():
             for spec in PLANS:
+                spec = {**spec, "trial_days": spec.get("trial_days", 0) if settings.DEBUG else 0}
                 Plan.objects.update_or_create(name=spec["name"], defaults=spec)
             OrderBump.objects.update_or_create(
                 name="Pack de fotos bônus",
@@ -83,7 +92,10 @@ class Command(BaseCommand):
 
             catalog_summary = self._load_catalog()
 
-        self.stdout.write(self.style.SUCCESS(f"Demo data ready: {len(PLANS)} plans, 1 order bump, sandbox gateway active{catalog_summary}."))
+        # After the commit above, in a transaction of its own (its e-mails are dropped on that commit).
+        sales_summary = load_demo_sales() if settings.DEBUG and not no_sales else ""
+
+        self.stdout.write(self.style.SUCCESS(f"Demo data ready: {len(PLANS)} plans, 1 order bump, sandbox gateway active{catalog_summary}{sales_summary}."))
         self.stdout.write(f"Admin login: {settings.SITE_URL}/admin/  e-mail: {DEMO_ADMIN_EMAIL}  password: {DEMO_ADMIN_PASSWORD}")
 
     def _load_catalog(self) -> str:
