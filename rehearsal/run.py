@@ -76,7 +76,7 @@ CREATOR = "Luna Ribeiro Ensaios"
 POST = "Ensaio no estúdio"
 LATE_CREATOR = "Bruna Álvares"
 BEAT_EVERY = 8  # seconds: beat's shortened interval for the sync and the sweep
-BUYER = {"name": "Maria Ensaio", "email": "maria.ensaio@example.com", "password": "uma-senha-bem-forte-42"}
+BUYER = {"name": "Maria Ensaio", "email": "maria.ensaio@example.com", "password": "uma-senha-bem-forte-42", "birth_date": "1990-05-17"}
 
 CHROME_FLAGS = [
     "--headless=new",
@@ -505,6 +505,10 @@ class Rehearsal:
         self.driver = webdriver.Chrome(service=Service(executable_path=find_binary("chromedriver"), log_output=log), options=options)
         self.driver.set_page_load_timeout(60)
 
+    def set_date(self, element_id: str, value: str) -> None:
+        """A date input, set the way a browser's date picker leaves it (typing depends on the locale)."""
+        self.js("const e = document.getElementById(arguments[0]); if (e && !e.value) { e.value = arguments[1]; }", element_id, value)
+
     def css(self, selector, *, timeout=30, visible=True):
 
         condition = ec.visibility_of_element_located if visible else ec.presence_of_element_located
@@ -559,6 +563,8 @@ class Rehearsal:
             self.css("input[name=name]").send_keys(BUYER["name"])
             self.css("input[name=password1]").send_keys(BUYER["password"])
             self.css("input[name=password2]").send_keys(BUYER["password"])
+            # Age assurance: the declared birth date confirms the age (AGE_VERIFICATION=declaration).
+            self.set_date("id_birth_date", BUYER["birth_date"])
             self.css("main form button[type=submit]").click()
             self.browser_until(lambda: "/signup/" not in self.driver.current_url, what="the sign-up to redirect")
             # Sign-up that asks to confirm the e-mail sends a link; without one (this branch) the
@@ -616,6 +622,7 @@ class Rehearsal:
             self.css("#identify-form")
             if self.css("#id_email").get_attribute("value") != BUYER["email"]:
                 raise RuntimeError("the logged-in buyer's e-mail is not prefilled")
+            self.set_date("id_birth_date", BUYER["birth_date"])
             self.css("#id_cpf").send_keys(valid_cpf(1))
             self.css("#id_phone").send_keys("11987654321")
             self.css("#submit-identify").click()
@@ -778,6 +785,7 @@ class Rehearsal:
                     "email": f"comprador{n}@example.com",
                     "cpf": valid_cpf(100 + n),
                     "phone": "11987654321",
+                    "birth_date": BUYER["birth_date"],
                 }
                 created = nat.post(f"{self.base}/api/checkout/process", json=body, timeout=30)
                 if created.status_code != 201:
