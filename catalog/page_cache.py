@@ -5,7 +5,9 @@ landing traffic), served from the cache.
 Only for visitors who are not logged in: a logged-in visitor's page (a
 subscriber's media, their menu) is rendered for them every time. The key
 holds what such a page depends on: the path (with `?page=N`, the only query
-the pages read), the active language and the catalog's version. The version
+the pages read), the active language, the catalog's version, whether the
+visitor has answered the cookie banner and which tracking pixels their
+consent lets the page load (integrations.pixels). The version
 is bumped after any publish, status change or new preview commits, so a
 visitor sees the catalog as published; admin edits of single rows are seen
 within CATALOG_PAGE_CACHE_SECONDS.
@@ -29,6 +31,9 @@ from django.http import HttpResponse
 from django.middleware.csrf import get_token
 from django.utils.translation import get_language
 
+from integrations.pixels import pixels_for
+from legal.consent import read_consent
+
 VERSION_KEY = "catalog:page-version"
 CSRF_PLACEHOLDER = "csrf-token-of-the-visitor-4f1c9b"
 CSRF_INPUT = re.compile(r'(name="csrfmiddlewaretoken" value=")[^"]*(")')
@@ -43,7 +48,8 @@ def bump_catalog_version() -> None:
 def page_key(request) -> str:
     version = cache.get(VERSION_KEY) or "0"
     path = hashlib.sha256(request.get_full_path().encode()).hexdigest()[:32]
-    return f"catalog:page:{version}:{get_language()}:{path}"
+    banner = "decided" if read_consent(request).decided else "banner"
+    return f"catalog:page:{version}:{get_language()}:{banner}:{pixels_for(request).cache_key()}:{path}"
 
 
 def cacheable(request) -> bool:

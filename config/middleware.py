@@ -9,6 +9,7 @@ from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 
 from config.api_errors import json_error
+from integrations.pixels import pixels_for
 
 logger = logging.getLogger(__name__)
 
@@ -19,8 +20,13 @@ _INLINE_STYLE_PREFIXES = ("/admin/", "/api/docs/")
 class ContentSecurityPolicyMiddleware(CSPMiddleware):
     def get_policy_parts(self, request, response, report_only=False) -> PolicyParts:
         parts = super().get_policy_parts(request, response, report_only)
+        update = dict(parts.update or {})
         if request.path_info.startswith(_INLINE_STYLE_PREFIXES):
-            parts.update = {**(parts.update or {}), "style-src": ["'unsafe-inline'"]}
+            update["style-src"] = ["'unsafe-inline'"]
+        if response.get("Content-Type", "").startswith("text/html") and not request.path_info.startswith("/admin/"):
+            # The consented tracking pixels' origins, on the pages that load them (integrations.pixels).
+            update.update(pixels_for(request).csp_update())
+        parts.update = update or None
         return parts
 
 

@@ -108,6 +108,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.access",
                 "legal.consent.consent",
+                "integrations.pixels.page_pixels",
             ],
         },
     },
@@ -301,6 +302,11 @@ OUTBOUND_WEBHOOK_RETRY_DAYS = env.int("OUTBOUND_WEBHOOK_RETRY_DAYS", default=3)
 META_GRAPH_URL = env.str("META_GRAPH_URL", default="https://graph.facebook.com/v19.0")
 GA4_COLLECT_URL = env.str("GA4_COLLECT_URL", default="https://www.google-analytics.com/mp/collect")
 TIKTOK_EVENTS_URL = env.str("TIKTOK_EVENTS_URL", default="https://business-api.tiktok.com/open_api/v1.3/event/track/")
+# The browser pixels' scripts (integrations.pixels), loaded after consent; their origins join
+# the page's Content-Security-Policy only when they load.
+META_PIXEL_SCRIPT_URL = env.str("META_PIXEL_SCRIPT_URL", default="https://connect.facebook.net/en_US/fbevents.js")
+GA4_TAG_SCRIPT_URL = env.str("GA4_TAG_SCRIPT_URL", default="https://www.googletagmanager.com/gtag/js")
+TIKTOK_PIXEL_SCRIPT_URL = env.str("TIKTOK_PIXEL_SCRIPT_URL", default="https://analytics.tiktok.com/i18n/pixel/events.js")
 
 # ---------------------------------------------------------------------------
 # E-mail

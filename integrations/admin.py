@@ -5,9 +5,11 @@ deliveries with every attempt, replayable.
 """
 
 import json
+import re
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -16,12 +18,16 @@ from django.utils.translation import ngettext
 from billing.personal_data import mask_personal_data
 from integrations.models import EVENT_TYPES, Delivery, DeliveryAttempt, OutboxEvent, TrackingPixels, WebhookEndpoint
 from integrations.outbox import replay_deliveries
+from integrations.pixels import forget_pixel_ids
 
 SECRET_FIELDS = {
     "meta_access_token": _("Meta Conversions API access token"),
     "ga4_api_secret": _("GA4 Measurement Protocol API secret"),
     "tiktok_access_token": _("TikTok Events API access token"),
 }
+
+
+PIXEL_ID = re.compile(r"^[A-Za-z0-9-]{1,40}$")
 
 
 def _write_only(label):
@@ -47,6 +53,15 @@ class TrackingPixelsForm(forms.ModelForm):
     class Meta:
         model = TrackingPixels
         fields = ["meta_pixel_id", "ga4_measurement_id", "tiktok_pixel_id"]
+
+    def clean(self):
+        # The ids go into every consented page and into the platforms' script URLs.
+        cleaned = super().clean()
+        for name in self.Meta.fields:
+            value = cleaned.get(name) or ""
+            if value and not PIXEL_ID.match(value):
+                self.add_error(name, _("Only letters, digits and hyphens, as the platform shows the id."))
+        return cleaned
 
     def save(self, commit=True):
         for name in SECRET_FIELDS:
@@ -75,6 +90,10 @@ class TrackingPixelsAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return not TrackingPixels.objects.exists() and super().has_add_permission(request)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        transaction.on_commit(forget_pixel_ids)  # the pages read the new ids at once
 
     @admin.display(description=_("sends Purchase to"))
     def platforms_admin(self, obj):

@@ -21,7 +21,7 @@
 
   var form = document.getElementById("identify-form");
   var submitButton = document.getElementById("submit-identify");
-  var state = { checkoutId: null, pollTimer: null, countdownTimer: null, done: false, pollStarted: null, polling: false };
+  var state = { checkoutId: null, totalCents: null, pollTimer: null, countdownTimer: null, done: false, pollStarted: null, polling: false };
 
   function msg(name) { return root.getAttribute("data-msg-" + name) || ""; }
   function $(id) { return document.getElementById(id); }
@@ -255,9 +255,17 @@
     if ($("step-pay").hidden) { goToStep(2); }
   }
 
+  // Tells the page's other scripts (pixels.js) where the checkout stands.
+  function announce(stage) {
+    document.dispatchEvent(new CustomEvent("cf:checkout", {
+      detail: { stage: stage, checkoutId: state.checkoutId, totalCents: state.totalCents },
+    }));
+  }
+
   function showDone() {
     if (state.done) { return; }
     state.done = true;
+    announce("paid");
     stopTimers();
     goToStep(3);
     $("step-done").focus();
@@ -342,10 +350,11 @@
       // The server's figure wins over the one computed here for display.
       $("pay-total").textContent = formatBRL(charge.total_amount);
       $("total").textContent = formatBRL(charge.total_amount);
+      state.totalCents = charge.total_amount;
     }
     goToStep(2);
     startCountdown(charge.expires_at);
-    if (!handleStatus(charge)) { schedulePoll(); }
+    if (!handleStatus(charge)) { announce("pix"); schedulePoll(); }
   }
 
   function requestPix(id, totalCents) {
@@ -409,7 +418,12 @@
         return;
       }
       rememberCheckout(result.json.checkout_id);
-      if (result.json.status === "paid") { busy(submitButton, false); showDone(); return; }  // nothing to pay
+      if (result.json.status === "paid") {  // nothing to pay
+        state.totalCents = result.json.total_amount;
+        busy(submitButton, false);
+        showDone();
+        return;
+      }
       return requestPix(result.json.checkout_id, result.json.total_amount).then(function () { busy(submitButton, false); });
     }).catch(function () {
       busy(submitButton, false);
