@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 RUN_ENV := DEBUG=true DATABASE_URL=sqlite:///db.sqlite3 REDIS_URL= AWS_STORAGE_BUCKET_NAME=
 
 # `make rehearsal` boots the production shape (nginx, gunicorn, celery, LocalStack S3, SMTP) and drives a buyer.
-.PHONY: install run test test-next-year rehearsal migrate messages compile-messages bench-sweep bench-sync bench-api bench-webhooks bench-load bench-launch clean
+.PHONY: install run test test-next-year rehearsal migrate messages compile-messages bench-sweep bench-sync bench-api bench-webhooks bench-load bench-launch bench-outbound clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -92,6 +92,11 @@ bench-load: install
 bench-launch: install
 	$(BENCH_ENV) REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/7} $(BIN)/python bench/needs.py postgres redis wrk
 	$(BENCH_ENV) REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/7} $(BIN)/python bench/launch.py $(BENCH_ARGS)
+
+# Outbound webhooks (issue 14): 10,000 events through the outbox and a Celery worker to a local receiver.
+bench-outbound: install
+	$(BENCH_ENV) REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/7} $(BIN)/python bench/needs.py postgres redis
+	$(BENCH_ENV) REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/7} $(BIN)/python bench/outbound.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles

@@ -335,6 +335,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2}
+# Celery's Django fixup closes the database connection before and after every task unless
+# this is set: a worker then reconnects per task (bench/outbound.py). Set, it keeps the
+# connection for this many tasks; config/celery.py applies Django's own rule (CONN_MAX_AGE,
+# health checks) around each task instead.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 
 # ---------------------------------------------------------------------------
 # API
