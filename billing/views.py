@@ -71,7 +71,8 @@ def checkout(request, plan_id: int):
         resume_id = ""
     page_data = {
         "plan": {"id": plan.pk, "name": plan.name, "price_cents": plan.price_cents},
-        "trial": bool(plan.trial_days),
+        # A resumed checkout is what it was (pixels.js sends no Purchase for a trial); a new one may be a trial.
+        "trial": resumed.is_trial if resumed is not None else bool(plan.trial_days),
         "bumps": [{"id": b.pk, "price_cents": b.price_cents} for b in bumps],
         "resume_checkout_id": resume_id,
         # A renewal of a subscription we never charged lacks CPF and phone: the page asks for them.

@@ -258,7 +258,7 @@
   // Tells the page's other scripts (pixels.js) where the checkout stands.
   function announce(stage) {
     document.dispatchEvent(new CustomEvent("cf:checkout", {
-      detail: { stage: stage, checkoutId: state.checkoutId, totalCents: state.totalCents },
+      detail: { stage: stage, checkoutId: state.checkoutId, totalCents: state.totalCents, trial: !!data.trial },
     }));
   }
 

@@ -7,7 +7,8 @@
  *
  * Events: PageView on every page; ViewContent / InitiateCheckout from the page's body
  * (data-pixel-event, data-pixel-content-id, data-pixel-value); AddPaymentInfo when the PIX is
- * shown and Purchase when the server reports it paid (checkout.js's "cf:checkout" event). The
+ * shown and Purchase when the server reports it paid, except a free trial's (checkout.js's
+ * "cf:checkout" event). The
  * Purchase event id is the checkout's id, the one the server's Conversions API call uses,
  * so each platform keeps one of the two.
  */
@@ -114,6 +115,7 @@
     var detail = event.detail || {};
     var name = { pix: "AddPaymentInfo", paid: "Purchase" }[detail.stage];
     if (!name || !detail.checkoutId || sent[name + detail.checkoutId]) { return; }
+    if (name === "Purchase" && detail.trial) { return; }  // no money moved: the server sends no Purchase either
     sent[name + detail.checkoutId] = true;
     var params = { content_ids: [page.pixelContentId], content_type: "product", currency: "BRL" };
     if (detail.totalCents !== undefined && detail.totalCents !== null) { params.value = reais(detail.totalCents); }

@@ -194,3 +194,30 @@ def test_rejecting_the_banner_keeps_every_pixel_off(browser, platforms):
     assert platforms.requests == []
     assert browser.driver.execute_script("return typeof window.fbq") == "undefined"
     assert _csp_violations(browser) == []
+
+
+def test_a_free_trial_sends_no_purchase_from_the_browser(browser, platforms):
+    # given: a visitor who accepted the pixels, on a plan with a 7-day trial
+    plan = PlanFactory(name="Mensal", price_cents=2990, trial_days=7)
+    GatewayFactory(kind="sandbox", is_active=True)
+    browser.get("/")
+    browser.find("#consent-accept").click()
+    browser.wait_until(lambda: not browser.find_all("[data-testid=consent-banner]"), message="banner did not go away")
+
+    # when: they start the trial (no PIX: it is active at once)
+    browser.get(f"/checkout/{plan.pk}/")
+    browser.wait_for("#identify-form")
+    browser.wait_until(lambda: len(_events(_log(browser), "meta")) == 2, message="the Meta script did not take over")
+    browser.find("#id_name").send_keys("Maria Visitante")
+    browser.find("#id_email").send_keys("maria@example.com")
+    browser.driver.execute_script("document.getElementById('id_birth_date').value = '1990-05-17'")
+    browser.find("#id_cpf").send_keys(VALID_CPF)
+    browser.find("#id_phone").send_keys("11987654321")
+    browser.find("#submit-identify").click()
+    browser.wait_for("#step-done", timeout=15)
+    assert Checkout.objects.get().is_trial
+
+    # then: the checkout was seen, no money moved, so no Purchase (the server sends none either)
+    names = [e[0] for e in _events(_log(browser), "meta")]
+    assert names == ["PageView", "InitiateCheckout"]
+    assert _csp_violations(browser) == []
