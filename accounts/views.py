@@ -28,6 +28,7 @@ from accounts.services import (
 )
 from accounts.throttling import is_rate_limited
 from accounts.tokens import email_confirmation_token
+from billing.gateways.sandbox import sandbox_allowed
 
 
 class LoginView(auth_views.LoginView):
@@ -166,7 +167,7 @@ def age_page(request):
 @require_http_methods(["GET"])
 def age_sandbox_provider(request, reference):
     """The sandbox provider's "verification page": pass or fail on demand (only when AGE_VERIFICATION=sandbox)."""
-    if age_policy() != SandboxAgeProvider.name:
+    if age_policy() != SandboxAgeProvider.name or not sandbox_allowed():
         raise Http404
     verification = get_object_or_404(AgeVerification, reference=reference, user=request.user, provider=SandboxAgeProvider.name)
     return render(request, "accounts/age_sandbox.html", {"verification": verification})
@@ -178,6 +179,8 @@ def age_callback(request, provider):
     """Where a provider returns the person with the result."""
     if provider not in PROVIDERS or provider != age_policy():
         raise Http404
+    if provider == SandboxAgeProvider.name and not sandbox_allowed():
+        raise Http404  # accounts.E003: a production site never takes the sandbox's word
     reference, passed = provider_for(provider).parse_callback(request)
     verification = finish_age_verification(provider=provider, reference=reference, passed=passed)
     if verification is None or verification.user_id != request.user.pk:

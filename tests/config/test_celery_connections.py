@@ -30,6 +30,7 @@ def _run_a_task(fixup):
 
 def test_the_connection_is_kept_across_tasks():
     fixup = DjangoWorkerFixup(app)
+    connection.close()  # a fresh one: a connection older than CONN_MAX_AGE is rightly replaced
     connection.ensure_connection()
     opened = connection.connection
 
@@ -41,6 +42,7 @@ def test_the_connection_is_kept_across_tasks():
 
 def test_a_broken_connection_is_replaced_before_the_next_task(settings):
     fixup = DjangoWorkerFixup(app)
+    connection.close()
     connection.ensure_connection()
     opened = connection.connection
     connection.errors_occurred = True

@@ -111,6 +111,7 @@ def test_visitors_and_search_engines_see_the_18_gate_before_a_creator_page_until
 
 def test_the_sandbox_provider_fails_then_passes_on_demand_storing_only_its_reference(client, settings):
     settings.AGE_VERIFICATION = "sandbox"
+    settings.SANDBOX_GATEWAY_ALLOWED = True
     user = UserFactory(birth_date=None, age_confirmed_at=None, age_confirmed_by="")
     SubscriptionFactory(user=user)
     client.force_login(user)
@@ -145,3 +146,26 @@ def test_the_sandbox_provider_fails_then_passes_on_demand_storing_only_its_refer
 def test_an_unknown_age_verification_policy_fails_the_system_check(settings):
     settings.AGE_VERIFICATION = "nobody"
     assert "accounts.E002" in [message.id for message in run_checks()]
+
+
+def test_the_sandbox_age_provider_is_refused_where_sandboxes_are_not_allowed(client, settings):
+    # given: a production-like site (DEBUG off, no sandbox allowance) configured with the sandbox provider
+    settings.AGE_VERIFICATION = "sandbox"
+    settings.DEBUG = False
+    settings.SANDBOX_GATEWAY_ALLOWED = False
+    assert "accounts.E003" in [message.id for message in run_checks()]
+
+    # when: someone starts a verification and posts the sandbox's "pass" anyway
+    user = UserFactory(birth_date=None, age_confirmed_at=None, age_confirmed_by="")
+    client.force_login(user)
+    client.post("/accounts/age/", {"birth_date": ADULT, "next": "/account/"})
+    verification = AgeVerification.objects.get(user=user)
+    page = client.get(f"/accounts/age/sandbox/{verification.reference}/")
+    passed = client.post("/accounts/age/callback/sandbox/", {"reference": verification.reference, "result": "pass"})
+
+    # then: neither the page nor the callback exists, and the age stays unconfirmed
+    assert page.status_code == 404 and passed.status_code == 404
+    user.refresh_from_db()
+    assert user.age_confirmed_at is None
+    settings.SANDBOX_GATEWAY_ALLOWED = True
+    assert "accounts.E003" not in [message.id for message in run_checks()]
