@@ -141,6 +141,11 @@ def subscriber_cookie() -> str:
 
     User = get_user_model()
     user, _ = User.objects.get_or_create(email="bench-subscriber@example.com", defaults={"name": "Bench"})
+    if user.age_confirmed_at is None:  # access needs a confirmed age (contract §8)
+        User.objects.filter(pk=user.pk).update(
+            birth_date=datetime(1990, 5, 17).date(), age_confirmed_at=timezone.now(), age_confirmed_by="declaration"
+        )
+        user.refresh_from_db()
     plan, _ = Plan.objects.get_or_create(name="Bench plan", defaults={"price_cents": 2990, "duration_days": 30})
     if not user_has_access(user):
         Subscription.objects.filter(user=user).delete()
@@ -151,6 +156,8 @@ def subscriber_cookie() -> str:
             start_date=timezone.now(),
             end_date=timezone.now() + timedelta(days=365),
         )
+    if not user_has_access(user):
+        sys.exit("the bench subscriber has no access: its page would be the locked one")
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)
     session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
@@ -184,6 +191,18 @@ def start_gunicorn(port: int) -> subprocess.Popen:
             time.sleep(0.2)
     process.kill()
     sys.exit("gunicorn did not start")
+
+
+def check_subscriber_page(url: str, cookie: str) -> None:
+    """The subscriber's page must be the unlocked one (20 posts × 10 presigned URLs), or the figure means nothing."""
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(url, headers={"Cookie": cookie})
+    body = json.loads(urllib.request.urlopen(request, timeout=10).read())
+    media = [item for row in body["results"] for item in row["media"]]
+    if any(row["locked"] for row in body["results"]) or len(media) != 200 or "X-Amz-Signature" not in media[0]["url"]:
+        sys.exit("the subscriber's page is not 20 posts × 10 presigned media")
 
 
 def parse_wrk(output: str) -> dict:
@@ -275,6 +294,7 @@ def main():
     ]
     runs: dict[str, list[dict]] = {label: [] for label, _, _ in targets}
     try:
+        check_subscriber_page(targets[3][1], cookie)
         # Warm-up: connections, imports, and the per-process URL cache of each worker.
         for _, url, headers in targets:
             run_wrk(url, 2, headers)

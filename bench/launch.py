@@ -61,7 +61,8 @@ from rehearsal.procs import Processes, free_port, wait_until
 
 BIN = Path(sys.executable).parent
 RUN_DIR = ROOT / ".bench-cache" / "launch"
-DB_NAME = "cf_bench_launch"
+# Its own database, dropped and recreated each run; BENCH_LAUNCH_DB names another one (two runs at once).
+DB_NAME = os.environ.get("BENCH_LAUNCH_DB", "cf_bench_launch")
 BUYERS = 3000  # logged-in buyers made at setup, more than any run uses
 CPF = "52998224725"  # the status probe's
 
