@@ -5,7 +5,7 @@ lives in billing's `SubscriptionQuerySet.granting_access`.
 
 It is asked from PostgreSQL on every request that needs it (a refund or an
 expiry takes effect on the next request), but the query is compiled once per
-process: building and compiling the rule's `Q` objects cost ~6× what running
+process: building and compiling the rule's `Q` objects cost over 4× what running
 the query does (docs/catalog.md, "Benchmark"). The compiled SQL comes from the
 queryset itself, with stand-in values for the user and the instant, so the
 rule still has one home; a rule that derives another date from `now` (which

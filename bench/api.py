@@ -132,7 +132,12 @@ def load_data() -> str:
 
 def subscriber_cookie() -> str:
     """A session cookie of a user with an active subscription."""
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+    from django.contrib.auth import (
+        BACKEND_SESSION_KEY,
+        HASH_SESSION_KEY,
+        SESSION_KEY,
+        get_user_model,
+    )
     from django.contrib.sessions.backends.db import SessionStore
     from django.utils import timezone
 
@@ -207,7 +212,7 @@ def check_subscriber_page(url: str, cookie: str) -> None:
 
 def parse_wrk(output: str) -> dict:
     def latency(label):
-        match = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
+        match = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
         if not match:
             return float("nan")
         value, unit = float(match.group(1)), match.group(2)
