@@ -235,9 +235,8 @@ def test_the_cached_page_never_outlives_its_signing_window(api_client):
         _warm(client, url)
     # At the window's last second the cached page is still served: signed at
     # the window's start for 3600 s, its URLs have 1801 s (≥ TTL/2) left.
-    with time_machine.travel(START + timedelta(seconds=WINDOW - 1), tick=False):
-        with CaptureQueriesContext(connection) as queries:
-            late = client.get(url).json()
+    with time_machine.travel(START + timedelta(seconds=WINDOW - 1), tick=False), CaptureQueriesContext(connection) as queries:
+        late = client.get(url).json()
     assert _catalog_queries(queries.captured_queries) == []
     assert _amz_date(late) == START.strftime("%Y%m%dT%H%M%SZ")
     # The next window gets URLs signed at its own start, not the cached ones.
