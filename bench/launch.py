@@ -6,7 +6,7 @@ in time and stopping by itself.
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379/7 \
         .venv/bin/python bench/launch.py [--rates 30,60,120,240,480] [--seconds-per-step 30]
 
-It creates its own database (cf_bench_launch), migrates, loads the demo data,
+It creates its own database (cf_bench_launch, or BENCH_LAUNCH_DB), migrates, loads the demo data,
 points the site at the tests' fake JunglePay (in this process), and starts what
 the rehearsal starts (rehearsal/procs.py): nginx → gunicorn (2 sync workers,
 DEBUG off, TRUSTED_PROXIES=1) and a Celery worker, on the given Redis DB, with
@@ -14,12 +14,14 @@ an SMTP sink. No LocalStack and no browser: media are local files.
 
 1. Floors and capacities (wrk, 16 connections, a few seconds each, all through
    nginx): a bare `JsonResponse` (the floor, measured before and after the
-   others), the status endpoint a waiting page polls, an anonymous creator page,
-   an anonymous post page, and the subscriber's API page. Each as a ratio of the
-   floor.
+   others), the status endpoint a waiting page polls, an anonymous creator page
+   and post page (a visitor past the 18+ gate), and the API page of a creator as
+   a subscriber sees it (an active subscription; demo media are local files, so
+   its URLs are the access-checked view's, not presigned). Each as a ratio of
+   the floor.
 2. The launch: simulated buyers arrive at a rising rate (one step per rate).
    Each buyer is logged in (its session made at setup: a login's password hash
-   is not what a launch waits on) and does what the real pages do: home, plans,
+   is not what a launch waits on; of age, its birth date declared) and does what the real pages do: home, plans,
    the checkout page, `process`, `pix`, then polls `GET /api/checkout/<id>`
    exactly as `static/js/checkout.js` does (its POLL_SCHEDULE, read from the file)
    until the fake gateway pays it a random 10-40 s later through a real postback
@@ -61,9 +63,11 @@ from rehearsal.procs import Processes, free_port, wait_until
 
 BIN = Path(sys.executable).parent
 RUN_DIR = ROOT / ".bench-cache" / "launch"
-DB_NAME = "cf_bench_launch"
+# Its own database, dropped and recreated each run; BENCH_LAUNCH_DB names another one (two runs at once).
+DB_NAME = os.environ.get("BENCH_LAUNCH_DB", "cf_bench_launch")
 BUYERS = 3000  # logged-in buyers made at setup, more than any run uses
 CPF = "52998224725"  # the status probe's
+BIRTH_DATE = "1990-05-17"  # of age: the checkout asks every buyer for a birth date
 
 
 def valid_cpf(seed: int) -> str:
@@ -140,12 +144,22 @@ def manage(env, *args, log, input_text=None):
 
 SESSIONS_SCRIPT = """
 import json
+from datetime import date, timedelta
 from django.contrib.auth import get_user_model, BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.auth.hashers import make_password
 from django.contrib.sessions.backends.db import SessionStore
+from django.utils import timezone
+from accounts.gate import SESSION_KEY as GATE_PASSED
+from billing.models import Plan, Subscription
 User = get_user_model()
+now = timezone.now()
 password = make_password("launch-buyer-password")  # one hash for all: setup, not the bench
-users = User.objects.bulk_create([User(email=f"buyer{n}@launch.test", name=f"Comprador {n}", password=password) for n in range(%(count)d)])
+# Of age, confirmed (they declared a birth date at sign-up): creator and post pages open for them.
+users = User.objects.bulk_create([
+    User(email=f"buyer{n}@launch.test", name=f"Comprador {n}", password=password,
+         birth_date=date(1990, 5, 17), age_confirmed_at=now, age_confirmed_by="declaration")
+    for n in range(%(count)d)
+])
 out = []
 for user in User.objects.filter(email__endswith="@launch.test").order_by("pk"):
     store = SessionStore()
@@ -154,7 +168,16 @@ for user in User.objects.filter(email__endswith="@launch.test").order_by("pk"):
     store[HASH_SESSION_KEY] = user.get_session_auth_hash()
     store.create()
     out.append({"email": user.email, "session": store.session_key})
-print("SESSIONS" + json.dumps(out))
+# The last buyer is the subscriber whose API page is measured: an active subscription.
+Subscription.objects.create(
+    user=User.objects.get(email=out[-1]["email"]), plan=Plan.objects.order_by("pk").first(),
+    status=Subscription.Status.ACTIVE, start_date=now, end_date=now + timedelta(days=30),
+)
+# A visitor who answered the 18+ gate ("I am 18 or older"), for the anonymous pages.
+visitor = SessionStore()
+visitor[GATE_PASSED] = True
+visitor.create()
+print("SESSIONS" + json.dumps({"buyers": out, "visitor": visitor.session_key}))
 """
 
 
@@ -418,6 +441,7 @@ class Launch:
                 "email": account["email"],
                 "cpf": valid_cpf(hash(account["email"])),
                 "phone": "11987654321",
+                "birth_date": BIRTH_DATE,  # age assurance: the checkout asks for it
             }
             created = self.call(
                 session,
@@ -584,7 +608,8 @@ def main():
             f"preparing {DB_NAME} (migrate, demo data, {BUYERS} logged-in buyers)...",
             flush=True,
         )
-        sessions = site.prepare(env)
+        prepared = site.prepare(env)
+        sessions, visitor = prepared["buyers"], f"sessionid={prepared['visitor']}"
         site.start(env)
         catalog = discover(site.base)
         schedule = poll_schedule()
@@ -597,6 +622,13 @@ def main():
 
         # A pending checkout to poll, and a subscriber's session for the API page.
         subscriber = sessions.pop()
+        unlocked = requests.get(
+            f"{site.base}/api/models/{catalog['slugs'][0]}/posts",
+            cookies={"sessionid": subscriber["session"]},
+            timeout=10,
+        ).json()["results"]
+        if not unlocked or any(row["locked"] for row in unlocked):
+            raise RuntimeError("the subscriber's API page is locked: it would measure the wrong page")
         probe = Launch(site, [sessions.pop()], catalog, schedule)
         probe_session = requests.Session()
         probe_session.cookies.set("csrftoken", "c" * 32)
@@ -610,6 +642,7 @@ def main():
                 "email": "probe@launch.test",
                 "cpf": CPF,
                 "phone": "11987654321",
+                "birth_date": BIRTH_DATE,
             },
             headers={"X-CSRFToken": "c" * 32, "Origin": site.base},
             timeout=30,
@@ -623,11 +656,12 @@ def main():
             "status endpoint (pending, anonymous)": wrk(
                 f"{site.base}/api/checkout/{pending}", seconds=args.wrk_seconds
             ),
+            # A visitor past the 18+ gate (its answer is in the session), as one browsing the site is.
             "creator page (anonymous)": wrk(
-                f"{site.base}/models/{slug}/", seconds=args.wrk_seconds
+                f"{site.base}/models/{slug}/", seconds=args.wrk_seconds, cookie=visitor
             ),
             "post page (anonymous, locked)": wrk(
-                f"{site.base}/posts/{post}/", seconds=args.wrk_seconds
+                f"{site.base}/posts/{post}/", seconds=args.wrk_seconds, cookie=visitor
             ),
             "subscriber API page (logged in)": wrk(
                 f"{site.base}/api/models/{slug}/posts",

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from catalog.models import Creator, Media, Post
+from catalog.page_cache import bump_catalog_version
 from catalog.services import previews, publishing
 
 
@@ -92,6 +93,19 @@ class CreatorAdmin(admin.ModelAdmin):
         ),
         (_("White-label source"), {"fields": ("source", "source_folder", "post_count", "created_at", "updated_at")}),
     )
+
+    # Name, slug, images or status changed: the cached pages are stale once this commits.
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        bump_catalog_version()
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        bump_catalog_version()
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        bump_catalog_version()
 
     @admin.display(description=_("icon"))
     def icon_preview(self, obj):

@@ -8,21 +8,24 @@ bare JsonResponse (bench/api.py, docs/catalog.md).
 """
 
 from django.db.models import Count, Window
-from django.http import FileResponse
+from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from accounts.access import user_has_access
-from catalog import selectors
+from catalog import api_cache, selectors
 from catalog.models import Creator, Media, Post
 from catalog.storage import PrivateFileSystemStorage
 from config.api_errors import json_error
+
+JSON = JSONRenderer.media_type
 
 
 class CatalogPagination(PageNumberPagination):
@@ -44,6 +47,9 @@ class CatalogPagination(PageNumberPagination):
         return number
 
     def response(self, request, *, number: int, count: int, rows: list) -> Response:
+        return Response(self.data(request, number=number, count=count, rows=rows))
+
+    def data(self, request, *, number: int, count: int, rows: list) -> dict:
         url = request.build_absolute_uri()
         if number * self.page_size < count:
             next_url = replace_query_param(url, self.page_query_param, number + 1)
@@ -55,7 +61,7 @@ class CatalogPagination(PageNumberPagination):
             previous_url = remove_query_param(url, self.page_query_param)
         else:
             previous_url = replace_query_param(url, self.page_query_param, number - 1)
-        return Response({"count": count, "next": next_url, "previous": previous_url, "results": rows})
+        return {"count": count, "next": next_url, "previous": previous_url, "results": rows}
 
 
 class CreatorListOutput(serializers.Serializer):
@@ -144,15 +150,29 @@ class CreatorPostListApi(generics.ListAPIView):
         # the services that publish and hide posts) and, with access, every
         # media of the page. The creator is looked up on its own only when the
         # page comes back empty (unknown slug → 404, or a creator without posts).
-        if user_has_access(request.user):
-            count, rows = selectors.post_page_with_media(slug, offset=offset, limit=size, request=request)
-        else:
+        if not user_has_access(request.user):  # asked of the database on every request
             count, rows = selectors.locked_post_page(slug, offset=offset, limit=size, request=request)
+            count = self._count(slug, number, count)
+            return paginator.response(request, number=number, count=count, rows=rows)
+        # With access the page is the same bytes for every viewer with access
+        # within a signing window: served from the cache (catalog/api_cache.py).
+        slot = api_cache.slot(request)
+        if slot is not None and slot.body is not None:
+            return HttpResponse(slot.body, content_type=JSON)
+        count, rows = selectors.post_page_with_media(slug, offset=offset, limit=size, request=request)
+        count = self._count(slug, number, count)
+        body = JSONRenderer().render(paginator.data(request, number=number, count=count, rows=rows))
+        if slot is not None:
+            slot.store(body)
+        return HttpResponse(body, content_type=JSON)
+
+    @staticmethod
+    def _count(slug: str, number: int, count: int | None) -> int:
         if count is None:
             count = selectors.get_creator(slug).post_count  # Http404 → the error shape
             if number > 1:
                 raise NotFound(_("Invalid page."))
-        return paginator.response(request, number=number, count=count, rows=rows)
+        return count
 
 
 @extend_schema(exclude=True)

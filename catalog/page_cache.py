@@ -7,10 +7,11 @@ subscriber's media, their menu) is rendered for them every time. The key
 holds what such a page depends on: the path (with `?page=N`, the only query
 the pages read), the active language, the catalog's version, whether the
 visitor has answered the cookie banner and which tracking pixels their
-consent lets the page load (integrations.pixels). The version
-is bumped after any publish, status change or new preview commits, so a
-visitor sees the catalog as published; admin edits of single rows are seen
-within CATALOG_PAGE_CACHE_SECONDS.
+consent lets the page load (integrations.pixels). The version is bumped after
+any publish, status change, admin save or delete of a creator or post (with
+its media) and new preview commits, so a visitor sees the catalog as
+published; CATALOG_PAGE_CACHE_SECONDS bounds what a version write lost while
+the cache was unreachable could leave stale.
 
 The pages carry a CSRF token (the language switch form): it is replaced by a
 placeholder before the page is stored, and the visitor's own token is put in
@@ -40,9 +41,17 @@ CSRF_INPUT = re.compile(r'(name="csrfmiddlewaretoken" value=")[^"]*(")')
 QUERY = re.compile(r"^(page=\d{1,4})?$")
 
 
+def new_version() -> str:
+    return str(time.time_ns())
+
+
 def bump_catalog_version() -> None:
-    """After the current transaction commits, every cached page is stale (its key changes)."""
-    transaction.on_commit(lambda: cache.set(VERSION_KEY, str(time.time_ns()), None))
+    """
+    After the current transaction commits, every cached page is stale: the
+    anonymous pages here (their key changes) and the subscribers' API pages
+    (`catalog.api_cache`, which compare the version stored with them).
+    """
+    transaction.on_commit(lambda: cache.set(VERSION_KEY, new_version(), None))
 
 
 def page_key(request) -> str:

@@ -348,7 +348,12 @@ def _publish_media(post_map: dict[int, int], result: PublishResult) -> None:
 # Counts and visibility (also used by the admin)
 # ---------------------------------------------------------------------------
 def refresh_post_counts(*, creator_ids: list[int]) -> int:
-    """Recount published posts for these creators; writes only the counts that changed."""
+    """
+    Recount published posts for these creators; writes only the counts that
+    changed. Called after every change of posts or their media, so it also
+    marks the cached pages stale once the change commits (`bump_catalog_version`).
+    """
+    bump_catalog_version()
     changed = []
     for chunk in _chunks(creator_ids):
         counts = dict(
