@@ -221,6 +221,7 @@ class Site:
             # Every buyer comes from 127.0.0.1 here: lift the per-address limits, keep the rest.
             "THROTTLE_AUTH": "1000000/min",
             "THROTTLE_CHECKOUT": "1000000/min",
+            "THROTTLE_CHECKOUT_PIX_ADDRESS": "1000000/min",
             "THROTTLE_WEBHOOK": "1000000/min",
         }
 
