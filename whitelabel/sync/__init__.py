@@ -176,7 +176,7 @@ class _Sync:
             self.writer.refresh_aggregates(
                 post_ids=committed.changed_post_ids, creator_ids=committed.changed_creator_ids, now=self.now
             )
-        except Exception:  # noqa: BLE001 - the database may be what failed
+        except Exception:  # the database may be what failed
             logger.exception("white-label sync %s: aggregates after failure failed too", self.run.pk)
         try:
             SyncRun.objects.filter(pk=self.run.pk).update(
@@ -185,5 +185,5 @@ class _Sync:
                 error=f"{type(exc).__name__}: {exc}"[:10000],
                 **committed.counts_now().as_run_fields(),
             )
-        except Exception:  # noqa: BLE001
+        except Exception:
             logger.exception("white-label sync %s: could not record the failure", self.run.pk)

@@ -7,6 +7,7 @@ import sys
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import Self
 
 from django.conf import settings
 
@@ -72,7 +73,7 @@ class prefetch:
             except queue.Empty:
                 self._thread.join(timeout=0.2)
 
-    def __enter__(self) -> prefetch:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import queue
 import threading
 from dataclasses import dataclass, field
+from typing import Self
 
 from django.db import connection
 
@@ -21,7 +22,10 @@ from whitelabel.sync.results import SyncCounts
 from whitelabel.sync.writes import Writer, Written
 
 # Plans waiting for the writer: enough to ride out a slow commit, few enough to bound memory.
-QUEUE_DEPTH = 2
+QUEUE_DEPTH = 4
+# A writer that fell behind writes the plans waiting for it in one transaction: one commit
+# (a WAL flush and two round trips) for up to this many pages.
+BATCH_PAGES = 4
 _STOP = object()
 
 
@@ -59,7 +63,7 @@ class Sequential:
     def __init__(self, writer: Writer, committed: Committed):
         self.writer, self.committed = writer, committed
 
-    def __enter__(self) -> Sequential:
+    def __enter__(self) -> Self:
         self.writer.prepare()
         return self
 
@@ -77,8 +81,12 @@ class Pipelined:
     """
     The writer on a thread of its own: Django gives it its own connection, closed when it ends.
 
+    - Plans are written in order, one transaction each, or, when the writer fell behind, the
+      plans already waiting (up to BATCH_PAGES) in one transaction; each plan's counts are added
+      once its transaction committed.
     - A write that fails stops the writer; the caller gets its exception at its next `submit`
-      (or at `drain`), so the listing stops too. Plans queued behind it are dropped, not counted.
+      (or at `drain`), so the listing stops too. The failed transaction's plans and those queued
+      behind it are dropped, not counted.
     - Leaving the `with` block on any other exception (a listing that failed) lets the writer
       finish the plans already handed to it, as a sequential sync would have written them, then
       joins it: no thread or connection outlives the sync.
@@ -95,7 +103,7 @@ class Pipelined:
         self._thread = threading.Thread(target=self._work, name="whitelabel-write", daemon=True)
         self._stopped = False
 
-    def __enter__(self) -> Pipelined:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -103,8 +111,16 @@ class Pipelined:
         try:
             connection.force_debug_cursor = self._log_queries
             self.writer.prepare()
-            while (plan := self._queue.get()) is not _STOP:
-                self.committed.apply(plan, self.writer.write_page(plan))
+            stop = False
+            while not stop:
+                batch = [self._queue.get()]
+                while batch[-1] is not _STOP and len(batch) < BATCH_PAGES and not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                if batch[-1] is _STOP:
+                    stop = True
+                    batch.pop()
+                for plan, written in zip(batch, self.writer.write_pages(batch), strict=True):
+                    self.committed.apply(plan, written)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller
             self._error = exc
         finally:

@@ -65,7 +65,7 @@ class Written:
 
 
 class Writer:
-    """Writes plans in the calling thread's connection, one transaction a page."""
+    """Writes plans in the calling thread's connection, one transaction a page (or a few, see `write_pages`)."""
 
     # Worth a thread and a connection of its own while the next pages are listed.
     pipelined = False
@@ -78,17 +78,22 @@ class Writer:
         """Once per run, on the connection that writes the pages."""
 
     def write_page(self, plan: PagePlan) -> Written:
-        written = Written()
-        if not plan.writes:
-            return written
+        return self.write_pages([plan])[0]
+
+    def write_pages(self, plans: list[PagePlan]) -> list[Written]:
+        """Consecutive plans in one transaction (no transaction at all when none writes anything)."""
+        result = [Written() for _plan in plans]
+        if not any(plan.writes for plan in plans):
+            return result
         with transaction.atomic():
-            if plan.creators:
-                written.creator_ids = self.write_creators(plan.creators)
-            if plan.posts:
-                written.posts = self.write_posts(plan.posts)
-            if plan.media:
-                written.media = self.write_media(plan.media)
-        return written
+            for plan, written in zip(plans, result, strict=True):
+                if plan.creators:
+                    written.creator_ids = self.write_creators(plan.creators)
+                if plan.posts:
+                    written.posts = self.write_posts(plan.posts)
+                if plan.media:
+                    written.media = self.write_media(plan.media)
+        return result
 
     def write_creators(self, rows: list[WhitelabelCreator]) -> list[int]:
         """A few rows a page: the same `bulk_create` upsert everywhere."""
@@ -232,8 +237,8 @@ class PostgresWriter(Writer):
 class DryRunWriter(Writer):
     """Writes nothing: pages are "committed" as planned, orphans counted, not deleted."""
 
-    def write_page(self, plan: PagePlan) -> Written:
-        return Written()
+    def write_pages(self, plans: list[PagePlan]) -> list[Written]:
+        return [Written() for _plan in plans]
 
     def delete_orphans(self, *, media: list[int], posts: list[int], creators: list[int]) -> Counter:
         # Exact: the media of orphan posts are unseen, so among the orphan media (same for posts).
