@@ -83,10 +83,11 @@ class prefetch:
 @contextmanager
 def short_gil_switch_interval(seconds: float = 0.0005):
     """
-    While the listing thread parses XML (CPU-bound), a thread doing database round trips
-    waits up to the interpreter's switch interval (5 ms) to get the GIL back after each
-    answer. A sync makes a few round trips per page, so a shorter interval for its duration
-    shortens a first sync by a quarter or more. Process-wide, hence restored afterwards.
+    While the listing thread parses XML (CPU-bound), a thread doing database round trips (the
+    writer, and the planner's one SELECT a page) waits up to the interpreter's switch interval
+    (5 ms) to get the GIL back after each answer. The writer makes a few round trips per page
+    and is what a first sync waits for, so a shorter interval for the sync's duration keeps it
+    up with the listing. Process-wide, hence restored afterwards.
     """
     before = sys.getswitchinterval()
     sys.setswitchinterval(min(before, seconds))
