@@ -93,26 +93,26 @@ def orphans(
     *, scope: str, seen_media: set[int], seen_posts: set[int], seen_creators: set[int]
 ) -> tuple[list[tuple[int, int]], list[tuple[int, int]], list[int]]:
     """(id, post id) of unseen media, (id, creator id) of unseen posts, ids of unseen creators, in scope."""
-    media = [
-        (pk, post_id)
-        for pk, post_id in scoped(WhitelabelMedia.objects.all(), "post__creator__folder_name", scope)
-        .values_list("id", "post_id")
-        .iterator(chunk_size=5000)
-        if pk not in seen_media
-    ]
-    posts = [
-        (pk, creator_id)
-        for pk, creator_id in scoped(WhitelabelPost.objects.all(), "creator__folder_name", scope).values_list(
-            "id", "creator_id"
-        )
-        if pk not in seen_posts
-    ]
-    creators = [
-        pk
-        for pk in scoped(WhitelabelCreator.objects.all(), "folder_name", scope).values_list("id", flat=True)
-        if pk not in seen_creators
-    ]
-    return media, posts, creators
+    media = _unseen(
+        scoped(WhitelabelMedia.objects.all(), "post__creator__folder_name", scope), ("id", "post_id"), seen_media
+    )
+    posts = _unseen(
+        scoped(WhitelabelPost.objects.all(), "creator__folder_name", scope), ("id", "creator_id"), seen_posts
+    )
+    creators = _unseen(scoped(WhitelabelCreator.objects.all(), "folder_name", scope), ("id",), seen_creators)
+    return media, posts, [pk for (pk,) in creators]
+
+
+def _unseen(queryset, columns: tuple[str, ...], seen: set[int]) -> list[tuple]:
+    """
+    The rows of `queryset` whose id is not in `seen`. The ids seen are stored rows in scope (read
+    or written by this run), so as many rows as ids seen means no orphan: one count instead of
+    reading every id (100,000 media) when nothing vanished from the bucket. (A row deleted by
+    someone else meanwhile could hide an orphan until the next sync.)
+    """
+    if queryset.count() <= len(seen):
+        return []
+    return [row for row in queryset.values_list(*columns).iterator(chunk_size=5000) if row[0] not in seen]
 
 
 def ids(rows: Iterable[tuple]) -> list[int]:
