@@ -176,33 +176,35 @@ def test_a_writer_failure_on_a_page_fails_the_run_deletes_nothing_and_counts_onl
 
 
 def test_a_writer_failure_with_batched_pages_counts_exactly_what_is_stored(bucket, settings, monkeypatch):
-    # given: 8 pages of new creators; the writer is slow, so it writes the plans waiting for it together
+    # given: 8 pages of new creators; the writer is slow on page 1, so the next plans wait for it
+    # and are written together, in one transaction; that one fails
     settings.WHITELABEL_PAGE_SIZE = 5
     bucket.put(*[f"c{c}/p/{i}.jpg" for c in range(8) for i in range(5)])
     real_write_media = PostgresWriter.write_media
     calls = []
 
-    def slow_flaky_write_media(self, rows):
+    def slow_then_failing_write_media(self, rows):
         calls.append(len(rows))
-        time.sleep(0.05)
         written = real_write_media(self, rows)
-        if len(calls) == 4:
+        if len(calls) == 1:
+            time.sleep(0.3)
+        else:
             raise RuntimeError("database went away")
         return written
 
-    monkeypatch.setattr(PostgresWriter, "write_media", slow_flaky_write_media)
+    monkeypatch.setattr(PostgresWriter, "write_media", slow_then_failing_write_media)
 
     # when
     with pytest.raises(RuntimeError):
         sync_bucket()
 
-    # then: whatever was batched with the failing page rolled back, uncounted; the rest is counted exactly
+    # then: page 1 alone, then a batch of waiting pages in one statement, rolled back and uncounted
+    assert calls[0] == 5 and calls[1] > 5
     run = SyncRun.objects.get()
     assert run.status == SyncRun.Status.FAILED
-    stored_media = WhitelabelMedia.objects.count()
-    assert stored_media < 20
-    assert run.media_created == stored_media
-    assert run.creators_created == WhitelabelCreator.objects.count() == run.pages
+    assert (run.pages, run.creators_created, run.media_created) == (1, 1, 5)
+    assert WhitelabelMedia.objects.count() == 5
+    assert list(WhitelabelCreator.objects.values_list("folder_name", flat=True)) == ["c0"]
     assert writer_threads() == []
 
 
@@ -252,8 +254,8 @@ def test_pipelined_queries_per_page_are_constant_and_all_counted(
 
     assert result.counts.pages == pages
     assert result.counts.media_created == 10 * pages
-    # the writer's queries are in the caller's log: one COPY a page
-    assert sum(q["sql"].startswith("COPY whitelabel_media_stage") for q in captured.captured_queries) == pages
+    # the writer's queries are in the caller's log: one COPY a page, or one for pages a lagging writer batched
+    assert 1 <= sum(q["sql"].startswith("COPY whitelabel_media_stage") for q in captured.captured_queries) <= pages
 
 
 def test_an_unchanged_pipelined_resync_writes_nothing(bucket, settings):

@@ -138,7 +138,7 @@ class _Sync:
         with transaction.atomic():
             # Profile images that disappeared from the bucket (never cleared mid-listing).
             final = planner.final_creators()
-            written = writer.write_page(final)
+            written = writer.write_pages([final])
             counts.add(final.counts)
             media, posts, creators = stored.orphans(
                 scope=self.scope,

@@ -42,10 +42,12 @@ class Committed:
     seen_media_ids: set[int] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def apply(self, plan: PagePlan, written: Written) -> None:
+    def apply(self, plans: list[PagePlan], written: Written) -> None:
+        """`plans` were committed (in one transaction), writing `written`."""
         with self.lock:
-            self.counts.add(plan.counts)
-            self.changed_post_ids |= plan.changed_post_ids
+            for plan in plans:
+                self.counts.add(plan.counts)
+                self.changed_post_ids |= plan.changed_post_ids
             self.changed_post_ids.update(post_id for _pk, post_id in written.media)
             self.changed_creator_ids.update(creator_id for _pk, creator_id in written.posts)
             self.seen_creator_ids.update(written.creator_ids)
@@ -68,7 +70,7 @@ class Sequential:
         return self
 
     def submit(self, plan: PagePlan) -> None:
-        self.committed.apply(plan, self.writer.write_page(plan))
+        self.committed.apply([plan], self.writer.write_pages([plan]))
 
     def drain(self) -> None:
         pass
@@ -119,8 +121,8 @@ class Pipelined:
                 if batch[-1] is _STOP:
                     stop = True
                     batch.pop()
-                for plan, written in zip(batch, self.writer.write_pages(batch), strict=True):
-                    self.committed.apply(plan, written)
+                if batch:
+                    self.committed.apply(batch, self.writer.write_pages(batch))
         except BaseException as exc:  # noqa: BLE001 - handed to the caller
             self._error = exc
         finally:

@@ -57,7 +57,7 @@ _CREATOR_UPDATE_FIELDS = [
 
 @dataclass
 class Written:
-    """The ids a committed page wrote: every creator upserted, posts created (with their creator), media."""
+    """The ids committed pages wrote: every creator upserted, posts created (with their creator), media."""
 
     creator_ids: list[int] = field(default_factory=list)
     posts: list[tuple[int, int]] = field(default_factory=list)  # (id, creator id)
@@ -77,23 +77,26 @@ class Writer:
     def prepare(self) -> None:
         """Once per run, on the connection that writes the pages."""
 
-    def write_page(self, plan: PagePlan) -> Written:
-        return self.write_pages([plan])[0]
-
-    def write_pages(self, plans: list[PagePlan]) -> list[Written]:
-        """Consecutive plans in one transaction (no transaction at all when none writes anything)."""
-        result = [Written() for _plan in plans]
-        if not any(plan.writes for plan in plans):
-            return result
+    def write_pages(self, plans: list[PagePlan]) -> Written:
+        """
+        Consecutive plans in one transaction, one statement per table for all of them (none at
+        all when no plan writes anything). A creator planned twice is upserted once, as last
+        planned (one upsert cannot touch a row twice); a post or a key is only ever planned once.
+        """
+        written = Written()
+        creators = list({row.folder_name: row for plan in plans for row in plan.creators}.values())
+        posts = [post for plan in plans for post in plan.posts]
+        media = [row for plan in plans for row in plan.media] if len(plans) > 1 else plans[0].media
+        if not (creators or posts or media):
+            return written
         with transaction.atomic():
-            for plan, written in zip(plans, result, strict=True):
-                if plan.creators:
-                    written.creator_ids = self.write_creators(plan.creators)
-                if plan.posts:
-                    written.posts = self.write_posts(plan.posts)
-                if plan.media:
-                    written.media = self.write_media(plan.media)
-        return result
+            if creators:
+                written.creator_ids = self.write_creators(creators)
+            if posts:
+                written.posts = self.write_posts(posts)
+            if media:
+                written.media = self.write_media(media)
+        return written
 
     def write_creators(self, rows: list[WhitelabelCreator]) -> list[int]:
         """A few rows a page: the same `bulk_create` upsert everywhere."""
@@ -237,8 +240,8 @@ class PostgresWriter(Writer):
 class DryRunWriter(Writer):
     """Writes nothing: pages are "committed" as planned, orphans counted, not deleted."""
 
-    def write_pages(self, plans: list[PagePlan]) -> list[Written]:
-        return [Written() for _plan in plans]
+    def write_pages(self, plans: list[PagePlan]) -> Written:
+        return Written()
 
     def delete_orphans(self, *, media: list[int], posts: list[int], creators: list[int]) -> Counter:
         # Exact: the media of orphan posts are unseen, so among the orphan media (same for posts).
