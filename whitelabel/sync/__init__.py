@@ -114,7 +114,7 @@ class _Sync:
                 bucket_prefix=s3.bucket_prefix(),
                 base_url=base_url,
                 now=self.now,
-                read_media=stored.media_of_posts,
+                read_media=stored.media_reader(),
             )
             for contents in pages:
                 pipeline.submit(self.planner.plan_page(contents))

@@ -55,7 +55,7 @@ class Planner:
     Plans pages in listing order and remembers what it planned, as if every plan were written:
     if one is not, the run fails and nothing planned after it matters.
 
-    `read_media(post_ids)` returns the stored media of stored posts (`stored.media_of_posts`).
+    `read_media(post_ids)` returns the stored media of stored posts (`stored.media_reader()`).
     """
 
     def __init__(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from django.db import connection
@@ -70,20 +70,31 @@ def preload(*, scope: str, base_url: str) -> Snapshot:
     return snapshot
 
 
-_MEDIA_OF_POSTS = "SELECT id, s3_key, post_id, type, size, etag FROM {table} WHERE post_id IN ({ids})"
+_MEDIA_OF_POSTS = "SELECT id, s3_key, post_id, type, size, etag FROM {table} WHERE post_id {condition}"
 
 
-def media_of_posts(post_ids: list[int]) -> dict[int, dict[str, tuple]]:
+def media_reader() -> Callable[[list[int]], dict[int, dict[str, tuple]]]:
+    """
+    The reader of the stored media of posts for this connection's database, chosen once a run.
+    Asked by post id (a hundred integers a page; asking by key would send a thousand strings):
+    on PostgreSQL as one array parameter (one placeholder to parse, one statement text whatever
+    the count), elsewhere as an IN list.
+    """
+    table = connection.ops.quote_name(WhitelabelMedia._meta.db_table)
+    if connection.vendor == "postgresql":
+        sql = _MEDIA_OF_POSTS.format(table=table, condition="= ANY(%s)")
+        return lambda post_ids: _media_of_posts(sql, [post_ids], post_ids)
+    return lambda post_ids: _media_of_posts(
+        _MEDIA_OF_POSTS.format(table=table, condition=f"IN ({', '.join(['%s'] * len(post_ids))})"), post_ids, post_ids
+    )
+
+
+def _media_of_posts(sql: str, params: list, post_ids: list[int]) -> dict[int, dict[str, tuple]]:
     """post id -> {key: (id, post_id, type, size, etag)} of the stored media of `post_ids`: one query."""
     fetched: dict[int, dict[str, tuple]] = {pk: {} for pk in post_ids}
     if post_ids:
-        # One statement on every backend: a hundred integers a page (asking by key would send
-        # a thousand strings).
-        sql = _MEDIA_OF_POSTS.format(
-            table=connection.ops.quote_name(WhitelabelMedia._meta.db_table), ids=", ".join(["%s"] * len(post_ids))
-        )
         with connection.cursor() as cursor:
-            cursor.execute(sql, post_ids)
+            cursor.execute(sql, params)
             for pk, key, post_id, type_, size, etag in cursor.fetchall():
                 fetched[post_id][key] = (pk, post_id, type_, size, etag)
     return fetched
