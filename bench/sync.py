@@ -113,7 +113,8 @@ def main() -> None:
 
     from whitelabel import s3
     from whitelabel.models import SyncRun, WhitelabelCreator, WhitelabelMedia, WhitelabelPost
-    from whitelabel.sync import list_pages, sync_bucket
+    from whitelabel.sync import sync_bucket
+    from whitelabel.sync.listing import list_pages
 
     call_command("migrate", verbosity=0)
     try:

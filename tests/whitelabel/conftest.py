@@ -83,7 +83,7 @@ def another_sync_running(db):
     from django.db import connection, connections
 
     from whitelabel.models import SyncRun
-    from whitelabel.sync import ADVISORY_LOCK_ID
+    from whitelabel.sync.lock import ADVISORY_LOCK_ID
 
     if connection.vendor == "postgresql":
         other = connections.create_connection("default")

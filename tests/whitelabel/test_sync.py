@@ -7,7 +7,8 @@ from django.test.utils import CaptureQueriesContext
 
 from tests.whitelabel.conftest import CDN
 from whitelabel.models import SyncRun, WhitelabelCreator, WhitelabelMedia, WhitelabelPost
-from whitelabel.sync import SyncAlreadyRunning, SyncDisabled, _Sync, sync_bucket
+from whitelabel.sync import SyncAlreadyRunning, SyncDisabled, sync_bucket
+from whitelabel.sync.writes import writer_for
 
 pytestmark = pytest.mark.django_db
 
@@ -342,16 +343,18 @@ def test_a_database_error_on_a_page_fails_the_run_without_counting_that_page(buc
     bucket.put(*[f"c{c}/p/{i}.jpg" for c in range(2) for i in range(5)])
     # (after the media rows were written, whichever way the backend writes them: all of the
     # page's writes must roll back)
-    real_write_media = _Sync._write_media
+    writer_class = type(writer_for(dry_run=False))
+    real_write_media = writer_class.write_media
     calls = []
 
-    def flaky_write_media(self, rows, post_ids):
+    def flaky_write_media(self, rows):
         calls.append(len(rows))
-        real_write_media(self, rows, post_ids)
+        written = real_write_media(self, rows)
         if len(calls) == 2:
             raise RuntimeError("database went away")
+        return written
 
-    monkeypatch.setattr(_Sync, "_write_media", flaky_write_media)
+    monkeypatch.setattr(writer_class, "write_media", flaky_write_media)
 
     # when
     with pytest.raises(RuntimeError):
@@ -371,20 +374,22 @@ def test_on_postgres_media_go_through_the_staging_table_and_leave_it_empty(bucke
     # given: three pages; the second fails after its media were copied and upserted
     settings.WHITELABEL_PAGE_SIZE = 5
     bucket.put(*[f"c{c}/p/{i}.jpg" for c in range(3) for i in range(5)])
-    real_write_media = _Sync._write_media
+    writer_class = type(writer_for(dry_run=False))
+    real_write_media = writer_class.write_media
     calls = []
 
-    def flaky_write_media(self, rows, post_ids):
+    def flaky_write_media(self, rows):
         calls.append(len(rows))
-        real_write_media(self, rows, post_ids)
+        written = real_write_media(self, rows)
         if len(calls) == 2:
             raise RuntimeError("database went away")
+        return written
 
-    monkeypatch.setattr(_Sync, "_write_media", flaky_write_media)
+    monkeypatch.setattr(writer_class, "write_media", flaky_write_media)
     with CaptureQueriesContext(connection) as ctx, pytest.raises(RuntimeError):
         sync_bucket()
     assert sum(q["sql"].startswith("COPY whitelabel_media_stage") for q in ctx.captured_queries) == 2
-    monkeypatch.setattr(_Sync, "_write_media", real_write_media)
+    monkeypatch.setattr(writer_class, "write_media", real_write_media)
 
     # when: the next sync (same session: the staging table is reused)
     result = sync_bucket()
