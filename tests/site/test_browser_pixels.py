@@ -90,6 +90,16 @@ def platforms(settings):
     fake.close()
 
 
+def _submit_details(browser):
+    browser.find("#id_name").send_keys("Maria Visitante")
+    browser.find("#id_email").send_keys("maria@example.com")
+    # a date input's typing order follows the browser's locale: set its value (ISO) directly
+    browser.driver.execute_script("document.getElementById('id_birth_date').value = '1990-05-17'")
+    browser.find("#id_cpf").send_keys(VALID_CPF)
+    browser.find("#id_phone").send_keys("11987654321")
+    browser.find("#submit-identify").click()
+
+
 def _log(browser):
     return browser.driver.execute_script("return window.__pixelLog || []")
 
@@ -152,12 +162,7 @@ def test_pixels_stay_off_until_accepted_then_follow_the_buyer_to_purchase(browse
     browser.wait_until(lambda: len(_events(_log(browser), "meta")) >= 2, message="InitiateCheckout not sent")
     name, params, _ = _events(_log(browser), "meta")[1]
     assert (name, params["value"], params["currency"], params["content_ids"]) == ("InitiateCheckout", 29.9, "BRL", [f"plan:{plan.pk}"])
-    browser.find("#id_name").send_keys("Maria Visitante")
-    browser.find("#id_email").send_keys("maria@example.com")
-    browser.driver.execute_script("document.getElementById('id_birth_date').value = '1990-05-17'")
-    browser.find("#id_cpf").send_keys(VALID_CPF)
-    browser.find("#id_phone").send_keys("11987654321")
-    browser.find("#submit-identify").click()
+    _submit_details(browser)
     browser.wait_for("#pix-qr svg", timeout=15)
     checkout = Checkout.objects.get()
     browser.wait_until(lambda: "AddPaymentInfo" in [e[0] for e in _events(_log(browser), "meta")], message="AddPaymentInfo not sent")
@@ -208,12 +213,7 @@ def test_a_free_trial_sends_no_purchase_from_the_browser(browser, platforms):
     browser.get(f"/checkout/{plan.pk}/")
     browser.wait_for("#identify-form")
     browser.wait_until(lambda: len(_events(_log(browser), "meta")) == 2, message="the Meta script did not take over")
-    browser.find("#id_name").send_keys("Maria Visitante")
-    browser.find("#id_email").send_keys("maria@example.com")
-    browser.driver.execute_script("document.getElementById('id_birth_date').value = '1990-05-17'")
-    browser.find("#id_cpf").send_keys(VALID_CPF)
-    browser.find("#id_phone").send_keys("11987654321")
-    browser.find("#submit-identify").click()
+    _submit_details(browser)
     browser.wait_for("#step-done", timeout=15)
     assert Checkout.objects.get().is_trial
 
