@@ -7,10 +7,14 @@ exposed. The total is always computed by `billing.services.create_checkout`;
 a total sent by the client is not even read.
 """
 
+from functools import wraps
+
+from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
 from rest_framework import serializers, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -216,6 +220,21 @@ class CheckoutSubscriptionOutput(serializers.Serializer):
     end_date = serializers.DateTimeField(allow_null=True)
 
 
+def _answer_from_cache(request, cached: dict | None) -> dict | None:
+    """
+    The poll's answer from its cached status (billing/checkout_status.py), or
+    None when it takes the database: no entry, a checkout the caller may not
+    see (the view answers 404), or a paid one whose subscription is shown.
+    """
+    if cached is None or not _may_see(request.user, cached["user_id"]):
+        return None
+    if _may_see_details(request.user, cached["user_id"]) and cached["status"] == Checkout.Status.PAID:
+        return None
+    # What CheckoutStatusOutput answers when the subscription is not shown.
+    fields = ("checkout_id", "status", "total_amount", "paid_at")
+    return {**{field: cached[field] for field in fields}, "subscription": None}
+
+
 class CheckoutStatusApi(APIView):
     """
     Polled by the checkout page until the payment arrives; a cheap read, not
@@ -241,17 +260,36 @@ class CheckoutStatusApi(APIView):
                 return None
             return CheckoutSubscriptionOutput(checkout.subscription).data
 
+    @classmethod
+    def as_view(cls, **initkwargs):
+        """
+        A launch's polls are answered before DRF's dispatch (authentication,
+        content negotiation, the renderer cost as much as the cache read):
+        whatever the cached status can answer goes out as the same JSON bytes
+        the renderer would write; the rest (no entry, someone else's checkout,
+        a paid one with its subscription) goes through the view below.
+        """
+        api_view = super().as_view(**initkwargs)
+
+        @wraps(api_view)  # keeps .cls and .initkwargs, which the OpenAPI schema reads
+        def view(request, checkout_id):
+            answer = _answer_from_cache(request, cached_status(checkout_id)) if request.method == "GET" else None
+            if answer is None:
+                return api_view(request, checkout_id=checkout_id)
+            response = HttpResponse(JSONRenderer().render(answer), content_type=JSONRenderer.media_type)
+            response["Vary"] = "Accept"
+            return response
+
+        return view
+
     @extend_schema(responses={200: CheckoutStatusOutput})
     def get(self, request, checkout_id):
         cached = cached_status(checkout_id)
-        if cached is not None:
-            if not _may_see(request.user, cached["user_id"]):
-                raise CheckoutNotFound(_("Checkout not found."))
-            details = _may_see_details(request.user, cached["user_id"])
-            if not (details and cached["status"] == Checkout.Status.PAID):
-                # What the serializer below answers when the subscription is not shown.
-                fields = ("checkout_id", "status", "total_amount", "paid_at")
-                return Response({**{field: cached[field] for field in fields}, "subscription": None})
+        if cached is not None and not _may_see(request.user, cached["user_id"]):
+            raise CheckoutNotFound(_("Checkout not found."))
+        answer = _answer_from_cache(request, cached)
+        if answer is not None:
+            return Response(answer)
         checkout = _get_checkout(checkout_id, request)
         remember_status(checkout)
         details = _may_see_details(request.user, checkout.user_id)
