@@ -193,7 +193,7 @@ def test_admin_edits_of_creators_and_posts_make_the_cached_page_stale(
             {
                 "creator": creator.pk,
                 "title": "Título novo",
-                "published_at_0": "2026-01-01",
+                "published_at_0": (timezone.localdate() - timedelta(days=30)).isoformat(),
                 "published_at_1": "12:00:00",
                 "status": Post.Status.PUBLISHED,
                 "media-TOTAL_FORMS": "1",
