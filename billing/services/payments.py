@@ -15,7 +15,13 @@ from billing.gateways import ChargeStatus
 from billing.models import Checkout, CheckoutCharge, PaymentGateway, WebhookEvent
 from billing.services.activation import activate_checkout, record_marketplace_payment
 from billing.services.checkouts import fail_checkout, refund_checkout, restore_disputed_checkout
-from billing.services.review import is_duplicate_payment, record_duplicate_payment, record_partial_payment
+from billing.services.review import (
+    close_duplicate_payment,
+    is_duplicate_payment,
+    is_other_transaction,
+    record_duplicate_payment,
+    record_partial_payment,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +130,14 @@ def apply_charge(*, checkout: Checkout, charge, now) -> tuple[str, str]:
             return Outcome.IGNORED, f"status {charge.provider_status!r} for a {checkout.status} checkout"
         return _noted(checkout, charge, Outcome.PROCESSED, "")
     if charge.status == ChargeStatus.REFUNDED:
+        if is_other_transaction(checkout, transaction_id=charge.transaction_id):
+            # Every charge of a checkout shares its externalRef: a refund revokes only what the refunded
+            # transaction paid for. A duplicate payment given back just closes its review item.
+            if close_duplicate_payment(
+                checkout=checkout, transaction_id=charge.transaction_id, provider_status=charge.provider_status, now=now
+            ):
+                return Outcome.PROCESSED, "duplicate payment given back: its review item is closed"
+            return Outcome.IGNORED, f"status {charge.provider_status!r} of a transaction that did not pay this checkout"
         try:
             refund_checkout(checkout=checkout, now=now)
         except TransitionNotAllowed as exc:

@@ -125,3 +125,35 @@ def record_duplicate_payment(*, checkout: Checkout, transaction_id: str, amount_
         amount_cents=amount_cents,
         now=now,
     )
+
+
+def is_other_transaction(checkout: Checkout, *, transaction_id: str) -> bool:
+    """
+    `transaction_id` is not the one that paid `checkout` (a duplicate, or a
+    replaced QR never paid here): what happens to its money (a refund, a
+    chargeback) is not the checkout's. A checkout paid before the paying
+    transaction was recorded (blank) is never told apart.
+    """
+    return bool(checkout.paid_transaction_id) and bool(transaction_id) and transaction_id != checkout.paid_transaction_id
+
+
+@transaction.atomic
+def close_duplicate_payment(*, checkout: Checkout, transaction_id: str, provider_status: str, now: datetime) -> bool:
+    """
+    The gateway gave back a duplicate payment (refund or chargeback of the
+    second transaction of a paid checkout): its review item is closed, and
+    nothing else changes (the first payment's period is not this money's).
+    False when no duplicate of that transaction was listed.
+    """
+    item = (
+        ReconciliationItem.objects.select_for_update()
+        .filter(checkout=checkout, transaction_id=transaction_id[:100], kind=ReconciliationItem.Kind.DUPLICATE_PAYMENT)
+        .first()
+    )
+    if item is None:
+        return False
+    item.detail = {**item.detail, "refunded": provider_status, "refunded_at": now.isoformat()}
+    item.resolved = True
+    item.save(update_fields=["detail", "resolved"])
+    logger.info("duplicate payment given back", extra={"checkout": str(checkout.public_id), "transaction": transaction_id})
+    return True
