@@ -19,7 +19,7 @@ from datetime import datetime
 
 from billing import services
 from billing.gateways import GatewayError, gateway_for
-from billing.models import RefundRequest, Subscription
+from billing.models import Checkout, CheckoutCharge, PaymentGateway, RefundRequest, Subscription
 from billing.services import Withdrawal
 from billing.webhooks import receive_webhook
 
@@ -28,23 +28,42 @@ logger = logging.getLogger(__name__)
 
 def withdraw(*, subscription: Subscription, now: datetime | None = None) -> Withdrawal:
     withdrawal = services.withdraw_subscription(subscription=subscription, now=now)
-    for refund in withdrawal.refunds:
-        if refund.status == RefundRequest.Status.PENDING:
-            request_gateway_refund(refund)
+    if withdrawal.created:
+        # Only the call that opened the refund requests asks the gateway: a repeat (a double click, a
+        # second tab racing this one, serialised by the subscription's lock) finds them and asks nothing.
+        for refund in withdrawal.refunds:
+            if refund.status == RefundRequest.Status.PENDING:
+                request_gateway_refund(refund)
     return Withdrawal(
         subscription=withdrawal.subscription,
         refunds=list(RefundRequest.objects.filter(pk__in=[r.pk for r in withdrawal.refunds]).order_by("pk")),
+        created=withdrawal.created,
     )
 
 
+def paid_charge(checkout: Checkout) -> tuple[PaymentGateway | None, str]:
+    """
+    The gateway and transaction whose payment paid `checkout`: the one a
+    refund must name. It may be a replaced QR (CheckoutCharge), not the
+    checkout's latest charge, and may have lived at the gateway before a switch.
+    """
+    transaction_id = checkout.paid_transaction_id or checkout.gateway_transaction_id
+    if not transaction_id:
+        return None, ""
+    if transaction_id != checkout.gateway_transaction_id:
+        previous = CheckoutCharge.objects.select_related("gateway").filter(checkout=checkout, transaction_id=transaction_id).first()
+        if previous is not None:
+            return previous.gateway, transaction_id
+    return checkout.gateway, transaction_id
+
+
 def request_gateway_refund(refund: RefundRequest) -> bool:
-    """Ask the checkout's gateway to refund; True when it did (its postback applied), False: staff will."""
-    checkout = refund.checkout
-    if checkout.gateway_id is None or not checkout.gateway_transaction_id:
+    """Ask the gateway of the paying transaction to refund; True when it did (its postback applied), False: staff will."""
+    config, transaction_id = paid_charge(refund.checkout)
+    if config is None or not transaction_id:
         return False
-    config = checkout.gateway
     try:
-        result = gateway_for(config).refund(checkout.gateway_transaction_id, refund.amount_cents)
+        result = gateway_for(config).refund(transaction_id, refund.amount_cents)
     except GatewayError as exc:
         logger.warning("gateway refused the refund; left for staff", extra={"refund": refund.pk, "error": str(exc)})
         return False

@@ -33,6 +33,9 @@ from billing.services.locks import lock_subscription
 class Withdrawal:
     subscription: Subscription
     refunds: list[RefundRequest]
+    # True only for the call that withdrew (and opened the refunds): the one that may ask the
+    # gateway to refund. A repeat (a double click, a second tab) returns the same requests.
+    created: bool = False
 
     @property
     def amount_cents(self) -> int:
@@ -99,7 +102,7 @@ def withdraw_subscription(*, subscription: Subscription, now: datetime | None = 
             if checkout.total_cents > 0  # an upgrade its credit paid in full cost nothing
         ]
     )
-    return Withdrawal(subscription=subscription, refunds=_refunds_of(subscription))
+    return Withdrawal(subscription=subscription, refunds=_refunds_of(subscription), created=True)
 
 
 def complete_refund_request(*, refund_request: RefundRequest, now: datetime | None = None) -> RefundRequest:

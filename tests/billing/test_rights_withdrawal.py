@@ -8,7 +8,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.access import user_has_access
-from billing import selectors, services
+from billing import refunds, selectors, services
 from billing.models import Checkout, RefundRequest, Subscription, WebhookEvent
 from tests.billing.paymentkit import JP, jp_checkout, junglepay, post_webhook, postback, sandbox, transaction
 from tests.factories import OrderBumpFactory, PlanFactory, UserFactory
@@ -187,3 +187,46 @@ def test_withdrawing_twice_refunds_once(jp):
     second = services.withdraw_subscription(subscription=subscription)
 
     assert [r.pk for r in first.refunds] == [r.pk for r in second.refunds] and RefundRequest.objects.count() == 1
+
+
+class _CountingGateway:
+    """Stands in for the checkout's gateway at the refund door: records each refund asked."""
+
+    def __init__(self, asked):
+        self.asked = asked
+
+    def refund(self, transaction_id, amount_cents):
+        self.asked.append((transaction_id, amount_cents))
+        return None  # "no refund API": the request stays pending for staff
+
+
+@responses.activate
+def test_a_withdrawal_refund_is_asked_for_the_transaction_that_paid_not_the_checkouts_latest_charge(jp, monkeypatch):
+    # given: a checkout paid by its first QR (282), whose fresh QR 283 was issued meanwhile
+    user = UserFactory()
+    checkout = jp_checkout(jp, user=user, customer_email=user.email, transaction_id="282")
+    services.activate_checkout(checkout=checkout, transaction_id="282")
+    Checkout.objects.filter(pk=checkout.pk).update(gateway_transaction_id="283")
+    asked = []
+    monkeypatch.setattr(refunds, "gateway_for", lambda config: _CountingGateway(asked))
+
+    # when
+    refunds.withdraw(subscription=Subscription.objects.get(user=user))
+
+    # then: the refund names the money that arrived
+    assert asked == [("282", 3980)]
+
+
+def test_withdrawing_again_never_asks_the_gateway_for_a_second_refund(jp, monkeypatch):
+    user = UserFactory()
+    checkout = jp_checkout(jp, user=user, customer_email=user.email)
+    services.activate_checkout(checkout=checkout)
+    asked = []
+    monkeypatch.setattr(refunds, "gateway_for", lambda config: _CountingGateway(asked))
+    subscription = Subscription.objects.get(user=user)
+
+    first = refunds.withdraw(subscription=subscription)
+    second = refunds.withdraw(subscription=subscription)
+
+    assert len(asked) == 1
+    assert (first.status, second.status) == ("refund_pending", "refund_pending")
