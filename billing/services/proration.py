@@ -1,13 +1,16 @@
 """
 Proration: what the unused part of a period is worth, and what that worth
 buys on another plan. Prices and durations are always the plan as sold (the
-subscription's last paid checkout's snapshot), never today's plan: repricing
-a plan changes nothing for those who already paid.
+paid checkouts' snapshots), never today's plan: repricing a plan changes
+nothing for those who already paid. Only money counts: a coupon's discount
+was never paid, a free trial's days cost nothing.
 """
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
+from fractions import Fraction
 
 from billing.models import Checkout, Subscription
 
@@ -20,30 +23,44 @@ def last_paid_checkout(subscription: Subscription) -> Checkout | None:
     )
 
 
-def period_rate(subscription: Subscription) -> tuple[int, int]:
-    """(price in cents, duration in days) of the period the subscription is in, as sold."""
-    last = last_paid_checkout(subscription)
-    if last is not None:
-        return last.plan_price_cents, last.plan_duration_days
-    # Never paid through a checkout of ours (the admin's activation, the marketplace): the plan.
-    return subscription.plan.price_cents, subscription.plan.duration_days
-
-
 def upgrade_credit_cents(*, subscription: Subscription, now: datetime) -> int:
     """
-    The unused value of the current period, in cents: the price it was sold
-    at times the share of its duration still ahead, pro rata by seconds, with
-    one rounding step (half up) at the end — integer math throughout.
+    The unused value of the current period, in cents: what was actually paid
+    for the days still ahead (contract §9.6), pro rata by seconds, with one
+    rounding step (half up) at the end — exact fractions throughout.
+
+    The days ahead are walked back from `end_date` through the subscription's
+    paid checkouts, latest first: a renewal paid the last `plan_duration_days`
+    of the coverage; the purchase (or upgrade) that opened the period paid
+    all the rest. Each day is worth its checkout's plan line as paid: price
+    less the coupon's discount (an upgrade's credit was money paid before, so
+    it counts); a free trial's days are worth nothing. A subscription with no
+    checkout of ours (the admin's, the marketplace's) is valued at its plan.
 
     Worked example (tests/billing/test_services_plan_change.py): R$ 29,90 for
-    30 days with 10 used → 2990 × 20/30 = 1993.33… → 1993 cents of credit.
+    30 days with 10 used → 2990 × 20/30 = 1993.33… → 1993 cents of credit;
+    bought at 50% off → 1495 × 20/30 → 997.
     """
     if not subscription.end_date or subscription.end_date <= now:
         return 0
-    price, days = period_rate(subscription)
-    remaining = int((subscription.end_date - now).total_seconds())
-    period = days * SECONDS_PER_DAY
-    return (2 * price * remaining + period) // (2 * period)
+    ahead = int((subscription.end_date - now).total_seconds())
+    paid = (
+        Checkout.objects.filter(subscription=subscription, status=Checkout.Status.PAID)
+        .order_by("-paid_at", "-pk")
+        .values_list("purpose", "plan_price_cents", "discount_cents", "plan_duration_days")
+    )
+    value = Fraction(0)
+    for purpose, price_cents, discount_cents, days in paid:
+        period = days * SECONDS_PER_DAY
+        span = min(ahead, period) if purpose == Checkout.Purpose.RENEWAL else ahead
+        value += Fraction((price_cents - discount_cents) * span, period)
+        ahead -= span
+        if ahead <= 0:
+            break
+    if ahead > 0:
+        # Days no checkout of ours paid for (sold by the admin or the marketplace): the plan's rate.
+        value += Fraction(subscription.plan.price_cents * ahead, subscription.plan.duration_days * SECONDS_PER_DAY)
+    return math.floor(value + Fraction(1, 2))
 
 
 def credit_adjustment(*, subscription: Subscription, checkout: Checkout, start: datetime) -> timedelta:
