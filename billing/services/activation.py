@@ -21,7 +21,7 @@ from billing.gateways import ChargeStatus
 from billing.models import Checkout, PaymentGateway, Plan, ReconciliationItem, Subscription, UnclaimedMarketplacePayment
 from billing.services.common import cancel_open_renewals, set_transition
 from billing.services.locks import lock_checkout, lock_user
-from billing.services.offers import count_coupon_use
+from billing.services.offers import count_coupon_use, drop_coupon_off_plan
 from billing.services.outbox import emit_payment_paid, emit_subscription_event
 from billing.services.proration import credit_adjustment
 from billing.services.review import is_duplicate_payment, list_for_review, record_duplicate_payment
@@ -144,6 +144,8 @@ def activate_checkout(
             reason = Subscription.Reason.PAID
 
     target.user = user
+    if target.plan_id != plan.pk:
+        drop_coupon_off_plan(target, plan_id=plan.pk)  # a recurring coupon discounts only the plans it names
     target.plan = plan
     if target.next_plan_id == plan.pk or checkout.purpose == Checkout.Purpose.UPGRADE:
         target.next_plan = None

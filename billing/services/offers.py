@@ -80,11 +80,34 @@ def _check(coupon: Coupon, *, plan: Plan, now: datetime, email: str = "", docume
         raise InvalidInput("coupon", _("This coupon is not valid yet."), code="coupon_not_started")
     if coupon.ends_at is not None and coupon.ends_at <= now:
         raise InvalidInput("coupon", _("This coupon has expired."), code="coupon_expired")
-    plan_ids = [p.pk for p in coupon.plans.all()]
-    if plan_ids and plan.pk not in plan_ids:
+    if not coupon_applies_to_plan(coupon_id=coupon.pk, plan_id=plan.pk):
         raise InvalidInput("coupon", _("This coupon is not valid for this plan."), code="coupon_not_for_plan")
     if coupon.new_subscribers_only and (email or document) and not is_first_time_buyer(email=email, document=document):
         raise InvalidInput("coupon", _("This coupon is only for new subscribers."), code="coupon_new_subscribers_only")
+
+
+def coupon_plan_ids(coupon_ids) -> dict[int, set[int]]:
+    """The plans each coupon names (a coupon naming none is for every plan, and absent here), in one query."""
+    named: dict[int, set[int]] = {}
+    for coupon_id, plan_id in Coupon.plans.through.objects.filter(coupon_id__in=list(coupon_ids)).values_list("coupon_id", "plan_id"):
+        named.setdefault(coupon_id, set()).add(plan_id)
+    return named
+
+
+def coupon_applies_to_plan(*, coupon_id: int, plan_id: int, named: dict[int, set[int]] | None = None) -> bool:
+    """The one plan rule of a coupon: it discounts only the plans it names (none named: every plan)."""
+    plans = (named if named is not None else coupon_plan_ids([coupon_id])).get(coupon_id)
+    return not plans or plan_id in plans
+
+
+def drop_coupon_off_plan(subscription: Subscription, *, plan_id: int) -> None:
+    """
+    A subscription moving to `plan_id` (an upgrade paid, a scheduled downgrade
+    renewed) keeps its recurring coupon only if the coupon names that plan.
+    The caller holds the subscription's lock and saves it.
+    """
+    if subscription.coupon_id and not coupon_applies_to_plan(coupon_id=subscription.coupon_id, plan_id=plan_id):
+        subscription.coupon_id, subscription.coupon_renewals_left = None, None
 
 
 def _uses_taken(coupon: Coupon, *, now: datetime) -> int:

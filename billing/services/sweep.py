@@ -17,6 +17,7 @@ from billing.checkout_status import publish_after_commit
 from billing.fields import EncryptedTextField
 from billing.models import Checkout, Coupon, ReminderOptOut, Subscription
 from billing.notifications import queue_recovery_reminders, queue_renewal_notices
+from billing.services.offers import coupon_applies_to_plan, coupon_plan_ids
 from billing.services.outbox import emit_checkouts_abandoned, emit_swept
 
 logger = logging.getLogger(__name__)
@@ -230,6 +231,8 @@ def _issue_renewals(*, now: datetime, result: SweepResult) -> None:
             "coupon_id", "coupon__kind", "coupon__value", "coupon_renewals_left",
         )
     )
+    rows = list(rows)
+    named = coupon_plan_ids({row["coupon_id"] for row in rows if row["coupon_id"]})
     checkouts, notices = [], []
     titles = {}
     for row in rows:
@@ -240,9 +243,14 @@ def _issue_renewals(*, now: datetime, result: SweepResult) -> None:
         if name not in titles:
             titles[name] = _("%(plan)s (renewal)") % {"plan": name}
         customer_name = (row["last_name"] or row["user__name"] or row["user__email"])[:150]
-        # A recurring coupon (Coupon.renewals) discounts its renewals while some are left; else the plan price.
+        # A recurring coupon (Coupon.renewals) discounts its renewals while some are left, and only on the
+        # plans it names (a scheduled downgrade may leave them); else the plan price.
         coupon_id, discount = None, 0
-        if row["coupon_id"] and (row["coupon_renewals_left"] is None or row["coupon_renewals_left"] > 0):
+        if (
+            row["coupon_id"]
+            and (row["coupon_renewals_left"] is None or row["coupon_renewals_left"] > 0)
+            and coupon_applies_to_plan(coupon_id=row["coupon_id"], plan_id=plan_id, named=named)
+        ):
             coupon_id = row["coupon_id"]
             discount = Coupon.discount_for(kind=row["coupon__kind"], value=row["coupon__value"], price_cents=price)
         checkout = Checkout(

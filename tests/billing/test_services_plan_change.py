@@ -3,10 +3,18 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from billing.models import Checkout, Subscription
-from billing.services import activate_checkout, change_plan, sweep_subscriptions, upgrade_credit_cents
+from billing.models import Checkout, Coupon, Subscription
+from billing.services import (
+    activate_checkout,
+    change_plan,
+    create_checkout,
+    create_coupon,
+    settle_free_checkout,
+    sweep_subscriptions,
+    upgrade_credit_cents,
+)
 from config.errors import DomainError
-from tests.factories import CheckoutFactory, PlanFactory, SubscriptionFactory
+from tests.factories import CheckoutFactory, PlanFactory, SubscriptionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 NOW = timezone.now().replace(microsecond=0)
@@ -116,3 +124,119 @@ def test_upgrade_copies_the_customer_data_of_the_last_payment(monthly, quarterly
     checkout = change_plan(subscription=sub, plan=quarterly, now=NOW).checkout
     checkout.refresh_from_db()
     assert checkout.customer_document == "52998224725"
+
+
+# ---------------------------------------------------------------------------
+# Issue 20: an upgrade's credit is the unused value of the money actually paid
+# (after discounts; trial days are worth nothing), and a plan-limited recurring
+# coupon stays on the plans it names.
+# ---------------------------------------------------------------------------
+
+
+def _bought(plan, *, coupon_code="", now=NOW):
+    user = UserFactory()
+    checkout = create_checkout(
+        plan=plan, customer_name="Ana", customer_email=user.email, user=user, coupon_code=coupon_code, now=now
+    )
+    if checkout.total_cents == 0:
+        settle_free_checkout(checkout=checkout, now=now)
+        return Subscription.objects.get(user=user)
+    return activate_checkout(checkout=checkout, now=now)
+
+
+def test_an_upgrade_credits_the_unused_part_of_what_a_half_price_coupon_buyer_paid(monthly, quarterly):
+    # given: the monthly plan bought at 50% off (R$ 14,95), 10 of 30 days used
+    create_coupon(code="METADE", kind=Coupon.Kind.PERCENT, value=50, starts_at=NOW - timedelta(days=1))
+    sub = _bought(monthly, coupon_code="METADE")
+
+    # when
+    change = change_plan(subscription=sub, plan=quarterly, now=NOW + timedelta(days=10))
+
+    # then: 1495 × 20/30 = 996,67 → 997, not the full price's 1993
+    assert change.checkout.credit_cents == 997
+
+
+def test_an_upgrade_credits_nothing_for_a_period_a_full_coupon_paid(monthly, quarterly):
+    create_coupon(code="GRATIS", kind=Coupon.Kind.PERCENT, value=100, starts_at=NOW - timedelta(days=1))
+    sub = _bought(monthly, coupon_code="GRATIS")
+
+    change = change_plan(subscription=sub, plan=quarterly, now=NOW + timedelta(days=10))
+
+    assert change.checkout.credit_cents == 0 and change.checkout.total_cents == 7990
+
+
+def test_trial_days_left_when_the_first_charge_is_paid_are_worth_nothing_in_an_upgrade_credit(quarterly):
+    # given: a 7-day trial whose first charge (R$ 29,90 for 30 days) was paid on day 5: 32 days ahead
+    plan = PlanFactory(price_cents=2990, duration_days=30, trial_days=7)
+    user = UserFactory()
+    trial = create_checkout(plan=plan, customer_name="Ana", customer_email=user.email, user=user, trial=True, now=NOW)
+    settle_free_checkout(checkout=trial, now=NOW)
+    sweep_subscriptions(now=NOW + timedelta(days=4, seconds=1))
+    first_charge = Checkout.objects.get(purpose=Checkout.Purpose.RENEWAL)
+    sub = activate_checkout(checkout=first_charge, now=NOW + timedelta(days=5))
+    assert sub.end_date == NOW + timedelta(days=37)
+
+    # when: upgrading at once
+    change = change_plan(subscription=sub, plan=quarterly, now=NOW + timedelta(days=5))
+
+    # then: the 30 paid days are worth what was paid; the 2 trial days left, nothing
+    assert change.checkout.credit_cents == 2990
+
+
+def test_a_renewal_paid_early_credits_both_paid_periods_at_their_price(monthly, quarterly):
+    # given: the monthly plan paid, then its renewal paid 2 days early: 32 paid days ahead
+    sub = _bought(monthly)
+    sweep_subscriptions(now=NOW + timedelta(days=28))
+    renewal = Checkout.objects.get(purpose=Checkout.Purpose.RENEWAL)
+    sub = activate_checkout(checkout=renewal, now=NOW + timedelta(days=28))
+
+    change = change_plan(subscription=sub, plan=quarterly, now=NOW + timedelta(days=28))
+
+    # then: 2990 (the renewal's 30 days) + 2990 × 2/30 = 3189,33 → 3189
+    assert change.checkout.credit_cents == 3189
+
+
+def test_a_recurring_coupon_for_one_plan_stops_discounting_after_an_upgrade(monthly, quarterly):
+    # given: the monthly plan bought with a coupon for it alone, discounting every renewal
+    coupon = create_coupon(code="MENSAL50", kind=Coupon.Kind.PERCENT, value=50, starts_at=NOW - timedelta(days=1), plan_ids=[monthly.pk], renewals=None)
+    sub = _bought(monthly, coupon_code="MENSAL50")
+    assert sub.coupon == coupon
+
+    # when: upgraded to the quarterly plan, and its renewal comes due
+    change = change_plan(subscription=sub, plan=quarterly, now=NOW + timedelta(days=1))
+    sub = activate_checkout(checkout=change.checkout, now=NOW + timedelta(days=1))
+    sweep_subscriptions(now=sub.end_date - timedelta(days=1))
+
+    # then: the quarterly plan renews at its price; the coupon is off the subscription
+    sub.refresh_from_db()
+    assert sub.coupon is None and sub.coupon_renewals_left is None
+    renewal = Checkout.objects.get(purpose=Checkout.Purpose.RENEWAL)
+    assert (renewal.plan, renewal.discount_cents, renewal.total_cents, renewal.coupon) == (quarterly, 0, 7990, None)
+
+
+def test_a_recurring_coupon_for_one_plan_does_not_discount_a_scheduled_downgrade(monthly, quarterly):
+    # given: the quarterly plan bought with a coupon for it alone; a downgrade to monthly scheduled
+    create_coupon(code="TRI50", kind=Coupon.Kind.PERCENT, value=50, starts_at=NOW - timedelta(days=1), plan_ids=[quarterly.pk], renewals=None)
+    sub = _bought(quarterly, coupon_code="TRI50")
+    change_plan(subscription=sub, plan=monthly, now=NOW + timedelta(days=1))
+
+    # when: the renewal on the monthly plan is issued and paid
+    sweep_subscriptions(now=sub.end_date - timedelta(days=1))
+    renewal = Checkout.objects.get(purpose=Checkout.Purpose.RENEWAL)
+    sub = activate_checkout(checkout=renewal, now=sub.end_date - timedelta(days=1))
+
+    # then: full price, and the coupon no longer rides on the subscription
+    assert (renewal.plan, renewal.discount_cents, renewal.total_cents) == (monthly, 0, 2990)
+    assert sub.plan == monthly and sub.coupon is None
+
+
+def test_a_recurring_coupon_for_every_plan_keeps_discounting_after_an_upgrade(monthly, quarterly):
+    create_coupon(code="TODOS50", kind=Coupon.Kind.PERCENT, value=50, starts_at=NOW - timedelta(days=1), renewals=None)
+    sub = _bought(monthly, coupon_code="TODOS50")
+
+    change = change_plan(subscription=sub, plan=quarterly, now=NOW + timedelta(days=1))
+    sub = activate_checkout(checkout=change.checkout, now=NOW + timedelta(days=1))
+    sweep_subscriptions(now=sub.end_date - timedelta(days=1))
+
+    renewal = Checkout.objects.get(purpose=Checkout.Purpose.RENEWAL)
+    assert (renewal.discount_cents, renewal.total_cents) == (3995, 3995)
