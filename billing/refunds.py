@@ -28,16 +28,15 @@ logger = logging.getLogger(__name__)
 
 def withdraw(*, subscription: Subscription, now: datetime | None = None) -> Withdrawal:
     withdrawal = services.withdraw_subscription(subscription=subscription, now=now)
-    if withdrawal.created:
-        # Only the call that opened the refund requests asks the gateway: a repeat (a double click, a
-        # second tab racing this one, serialised by the subscription's lock) finds them and asks nothing.
-        for refund in withdrawal.refunds:
-            if refund.status == RefundRequest.Status.PENDING:
-                request_gateway_refund(refund)
+    # Only the requests this call opened are asked of the gateway: a repeat (a double click, a second
+    # tab racing this one, serialised by the subscription's lock) opens none and asks nothing.
+    for refund in withdrawal.refunds:
+        if refund.pk in withdrawal.opened and refund.status == RefundRequest.Status.PENDING:
+            request_gateway_refund(refund)
     return Withdrawal(
         subscription=withdrawal.subscription,
         refunds=list(RefundRequest.objects.filter(pk__in=[r.pk for r in withdrawal.refunds]).order_by("pk")),
-        created=withdrawal.created,
+        opened=withdrawal.opened,
     )
 
 

@@ -10,6 +10,7 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -20,6 +21,7 @@ from billing.exceptions import MarketplaceError, TransitionNotAllowed
 from billing.gateways import ChargeStatus
 from billing.models import Checkout, PaymentGateway, Plan, ReconciliationItem, Subscription, UnclaimedMarketplacePayment
 from billing.services.common import cancel_open_renewals, set_transition
+from billing.services.erasure import is_erased_email
 from billing.services.locks import lock_checkout, lock_user
 from billing.services.offers import count_coupon_use, drop_coupon_off_plan
 from billing.services.outbox import emit_payment_paid, emit_subscription_event
@@ -53,9 +55,11 @@ def activate_checkout(
        payment: listed (`duplicate_payment`) to be refunded, never a second
        period. `paid_transaction_id` records which transaction paid.
     3. A void charge (is_void_charge: an upgrade we superseded, a renewal of a
-       plan the subscription left, any charge of a subscription a refund or
-       an admin ended) is kept (paid, `is_late`) and listed for a person
-       (ReconciliationItem `voided_charge_paid`); it changes no access.
+       plan the subscription left, any charge of a subscription ended by
+       decision — a refund, a withdrawal, an account deletion, an admin — and
+       any charge of an account deleted since) is kept (paid, `is_late`) and
+       listed for a person (ReconciliationItem `voided_charge_paid`); it
+       changes no access.
     4. Otherwise, by purpose, with the price and duration as sold (the
        checkout's snapshot, never today's plan):
        - renewal (or a new purchase by someone already subscribed): extend
@@ -79,6 +83,10 @@ def activate_checkout(
     user_id = seen.user_id
     if user_id is None and claimed_by is not None:
         user_id = claimed_by.pk
+    elif user_id is None and is_erased_email(seen.customer_email):
+        # A guest checkout of an account deleted since: it stays that (anonymised) account's, and is
+        # never given to anyone (is_void_charge lists the payment for a refund).
+        user_id = get_user_model().objects.filter(email=seen.customer_email).values_list("pk", flat=True).first()
     elif user_id is None and seen.status not in (Checkout.Status.PAID, Checkout.Status.REFUNDED):
         # A guest checkout: its account is resolved before any lock is taken (the lock order).
         owner = get_guest_payment_owner(
@@ -203,22 +211,40 @@ def settle_free_checkout(*, checkout: Checkout, now: datetime | None = None) -> 
     return Checkout.objects.get(pk=checkout.pk)
 
 
-ENDED_BY_DECISION = (Subscription.Reason.REFUNDED, Subscription.Reason.CANCELED_BY_ADMIN, Subscription.Reason.EXPIRED_BY_ADMIN)
+# What ended a subscription by someone's decision, not by the clock: a refund or chargeback, the
+# buyer's withdrawal, the buyer's account deletion, the admin. A late payment of one of its charges
+# never revives it (is_void_charge); the one place this rule lives.
+ENDED_BY_DECISION = (
+    Subscription.Reason.REFUNDED,
+    Subscription.Reason.WITHDRAWN,
+    Subscription.Reason.ACCOUNT_DELETED,
+    Subscription.Reason.CANCELED_BY_ADMIN,
+    Subscription.Reason.EXPIRED_BY_ADMIN,
+)
+
+
+def ended_by_decision(subscription: Subscription) -> bool:
+    """The subscription ended and a late payment must not revive it (ENDED_BY_DECISION)."""
+    ended = subscription.status in (Subscription.Status.REFUNDED, Subscription.Status.CANCELED, Subscription.Status.EXPIRED)
+    return ended and subscription.last_reason in ENDED_BY_DECISION
 
 
 def is_void_charge(checkout: Checkout, subscription: Subscription | None) -> bool:
     """
-    A charge whose payment must not become access by itself: any renewal or
-    upgrade of a subscription a refund or an admin ended; an upgrade we
-    canceled (superseded by a later one); a renewal we canceled for a plan the
+    A charge whose payment must not become access by itself: any charge of an
+    account deleted since (contract §9.8: it is listed for a refund); any
+    renewal or upgrade of a subscription ended by decision (ENDED_BY_DECISION:
+    a refund, a withdrawal, a deletion, an admin); an upgrade we canceled
+    (superseded by a later one); a renewal we canceled for a plan the
     subscription is no longer on (an upgrade re-based the period). A renewal
     canceled by the user's own cancel stays payable: paying it is the user
     choosing to continue.
     """
+    if is_erased_email(checkout.customer_email):
+        return True
     if checkout.purpose == Checkout.Purpose.NEW or subscription is None:
         return False
-    ended = subscription.status in (Subscription.Status.REFUNDED, Subscription.Status.CANCELED, Subscription.Status.EXPIRED)
-    if ended and subscription.last_reason in ENDED_BY_DECISION:
+    if ended_by_decision(subscription):
         return True
     if checkout.status != Checkout.Status.CANCELED:
         return False

@@ -37,9 +37,17 @@ from billing.services.outbox import ordering_key
 from integrations.models import OutboxEvent
 
 
+ERASED_EMAIL_DOMAIN = "deleted.invalid"
+
+
 def anonymous_email(user_id: int) -> str:
     """The address that replaces a deleted customer's, on the account and on their checkouts."""
-    return f"deleted-{user_id}@deleted.invalid"
+    return f"deleted-{user_id}@{ERASED_EMAIL_DOMAIN}"
+
+
+def is_erased_email(email: str) -> bool:
+    """The address of a deleted account (anonymous_email): money for it reaches no one."""
+    return (email or "").lower().endswith("@" + ERASED_EMAIL_DOMAIN)
 
 
 @transaction.atomic

@@ -18,6 +18,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
@@ -33,9 +34,9 @@ from billing.services.locks import lock_subscription
 class Withdrawal:
     subscription: Subscription
     refunds: list[RefundRequest]
-    # True only for the call that withdrew (and opened the refunds): the one that may ask the
-    # gateway to refund. A repeat (a double click, a second tab) returns the same requests.
-    created: bool = False
+    # The requests this call opened: the only ones the door may ask the gateway to refund. A repeat
+    # (a double click, a second tab) opens none and returns the same requests.
+    opened: tuple[int, ...] = ()
 
     @property
     def amount_cents(self) -> int:
@@ -82,9 +83,14 @@ def withdraw_subscription(*, subscription: Subscription, now: datetime | None = 
             },
             closed_at=closes_at,
         )
-    # Then the subscription's paid checkouts, by pk: the last step of the lock order.
+    # Then the subscription's paid checkouts, by pk: the last step of the lock order. One whose refund
+    # is already requested (an earlier withdrawal, before the admin gave the subscription back) keeps
+    # that request: a checkout is refunded once (RefundRequest is one-to-one).
     paid = list(
-        Checkout.objects.select_for_update().filter(subscription=subscription, status=Checkout.Status.PAID).order_by("pk")
+        Checkout.objects.select_for_update()
+        .filter(subscription=subscription, status=Checkout.Status.PAID)
+        .exclude(Exists(RefundRequest.objects.filter(checkout_id=OuterRef("pk"))))
+        .order_by("pk")
     )
     set_transition(subscription, status=Subscription.Status.REFUNDED, reason=Subscription.Reason.WITHDRAWN, now=now)
     subscription.canceled_at = now
@@ -92,7 +98,7 @@ def withdraw_subscription(*, subscription: Subscription, now: datetime | None = 
     subscription.next_plan = None
     subscription.save()
     void_open_charges(subscription, now=now)
-    RefundRequest.objects.bulk_create(
+    opened = RefundRequest.objects.bulk_create(
         [
             RefundRequest(
                 checkout=checkout, subscription=subscription, amount_cents=checkout.total_cents,
@@ -102,7 +108,7 @@ def withdraw_subscription(*, subscription: Subscription, now: datetime | None = 
             if checkout.total_cents > 0  # an upgrade its credit paid in full cost nothing
         ]
     )
-    return Withdrawal(subscription=subscription, refunds=_refunds_of(subscription), created=True)
+    return Withdrawal(subscription=subscription, refunds=_refunds_of(subscription), opened=tuple(r.pk for r in opened))
 
 
 def complete_refund_request(*, refund_request: RefundRequest, now: datetime | None = None) -> RefundRequest:

@@ -1,0 +1,89 @@
+"""
+Account deletion meeting money still on its way (contract §9.8): a payment that arrives after
+the buyer deleted the account is kept and listed for a person to refund, never granted.
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from accounts.access import user_has_access
+from accounts.models import User
+from billing.gateways import ChargeStatus
+from billing.gateways.junglepay import charge_from_transaction
+from billing.models import Checkout, ReconciliationItem, Subscription
+from billing.services import activate_checkout, apply_charge, create_checkout
+from legal.services import delete_account
+from tests.billing.paymentkit import JP, jp_checkout, junglepay, transaction
+from tests.billing.test_money_edges_charges import live_subscription_with_renewal
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's
+
+
+@pytest.fixture
+def jp(settings, db):
+    settings.JUNGLEPAY_API_URL = JP
+    return junglepay()
+
+
+def _paid(checkout, *, now):
+    """The gateway's `paid` for the checkout's charge, applied as the webhook path does."""
+    checkout.refresh_from_db()
+    charge = charge_from_transaction(transaction(checkout, status="paid", externalRef=str(checkout.public_id)))
+    return apply_charge(checkout=checkout, charge=charge, now=now)
+
+
+def _assert_listed_not_granted(checkout, user):
+    checkout.refresh_from_db()
+    assert checkout.status == Checkout.Status.PAID and checkout.is_late and checkout.subscription is None
+    item = ReconciliationItem.objects.get(kind=ReconciliationItem.Kind.VOIDED_CHARGE_PAID, checkout=checkout)
+    assert item.amount_cents == checkout.total_cents and not item.resolved
+    assert not Subscription.objects.live().exists()
+    if user is not None:
+        assert not user_has_access(User.objects.get(pk=user.pk))
+
+
+def test_a_pix_paid_after_the_account_was_deleted_is_listed_for_a_refund_and_grants_nothing(jp):
+    # given: a buyer with an unpaid PIX deletes the account
+    now = timezone.now()
+    user = UserFactory()
+    checkout = jp_checkout(jp, user=user, customer_email=user.email)
+    delete_account(user=user, password=PASSWORD, now=now)
+
+    # when: the PIX is paid afterwards
+    _paid(checkout, now=now + timedelta(minutes=5))
+
+    # then: the money is recorded and listed; no period on the anonymised account
+    _assert_listed_not_granted(checkout, user)
+    assert not Subscription.objects.filter(user=user, status=Subscription.Status.ACTIVE).exists()
+
+
+def test_a_guest_pix_paid_after_the_account_was_deleted_creates_no_account_and_is_listed(jp):
+    # given: a guest checkout of a confirmed account's e-mail, and the account deleted
+    now = timezone.now()
+    user = UserFactory()
+    checkout = jp_checkout(jp, customer_email=user.email)
+    delete_account(user=user, password=PASSWORD, now=now)
+    accounts = User.objects.count()
+
+    _paid(checkout, now=now + timedelta(minutes=5))
+
+    _assert_listed_not_granted(checkout, None)
+    assert User.objects.count() == accounts  # no account for the anonymous address
+
+
+def test_a_renewal_paid_after_the_account_was_deleted_is_listed_for_a_refund(jp):
+    now = timezone.now()
+    subscription, renewal = live_subscription_with_renewal(now=now)
+    Checkout.objects.filter(pk=renewal.pk).update(gateway=jp, gateway_transaction_id="282")
+    delete_account(user=subscription.user, password=PASSWORD, now=now)
+
+    _paid(renewal, now=now + timedelta(minutes=5))
+
+    _assert_listed_not_granted(renewal, subscription.user)
+    subscription.refresh_from_db()
+    assert (subscription.status, subscription.last_reason) == ("canceled", "account_deleted")

@@ -1,0 +1,82 @@
+"""
+Withdrawal (billing.services.withdraw_subscription) meeting other money: a renewal paid after
+the buyer withdrew is listed for a person, never a revival; a second withdrawal never trips
+over a refund already requested.
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from accounts.access import user_has_access
+from billing.gateways.junglepay import charge_from_transaction
+from billing.models import Checkout, ReconciliationItem, RefundRequest, Subscription
+from billing.services import (
+    activate_checkout,
+    activate_subscription,
+    apply_charge,
+    complete_refund_request,
+    create_checkout,
+    withdraw_subscription,
+)
+from tests.billing.paymentkit import JP, jp_checkout, junglepay, transaction
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def jp(settings, db):
+    settings.JUNGLEPAY_API_URL = JP
+    return junglepay()
+
+
+def _subscribed_with_renewal(jp, *, now):
+    """A first payment today, and the renewal charge of its period issued (a PIX the buyer still holds)."""
+    user = UserFactory()
+    first = jp_checkout(jp, user=user, customer_email=user.email, transaction_id="281")
+    subscription = activate_checkout(checkout=first, now=now)
+    renewal = create_checkout(
+        plan=subscription.plan, customer_name="Ana", customer_email=user.email, user=user,
+        purpose=Checkout.Purpose.RENEWAL, subscription=subscription, now=now,
+    )
+    Checkout.objects.filter(pk=renewal.pk).update(gateway=jp, gateway_transaction_id="282")
+    return subscription, first, Checkout.objects.get(pk=renewal.pk)
+
+
+def test_a_renewal_paid_after_a_withdrawal_is_listed_for_a_person_and_never_revives_the_subscription(jp):
+    # given: the buyer withdrew (refund pending at JunglePay), the renewal's PIX voided
+    now = timezone.now()
+    subscription, first, renewal = _subscribed_with_renewal(jp, now=now)
+    withdraw_subscription(subscription=subscription, now=now)
+
+    # when: the voided renewal PIX is paid anyway, and the withdrawal's refund is then completed
+    charge = charge_from_transaction(transaction(renewal, status="paid", externalRef=str(renewal.public_id)))
+    apply_charge(checkout=renewal, charge=charge, now=now + timedelta(hours=1))
+    complete_refund_request(refund_request=RefundRequest.objects.get(checkout=first), now=now + timedelta(hours=2))
+
+    # then: still withdrawn, no access; the renewal's money is listed for a person
+    subscription.refresh_from_db()
+    assert (subscription.status, subscription.last_reason) == ("refunded", "withdrawn")
+    assert not user_has_access(subscription.user)
+    renewal.refresh_from_db()
+    assert renewal.status == Checkout.Status.PAID and renewal.subscription is None
+    item = ReconciliationItem.objects.get(kind=ReconciliationItem.Kind.VOIDED_CHARGE_PAID)
+    assert (item.checkout, item.amount_cents) == (renewal, renewal.total_cents)
+
+
+def test_a_second_withdrawal_never_asks_again_for_a_refund_already_requested(jp):
+    # given: a withdrawal whose refund is still pending, then the admin gives the subscription back
+    now = timezone.now()
+    subscription, first, _renewal = _subscribed_with_renewal(jp, now=now)
+    withdraw_subscription(subscription=subscription, now=now)
+    activate_subscription(subscription=subscription, now=now + timedelta(hours=1))
+
+    # when: the buyer withdraws again, inside the window
+    withdrawal = withdraw_subscription(subscription=subscription, now=now + timedelta(hours=2))
+
+    # then: access ends; the one refund request of the first payment stands, no second one, no error
+    assert (withdrawal.subscription.status, withdrawal.subscription.last_reason) == ("refunded", "withdrawn")
+    assert list(RefundRequest.objects.values_list("checkout_id", flat=True)) == [first.pk]
+    assert withdrawal.amount_cents == first.total_cents
