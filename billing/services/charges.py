@@ -42,6 +42,7 @@ from billing.gateways.sandbox import SANDBOX_OUTCOMES, sandbox_postback
 from billing.models import Checkout, CheckoutCharge, PaymentGateway
 from billing.personal_data import document_digest
 from billing.services.gateway_config import gateway_for_new_charge
+from billing.services.offers import hold_coupon_again
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ def issue_pix_charge(*, checkout_id, cpf: str | None = None, phone: str | None =
     InvalidInput, ChargeInProgress, GatewayUnavailable or GatewayRejected.
     """
     now = now or timezone.now()
+    _hold_coupon_for_fresh_charge(checkout_id, now=now)
     pending_error = None
     with transaction.atomic():
         checkout = _lock_for_charge(checkout_id)
@@ -162,6 +164,29 @@ def issue_pix_charge(*, checkout_id, cpf: str | None = None, phone: str | None =
 
 
 CHARGE_FIELDS = ["gateway", "gateway_transaction_id", "gateway_status", "gateway_response", "pix_code", "pix_url", "pix_expires_at", "updated_at"]
+
+
+@transaction.atomic
+def _hold_coupon_for_fresh_charge(checkout_id, *, now) -> None:
+    """
+    A discounted first purchase whose PIX can no longer be paid is about to get
+    a fresh one: its coupon is checked and held again (services.offers), in
+    this short transaction of its own, so the coupon's row is never locked
+    while the gateway is being called. The hold is `reopened_at` until the
+    fresh PIX's expiry takes over.
+    """
+    checkout = _lock_for_charge(checkout_id)
+    if (
+        checkout is None
+        or checkout.coupon_id is None
+        or checkout.status != Checkout.Status.PENDING
+        or not checkout.gateway_transaction_id
+        or _charge_is_payable(checkout, now=now)
+    ):
+        return
+    hold_coupon_again(checkout=checkout, now=now)
+    checkout.reopened_at = now
+    checkout.save(update_fields=["reopened_at", "updated_at"])
 
 
 def _lock_for_charge(checkout_id) -> Checkout | None:

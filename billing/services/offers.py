@@ -17,7 +17,7 @@ its purchase at the price it was shown, and its use is still counted.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import F, Q
@@ -110,11 +110,18 @@ def drop_coupon_off_plan(subscription: Subscription, *, plan_id: int) -> None:
         subscription.coupon_id, subscription.coupon_renewals_left = None, None
 
 
-def _uses_taken(coupon: Coupon, *, now: datetime) -> int:
-    """Paid uses plus the pending checkouts holding the coupon whose PIX has not expired."""
+# A checkout reopened from a reminder (or about to get a fresh PIX) holds its coupon this long before
+# its fresh PIX is issued, and the sweep does not expire it again meanwhile.
+REOPEN_HOLD = timedelta(minutes=15)
+
+
+def _uses_taken(coupon: Coupon, *, now: datetime, exclude_pk: int | None = None) -> int:
+    """Paid uses plus the pending checkouts holding the coupon: PIX not expired, or reopened moments ago."""
     holding = Checkout.objects.filter(coupon=coupon, status=Checkout.Status.PENDING).filter(
-        Q(pix_expires_at__isnull=True) | Q(pix_expires_at__gt=now)
+        Q(pix_expires_at__isnull=True) | Q(pix_expires_at__gt=now) | Q(reopened_at__gt=now - REOPEN_HOLD)
     )
+    if exclude_pk is not None:
+        holding = holding.exclude(pk=exclude_pk)
     return coupon.uses + holding.count()
 
 
@@ -151,6 +158,30 @@ def hold_coupon_use(*, checkout: Checkout, now: datetime) -> None:
     coupon = lock_coupon(checkout.coupon_id)
     if coupon.max_uses is not None and _uses_taken(coupon, now=now) > coupon.max_uses:
         raise _used_up()
+
+
+def hold_coupon_again(*, checkout: Checkout, now: datetime) -> None:
+    """
+    A discounted checkout made payable again (reopened from a reminder, or a
+    fresh PIX for one whose PIX expired: its hold lapsed meanwhile) is checked
+    like a new one: the coupon still active, inside its dates, for its plan and
+    buyer, and a use free besides this checkout's. Locks the coupon row (last
+    in the lock order); the caller then marks the hold (`reopened_at`, then
+    the fresh PIX's expiry). Refused: CheckoutNotPayable naming the reason.
+    """
+    if checkout.coupon_id is None or checkout.purpose != Checkout.Purpose.NEW:
+        return
+    coupon = lock_coupon(checkout.coupon_id)
+    try:
+        if not coupon.is_active:
+            raise CouponNotFound(_("This coupon does not exist."), code="coupon_unknown")
+        _check(coupon, plan=checkout.plan, now=now, email=checkout.customer_email, document=checkout.customer_document)
+        if coupon.max_uses is not None and _uses_taken(coupon, now=now, exclude_pk=checkout.pk) >= coupon.max_uses:
+            raise _used_up()
+    except (InvalidInput, CouponNotFound) as exc:
+        raise CheckoutNotPayable(
+            _("%(reason)s Start a new checkout to pay the current price.") % {"reason": exc.message}, code=exc.code
+        ) from exc
 
 
 def count_coupon_use(*, checkout: Checkout, subscription: Subscription | None, counted: bool = False) -> None:
@@ -256,6 +287,7 @@ def reopen_checkout(*, checkout_id, now: datetime | None = None) -> Checkout:
         return checkout
     if not is_reopenable(checkout):
         raise CheckoutNotPayable(_("This checkout can no longer be paid."))
+    hold_coupon_again(checkout=checkout, now=now)  # its hold lapsed when it expired
     checkout.status = Checkout.Status.PENDING
     checkout.reopened_at = now
     checkout.save(update_fields=["status", "reopened_at", "updated_at"])

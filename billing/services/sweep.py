@@ -17,15 +17,13 @@ from billing.checkout_status import publish_after_commit
 from billing.fields import EncryptedTextField
 from billing.models import Checkout, Coupon, ReminderOptOut, Subscription
 from billing.notifications import queue_recovery_reminders, queue_renewal_notices
-from billing.services.offers import coupon_applies_to_plan, coupon_plan_ids
+from billing.services.offers import REOPEN_HOLD, coupon_applies_to_plan, coupon_plan_ids
 from billing.services.outbox import emit_checkouts_abandoned, emit_swept
 
 logger = logging.getLogger(__name__)
 
 # An unpaid first checkout without a PIX expiry is abandoned after this long.
 STALE_CHECKOUT_AGE = timedelta(days=1)
-# A checkout reopened from a reminder is not expired again this soon (its fresh PIX is on its way).
-REOPEN_HOLD = timedelta(minutes=15)
 # A reminder step goes only to checkouts created within this long after its time: a backlog (a sweep
 # that did not run, a newly configured step) never mails checkouts long forgotten.
 RECOVERY_WINDOW = timedelta(days=1)

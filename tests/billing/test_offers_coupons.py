@@ -7,14 +7,16 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from billing.exceptions import CouponNotFound, InvalidInput
+from billing.exceptions import CheckoutNotPayable, CouponNotFound, InvalidInput
 from billing.models import Checkout, Coupon, Subscription
 from billing.services import (
     activate_checkout,
     create_checkout,
     create_coupon,
     fail_checkout,
+    issue_pix_charge,
     quote_coupon,
+    reopen_checkout,
     sweep_subscriptions,
 )
 from tests.billing.paymentkit import sandbox
@@ -175,6 +177,74 @@ def test_a_checkout_paid_late_after_its_use_was_taken_keeps_the_price_it_was_sho
     made.refresh_from_db()
     assert first.status == Checkout.Status.PAID and first.total_cents == 2691 and first.is_late
     assert made.uses == 2  # both counted: money is never refused
+
+
+def _expired_after_a_reminder(checkout):
+    Checkout.objects.filter(pk=checkout.pk).update(
+        status=Checkout.Status.EXPIRED, recovery_reminders_sent=1, pix_expires_at=NOW - timedelta(minutes=1)
+    )
+    return Checkout.objects.get(pk=checkout.pk)
+
+
+def test_reopening_a_reminded_checkout_is_refused_once_another_buyer_took_the_coupons_last_use():
+    # given: A's checkout expired (its hold lapsed), B took and paid the coupon's last use
+    plan = PlanFactory()
+    made = coupon(max_uses=1)
+    first = _expired_after_a_reminder(buy(plan, "BEMVINDO", email="a@example.com"))
+    activate_checkout(checkout=buy(plan, "BEMVINDO", email="b@example.com"), now=NOW)
+
+    # when: A comes back from the reminder
+    with pytest.raises(CheckoutNotPayable) as error:
+        reopen_checkout(checkout_id=first.public_id, now=NOW + timedelta(hours=1))
+
+    # then: not payable again at the coupon's price; the coupon sold once
+    assert error.value.code == "coupon_used_up"
+    first.refresh_from_db()
+    made.refresh_from_db()
+    assert first.status == Checkout.Status.EXPIRED and made.uses == 1
+
+
+@pytest.mark.parametrize("change", [{"is_active": False}, {"ends_at": NOW + timedelta(minutes=30)}])
+def test_reopening_a_reminded_checkout_is_refused_once_its_coupon_ended_or_was_deactivated(change):
+    plan = PlanFactory()
+    made = coupon()
+    first = _expired_after_a_reminder(buy(plan, "BEMVINDO"))
+    Coupon.objects.filter(pk=made.pk).update(**change)
+
+    with pytest.raises(CheckoutNotPayable):
+        reopen_checkout(checkout_id=first.public_id, now=NOW + timedelta(hours=1))
+
+
+def test_a_reopened_checkout_holds_the_coupons_last_use():
+    plan = PlanFactory()
+    coupon(max_uses=1)
+    first = _expired_after_a_reminder(buy(plan, "BEMVINDO", email="a@example.com"))
+
+    reopen_checkout(checkout_id=first.public_id, now=NOW)
+
+    with pytest.raises(InvalidInput) as error:
+        buy(plan, "BEMVINDO", email="b@example.com")
+    assert error.value.code == "coupon_used_up"
+
+
+def test_a_fresh_pix_for_a_checkout_whose_pix_expired_is_refused_once_the_coupons_last_use_was_taken(gateway):
+    # given: A's PIX expired (its hold lapsed) while still pending; B took and paid the last use
+    plan = PlanFactory()
+    coupon(max_uses=1)
+    first = buy(plan, "BEMVINDO", email="a@example.com", customer_phone="11987654321")
+    issue_pix_charge(checkout_id=first.public_id, now=NOW)
+    Checkout.objects.filter(pk=first.pk).update(pix_expires_at=NOW - timedelta(minutes=1))
+    activate_checkout(checkout=buy(plan, "BEMVINDO", email="b@example.com"), now=NOW)
+    charge = Checkout.objects.get(pk=first.pk).gateway_transaction_id
+
+    # when: A asks for a fresh PIX
+    with pytest.raises(CheckoutNotPayable) as error:
+        issue_pix_charge(checkout_id=first.public_id, now=NOW + timedelta(minutes=5))
+
+    # then: no fresh charge at the coupon's price
+    assert error.value.code == "coupon_used_up"
+    first.refresh_from_db()
+    assert first.gateway_transaction_id == charge and not first.previous_charges.exists()
 
 
 # --- renewals -------------------------------------------------------------
