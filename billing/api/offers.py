@@ -38,5 +38,6 @@ class CouponCheckApi(APIView):
         plan = Plan.objects.filter(pk=data.validated_data["plan_id"], is_active=True).first()
         if plan is None:
             raise InvalidInput("plan_id", _("This plan is not available."), code="plan_unavailable")
-        quote = services.quote_coupon(code=code, plan=plan, email=data.validated_data.get("email", ""))
+        user = request.user if request.user.is_authenticated else None
+        quote = services.quote_coupon(code=code, plan=plan, email=data.validated_data.get("email", ""), user=user)
         return Response(self.CouponCheckOutput(quote).data)

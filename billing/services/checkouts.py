@@ -60,7 +60,7 @@ def create_checkout(
     discount lower the plan line only, never below zero, never the bumps.
 
     `trial=True` (the checkout API) on a plan with `trial_days` and no coupon:
-    a first-time buyer (by e-mail and by CPF) gets a free-trial checkout, 0
+    a first-time buyer (by account, e-mail and CPF) gets a free-trial checkout, 0
     and sold for the trial's days (`is_trial`; settle_free_checkout pays it
     and activation starts `trialing`); anyone else gets TrialNotAvailable,
     whose message offers the paid plan.
@@ -104,7 +104,7 @@ def create_checkout(
         trial and purpose == Checkout.Purpose.NEW and plan.trial_days and not (coupon_code or "").strip()
     )
     if is_trial:
-        if not is_first_time_buyer(email=customer_email, document=customer_document):
+        if not is_first_time_buyer(email=customer_email, document=customer_document, user=user):
             raise TrialNotAvailable(_trial_used_message(plan))
         if bumps:
             raise InvalidInput("order_bump_ids", _("Extras cannot be added to a free trial."), code="bump_unavailable")
@@ -119,7 +119,7 @@ def create_checkout(
         if purpose != Checkout.Purpose.NEW:
             raise InvalidInput("coupon", _("Coupons apply to new subscriptions only."), code="coupon_not_for_purpose")
         coupon = coupon_for_checkout(
-            code=coupon_code, plan=plan, email=customer_email, document=customer_document, now=now
+            code=coupon_code, plan=plan, email=customer_email, document=customer_document, user=user, now=now
         )
         discount_cents = Coupon.discount_for(kind=coupon.kind, value=coupon.value, price_cents=plan_price_cents - credit_cents)
     total_cents = plan_price_cents + bumps_cents - credit_cents - discount_cents

@@ -50,16 +50,25 @@ def normalize_code(code: str | None) -> str:
     return (code or "").strip().upper()
 
 
-def is_first_time_buyer(*, email: str, document: str = "") -> bool:
-    """Nobody with this e-mail or this CPF ever paid for (or started a trial of) a subscription here."""
+def is_first_time_buyer(*, email: str, document: str = "", user=None) -> bool:
+    """
+    "New" (a new-subscribers-only coupon, a free trial) means the buyer's
+    account, e-mail and CPF alike never paid for (or started a trial of) a
+    subscription here: a logged-in subscriber typing another e-mail and CPF
+    is not new.
+    """
     email = (email or "").strip().lower()
     bought = Q(customer_email__iexact=email) if email else Q(pk__in=[])
     digest = document_digest(document)
     if digest:
         bought |= Q(customer_document_digest=digest)
+    owners = Q(user__email__iexact=email) if email else Q(pk__in=[])
+    if user is not None and user.pk is not None:
+        bought |= Q(user_id=user.pk)
+        owners |= Q(user_id=user.pk)
     if Checkout.objects.filter(bought, status__in=BOUGHT_STATUSES).exists():
         return False
-    if email and Subscription.objects.filter(user__email__iexact=email).exclude(
+    if Subscription.objects.filter(owners).exclude(
         status__in=[Subscription.Status.PENDING]
     ).exclude(last_reason=Subscription.Reason.NEVER_PAID).exists():
         return False
@@ -74,7 +83,7 @@ def _find(code: str) -> Coupon:
     return coupon
 
 
-def _check(coupon: Coupon, *, plan: Plan, now: datetime, email: str = "", document: str = "") -> None:
+def _check(coupon: Coupon, *, plan: Plan, now: datetime, email: str = "", document: str = "", user=None) -> None:
     """Every reason a coupon does not apply, as a 400 naming `coupon`; the use limit is checked apart."""
     if coupon.starts_at > now:
         raise InvalidInput("coupon", _("This coupon is not valid yet."), code="coupon_not_started")
@@ -82,7 +91,9 @@ def _check(coupon: Coupon, *, plan: Plan, now: datetime, email: str = "", docume
         raise InvalidInput("coupon", _("This coupon has expired."), code="coupon_expired")
     if not coupon_applies_to_plan(coupon_id=coupon.pk, plan_id=plan.pk):
         raise InvalidInput("coupon", _("This coupon is not valid for this plan."), code="coupon_not_for_plan")
-    if coupon.new_subscribers_only and (email or document) and not is_first_time_buyer(email=email, document=document):
+    if coupon.new_subscribers_only and (email or document or user) and not is_first_time_buyer(
+        email=email, document=document, user=user
+    ):
         raise InvalidInput("coupon", _("This coupon is only for new subscribers."), code="coupon_new_subscribers_only")
 
 
@@ -129,21 +140,23 @@ def _used_up() -> InvalidInput:
     return InvalidInput("coupon", _("This coupon has been used up."), code="coupon_used_up")
 
 
-def quote_coupon(*, code: str, plan: Plan, email: str = "", document: str = "", now: datetime | None = None) -> CouponQuote:
+def quote_coupon(
+    *, code: str, plan: Plan, email: str = "", document: str = "", user=None, now: datetime | None = None
+) -> CouponQuote:
     """A read for the checkout page's live check: does the coupon apply to this plan now, and what it takes off."""
     now = now or timezone.now()
     coupon = _find(code)
-    _check(coupon, plan=plan, now=now, email=email, document=document)
+    _check(coupon, plan=plan, now=now, email=email, document=document, user=user)
     if coupon.max_uses is not None and _uses_taken(coupon, now=now) >= coupon.max_uses:
         raise _used_up()
     discount = Coupon.discount_for(kind=coupon.kind, value=coupon.value, price_cents=plan.price_cents)
     return CouponQuote(coupon=coupon, discount_cents=discount, total_cents=plan.price_cents - discount)
 
 
-def coupon_for_checkout(*, code: str, plan: Plan, email: str, document: str, now: datetime) -> Coupon:
+def coupon_for_checkout(*, code: str, plan: Plan, email: str, document: str, now: datetime, user=None) -> Coupon:
     """The coupon a checkout being created asks for, checked (unlocked: `hold_coupon_use` decides the last use)."""
     coupon = _find(code)
-    _check(coupon, plan=plan, now=now, email=email, document=document)
+    _check(coupon, plan=plan, now=now, email=email, document=document, user=user)
     return coupon
 
 
@@ -175,7 +188,10 @@ def hold_coupon_again(*, checkout: Checkout, now: datetime) -> None:
     try:
         if not coupon.is_active:
             raise CouponNotFound(_("This coupon does not exist."), code="coupon_unknown")
-        _check(coupon, plan=checkout.plan, now=now, email=checkout.customer_email, document=checkout.customer_document)
+        _check(
+            coupon, plan=checkout.plan, now=now, email=checkout.customer_email, document=checkout.customer_document,
+            user=checkout.user,
+        )
         if coupon.max_uses is not None and _uses_taken(coupon, now=now, exclude_pk=checkout.pk) >= coupon.max_uses:
             raise _used_up()
     except (InvalidInput, CouponNotFound) as exc:

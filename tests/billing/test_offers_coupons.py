@@ -133,6 +133,37 @@ def test_a_new_subscribers_only_coupon_is_refused_to_a_past_buyer_by_email_and_b
     assert buy(plan, "BEMVINDO", email="new@example.com", document="11144477735").discount_cents > 0
 
 
+def _paid_subscriber():
+    """A logged-in account that already paid (its own e-mail and CPF)."""
+    user = UserFactory(email="sub@example.com")
+    earlier = create_checkout(
+        plan=PlanFactory(), customer_name="Ana", customer_email=user.email, customer_document="52998224725", user=user, now=NOW
+    )
+    activate_checkout(checkout=earlier, now=NOW)
+    return user
+
+
+def test_a_new_subscribers_only_coupon_is_refused_to_a_subscriber_typing_another_email_and_cpf():
+    plan = PlanFactory()
+    coupon(new_subscribers_only=True)
+    user = _paid_subscriber()
+
+    with pytest.raises(InvalidInput) as error:
+        buy(plan, "BEMVINDO", email="fresh@example.com", document="11144477735", user=user)
+
+    assert error.value.code == "coupon_new_subscribers_only"
+
+
+def test_the_coupon_check_refuses_a_new_subscribers_only_coupon_to_a_logged_in_subscriber(api_client):
+    plan = PlanFactory()
+    coupon(new_subscribers_only=True)
+    api_client.force_login(_paid_subscriber())
+
+    response = api_client.get(f"/api/coupons/BEMVINDO?plan_id={plan.pk}&email=fresh@example.com")
+
+    assert response.status_code == 400 and response.json()["error"]["code"] == "coupon_new_subscribers_only"
+
+
 # --- uses -----------------------------------------------------------------
 
 

@@ -54,6 +54,17 @@ def test_a_second_trial_is_refused_by_email_and_by_cpf_offering_the_paid_plan():
     assert paid.total_cents == 2990 and not paid.is_trial
 
 
+def test_a_logged_in_account_cannot_start_a_second_trial_by_typing_another_email_and_cpf():
+    plan = PlanFactory(price_cents=2990, trial_days=7)
+    _subscription, trial = start_trial(plan)
+
+    with pytest.raises(TrialNotAvailable):
+        create_checkout(
+            plan=plan, customer_name="Ana", customer_email="fresh@example.com", customer_document="11144477735",
+            user=trial.user, trial=True, now=NOW,
+        )
+
+
 def test_the_first_charge_is_issued_like_a_renewal_notice_days_before_the_trial_ends_and_emailed(settings, django_capture_on_commit_callbacks):
     settings.RENEWAL_NOTICE_DAYS = 3
     plan = PlanFactory(price_cents=2990, duration_days=30, trial_days=7)
