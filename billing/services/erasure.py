@@ -7,8 +7,10 @@ person goes: the name, e-mail, CPF and phone on their checkouts, in the
 gateway's copy of each charge (`gateway_response`), in the stored webhook
 events (masked payload and encrypted raw body), in reconciliation notes and
 in the outbound events for the operator's webhook endpoints (issue 14; their
-ordering key, a hash of the e-mail, moves to the anonymous address's), and
-the address leaves the reminder opt-out list.
+ordering key, a hash of the e-mail, moves to the anonymous address's), in
+marketplace records (a payment that waited for the e-mail's confirmation, a
+postback whose amount matched no plan: its stored body), and the address
+leaves the reminder opt-out list.
 Their live or pending subscriptions end (`canceled` / `account_deleted`) and
 their unpaid checkouts are canceled. The account itself is anonymised by the
 caller (legal.services.delete_account), in the same transaction.
@@ -28,6 +30,7 @@ from billing.models import (
     ReconciliationItem,
     ReminderOptOut,
     Subscription,
+    UnclaimedMarketplacePayment,
     WebhookEvent,
 )
 from billing.personal_data import ERASED, erase_personal_data, erase_personal_text
@@ -97,11 +100,34 @@ def erase_customer_data(*, user, now: datetime | None = None) -> dict:
         )
 
     transaction_ids = [c.gateway_transaction_id for c in checkouts if c.gateway_transaction_id]
-    external_ids = [s.external_id for s in subscriptions if s.external_id]
+    # Marketplace (Dias) payments of the person: their subscriptions', the ones that waited for their
+    # e-mail (claimed or not), and the ones whose amount matched no plan (listed by payer e-mail).
+    emails = {value.strip().lower() for value in [user.email] + [c.customer_email for c in checkouts] if value}
+    waiting = list(
+        UnclaimedMarketplacePayment.objects.select_for_update(of=("self",))
+        .filter(Q(subscription__user_id=user.pk) | Q(email__in=emails))
+        .order_by("pk")
+    )
+    known = tuple({*known, *(record.name for record in waiting if record.name)})
+    external_ids = sorted(
+        {s.external_id for s in subscriptions if s.external_id}
+        | {record.external_id for record in waiting}
+        | set(
+            ReconciliationItem.objects.filter(gateway__kind="dias", detail__payer_email__in=emails).values_list(
+                "transaction_id", flat=True
+            )
+        )
+    )
+    for record in waiting:
+        record.email = email
+        record.name = ERASED if record.name else ""
+        record.save(update_fields=["email", "name"])
+    marketplace_ids = external_ids + [int(i) for i in external_ids if i.isdigit()]
     events = WebhookEvent.objects.filter(
         Q(checkout__in=checkouts)
         | Q(payload__objectId__in=transaction_ids)
-        | Q(provider="dias", payload__id__in=external_ids + [int(i) for i in external_ids if i.isdigit()])
+        | Q(provider="dias", payload__id__in=marketplace_ids)
+        | Q(provider="dias", payload__externalRef__in=marketplace_ids)
     )
     erased_events = 0
     for event in events:
@@ -110,12 +136,13 @@ def erase_customer_data(*, user, now: datetime | None = None) -> dict:
         event.save(update_fields=["payload", "body"])
         erased_events += 1
 
-    items = ReconciliationItem.objects.filter(Q(checkout__in=checkouts) | Q(detail__payer_email__iexact=user.email))
+    items = ReconciliationItem.objects.filter(
+        Q(checkout__in=checkouts) | Q(detail__payer_email__in=emails) | Q(gateway__kind="dias", transaction_id__in=external_ids)
+    )
     for item in items:
         item.detail = erase_personal_data(item.detail, known=known)
         item.save(update_fields=["detail"])
 
-    emails = {value.strip().lower() for value in [user.email] + [c.customer_email for c in checkouts] if value}
     ReminderOptOut.objects.filter(email__in=emails).delete()
     new_key = ordering_key(email)
     outbound = 0

@@ -15,12 +15,15 @@ from django.core import serializers
 from rest_framework.test import APIClient
 
 from accounts.access import user_has_access
-from billing.models import Checkout, ReminderOptOut, Subscription, WebhookEvent
-from billing.services import unsubscribe_from_reminders
+from accounts.models import User
+from accounts.services import confirm_email
+from billing.gateways import ChargeStatus
+from billing.models import Checkout, ReconciliationItem, ReminderOptOut, Subscription, UnclaimedMarketplacePayment, WebhookEvent
+from billing.services import record_marketplace_payment, unsubscribe_from_reminders
 from integrations.models import OutboxEvent, WebhookEndpoint
 from legal import services
 from legal.models import DataRequest
-from tests.billing.paymentkit import sandbox
+from tests.billing.paymentkit import dias, post_webhook, sandbox
 from tests.factories import PlanFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -48,6 +51,20 @@ def _buy(client, *, email, name, cpf="529.982.247-25", phone="(11) 98765-4321"):
     assert client.post("/api/checkout/pix", {"checkout_id": checkout_id}, format="json").status_code == 200
     assert client.post(f"/api/checkout/{checkout_id}/simulate", {"outcome": "paid"}, format="json").status_code == 200
     return Checkout.objects.get(public_id=checkout_id)
+
+
+def _marketplace_payments(client, user):
+    """A claimed marketplace payment of `user`'s e-mail, and a Dias postback of it whose amount matched no plan."""
+    dias_gateway = dias()
+    PlanFactory(price_cents=2990)
+    User.objects.filter(pk=user.pk).update(email_confirmed_at=None)  # the payment waits for the mailbox owner
+    record_marketplace_payment(external_id="DM-LGPD-1", status=ChargeStatus.PAID, amount_cents=2990, email=EMAIL, name=NAME)
+    confirm_email(user=User.objects.get(pk=user.pk))
+    claimed = UnclaimedMarketplacePayment.objects.get(external_id="DM-LGPD-1")
+    assert claimed.claimed_at is not None and claimed.email == EMAIL
+    body = {"id": "dias_lgpd", "externalRef": "DM-LGPD-2", "status": "PAID", "amount": 1234, "payer": {"email": EMAIL, "name": NAME}}
+    assert post_webhook(client, "dias/payment-sucess", body, token=dias_gateway.postback_token).status_code == 200
+    return claimed
 
 
 def _database_dump() -> str:
@@ -96,6 +113,11 @@ def test_deleting_the_account_leaves_no_personal_value_in_any_table_and_keeps_th
     dump = _database_dump()
     assert EMAIL in dump and CPF in dump and PHONE in dump and NAME in dump  # the scan would see them
     assert WebhookEvent.objects.filter(checkout=checkout).exists()
+    # Marketplace (Dias) records of the same person: a payment that waited for the e-mail's
+    # confirmation and was claimed, and a postback whose amount matched no plan (its stored body).
+    claimed = _marketplace_payments(client, ana)
+    dump = _database_dump()
+    assert EMAIL in dump and NAME in dump and "DM-LGPD-2" in dump
 
     response = client.post("/api/me/delete", {"password": PASSWORD}, format="json")
 
@@ -103,6 +125,9 @@ def test_deleting_the_account_leaves_no_personal_value_in_any_table_and_keeps_th
     dump = _database_dump()
     for value in (EMAIL, CPF, "529.982.247-25", PHONE, NAME):
         assert value not in dump, value
+    claimed.refresh_from_db()
+    assert (claimed.external_id, claimed.paid_amount_cents) == ("DM-LGPD-1", 2990)  # the money record stays
+    assert ReconciliationItem.objects.filter(transaction_id="DM-LGPD-2").exists()
     # Money records keep amounts, dates and gateway ids.
     checkout.refresh_from_db()
     assert (checkout.status, checkout.total_cents) == ("paid", 2990)
