@@ -67,12 +67,17 @@ def get_open_renewal(*, subscription: Subscription) -> Checkout | None:
 def withdrawal_closes_at(*, subscription: Subscription) -> datetime | None:
     """
     When the buyer's right to withdraw from `subscription` ends (CDC art. 49):
-    WITHDRAWAL_DAYS after its first payment (a refunded one still counts as
-    the first). None: nothing was ever paid for it here (admin, marketplace).
+    WITHDRAWAL_DAYS after its first payment above zero (contract §3; a
+    refunded one still counts as the first; a free trial or a 100% coupon
+    paid nothing, so it opens no window). None: nothing was ever paid for it
+    here (a trial alone, admin, marketplace).
     """
     first = (
         Checkout.objects.filter(
-            subscription=subscription, status__in=[Checkout.Status.PAID, Checkout.Status.REFUNDED], paid_at__isnull=False
+            subscription=subscription,
+            status__in=[Checkout.Status.PAID, Checkout.Status.REFUNDED],
+            paid_at__isnull=False,
+            total_cents__gt=0,
         ).aggregate(first=Min("paid_at"))["first"]
     )
     return first + timedelta(days=settings.WITHDRAWAL_DAYS) if first else None

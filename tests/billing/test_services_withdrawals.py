@@ -10,6 +10,8 @@ import pytest
 from django.utils import timezone
 
 from accounts.access import user_has_access
+from billing import selectors
+from billing.exceptions import TransitionNotAllowed
 from billing.gateways.junglepay import charge_from_transaction
 from billing.models import Checkout, ReconciliationItem, RefundRequest, Subscription
 from billing.services import (
@@ -18,10 +20,12 @@ from billing.services import (
     apply_charge,
     complete_refund_request,
     create_checkout,
+    settle_free_checkout,
+    sweep_subscriptions,
     withdraw_subscription,
 )
 from tests.billing.paymentkit import JP, jp_checkout, junglepay, transaction
-from tests.factories import UserFactory
+from tests.factories import PlanFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -80,3 +84,42 @@ def test_a_second_withdrawal_never_asks_again_for_a_refund_already_requested(jp)
     assert (withdrawal.subscription.status, withdrawal.subscription.last_reason) == ("refunded", "withdrawn")
     assert list(RefundRequest.objects.values_list("checkout_id", flat=True)) == [first.pk]
     assert withdrawal.amount_cents == first.total_cents
+
+
+def _trial_then_first_charge(*, now, paid_on_day):
+    """A 7-day free trial from `now`, its first charge (R$ 29,90) paid on `paid_on_day`."""
+    plan = PlanFactory(price_cents=2990, duration_days=30, trial_days=7)
+    user = UserFactory()
+    trial = create_checkout(plan=plan, customer_name="Ana", customer_email=user.email, user=user, trial=True, now=now)
+    settle_free_checkout(checkout=trial, now=now)
+    sweep_subscriptions(now=now + timedelta(days=paid_on_day) - timedelta(seconds=1))
+    first_charge = Checkout.objects.get(purpose=Checkout.Purpose.RENEWAL)
+    return activate_checkout(checkout=first_charge, now=now + timedelta(days=paid_on_day)), first_charge
+
+
+def test_after_a_free_trial_the_withdrawal_window_opens_at_the_first_payment_above_zero(settings):
+    # given: a trial started on day 0, its first charge paid on day 6
+    settings.WITHDRAWAL_DAYS = 7
+    now = timezone.now()
+    subscription, first_charge = _trial_then_first_charge(now=now, paid_on_day=6)
+
+    # when: the buyer withdraws on day 10 (four days after paying, ten after the R$ 0 trial)
+    withdrawal = withdraw_subscription(subscription=subscription, now=now + timedelta(days=10))
+
+    # then: inside the window; what was paid is refunded
+    assert withdrawal.amount_cents == 2990
+    assert [r.checkout_id for r in withdrawal.refunds] == [first_charge.pk]
+
+
+def test_a_free_trial_alone_opens_no_withdrawal_window(settings):
+    plan = PlanFactory(price_cents=2990, trial_days=7)
+    user = UserFactory()
+    now = timezone.now()
+    trial = create_checkout(plan=plan, customer_name="Ana", customer_email=user.email, user=user, trial=True, now=now)
+    settle_free_checkout(checkout=trial, now=now)
+    subscription = Subscription.objects.get(user=user)
+
+    assert selectors.withdrawal_closes_at(subscription=subscription) is None
+    with pytest.raises(TransitionNotAllowed) as error:
+        withdraw_subscription(subscription=subscription, now=now + timedelta(days=1))
+    assert error.value.code == "nothing_to_refund"
