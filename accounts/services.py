@@ -247,17 +247,20 @@ def start_age_verification(*, user, return_url: str, now=None) -> tuple:
 
 
 @transaction.atomic
-def finish_age_verification(*, provider: str, reference: str, passed: bool, provider_reference: str = "", now=None):
+def finish_age_verification(*, user, provider: str, reference: str, passed: bool, provider_reference: str = "", now=None):
     """
-    The provider's result. Compare-and-set on the pending check, so a repeated
-    callback changes nothing; a pass confirms the user's age. None: no such pending check.
+    The provider's result for `user`'s check (the person the provider sent
+    back, logged in): another account's reference is never finished. Compare-
+    and-set on the pending check, so a repeated callback changes nothing; a
+    pass confirms the user's age. None: no such check of this user.
     """
     now = now or timezone.now()
     status = AgeVerification.Status.PASSED if passed else AgeVerification.Status.FAILED
-    claimed = AgeVerification.objects.filter(
-        provider=provider, reference=reference, status=AgeVerification.Status.PENDING
-    ).update(status=status, finished_at=now, provider_reference=provider_reference[:200])
-    verification = AgeVerification.objects.filter(provider=provider, reference=reference).first()
+    own = AgeVerification.objects.filter(provider=provider, reference=reference, user_id=user.pk)
+    claimed = own.filter(status=AgeVerification.Status.PENDING).update(
+        status=status, finished_at=now, provider_reference=provider_reference[:200]
+    )
+    verification = own.first()
     if verification is None:
         return None
     if claimed and passed:

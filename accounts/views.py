@@ -182,9 +182,9 @@ def age_callback(request, provider):
     if provider == SandboxAgeProvider.name and not sandbox_allowed():
         raise Http404  # accounts.E003: a production site never takes the sandbox's word
     reference, passed = provider_for(provider).parse_callback(request)
-    verification = finish_age_verification(provider=provider, reference=reference, passed=passed)
-    if verification is None or verification.user_id != request.user.pk:
-        raise Http404
+    verification = finish_age_verification(user=request.user, provider=provider, reference=reference, passed=passed)
+    if verification is None:
+        raise Http404  # no check of this user's: another account's reference finishes nothing
     if verification.status == AgeVerification.Status.PASSED:
         messages.success(request, _("Thank you. Your age is confirmed."))
         return redirect(safe_next(request, request.session.pop("age_next", None), default=reverse("billing:account")))

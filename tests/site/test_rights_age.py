@@ -169,3 +169,23 @@ def test_the_sandbox_age_provider_is_refused_where_sandboxes_are_not_allowed(cli
     assert user.age_confirmed_at is None
     settings.SANDBOX_GATEWAY_ALLOWED = True
     assert "accounts.E003" not in [message.id for message in run_checks()]
+
+
+def test_the_age_callback_never_finishes_another_users_verification(client, settings):
+    # given: Ana started a verification; Bruno, logged in, learns its reference
+    settings.AGE_VERIFICATION = "sandbox"
+    settings.SANDBOX_GATEWAY_ALLOWED = True
+    ana = UserFactory(birth_date=None, age_confirmed_at=None, age_confirmed_by="")
+    client.force_login(ana)
+    client.post("/accounts/age/", {"birth_date": ADULT, "next": "/account/"})
+    verification = AgeVerification.objects.get(user=ana)
+    client.force_login(UserFactory())
+
+    # when: Bruno posts the callback with Ana's reference
+    answer = client.post("/accounts/age/callback/sandbox/", {"reference": verification.reference, "result": "pass"})
+
+    # then: not found, and Ana's verification is untouched (still pending, her age unconfirmed)
+    assert answer.status_code == 404
+    verification.refresh_from_db()
+    ana.refresh_from_db()
+    assert verification.status == "pending" and verification.finished_at is None and ana.age_confirmed_at is None
