@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -12,6 +13,18 @@ from accounts.services import register_user
 from accounts.throttling import clear_login_failures, is_login_blocked, record_login_failure
 from config.errors import DomainError, TooManyRequests
 from config.throttling import AuthThrottle
+
+
+def require_csrf_token(request) -> None:
+    """
+    Login CSRF: a page on another site must never sign the visitor's browser
+    into an account of the attacker's (they would then pay, or type their
+    data, into it). DRF checks CSRF only for requests already logged in, so
+    the doors that log in ask for the token themselves: the same check
+    (Django's `csrftoken` cookie and the `X-CSRFToken` header, set by any GET
+    of the API), made after the throttle so a flood is still counted.
+    """
+    SessionAuthentication().enforce_csrf(request)
 
 
 class UserOutput(serializers.Serializer):
@@ -42,6 +55,7 @@ class AuthRegisterApi(APIView):
         examples=[OpenApiExample("register", value={"email": "ana@example.com", "password": "s3nha-forte-123", "name": "Ana"}, request_only=True)],
     )
     def post(self, request):
+        require_csrf_token(request)
         data = self.RegisterInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
@@ -61,6 +75,7 @@ class AuthLoginApi(APIView):
 
     @extend_schema(request=LoginInput, responses={200: LoginOutput})
     def post(self, request):
+        require_csrf_token(request)
         data = self.LoginInput(data=request.data)
         data.is_valid(raise_exception=True)
         email = data.validated_data["email"].lower()

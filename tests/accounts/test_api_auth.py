@@ -119,3 +119,50 @@ def test_api_errors_never_carry_a_stack_trace(api_client):
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "parse_error"
     assert "Traceback" not in response.content.decode()
+
+
+# Login CSRF: a page on another site must not sign the visitor's browser into the attacker's account
+# (the victim would then pay, or leave their data, in it). Login and register take Django's CSRF token
+# like every session-authenticated write; a client gets it with any GET of the API (e.g. /api/plans).
+
+
+def _browser_with_csrf_cookie():
+    from rest_framework.test import APIClient
+
+    browser = APIClient(enforce_csrf_checks=True)
+    assert browser.get("/api/plans").status_code == 200
+    return browser, browser.cookies["csrftoken"].value
+
+
+@pytest.mark.parametrize("path", [LOGIN, REGISTER])
+def test_login_and_register_without_the_csrf_token_sign_no_one_in(path, user):
+    from rest_framework.test import APIClient
+
+    # given: the victim's browser; a page elsewhere posts the attacker's credentials to our API
+    victim = APIClient(enforce_csrf_checks=True)
+    body = {"email": user.email if path == LOGIN else "attacker@example.com", "password": "correct-horse-battery"}
+
+    response = victim.post(path, body, format="json")
+
+    # then: refused, and the browser holds no session
+    assert response.status_code == 403 and response.json()["error"]["code"] == "permission_denied"
+    assert "sessionid" not in response.cookies
+    assert not get_user_model().objects.filter(email="attacker@example.com").exists()
+
+
+def test_login_with_the_csrf_token_signs_in(user):
+    browser, token = _browser_with_csrf_cookie()
+
+    response = browser.post(LOGIN, {"email": user.email, "password": "correct-horse-battery"}, format="json", HTTP_X_CSRFTOKEN=token)
+
+    assert response.status_code == 200 and "sessionid" in response.cookies
+
+
+def test_register_with_the_csrf_token_signs_in():
+    browser, token = _browser_with_csrf_cookie()
+
+    response = browser.post(
+        REGISTER, {"email": "nova@example.com", "password": "s3nha-bem-forte!"}, format="json", HTTP_X_CSRFTOKEN=token
+    )
+
+    assert response.status_code == 201 and "sessionid" in response.cookies
