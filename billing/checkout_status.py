@@ -4,8 +4,11 @@ the cache so that the polling of a launch (hundreds of buyers waiting for
 their bank app) costs no PostgreSQL query.
 
 The cache is written through, never guessed at: every service that changes a
-checkout's status calls `publish_after_commit`, which, once the transaction
-has committed, reads the rows back and *sets* their entries. A reader that
+field an entry holds does it through `save_checkout` (one row) or
+`update_checkouts` (a set-based UPDATE), which call `publish_after_commit`:
+once the transaction has committed, it reads the rows back and *sets* their
+entries. Nothing else writes those fields (a test scans the code for it), so
+no path can forget the cache. A reader that
 missed the cache and read the database itself only *adds* its entry (a
 no-op when one is there), so a reader that read `pending` just before a
 payment committed can never overwrite the `paid` the payment wrote. Entries
@@ -74,3 +77,26 @@ def publish_after_commit(**lookup) -> None:
         )
 
     transaction.on_commit(publish)
+
+
+# The model fields an entry is made of: a change of any of them rewrites the entry.
+CACHED_FIELDS = frozenset({"status", "total_cents", "paid_at", "user", "user_id"})
+
+
+def save_checkout(checkout: Checkout, *, update_fields) -> None:
+    """The one way a service saves a checkout: saved, and its entry rewritten after commit when it changed."""
+    checkout.save(update_fields=update_fields)
+    if CACHED_FIELDS.intersection(update_fields):
+        publish_after_commit(pk=checkout.pk)
+
+
+def update_checkouts(queryset, **values) -> int:
+    """
+    The one way a service changes many checkouts in one UPDATE. `values`
+    carries `updated_at` (the moment of the change): the rows it changed are
+    found again by it (and by their new status) to rewrite their entries.
+    """
+    changed = queryset.update(**values)
+    if changed and CACHED_FIELDS.intersection(values):
+        publish_after_commit(updated_at=values["updated_at"], **{k: values[k] for k in ("status",) if k in values})
+    return changed

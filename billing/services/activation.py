@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.services import declare_birth_date, get_guest_payment_owner
-from billing.checkout_status import publish_after_commit
+from billing.checkout_status import save_checkout
 from billing.exceptions import MarketplaceError, TransitionNotAllowed
 from billing.gateways import ChargeStatus
 from billing.models import Checkout, PaymentGateway, Plan, ReconciliationItem, Subscription, UnclaimedMarketplacePayment
@@ -183,8 +183,7 @@ def activate_checkout(
     checkout.subscription = target
     checkout.is_late = late
     checkout.is_recovered = checkout.recovery_reminders_sent > 0  # paid after a reminder e-mail
-    checkout.save(update_fields=["status", "paid_at", "paid_transaction_id", "user", "subscription", "is_late", "is_recovered", "updated_at"])
-    publish_after_commit(pk=checkout.pk)
+    save_checkout(checkout, update_fields=["status", "paid_at", "paid_transaction_id", "user", "subscription", "is_late", "is_recovered", "updated_at"])
     if checkout.is_trial:
         # No money moved: the trial's start is the event (and no Purchase goes to the ad platforms).
         emit_subscription_event("subscription.trial_started", target, now=now, checkout=checkout)
@@ -265,8 +264,7 @@ def _keep_for_a_person(checkout: Checkout, *, user, paid_at: datetime, transacti
     checkout.user = user
     checkout.subscription = None
     checkout.is_late = True
-    checkout.save(update_fields=["status", "paid_at", "paid_transaction_id", "user", "subscription", "is_late", "updated_at"])
-    publish_after_commit(pk=checkout.pk)
+    save_checkout(checkout, update_fields=["status", "paid_at", "paid_transaction_id", "user", "subscription", "is_late", "updated_at"])
     if checkout.gateway_id:
         list_for_review(
             gateway=checkout.gateway,
@@ -285,8 +283,7 @@ def _settle_without_access(checkout: Checkout, *, user, subscription: Subscripti
     checkout.paid_at = paid_at
     checkout.user = user
     checkout.subscription = subscription
-    checkout.save(update_fields=["status", "paid_at", "user", "subscription", "updated_at"])
-    publish_after_commit(pk=checkout.pk)
+    save_checkout(checkout, update_fields=["status", "paid_at", "user", "subscription", "updated_at"])
     logger.warning("duplicate free trial settled without access", extra={"checkout": str(checkout.public_id)})
 
 
@@ -306,9 +303,8 @@ def _keep_unclaimed(checkout: Checkout, *, paid_at: datetime, transaction_id: st
     checkout.paid_transaction_id = transaction_id or checkout.gateway_transaction_id
     checkout.is_late = late
     checkout.is_recovered = checkout.recovery_reminders_sent > 0
-    checkout.save(update_fields=["status", "paid_at", "paid_transaction_id", "is_late", "is_recovered", "updated_at"])
+    save_checkout(checkout, update_fields=["status", "paid_at", "paid_transaction_id", "is_late", "is_recovered", "updated_at"])
     count_coupon_use(checkout=checkout, subscription=None)
-    publish_after_commit(pk=checkout.pk)
     logger.info("guest payment kept unclaimed: its e-mail's account is not confirmed", extra={"checkout": str(checkout.public_id)})
     return None
 
@@ -337,7 +333,9 @@ def claim_guest_payments(*, user, now: datetime) -> list[Subscription]:
             if not Checkout.objects.filter(pk=checkout.pk, user=user, subscription=subscription).exists():
                 continue
             # activate_checkout recorded the claim time as the payment's; the money came earlier.
-            Checkout.objects.filter(pk=checkout.pk).update(paid_at=money_paid_at, is_late=was_late)
+            claimed_checkout = Checkout.objects.get(pk=checkout.pk)
+            claimed_checkout.paid_at, claimed_checkout.is_late = money_paid_at, was_late
+            save_checkout(claimed_checkout, update_fields=["paid_at", "is_late", "updated_at"])
             if checkout.customer_birth_date is not None and user.birth_date is None:
                 # The payer's declared age becomes the owner's (activate_checkout locked the user row already).
                 user = declare_birth_date(user=user, birth_date=checkout.customer_birth_date, now=now)

@@ -13,7 +13,7 @@ from django.utils.translation import ngettext
 
 from accounts.age import require_min_age
 from accounts.services import declare_birth_date
-from billing.checkout_status import publish_after_commit
+from billing.checkout_status import save_checkout
 from billing.documents import digits_only
 from billing.exceptions import InvalidInput, TransitionNotAllowed, TrialNotAvailable
 from billing.gateways.base import DISPUTED_PROVIDER_STATUSES
@@ -215,11 +215,10 @@ def refund_checkout(
         raise TransitionNotAllowed(_("Only a paid checkout can be refunded."))
     checkout.status = Checkout.Status.REFUNDED
     checkout.refunded_at = now
-    checkout.save(update_fields=["status", "refunded_at", "updated_at"])
+    save_checkout(checkout, update_fields=["status", "refunded_at", "updated_at"])
     RefundRequest.objects.filter(checkout=checkout, status=RefundRequest.Status.PENDING).update(
         status=RefundRequest.Status.REFUNDED, closed_at=now, closed_by=closed_by
     )
-    publish_after_commit(pk=checkout.pk)
     subscription = locks.own
     if subscription is not None:
         if subscription.status != Subscription.Status.REFUNDED:
@@ -248,8 +247,7 @@ def restore_disputed_checkout(*, checkout: Checkout, now: datetime | None = None
     if checkout.status != Checkout.Status.REFUNDED or checkout.gateway_status not in DISPUTED_PROVIDER_STATUSES:
         return checkout
     checkout.status = Checkout.Status.PAID
-    checkout.save(update_fields=["status", "updated_at"])
-    publish_after_commit(pk=checkout.pk)
+    save_checkout(checkout, update_fields=["status", "updated_at"])
     subscription = locks.own
     if subscription is None or subscription.status != Subscription.Status.REFUNDED:
         return checkout
@@ -296,8 +294,7 @@ def fail_checkout(*, checkout: Checkout, status: str, now: datetime | None = Non
     if checkout.status != Checkout.Status.PENDING:
         return checkout
     checkout.status = status
-    checkout.save(update_fields=["status", "updated_at"])
-    publish_after_commit(pk=checkout.pk)
+    save_checkout(checkout, update_fields=["status", "updated_at"])
     subscription = locks.own
     if subscription is not None:
         if checkout.purpose == Checkout.Purpose.NEW and subscription.status == Subscription.Status.PENDING:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from billing.checkout_status import publish_after_commit
+from billing.checkout_status import update_checkouts
 from billing.models import Checkout, Subscription
 
 
@@ -33,7 +33,4 @@ def void_open_charges(
     qs = Checkout.objects.filter(subscription=subscription, purpose__in=purposes, status=Checkout.Status.PENDING)
     if exclude_pk:
         qs = qs.exclude(pk=exclude_pk)
-    changed = qs.update(status=Checkout.Status.CANCELED, updated_at=now)
-    if changed:
-        publish_after_commit(subscription=subscription, status=Checkout.Status.CANCELED, updated_at=now)
-    return changed
+    return update_checkouts(qs, status=Checkout.Status.CANCELED, updated_at=now)

@@ -25,6 +25,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from billing.checkout_status import save_checkout
 from billing.models import (
     Checkout,
     ReconciliationItem,
@@ -92,7 +93,8 @@ def erase_customer_data(*, user, now: datetime | None = None) -> dict:
         checkout.customer_birth_date = None
         if checkout.gateway_response:
             checkout.gateway_response = erase_personal_data(checkout.gateway_response, known=known)
-        checkout.save(
+        save_checkout(
+            checkout,
             update_fields=[
                 "status", "customer_name", "customer_email", "customer_document", "customer_phone",
                 "customer_birth_date", "gateway_response", "updated_at",

@@ -24,7 +24,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from billing.checkout_status import publish_after_commit
+from billing.checkout_status import save_checkout
 from billing.exceptions import (
     CheckoutNotFound,
     CheckoutNotPayable,
@@ -306,8 +306,7 @@ def reopen_checkout(*, checkout_id, now: datetime | None = None) -> Checkout:
     hold_coupon_again(checkout=checkout, now=now)  # its hold lapsed when it expired
     checkout.status = Checkout.Status.PENDING
     checkout.reopened_at = now
-    checkout.save(update_fields=["status", "reopened_at", "updated_at"])
-    publish_after_commit(pk=checkout.pk)
+    save_checkout(checkout, update_fields=["status", "reopened_at", "updated_at"])
     return checkout
 
 

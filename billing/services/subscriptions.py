@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from billing.checkout_status import publish_after_commit
+from billing.checkout_status import update_checkouts
 from billing.exceptions import InvalidInput, TransitionNotAllowed
 from billing.models import Checkout, Plan, Subscription
 from billing.services.activation import activate_checkout
@@ -170,8 +170,7 @@ def change_plan(*, subscription: Subscription, plan: Plan, now: datetime | None 
     reusable = open_upgrades.filter(plan=plan, created_at__gte=now - UPGRADE_REUSE_WINDOW).first()
     if reusable is not None:
         return PlanChange("upgrade", subscription, reusable)
-    if open_upgrades.update(status=Checkout.Status.CANCELED, updated_at=now):
-        publish_after_commit(subscription=subscription, purpose=Checkout.Purpose.UPGRADE, status=Checkout.Status.CANCELED, updated_at=now)
+    update_checkouts(open_upgrades, status=Checkout.Status.CANCELED, updated_at=now)
 
     user = subscription.user
     last = last_paid_checkout(subscription)

@@ -13,7 +13,7 @@ from django.db.models import Case, Exists, F, OuterRef, Q, Subquery, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from billing.checkout_status import publish_after_commit
+from billing.checkout_status import update_checkouts
 from billing.fields import EncryptedTextField
 from billing.models import Checkout, Coupon, ReminderOptOut, Subscription
 from billing.notifications import queue_recovery_reminders, queue_renewal_notices
@@ -95,17 +95,16 @@ def sweep_subscriptions(*, now: datetime | None = None, progress=None) -> SweepR
     grace_start = now - timedelta(days=settings.SUBSCRIPTION_GRACE_DAYS)
 
     with transaction.atomic():
-        result.checkouts_expired = (
+        # Pages polling these checkouts see the change at once, not after the status cache's TTL.
+        result.checkouts_expired = update_checkouts(
             Checkout.objects.filter(status=C.PENDING, purpose=Checkout.Purpose.NEW)
             # A PIX is payable until its expiry, however old the checkout; the age rule is for checkouts without one.
             .filter(Q(pix_expires_at__lt=now) | Q(pix_expires_at__isnull=True, created_at__lt=now - STALE_CHECKOUT_AGE))
             # Reopened from a reminder moments ago: its fresh PIX is being issued.
-            .exclude(reopened_at__gt=now - REOPEN_HOLD)
-            .update(status=C.EXPIRED, updated_at=now)
+            .exclude(reopened_at__gt=now - REOPEN_HOLD),
+            status=C.EXPIRED,
+            updated_at=now,
         )
-        if result.checkouts_expired:
-            # Pages polling these checkouts see the change at once, not after the status cache's TTL.
-            publish_after_commit(status=C.EXPIRED, purpose=Checkout.Purpose.NEW, updated_at=now)
     report("checkouts_expired", result.checkouts_expired)
 
     with transaction.atomic():
@@ -153,13 +152,13 @@ def sweep_subscriptions(*, now: datetime | None = None, progress=None) -> SweepR
 
     with transaction.atomic():
         # Still payable (activate_checkout accepts a late payment); just no longer open.
-        result.renewals_closed = (
-            Checkout.objects.filter(status=C.PENDING, purpose=Checkout.Purpose.RENEWAL)
-            .exclude(Exists(Subscription.objects.filter(pk=OuterRef("subscription_id"), status__in=Subscription.LIVE_STATUSES)))
-            .update(status=C.EXPIRED, updated_at=now)
+        result.renewals_closed = update_checkouts(
+            Checkout.objects.filter(status=C.PENDING, purpose=Checkout.Purpose.RENEWAL).exclude(
+                Exists(Subscription.objects.filter(pk=OuterRef("subscription_id"), status__in=Subscription.LIVE_STATUSES))
+            ),
+            status=C.EXPIRED,
+            updated_at=now,
         )
-        if result.renewals_closed:
-            publish_after_commit(status=C.EXPIRED, purpose=Checkout.Purpose.RENEWAL, updated_at=now)
     report("renewals_closed", result.renewals_closed)
 
     with transaction.atomic():

@@ -10,10 +10,9 @@ from django.utils import timezone
 
 from accounts.access import user_has_access
 from accounts.models import User
-from billing.gateways import ChargeStatus
 from billing.gateways.junglepay import charge_from_transaction
 from billing.models import Checkout, ReconciliationItem, Subscription
-from billing.services import activate_checkout, apply_charge, create_checkout
+from billing.services import apply_charge
 from legal.services import delete_account
 from tests.billing.paymentkit import JP, jp_checkout, junglepay, transaction
 from tests.billing.test_money_edges_charges import live_subscription_with_renewal

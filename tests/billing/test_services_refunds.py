@@ -4,7 +4,6 @@ apply_charge's `refunded`): a refund takes back what the refunded transaction pa
 and nothing another payment bought (contract §9.5).
 """
 
-from datetime import timedelta
 
 import pytest
 import responses
