@@ -316,6 +316,14 @@ class Checkout(models.Model):
     customer_birth_date = models.DateField(
         _("customer birth date"), null=True, blank=True, help_text=_("As declared at checkout (age of at least MIN_AGE).")
     )
+    # The buyer's cookie choice (legal.consent) when checking out: the ad platforms' server-side
+    # Purchase follows it (integrations.conversions). None: not asked (a renewal, an upgrade).
+    analytics_consent = models.BooleanField(
+        _("analytics consent"), null=True, blank=True, help_text=_("The buyer accepted analytics cookies when checking out.")
+    )
+    marketing_consent = models.BooleanField(
+        _("marketing consent"), null=True, blank=True, help_text=_("The buyer accepted marketing cookies and pixels when checking out.")
+    )
     # Where the sale came from (billing.tracking): {"first": {utm_source, ...}, "last": {...}}.
     tracking = models.JSONField(
         _("tracking"), default=dict, blank=True, help_text=_("Campaign parameters of the first and last visit.")

@@ -55,9 +55,37 @@ def value_brl(total_cents: int) -> float:
     return float(Decimal(total_cents) / 100)
 
 
+# The cookie choice each platform's server-side event needs (legal.consent): Meta and TikTok match
+# the buyer (hashed e-mail and phone, click ids) for advertising; GA4 gets an anonymous count.
+PLATFORM_CONSENT = {"meta": "marketing_consent", "tiktok": "marketing_consent", "ga4": "analytics_consent"}
+
+
+def buyer_consent(checkout: Checkout) -> dict[str, bool]:
+    """
+    The buyer's cookie choice for this sale: the checkout's own (recorded by
+    the checkout API), else, for a renewal or an upgrade (no browser there),
+    the latest one recorded on its subscription. None recorded: no consent.
+    """
+    choice = {field: getattr(checkout, field) for field in set(PLATFORM_CONSENT.values())}
+    if any(value is None for value in choice.values()) and checkout.subscription_id:
+        earlier = (
+            Checkout.objects.filter(subscription_id=checkout.subscription_id, marketing_consent__isnull=False)
+            .order_by("-created_at", "-pk")
+            .values(*choice)
+            .first()
+        )
+        choice = {field: choice[field] if choice[field] is not None else (earlier or {}).get(field) for field in choice}
+    return {field: bool(value) for field, value in choice.items()}
+
+
 def queue_purchase(checkout: Checkout) -> None:
-    """Called inside activation's transaction: one task per configured platform, after commit."""
-    platforms = TrackingPixels.current().platforms()
+    """
+    Called inside activation's transaction: one task per configured platform
+    the buyer's cookie choice allows (LGPD: the server-side event shares the
+    same data the pixel would, so it needs the same consent), after commit.
+    """
+    consent = buyer_consent(checkout)
+    platforms = [platform for platform in TrackingPixels.current().platforms() if consent[PLATFORM_CONSENT[platform]]]
     if not platforms:
         return
     public_id = str(checkout.public_id)

@@ -30,6 +30,7 @@ from billing.tracking import MAX_VALUE_LENGTH, TRACKING_KEYS
 from billing.webhooks import receive_webhook
 from config.errors import NotFound
 from legal import selectors as legal_selectors
+from legal.consent import read_consent
 from legal.models import LegalDocument
 from integrations.attribution import tracking_for_checkout
 from config.throttling import (
@@ -153,6 +154,7 @@ class CheckoutProcessApi(APIView):
         plan = Plan.objects.filter(pk=values["plan_id"]).first()
         if plan is None:
             raise InvalidInput("plan_id", _("This plan is not available."), code="plan_unavailable")
+        choice = read_consent(request)
         checkout = services.create_checkout(
             plan=plan,
             customer_name=values["name"],
@@ -169,6 +171,7 @@ class CheckoutProcessApi(APIView):
             coupon_code=values["coupon"],
             trial=values["trial"],
             tracking=tracking_for_checkout(request, values["tracking"]),
+            consent=(choice.analytics, choice.marketing),  # undecided: neither (the banner's default)
         )
         # Nothing to pay (a free trial, a 100% coupon): paid at once, no gateway charge.
         checkout = services.settle_free_checkout(checkout=checkout)

@@ -51,6 +51,7 @@ def create_checkout(
     coupon_code: str = "",
     trial: bool = False,
     tracking: dict | None = None,
+    consent: tuple[bool, bool] | None = None,
     now: datetime | None = None,
 ) -> Checkout:
     """
@@ -66,7 +67,9 @@ def create_checkout(
     whose message offers the paid plan.
 
     `tracking` is where the sale came from ({"first", "last"} touches,
-    billing.tracking); only known keys are kept.
+    billing.tracking); only known keys are kept. `consent` is the buyer's
+    cookie choice, (analytics, marketing): the ad platforms hear of the sale
+    only as far as it allows (integrations.conversions).
 
     `items` snapshots what is sold, as sent to the gateway; its lines add up
     to `total_cents`. A NEW checkout of a known user without a live
@@ -169,6 +172,8 @@ def create_checkout(
         terms_version=terms_version,
         terms_accepted_at=now if terms_version is not None else None,
         tracking=checkout_tracking(first=(tracking or {}).get("first"), last=(tracking or {}).get("last")),
+        analytics_consent=consent[0] if consent is not None else None,
+        marketing_consent=consent[1] if consent is not None else None,
         created_at=now,
     )
     if is_trial:

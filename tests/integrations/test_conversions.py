@@ -35,11 +35,13 @@ def pixels():
     )
 
 
-def _checkout():
+def _checkout(consent=(True, True)):
+    """A checkout of a buyer who accepted analytics and marketing cookies (unless `consent` says otherwise)."""
     return services.create_checkout(
         plan=PlanFactory(price_cents=2990), customer_name="Ana Souza", customer_email=" Ana@Example.com ",
         customer_phone="(11) 98765-4321", user=UserFactory(email="ana@example.com"),
         tracking={"last": {"utm_source": "instagram", "fbclid": "IwAR0abc", "ttclid": "E.C.P.tt"}},
+        consent=consent,
     )
 
 
@@ -152,6 +154,63 @@ def test_a_platform_that_is_down_delays_its_event_never_the_payment(pixels, djan
             outcomes[kw["platform"]] = "retry"
     assert outcomes == {"meta": "retry", "ga4": 204, "tiktok": 200}
     assert PlatformError in send_purchase_task.autoretry_for and send_purchase_task.max_retries >= 10
+
+
+# The buyer's cookie choice (legal.consent) governs the server-side events as it governs the pixels:
+# they carry the same data (hashed e-mail and phone, click ids) to the same platforms.
+
+
+@responses.activate
+def test_a_buyer_who_refused_marketing_cookies_sends_nothing_to_meta_or_tiktok(pixels, django_capture_on_commit_callbacks):
+    checkout = _checkout(consent=(True, False))
+    meta, ga4, tiktok = _pay(checkout, django_capture_on_commit_callbacks)
+    assert (meta.call_count, ga4.call_count, tiktok.call_count) == (0, 1, 0)
+
+
+@responses.activate
+def test_a_buyer_who_accepted_only_essential_cookies_sends_no_purchase(pixels, django_capture_on_commit_callbacks):
+    checkout = _checkout(consent=(False, False))
+    _pay(checkout, django_capture_on_commit_callbacks)
+    assert len(responses.calls) == 0
+
+
+@responses.activate
+def test_a_renewal_follows_the_cookie_choice_made_at_the_purchase(pixels, django_capture_on_commit_callbacks):
+    # given: a purchase by a buyer who refused marketing cookies, paid
+    first = _checkout(consent=(True, False))
+    with django_capture_on_commit_callbacks(execute=False):
+        subscription = services.activate_checkout(checkout=first)
+    renewal = services.create_checkout(
+        plan=first.plan, customer_name="Ana Souza", customer_email="ana@example.com", user=subscription.user,
+        purpose=Checkout.Purpose.RENEWAL, subscription=subscription,
+    )
+
+    # when: its renewal is paid (no browser: its choice is the purchase's)
+    meta, ga4, tiktok = _pay(renewal, django_capture_on_commit_callbacks)
+
+    # then
+    assert (meta.call_count, tiktok.call_count) == (0, 0) and ga4.call_count == 1
+
+
+def test_the_checkout_api_records_the_buyers_cookie_choice(api_client, settings):
+    from tests.billing.paymentkit import sandbox
+
+    settings.DEBUG, settings.SANDBOX_GATEWAY_ALLOWED = False, True
+    sandbox()
+    plan = PlanFactory()
+    body = {"plan_id": plan.pk, "payment_method": "pix", "order_bump_ids": [], "name": "Ana Souza", "email": "ana@example.com",
+            "cpf": "529.982.247-25", "phone": "(11) 98765-4321", "birth_date": "1990-05-17"}
+
+    api_client.cookies["cf_consent"] = "visitor1.10"  # analytics yes, marketing no
+    accepted = api_client.post("/api/checkout/process", body, format="json")
+    del api_client.cookies["cf_consent"]  # never decided: neither
+    undecided = api_client.post("/api/checkout/process", {**body, "email": "bia@example.com"}, format="json")
+
+    assert accepted.status_code == undecided.status_code == 201
+    first = Checkout.objects.get(public_id=accepted.json()["checkout_id"])
+    second = Checkout.objects.get(public_id=undecided.json()["checkout_id"])
+    assert (first.analytics_consent, first.marketing_consent) == (True, False)
+    assert (second.analytics_consent, second.marketing_consent) == (False, False)
 
 
 @responses.activate
