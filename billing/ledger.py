@@ -28,8 +28,19 @@ Kind = LedgerEntry.Kind
 Cause = LedgerEntry.Cause
 
 
-def record_payment(*, checkout: Checkout, now: datetime, transaction_id: str = "", amount_cents: int | None = None) -> LedgerEntry:
-    """Money that paid `checkout` (its total, or `amount_cents`), with the checkout's credit and discount beside it."""
+def write(*entries: LedgerEntry) -> list[LedgerEntry]:
+    """Several rows of one change in one INSERT (an activation writes its payment and its days together)."""
+    return LedgerEntry.objects.bulk_create(entries)
+
+
+def record_payment(
+    *, checkout: Checkout, now: datetime, transaction_id: str = "", amount_cents: int | None = None, save: bool = True
+) -> list[LedgerEntry]:
+    """
+    Money that paid `checkout` (its total, or `amount_cents`), with the
+    checkout's credit and discount beside it; `save=False` returns the rows
+    unsaved, for `write` to insert with others.
+    """
     common = dict(
         checkout=checkout,
         subscription_id=checkout.subscription_id,
@@ -50,15 +61,14 @@ def record_payment(*, checkout: Checkout, now: datetime, transaction_id: str = "
         rows.append(
             LedgerEntry(kind=Kind.DISCOUNT, cause=Cause.CHECKOUT, amount_cents=checkout.discount_cents, coupon_id=checkout.coupon_id, **common)
         )
-    LedgerEntry.objects.bulk_create(rows)
-    return rows[0]
+    return write(*rows) if save else rows
 
 
 def record_marketplace_payment(
-    *, subscription: Subscription, external_id: str, amount_cents: int, now: datetime
+    *, subscription: Subscription, external_id: str, amount_cents: int, now: datetime, save: bool = True
 ) -> LedgerEntry:
     """A marketplace (Dias) PAID that bought days: a payment keyed by the marketplace's transaction id."""
-    return LedgerEntry.objects.create(
+    entry = LedgerEntry(
         kind=Kind.PAYMENT,
         cause=Cause.MARKETPLACE,
         amount_cents=amount_cents or 0,
@@ -68,6 +78,7 @@ def record_marketplace_payment(
         user_id=subscription.user_id,
         created_at=now,
     )
+    return write(entry)[0] if save else entry
 
 
 def record_listed(
@@ -140,9 +151,10 @@ def record_grant(
     checkout: Checkout | None = None,
     actor=None,
     note: str = "",
+    save: bool = True,
 ) -> LedgerEntry:
     """Days [starts_at, ends_at) of `subscription`, bought by `checkout` or given by `cause` (an admin: `actor`, `note`)."""
-    return LedgerEntry.objects.create(
+    entry = LedgerEntry(
         kind=Kind.GRANT,
         cause=cause,
         starts_at=starts_at,
@@ -154,6 +166,7 @@ def record_grant(
         note=(note or "")[:500],
         created_at=now,
     )
+    return write(entry)[0] if save else entry
 
 
 def record_revoke(
@@ -166,6 +179,7 @@ def record_revoke(
     checkout: Checkout | None = None,
     actor=None,
     note: str = "",
+    save: bool = True,
 ) -> LedgerEntry:
     """
     Access taken back from `starts_at` on: every day granted before this row
@@ -173,7 +187,7 @@ def record_revoke(
     subscription had (kept for reading; never before `starts_at`).
     """
     ends_at = max(ends_at or starts_at, starts_at)
-    return LedgerEntry.objects.create(
+    entry = LedgerEntry(
         kind=Kind.REVOKE,
         cause=cause,
         starts_at=starts_at,
@@ -185,6 +199,7 @@ def record_revoke(
         note=(note or "")[:500],
         created_at=now,
     )
+    return write(entry)[0] if save else entry
 
 
 def record_erasure(*, user, now: datetime) -> LedgerEntry:
