@@ -18,26 +18,59 @@ Public interface (stable; the property test and the command rely on it):
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from billing.audit.invariants import CHECKS
 from billing.audit.report import ROW_LIMIT, AuditReport, Violation
-from billing.ledger_models import LedgerEntry
+from billing.ledger_models import LedgerEntry, MoneyAuditRun
 from billing.models import Subscription
 
-__all__ = ["ROW_LIMIT", "AuditReport", "Violation", "coverage", "expected_access", "run_audit"]
+__all__ = ["ROW_LIMIT", "AuditReport", "Violation", "coverage", "expected_access", "record_audit_run", "run_audit"]
 
 
 def run_audit(*, since: datetime | None = None, now: datetime | None = None) -> AuditReport:
     """Every invariant of contract §9, over the whole database or the rows touched since `since`."""
     now = now or timezone.now()
     report = AuditReport(since=since, now=now)
-    for check in CHECKS:
-        report.violations.extend(check(since=since, now=now))
+    started = time.monotonic()
+    executed = []
+
+    def count(execute, sql, params, many, context):
+        executed.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(count):
+        for check in CHECKS:
+            report.violations.extend(check(since=since, now=now))
+    report.queries = len(executed)
+    report.duration_ms = int((time.monotonic() - started) * 1000)
     return report
+
+
+# The violations a run keeps for the admin page (the command prints them all).
+KEPT_VIOLATIONS = 200
+
+
+def record_audit_run(report: AuditReport, *, started_at: datetime) -> MoneyAuditRun:
+    """The run, for the admin's money audit page (the only write the audit makes: its own record)."""
+    return MoneyAuditRun.objects.create(
+        started_at=started_at,
+        finished_at=timezone.now(),
+        since=report.since,
+        duration_ms=report.duration_ms,
+        queries=report.queries,
+        violation_count=len(report.violations),
+        counts=report.counts(),
+        summary=[
+            {"invariant": v.invariant, "code": v.code, "message": v.message, "rows": v.rows}
+            for v in report.violations[:KEPT_VIOLATIONS]
+        ],
+    )
 
 
 def coverage(subscription_id: int) -> list[tuple[datetime, datetime, str]]:
