@@ -44,6 +44,8 @@ class ChargeStatus(enum.StrEnum):
 # Provider statuses that refund a charge (ChargeStatus.REFUNDED) but may be
 # reversed: a PIX dispute (MED) decided for the seller goes back to `paid`.
 DISPUTED_PROVIDER_STATUSES = frozenset({"in_protest"})
+# Provider statuses of a refund the customer's bank forced (payment.chargedback, not .refunded).
+CHARGEBACK_PROVIDER_STATUSES = frozenset({"chargedback", "in_protest"})
 
 
 class NotificationInvalid(Exception):
