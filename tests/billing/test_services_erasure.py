@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from accounts.access import user_has_access
 from accounts.models import User
+from billing.audit import run_audit
 from billing.gateways.junglepay import charge_from_transaction
 from billing.models import Checkout, ReconciliationItem, Subscription
 from billing.services import apply_charge
@@ -59,7 +60,7 @@ def test_a_pix_paid_after_the_account_was_deleted_is_listed_for_a_refund_and_gra
     # then: the money is recorded and listed; no period on the anonymised account
     _assert_listed_not_granted(checkout, user)
     assert not Subscription.objects.filter(user=user, status=Subscription.Status.ACTIVE).exists()
-
+    assert run_audit(now=now + timedelta(hours=1)).violations == []  # contract §9 holds after it
 
 def test_a_guest_pix_paid_after_the_account_was_deleted_creates_no_account_and_is_listed(jp):
     # given: a guest checkout of a confirmed account's e-mail, and the account deleted
@@ -73,7 +74,7 @@ def test_a_guest_pix_paid_after_the_account_was_deleted_creates_no_account_and_i
 
     _assert_listed_not_granted(checkout, None)
     assert User.objects.count() == accounts  # no account for the anonymous address
-
+    assert run_audit(now=now + timedelta(hours=1)).violations == []  # contract §9 holds after it
 
 def test_a_renewal_paid_after_the_account_was_deleted_is_listed_for_a_refund(jp):
     now = timezone.now()

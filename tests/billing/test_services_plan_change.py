@@ -3,6 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from billing.audit import run_audit
 from billing.models import Checkout, Coupon, Subscription
 from billing.services import (
     activate_checkout,
@@ -154,7 +155,7 @@ def test_an_upgrade_credits_the_unused_part_of_what_a_half_price_coupon_buyer_pa
 
     # then: 1495 × 20/30 = 996,67 → 997, not the full price's 1993
     assert change.checkout.credit_cents == 997
-
+    assert run_audit(now=NOW + timedelta(days=10)).violations == []  # contract §9 holds after it
 
 def test_an_upgrade_credits_nothing_for_a_period_a_full_coupon_paid(monthly, quarterly):
     create_coupon(code="GRATIS", kind=Coupon.Kind.PERCENT, value=100, starts_at=NOW - timedelta(days=1))
@@ -181,7 +182,7 @@ def test_trial_days_left_when_the_first_charge_is_paid_are_worth_nothing_in_an_u
 
     # then: the 30 paid days are worth what was paid; the 2 trial days left, nothing
     assert change.checkout.credit_cents == 2990
-
+    assert run_audit(now=NOW + timedelta(days=10)).violations == []  # contract §9 holds after it
 
 def test_a_renewal_paid_early_credits_both_paid_periods_at_their_price(monthly, quarterly):
     # given: the monthly plan paid, then its renewal paid 2 days early: 32 paid days ahead
@@ -212,7 +213,7 @@ def test_a_recurring_coupon_for_one_plan_stops_discounting_after_an_upgrade(mont
     assert sub.coupon is None and sub.coupon_renewals_left is None
     renewal = Checkout.objects.get(purpose=Checkout.Purpose.RENEWAL)
     assert (renewal.plan, renewal.discount_cents, renewal.total_cents, renewal.coupon) == (quarterly, 0, 7990, None)
-
+    assert run_audit(now=NOW + timedelta(days=10)).violations == []  # contract §9 holds after it
 
 def test_a_recurring_coupon_for_one_plan_does_not_discount_a_scheduled_downgrade(monthly, quarterly):
     # given: the quarterly plan bought with a coupon for it alone; a downgrade to monthly scheduled
@@ -228,7 +229,7 @@ def test_a_recurring_coupon_for_one_plan_does_not_discount_a_scheduled_downgrade
     # then: full price, and the coupon no longer rides on the subscription
     assert (renewal.plan, renewal.discount_cents, renewal.total_cents) == (monthly, 0, 2990)
     assert sub.plan == monthly and sub.coupon is None
-
+    assert run_audit(now=NOW + timedelta(days=10)).violations == []  # contract §9 holds after it
 
 def test_a_recurring_coupon_for_every_plan_keeps_discounting_after_an_upgrade(monthly, quarterly):
     create_coupon(code="TODOS50", kind=Coupon.Kind.PERCENT, value=50, starts_at=NOW - timedelta(days=1), renewals=None)

@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.access import user_has_access
+from billing.audit import run_audit
 from billing import selectors
 from billing.exceptions import TransitionNotAllowed
 from billing.gateways.junglepay import charge_from_transaction
@@ -68,14 +69,15 @@ def test_a_renewal_paid_after_a_withdrawal_is_listed_for_a_person_and_never_revi
     assert renewal.status == Checkout.Status.PAID and renewal.subscription is None
     item = ReconciliationItem.objects.get(kind=ReconciliationItem.Kind.VOIDED_CHARGE_PAID)
     assert (item.checkout, item.amount_cents) == (renewal, renewal.total_cents)
-
+    assert run_audit(now=now + timedelta(days=11)).violations == []  # contract §9 holds after it
 
 def test_a_second_withdrawal_never_asks_again_for_a_refund_already_requested(jp):
     # given: a withdrawal whose refund is still pending, then the admin gives the subscription back
     now = timezone.now()
     subscription, first, _renewal = _subscribed_with_renewal(jp, now=now)
     withdraw_subscription(subscription=subscription, now=now)
-    activate_subscription(subscription=subscription, now=now + timedelta(hours=1))
+    staff = UserFactory(is_staff=True)
+    activate_subscription(subscription=subscription, reason="customer asked to come back", actor=staff, now=now + timedelta(hours=1))
 
     # when: the buyer withdraws again, inside the window
     withdrawal = withdraw_subscription(subscription=subscription, now=now + timedelta(hours=2))
@@ -84,7 +86,7 @@ def test_a_second_withdrawal_never_asks_again_for_a_refund_already_requested(jp)
     assert (withdrawal.subscription.status, withdrawal.subscription.last_reason) == ("refunded", "withdrawn")
     assert list(RefundRequest.objects.values_list("checkout_id", flat=True)) == [first.pk]
     assert withdrawal.amount_cents == first.total_cents
-
+    assert run_audit(now=now + timedelta(days=11)).violations == []  # contract §9 holds after it
 
 def _trial_then_first_charge(*, now, paid_on_day):
     """A 7-day free trial from `now`, its first charge (R$ 29,90) paid on `paid_on_day`."""
@@ -109,7 +111,7 @@ def test_after_a_free_trial_the_withdrawal_window_opens_at_the_first_payment_abo
     # then: inside the window; what was paid is refunded
     assert withdrawal.amount_cents == 2990
     assert [r.checkout_id for r in withdrawal.refunds] == [first_charge.pk]
-
+    assert run_audit(now=now + timedelta(days=11)).violations == []  # contract §9 holds after it
 
 def test_a_free_trial_alone_opens_no_withdrawal_window(settings):
     plan = PlanFactory(price_cents=2990, trial_days=7)
