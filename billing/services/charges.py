@@ -24,8 +24,8 @@ what it finds.
 3. Under the row lock again: store the charge and close the attempt.
 
 Card charges (captured at once, where a second charge is money taken twice)
-use the same three steps: `begin_charge_attempt`, `charge_once`,
-`store_charge`.
+use the same steps: `begin_charge_attempt` under their lock, `charge_once`
+(or `adopt_in_flight_charge`) outside it, then their own step 3.
 
 A charge that can no longer be paid (its PIX expired, or its gateway is no
 longer the active one) is replaced by a fresh one for the same checkout (same
