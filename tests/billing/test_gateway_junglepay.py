@@ -9,9 +9,9 @@ import responses
 from responses import matchers
 
 from billing.services import issue_pix_charge
-from billing.services.charges import CREATE_UNCONFIRMED
 from billing.gateways import ChargeStatus, GatewayRejected, GatewayUnavailable, gateway_for
-from billing.models import Checkout
+from billing.gateways.base import gateway_budget
+from billing.models import ChargeAttempt, Checkout
 from billing.services import create_checkout
 from config.api_errors import status_for
 from tests.concurrency import race
@@ -93,7 +93,7 @@ def test_a_500_is_a_clear_error_and_the_retry_looks_up_before_creating(jp, check
 
     assert excinfo.value.code == "gateway_unavailable" and status_for(excinfo.value) == 503
     checkout.refresh_from_db()
-    assert checkout.gateway_status == CREATE_UNCONFIRMED and checkout.gateway_transaction_id == ""
+    assert checkout.charge_attempts.get().outcome == ChargeAttempt.Outcome.UNCONFIRMED and checkout.gateway_transaction_id == ""
 
     # when: the buyer tries again and the charge turns out to exist after all
     responses.replace(
@@ -269,3 +269,28 @@ def test_a_refusal_that_quotes_the_key_is_not_shown(jp, checkout):
         issue_pix_charge(checkout_id=checkout.public_id)
 
     assert SECRET not in excinfo.value.message and status_for(excinfo.value) == 400
+
+
+@responses.activate
+def test_gets_inside_a_request_budget_are_retried_within_it(jp, checkout):
+    # given: one 503, then the answer, while a request's budget runs
+    responses.get(f"{JP}/transactions/282", status=503)
+    responses.get(f"{JP}/transactions/282", json=created(checkout, status="paid"))
+
+    # when
+    with gateway_budget(5):
+        charge = gateway_for(jp).fetch_charge("282")
+
+    # then: retried by the client itself (urllib3's retries know no deadline)
+    assert charge.status == ChargeStatus.PAID
+    assert len(responses.calls) == 2
+
+
+@responses.activate
+def test_gets_inside_a_budget_stop_when_it_is_spent(jp):
+    responses.get(f"{JP}/transactions/282", status=503)
+
+    with gateway_budget(0.7), pytest.raises(GatewayUnavailable):
+        gateway_for(jp).fetch_charge("282")
+
+    assert len(responses.calls) == 1  # the 0.3 s backoff left no time for a second try

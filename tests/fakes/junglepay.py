@@ -6,6 +6,7 @@ it can answer slowly, fail, or answer garbage, and it remembers what was created
 import json
 import threading
 import time
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
@@ -15,6 +16,11 @@ class FakeJunglePay:
         self.transactions: dict[int, dict] = {}
         self.posts = 0
         self.create_delay = 0.0  # seconds before answering a create (the charge exists meanwhile)
+        self.get_delay = 0.0  # seconds before answering any GET (a hanging provider)
+        self.gets = 0
+        # Set while a create or a GET is being answered slowly: a test waits for it to kill the caller mid-call.
+        self.create_started = threading.Event()
+        self.get_started = threading.Event()
         self.create_mode = "ok"  # "ok" | "fail_before_create" | "garbage_before_create"
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -31,6 +37,15 @@ class FakeJunglePay:
     def __exit__(self, *exc):
         self._server.shutdown()
         self._server.server_close()
+
+    def mark_paid(self, transaction_id: int) -> dict:
+        """The buyer paid: the charge reads `paid` from now on; returns the postback JunglePay would send."""
+        with self._lock:
+            transaction = self.transactions[transaction_id]
+            transaction["status"] = "paid"
+            transaction["paidAt"] = datetime.now(UTC).isoformat()
+            snapshot = dict(transaction)
+        return {"id": 900000 + transaction_id, "type": "transaction", "objectId": str(transaction_id), "data": snapshot}
 
     def _create(self, body: dict) -> dict:
         with self._lock:
@@ -81,10 +96,15 @@ class FakeJunglePay:
                 if fake.create_mode == "garbage_before_create":
                     return self._send(200, None, raw=b"<html>Bad Gateway</html>")
                 transaction = fake._create(body)
+                fake.create_started.set()
                 time.sleep(fake.create_delay)
                 self._send(200, transaction)
 
             def do_GET(self):
+                with fake._lock:
+                    fake.gets += 1
+                fake.get_started.set()
+                time.sleep(fake.get_delay)
                 parsed = urlparse(self.path)
                 parts = parsed.path.rstrip("/").split("/")
                 if parts[-1] == "transactions":
