@@ -1,8 +1,10 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_failure, task_postrun, task_prerun, task_success
 from django.db import close_old_connections
+
+from config.metrics import remember_task_end
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -20,3 +22,14 @@ def _database_connection_as_for_a_request(sender=None, **kwargs):
     its caller's request or transaction, whose connection is not the task's to close."""
     if sender is not None and not getattr(sender.request, "is_eager", False):
         close_old_connections()
+
+
+@task_success.connect
+def _remember_success(sender=None, result=None, **kwargs):
+    """The end of a periodic job with no row of its own (the sweep), for /metrics (config/metrics.py)."""
+    remember_task_end(sender.name, ok=True, result=result)
+
+
+@task_failure.connect
+def _remember_failure(sender=None, **kwargs):
+    remember_task_end(sender.name, ok=False)

@@ -74,6 +74,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every answer is counted and timed, and every log line of the request carries its id.
+    "config.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -419,8 +421,8 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
-    # /healthz is probed over plain HTTP by the load balancer.
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    # /healthz and /metrics are probed over plain HTTP inside the network (load balancer, Prometheus).
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 
 # ---------------------------------------------------------------------------
 # Logging: one structured line per event on stdout, secrets redacted
@@ -446,3 +448,34 @@ LOGGING = {
         "urllib3": {"level": "WARNING"},
     },
 }
+
+# ---------------------------------------------------------------------------
+# Metrics (config/metrics.py)
+# ---------------------------------------------------------------------------
+# Bearer token GET /metrics requires; unset, /metrics answers 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# prometheus-client's multiprocess mode, read by the library itself from the environment: an empty
+# directory shared by gunicorn's workers (config/gunicorn.py wipes it when the master starts).
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+
+# ---------------------------------------------------------------------------
+# Error reporting (config/sentry.py): off unless SENTRY_DSN is set
+# ---------------------------------------------------------------------------
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env.str("SENTRY_ENVIRONMENT", default="development" if DEBUG else "production")
+# Which build an error came from: set it to the deployed commit (CI: the git sha).
+SENTRY_RELEASE = env.str("SENTRY_RELEASE", default="")
+# Share of requests and tasks traced for performance (0 to 1); errors are always sent.
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
+if not 0 <= SENTRY_TRACES_SAMPLE_RATE <= 1:
+    raise ImproperlyConfigured("SENTRY_TRACES_SAMPLE_RATE must be between 0 and 1.")
+if SENTRY_DSN and not TESTING:
+    # Here, in settings, so every process (gunicorn workers, celery worker and beat, commands) reports.
+    from config.sentry import default_release, init_sentry  # noqa: E402 - needs nothing of Django but must run once settings are read
+
+    init_sentry(
+        dsn=SENTRY_DSN,
+        environment=SENTRY_ENVIRONMENT,
+        release=SENTRY_RELEASE or default_release(),
+        traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
+    )
