@@ -1,14 +1,17 @@
 from smtplib import SMTPException
 
 from celery import shared_task
+from django.conf import settings
 
 
 @shared_task(
     name="accounts.tasks.send_set_password_email",
     autoretry_for=(SMTPException, OSError),
     retry_backoff=30,
-    retry_backoff_max=30 * 60,
-    max_retries=8,
+    # At most TASK_RETRY_WAIT_MAX between tries (it must stay below the broker's visibility timeout);
+    # 20 tries cover about an hour and a half of SMTP outage.
+    retry_backoff_max=settings.TASK_RETRY_WAIT_MAX,
+    max_retries=20,
 )
 def send_set_password_email(user_id: int) -> None:
     from accounts.services import send_set_password_email as send
@@ -20,8 +23,10 @@ def send_set_password_email(user_id: int) -> None:
     name="accounts.tasks.send_confirmation_email",
     autoretry_for=(SMTPException, OSError),
     retry_backoff=30,
-    retry_backoff_max=30 * 60,
-    max_retries=8,
+    # At most TASK_RETRY_WAIT_MAX between tries (it must stay below the broker's visibility timeout);
+    # 20 tries cover about an hour and a half of SMTP outage.
+    retry_backoff_max=settings.TASK_RETRY_WAIT_MAX,
+    max_retries=20,
 )
 def send_confirmation_email(user_id: int) -> None:
     from accounts.services import send_confirmation_email as send

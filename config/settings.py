@@ -337,7 +337,15 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2}
+# The longest a task waits before its next try (the e-mails' and conversions' retry_backoff_max).
+TASK_RETRY_WAIT_MAX = 5 * 60
+# With acks_late, a message taken by a worker that dies stays in Redis's `unacked` set until this many
+# seconds pass, then goes back to the queue (kombu's default is an hour: a killed worker's e-mails
+# waited that long). A retry waiting for its countdown is such a message too, so this must stay above
+# TASK_RETRY_WAIT_MAX plus a task's run, or the waiting retry is delivered twice
+# (tests/config/test_settings.py checks every task against it).
+CELERY_VISIBILITY_TIMEOUT = 10 * 60
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 # Celery's Django fixup closes the database connection before and after every task unless
 # this is set: a worker then reconnects per task (bench/outbound.py). Set, it keeps the
 # connection for this many tasks; config/celery.py applies Django's own rule (CONN_MAX_AGE,
