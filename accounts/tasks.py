@@ -32,3 +32,12 @@ def send_confirmation_email(user_id: int) -> None:
     from accounts.services import send_confirmation_email as send
 
     send(user_id=user_id)
+
+
+@shared_task(name="accounts.tasks.clear_expired_sessions")
+def clear_expired_sessions() -> None:
+    """Beat, daily (config/beat.py): Django's `clearsessions`. Sessions are written through to the
+    database (cached_db), one row per visitor who got a session, and never deleted otherwise."""
+    from django.contrib.sessions.backends.db import SessionStore  # noqa: PLC0415 - as the tasks above: no model import at autodiscovery
+
+    SessionStore.clear_expired()

@@ -11,6 +11,8 @@ PERIODIC_TASKS = [
     {"name": "Retry failed webhooks", "task": "billing.tasks.retry_failed_webhooks", "every": 10 * 60},  # */10 * * * *
     {"name": "Deliver outbound webhooks", "task": "integrations.tasks.deliver_due_webhooks", "every": 60},  # * * * * *
     {"name": "Reconcile payments", "task": "billing.tasks.reconcile_payments", "crontab": {"minute": "30", "hour": "4"}},  # 30 4 * * *
+    {"name": "Prune outbox", "task": "integrations.tasks.prune_outbox", "crontab": {"minute": "10", "hour": "5"}},  # 10 5 * * *
+    {"name": "Clear expired sessions", "task": "accounts.tasks.clear_expired_sessions", "crontab": {"minute": "20", "hour": "5"}},  # 20 5 * * *
 ]
 
 

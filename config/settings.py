@@ -301,6 +301,10 @@ ATTRIBUTION_COOKIE_DAYS = env.int("ATTRIBUTION_COOKIE_DAYS", default=30)
 # Outbound webhooks: per-request timeout (s) and how long a failing delivery is retried.
 OUTBOUND_WEBHOOK_TIMEOUT = env.int("OUTBOUND_WEBHOOK_TIMEOUT", default=10)
 OUTBOUND_WEBHOOK_RETRY_DAYS = env.int("OUTBOUND_WEBHOOK_RETRY_DAYS", default=3)
+# Delivered outbound deliveries (and their events) older than this are pruned daily (integrations/retention.py).
+OUTBOX_RETENTION_DAYS = env.int("OUTBOX_RETENTION_DAYS", default=90)
+if OUTBOX_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured("OUTBOX_RETENTION_DAYS must be at least 1.")
 # Ad platforms' server-side APIs (overridable for a staging proxy).
 META_GRAPH_URL = env.str("META_GRAPH_URL", default="https://graph.facebook.com/v19.0")
 GA4_COLLECT_URL = env.str("GA4_COLLECT_URL", default="https://www.google-analytics.com/mp/collect")
