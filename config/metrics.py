@@ -19,11 +19,13 @@ outcomes are from fixed sets.
 
 import hmac
 import logging
+import os
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from django.conf import settings
 from django.core.cache import cache
@@ -37,6 +39,13 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
 logger = logging.getLogger(__name__)
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # Any process of the site may count (a `manage.py migrate` before gunicorn starts, a worker):
+    # prometheus-client opens its file in this directory when a metric is made, and fails without it.
+    # (Read from the environment, as prometheus-client does: this module is imported with config/celery.py,
+    # before the settings are.)
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 
 # ---------------------------------------------------------------------------
 # Counted where they happen (multiprocess-safe through PROMETHEUS_MULTIPROC_DIR)

@@ -342,13 +342,16 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # The longest a task waits before its next try (the e-mails' and conversions' retry_backoff_max).
-TASK_RETRY_WAIT_MAX = 5 * 60
+TASK_RETRY_WAIT_MAX = env.int("TASK_RETRY_WAIT_MAX", default=5 * 60)
 # With acks_late, a message taken by a worker that dies stays in Redis's `unacked` set until this many
 # seconds pass, then goes back to the queue (kombu's default is an hour: a killed worker's e-mails
 # waited that long). A retry waiting for its countdown is such a message too, so this must stay above
 # TASK_RETRY_WAIT_MAX plus a task's run, or the waiting retry is delivered twice
 # (tests/config/test_settings.py checks every task against it).
-CELERY_VISIBILITY_TIMEOUT = 10 * 60
+# (`make drill` shortens both, so that a killed worker's tasks come back within its run.)
+CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=10 * 60)
+if CELERY_VISIBILITY_TIMEOUT < TASK_RETRY_WAIT_MAX + 60:
+    raise ImproperlyConfigured("CELERY_VISIBILITY_TIMEOUT must exceed TASK_RETRY_WAIT_MAX by a minute at least.")
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 # Celery's Django fixup closes the database connection before and after every task unless
 # this is set: a worker then reconnects per task (bench/outbound.py). Set, it keeps the
