@@ -23,6 +23,7 @@ import os
 import re
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,6 +72,16 @@ def record_card_refusal(code: str) -> None:
     """Count a refused card charge. `code` is the gateway's refusal code (e.g. "insufficient_funds"),
     never its message or anything of the buyer's: it becomes a label, kept short and plain."""
     CARD_REFUSALS.labels(code=_CODE.sub("_", (code or "unknown").lower())[:32] or "unknown").inc()
+
+
+@contextmanager
+def open_sse_stream():
+    """Around a server-sent event stream's life (the checkout events stream, when it exists): counted while open."""
+    SSE_STREAMS.inc()
+    try:
+        yield
+    finally:
+        SSE_STREAMS.dec()
 
 
 class RequestMetricsMiddleware:

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from billing.models import Checkout, WebhookEvent
 from config import metrics
-from config.metrics import LastRun, record_card_refusal, register_last_run_reader, remember_task_end
+from config.metrics import LastRun, open_sse_stream, record_card_refusal, register_last_run_reader, remember_task_end
 from tests.factories import CheckoutFactory
 from whitelabel.models import SyncRun
 
@@ -112,6 +112,17 @@ def test_card_refusals_are_counted_by_a_plain_code(client, metrics_on):
     record_card_refusal("Insufficient-Funds")
 
     assert value(scrape(client), "creatorflix_card_refusals_total", code="insufficient_funds") == before + 1
+
+
+@pytest.mark.django_db
+def test_open_sse_streams_are_counted_while_open(client, metrics_on):
+    before = value(scrape(client), "creatorflix_sse_streams_open")
+
+    with open_sse_stream(), open_sse_stream():
+        during = value(scrape(client), "creatorflix_sse_streams_open")
+
+    assert during == before + 2
+    assert value(scrape(client), "creatorflix_sse_streams_open") == before
 
 
 @pytest.mark.django_db
