@@ -71,22 +71,9 @@ def _scrub(value, key: str = ""):
     return value
 
 
-# Event keys that name code, not people: left as they are (a frame's function "process_card" stays).
-_CODE_KEYS = {"exception", "threads", "sdk", "contexts", "modules", "breadcrumbs", "spans", "logentry", "request", "extra"}
-
-
 def scrub_event(event: dict, hint: dict | None = None) -> dict:
-    """Sentry's `before_send`/`before_send_transaction`: mask personal data and secrets everywhere."""
-    scrubbed = {}
-    for key, value in event.items():
-        if key == "exception":
-            scrubbed[key] = _scrub_exception(value)
-        elif key in _CODE_KEYS:
-            scrubbed[key] = _scrub(value)
-        else:
-            scrubbed[key] = _scrub(value, key) if key in ("user", "tags") else _scrub(value)
-    scrubbed.pop("user", None)
-    return scrubbed
+    """Sentry's `before_send`/`before_send_transaction`: mask personal data and secrets everywhere; no user at all."""
+    return {key: _scrub_exception(value) if key == "exception" else _scrub(value) for key, value in event.items() if key != "user"}
 
 
 _FRAME_DATA = {"vars", "pre_context", "context_line", "post_context"}
