@@ -51,16 +51,19 @@ def gunicorn(tmp_path):
             cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"{base}/metrics", timeout=5)  # (not counted with the healthz requests below)
-            break
-        except requests.RequestException:
-            time.sleep(0.2)
-    yield base, log
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=20)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                requests.get(f"{base}/metrics", timeout=5)  # (not counted with the healthz requests below)
+                break
+            except requests.RequestException:
+                time.sleep(0.2)
+        yield base, log
+    finally:
+        # Stopped by its own process group, whether it came up or not.
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
 
 
 @pytest.mark.postgres
