@@ -10,4 +10,4 @@ RUN DEBUG=true python manage.py compilemessages --ignore=.venv -v 0 \
 RUN useradd --system --home /app app && chown -R app /app
 USER app
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "60", "--access-logfile", "-"]
+CMD ["gunicorn", "-c", "config/gunicorn_conf.py", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 RUN_ENV := DEBUG=true DATABASE_URL=sqlite:///db.sqlite3 REDIS_URL= AWS_STORAGE_BUCKET_NAME=
 
 # `make rehearsal` boots the production shape (nginx, gunicorn, celery, LocalStack S3, SMTP) and drives a buyer.
-.PHONY: install run test test-next-year rehearsal migrate messages compile-messages bench-sweep bench-sync bench-api bench-webhooks bench-load bench-launch bench-outbound bench-audit clean
+.PHONY: install run test test-next-year rehearsal drill migrate messages compile-messages bench-sweep bench-sync bench-api bench-webhooks bench-load bench-launch bench-outbound bench-audit clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,12 @@ test-next-year: install
 rehearsal: install
 	$(MAKE) compile-messages
 	$(BIN)/python -m rehearsal.run
+
+# The fault drill (docs/operations.md, ~6 min): a private PostgreSQL and Redis it can kill, gunicorn, celery
+# worker and beat, the fake JunglePay; five faults under buyers' traffic, each counted, failing on a loss or duplicate.
+drill: install
+	$(MAKE) compile-messages
+	$(BIN)/python -m rehearsal.drill $(DRILL_ARGS)
 
 # Each app keeps its own catalogue (<app>/locale); config/ and templates/ use ./locale.
 APPS := accounts billing catalog whitelabel

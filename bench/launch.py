@@ -295,7 +295,7 @@ class Site:
         conf = (ROOT / "rehearsal/nginx.conf.template").read_text()
         for key, value in {
             "run_dir": str(RUN_DIR),
-            "gunicorn_port": str(self.ports["gunicorn"]),
+            "upstream_servers": f"server 127.0.0.1:{self.ports['gunicorn']};",
             "nginx_port": str(self.ports["nginx"]),
         }.items():
             conf = conf.replace("{{" + key + "}}", value)

@@ -133,7 +133,9 @@ def send_renewal_notices(*, notices) -> int:
     name="billing.tasks.send_renewal_notices",
     autoretry_for=(OSError,),
     retry_backoff=60,
-    max_retries=5,
+    # Below the broker's visibility timeout (config/settings.py); 7 tries cover about 25 minutes.
+    retry_backoff_max=settings.TASK_RETRY_WAIT_MAX,
+    max_retries=7,
 )
 def send_renewal_notices_task(*, notices: list) -> int:
     """E-mails a chunk of renewal links, queued by the sweep after its commit."""
@@ -144,7 +146,9 @@ def send_renewal_notices_task(*, notices: list) -> int:
     name="billing.tasks.send_recovery_reminders",
     autoretry_for=(OSError,),
     retry_backoff=60,
-    max_retries=5,
+    # Below the broker's visibility timeout (config/settings.py); 7 tries cover about 25 minutes.
+    retry_backoff_max=settings.TASK_RETRY_WAIT_MAX,
+    max_retries=7,
 )
 def send_recovery_reminders_task(*, reminders: list) -> int:
     """E-mails a chunk of unpaid-checkout reminders, queued by the sweep after its commit."""

@@ -13,6 +13,8 @@ PERIODIC_TASKS = [
     {"name": "Deliver outbound webhooks", "task": "integrations.tasks.deliver_due_webhooks", "every": 60},  # * * * * *
     {"name": "Reconcile payments", "task": "billing.tasks.reconcile_payments", "crontab": {"minute": "30", "hour": "4"}},  # 30 4 * * *
     {"name": "Audit money", "task": "billing.tasks.audit_money", "crontab": {"minute": "0", "hour": "5"}},  # 0 5 * * *
+    {"name": "Prune outbox", "task": "integrations.tasks.prune_outbox", "crontab": {"minute": "10", "hour": "5"}},  # 10 5 * * *
+    {"name": "Clear expired sessions", "task": "accounts.tasks.clear_expired_sessions", "crontab": {"minute": "20", "hour": "5"}},  # 20 5 * * *
 ]
 
 

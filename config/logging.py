@@ -50,7 +50,9 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in vars(record).items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
-                payload[key] = value if isinstance(value, (int, float, bool, type(None))) else str(value)
+                # Objects are redacted once rendered: django.request's `request` extra renders its
+                # query string, the postback's `?token=` included.
+                payload[key] = value if isinstance(value, (int, float, bool, type(None))) else redact(str(value))
         if record.exc_info:
             payload["exc"] = redact(self.formatException(record.exc_info))
         return json.dumps(payload, ensure_ascii=False)

@@ -74,6 +74,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every answer is counted and timed, and every log line of the request carries its id.
+    "config.metrics.RequestMetricsMiddleware",
+    "config.request_id.RequestIdMiddleware",
     # First: the budget for payment-provider calls counts from the request's start.
     "config.middleware.GatewayBudgetMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -308,6 +311,10 @@ ATTRIBUTION_COOKIE_DAYS = env.int("ATTRIBUTION_COOKIE_DAYS", default=30)
 # Outbound webhooks: per-request timeout (s) and how long a failing delivery is retried.
 OUTBOUND_WEBHOOK_TIMEOUT = env.int("OUTBOUND_WEBHOOK_TIMEOUT", default=10)
 OUTBOUND_WEBHOOK_RETRY_DAYS = env.int("OUTBOUND_WEBHOOK_RETRY_DAYS", default=3)
+# Delivered outbound deliveries (and their events) older than this are pruned daily (integrations/retention.py).
+OUTBOX_RETENTION_DAYS = env.int("OUTBOX_RETENTION_DAYS", default=90)
+if OUTBOX_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured("OUTBOX_RETENTION_DAYS must be at least 1.")
 # Ad platforms' server-side APIs (overridable for a staging proxy).
 META_GRAPH_URL = env.str("META_GRAPH_URL", default="https://graph.facebook.com/v19.0")
 GA4_COLLECT_URL = env.str("GA4_COLLECT_URL", default="https://www.google-analytics.com/mp/collect")
@@ -344,7 +351,18 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2}
+# The longest a task waits before its next try (the e-mails' and conversions' retry_backoff_max).
+TASK_RETRY_WAIT_MAX = env.int("TASK_RETRY_WAIT_MAX", default=5 * 60)
+# With acks_late, a message taken by a worker that dies stays in Redis's `unacked` set until this many
+# seconds pass, then goes back to the queue (kombu's default is an hour: a killed worker's e-mails
+# waited that long). A retry waiting for its countdown is such a message too, so this must stay above
+# TASK_RETRY_WAIT_MAX plus a task's run, or the waiting retry is delivered twice
+# (tests/config/test_settings.py checks every task against it).
+# (`make drill` shortens both, so that a killed worker's tasks come back within its run.)
+CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=10 * 60)
+if CELERY_VISIBILITY_TIMEOUT < TASK_RETRY_WAIT_MAX + 60:
+    raise ImproperlyConfigured("CELERY_VISIBILITY_TIMEOUT must exceed TASK_RETRY_WAIT_MAX by a minute at least.")
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 # Celery's Django fixup closes the database connection before and after every task unless
 # this is set: a worker then reconnects per task (bench/outbound.py). Set, it keeps the
 # connection for this many tasks; config/celery.py applies Django's own rule (CONN_MAX_AGE,
@@ -429,8 +447,8 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
-    # /healthz is probed over plain HTTP by the load balancer.
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    # /healthz and /metrics are probed over plain HTTP inside the network (load balancer, Prometheus).
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 
 # ---------------------------------------------------------------------------
 # Logging: one structured line per event on stdout, secrets redacted
@@ -439,14 +457,17 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "config.logging.RedactSecretsFilter"}},
+    "filters": {
+        "redact": {"()": "config.logging.RedactSecretsFilter"},
+        "request_id": {"()": "config.request_id.RequestIdFilter"},
+    },
     "formatters": {"json": {"()": "config.logging.JsonFormatter"}},
     "handlers": {
         "stdout": {
             "class": "logging.StreamHandler",
             "stream": "ext://sys.stdout",
             "formatter": "json",
-            "filters": ["redact"],
+            "filters": ["request_id", "redact"],
         }
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
@@ -456,3 +477,34 @@ LOGGING = {
         "urllib3": {"level": "WARNING"},
     },
 }
+
+# ---------------------------------------------------------------------------
+# Metrics (config/metrics.py)
+# ---------------------------------------------------------------------------
+# Bearer token GET /metrics requires; unset, /metrics answers 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# prometheus-client's multiprocess mode, read by the library itself from the environment: an empty
+# directory shared by gunicorn's workers (config/gunicorn.py wipes it when the master starts).
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+
+# ---------------------------------------------------------------------------
+# Error reporting (config/sentry.py): off unless SENTRY_DSN is set
+# ---------------------------------------------------------------------------
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env.str("SENTRY_ENVIRONMENT", default="development" if DEBUG else "production")
+# Which build an error came from: set it to the deployed commit (CI: the git sha).
+SENTRY_RELEASE = env.str("SENTRY_RELEASE", default="")
+# Share of requests and tasks traced for performance (0 to 1); errors are always sent.
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
+if not 0 <= SENTRY_TRACES_SAMPLE_RATE <= 1:
+    raise ImproperlyConfigured("SENTRY_TRACES_SAMPLE_RATE must be between 0 and 1.")
+if SENTRY_DSN and not TESTING:
+    # Here, in settings, so every process (gunicorn workers, celery worker and beat, commands) reports.
+    from config.sentry import default_release, init_sentry  # noqa: E402 - needs nothing of Django but must run once settings are read
+
+    init_sentry(
+        dsn=SENTRY_DSN,
+        environment=SENTRY_ENVIRONMENT,
+        release=SENTRY_RELEASE or default_release(),
+        traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
+    )

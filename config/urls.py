@@ -5,10 +5,11 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts import views as accounts_views
-from config import health, views
+from config import health, metrics, views
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
+    path("metrics", metrics.metrics, name="metrics"),
     # Before Django's own: the switch also remembers a logged-in customer's choice for e-mails.
     path("i18n/setlang/", accounts_views.set_language, name="set_language"),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -195,8 +195,10 @@ def send_purchase(*, checkout_id: str, platform: str) -> int:
     name="integrations.tasks.send_purchase",
     autoretry_for=(PlatformError,),
     retry_backoff=60,
-    retry_backoff_max=6 * 3600,
-    max_retries=12,
+    # Below the broker's visibility timeout (config/settings.py): a waiting retry is an unacked
+    # message, delivered twice if it outlives it. 300 tries at most 5 minutes apart cover about a day.
+    retry_backoff_max=settings.TASK_RETRY_WAIT_MAX,
+    max_retries=300,
 )
 def send_purchase_task(*, checkout_id: str, platform: str) -> int:
     return send_purchase(checkout_id=checkout_id, platform=platform)

@@ -2,13 +2,16 @@
 The production rehearsal (`make rehearsal`, issue 12).
 
 Boots the production shape on this machine without a Docker engine, from the
-project's own files: nginx → gunicorn (DEBUG off, generated keys, 2 workers,
-TRUSTED_PROXIES=1), celery worker + beat (django-celery-beat's database
+project's own files: nginx → two web nodes (two gunicorn masters, 2 workers each,
+DEBUG off, generated keys, TRUSTED_PROXIES=1), two celery workers + beat (django-celery-beat's database
 scheduler) on the machine's Redis (a DB number of its own), a fresh
 PostgreSQL database, LocalStack S3 with signature checks on, an SMTP sink and
 a fake JunglePay that posts real postbacks to nginx. Then headless Chromium
 buys a subscription through nginx, and the run checks that beat, on its own,
-synced the white-label bucket and swept subscriptions.
+synced the white-label bucket and swept subscriptions. Last, both nodes must have
+served the journey, no access log may show the postback token, /metrics answers, and
+a backup of the database restores into a new one with the same rows (and a clean
+`audit_money` there, when the command exists).
 
 It talks to the site only over HTTP, through the browser and through
 management commands, so it does not depend on how the apps are laid out
@@ -66,6 +69,9 @@ LOCALSTACK_PINS = ["localstack-core[runtime]", "cbor2<6", "pyopenssl<24.3", "cry
 
 PG_ADMIN_URL = os.environ.get("REHEARSAL_PG", "postgres://postgres@127.0.0.1:5432/postgres")
 DB_NAME = os.environ.get("REHEARSAL_DB", "creatorflix_rehearsal")
+RESTORE_DB = f"{DB_NAME}_restore"
+WEB_NODES = ("web-a", "web-b")
+CELERY_WORKERS = ("worker-a", "worker-b")
 REDIS_BASE = os.environ.get("REHEARSAL_REDIS", "redis://127.0.0.1:6379")
 REDIS_DB = int(os.environ.get("REHEARSAL_REDIS_DB", "9"))
 
@@ -217,7 +223,7 @@ class Rehearsal:
     def __init__(self, report: Report):
         self.report = report
         self.procs = Processes(cwd=ROOT, log_dir=LOG_DIR)
-        self.ports = {name: free_port() for name in ("nginx", "gunicorn", "s3", "smtp")}
+        self.ports = {name: free_port() for name in ("nginx", *WEB_NODES, "s3", "smtp")}
         self.base = f"http://127.0.0.1:{self.ports['nginx']}"
         self.s3_internal = f"http://127.0.0.1:{self.ports['s3']}"
         # The browser reaches S3 by another name than the site does (AWS_S3_PUBLIC_ENDPOINT_URL).
@@ -378,6 +384,7 @@ class Rehearsal:
             "EMAIL_PORT": str(self.ports["smtp"]),
             "DEFAULT_FROM_EMAIL": "CreatorFlix <no-reply@rehearsal.test>",
             "JUNGLEPAY_API_URL": self.gateway.url,
+            "METRICS_TOKEN": secrets.token_urlsafe(24),
         }
         with self.report.step("deploy: catalogues compiled, migrate, collectstatic, plans, JunglePay gateway") as note:
             run(["make", "--no-print-directory", "compile-messages"], env={**os.environ}, log="deploy")
@@ -388,6 +395,7 @@ class Rehearsal:
             postback = re.search(r"https?://\S+/api/webhook/junglepay\?token=\S+", out)
             if not postback or not postback.group(0).startswith(self.base):
                 raise RuntimeError(f"configure_gateway printed no postback URL on {self.base}: {out}")
+            self.postback_token = postback.group(0).split("token=", 1)[1]
             manage(self.env, "check", "--deploy", "--fail-level", "ERROR", log="deploy")
             note.append("postback URL on the nginx address")
 
@@ -410,24 +418,29 @@ class Rehearsal:
             note.append(f"{out.strip().splitlines()[-1]} periodic tasks")
 
     def start_servers(self):
-        with self.report.step("gunicorn (2 workers), nginx, celery worker, celery beat up; /healthz through nginx") as note:
+        with self.report.step("two web nodes (gunicorn, 2 workers each) behind nginx, two celery workers, celery beat up; /healthz through nginx") as note:
             launched = time.monotonic()
-            self.procs.start(
-                "gunicorn",
-                [str(BIN / "gunicorn"), "config.wsgi:application", "--bind", f"127.0.0.1:{self.ports['gunicorn']}", "--workers", "2", "--timeout", "60", "--access-logfile", "-"],
-                env=self.env,
-            )
+            for node in WEB_NODES:
+                # A node of its own: its port, its gunicorn master, its metrics directory.
+                env = {**self.env, "PROMETHEUS_MULTIPROC_DIR": str(RUN_DIR / f"prometheus-{node}")}
+                self.procs.start(
+                    node,
+                    [str(BIN / "gunicorn"), "-c", "config/gunicorn_conf.py", "config.wsgi:application", "--bind", f"127.0.0.1:{self.ports[node]}", "--workers", "2"],
+                    env=env,
+                )
             tmp = RUN_DIR / "nginx-tmp"
             tmp.mkdir(parents=True, exist_ok=True)
             os.chmod(tmp, 0o777)
             conf = (Path(__file__).resolve().parent / "nginx.conf.template").read_text()
-            for key, value in {"run_dir": str(RUN_DIR), "gunicorn_port": str(self.ports["gunicorn"]), "nginx_port": str(self.ports["nginx"])}.items():
+            upstreams = "\n        ".join(f"server 127.0.0.1:{self.ports[node]};" for node in WEB_NODES)
+            for key, value in {"run_dir": str(RUN_DIR), "upstream_servers": upstreams, "nginx_port": str(self.ports["nginx"])}.items():
                 conf = conf.replace("{{" + key + "}}", value)
             (RUN_DIR / "nginx.conf").write_text(conf)
             nginx = find_binary("nginx")
             run([nginx, "-t", "-p", str(RUN_DIR), "-c", str(RUN_DIR / "nginx.conf")], log="nginx-test")
             self.procs.start("nginx", [nginx, "-p", str(RUN_DIR), "-c", str(RUN_DIR / "nginx.conf")], env={"PATH": os.environ.get("PATH", "")})
-            self.procs.start("celery-worker", [str(BIN / "celery"), "-A", "config", "worker", "--loglevel=INFO", "--concurrency=2", "-n", f"rehearsal-{os.getpid()}@%h"], env=self.env)
+            for worker in CELERY_WORKERS:
+                self.procs.start(worker, [str(BIN / "celery"), "-A", "config", "worker", "--loglevel=INFO", "--concurrency=2", "-n", f"rehearsal-{worker}-{os.getpid()}@%h"], env=self.env)
             self.procs.start(
                 "celery-beat",
                 [str(BIN / "celery"), "-A", "config", "beat", "--loglevel=INFO", "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler", "--pidfile", str(RUN_DIR / "beat.pid")],
@@ -444,12 +457,12 @@ class Rehearsal:
             self.report.figure("time to first page", f"{first_page - launched:.1f} s after the servers were launched ({first_page - self.report.started:.1f} s after `make rehearsal` started)")
             note.append(f"first page {first_page - launched:.1f}s after launch")
 
-            worker = next(p for p in self.procs.started if p.name == "celery-worker")
+            workers = [p for p in self.procs.started if p.name in CELERY_WORKERS]
 
             def workers_ready():
-                return "ready." in worker.tail(400)
+                return all("ready." in worker.tail(400) for worker in workers)
 
-            wait_until(workers_ready, timeout=60, what="the celery worker", alive=self.alive)
+            wait_until(workers_ready, timeout=90, what="both celery workers", alive=self.alive)
 
         with self.report.step("nginx → whitenoise: hashed static file, long cache, https as the proxy said") as note:
             home = requests.get(f"{self.base}/", timeout=10)
@@ -806,6 +819,69 @@ class Rehearsal:
                 raise RuntimeError(f"took {elapsed:.0f}s, not within a minute")
             note.append(f"40 × (process + pix×2 + status) in {elapsed:.1f}s")
 
+    def operations(self):
+        with self.report.step("both web nodes served the buyer's journey (no state kept in one node)") as note:
+            served = {node: self.access_lines(node) for node in WEB_NODES}
+            counts = {node: sum(1 for line in lines if '"GET /api/checkout/' in line or '"POST /api/' in line) for node, lines in served.items()}
+            if not all(counts.values()):
+                raise RuntimeError(f"a node answered no API request: {counts}")
+            note.append(", ".join(f"{node}: {n} API requests" for node, n in counts.items()))
+
+        with self.report.step("no access log (nginx, both gunicorn nodes) shows the postback token") as note:
+            logs = {"nginx": (RUN_DIR / "nginx-access.log").read_text(errors="replace")}
+            logs.update({node: "\n".join(self.access_lines(node)) for node in WEB_NODES})
+            postbacks = sum(text.count("/api/webhook/junglepay") for text in logs.values())
+            leaking = [name for name, text in logs.items() if self.postback_token in text]
+            if postbacks == 0:
+                raise RuntimeError("no postback in the access logs: nothing was checked")
+            if leaking:
+                raise RuntimeError(f"the postback token is in the access log of {leaking}")
+            note.append(f"{postbacks} postback lines, no token")
+
+        with self.report.step("GET /metrics through nginx: bearer token, Prometheus text, state read at scrape time") as note:
+            if requests.get(f"{self.base}/metrics", timeout=10).status_code != 401:
+                raise RuntimeError("/metrics answered without the token")
+            text = requests.get(f"{self.base}/metrics", headers={"Authorization": f"Bearer {self.env['METRICS_TOKEN']}"}, timeout=10).text
+            paid = re.search(r'^creatorflix_checkouts_paid\{method="pix"\} (\S+)$', text, re.M)
+            queue = re.search(r'^creatorflix_celery_queue_length\{queue="celery"\} (\S+)$', text, re.M)
+            if not paid or float(paid.group(1)) < 1 or not queue:
+                raise RuntimeError(f"/metrics lacks the paid checkouts or the queue length: {text[:400]}")
+            if "maria.ensaio" in text or self.postback_token in text:
+                raise RuntimeError("/metrics shows personal data or a secret")
+            note.append(f"paid pix {paid.group(1)}, queue {queue.group(1)}")
+
+        with self.report.step(f"backup: pg_dump {DB_NAME}, restore into {RESTORE_DB}, same rows; audit_money there if the command exists") as note:
+            dump = RUN_DIR / "backup.dump"
+            source_url = self.env["DATABASE_URL"]
+            restore_url = f"{source_url.rsplit('/', 1)[0]}/{RESTORE_DB}"
+            run(["pg_dump", "--format=custom", "--no-owner", f"--file={dump}", source_url], log="backup")
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{RESTORE_DB}" WITH (FORCE)')
+                conn.execute(f'CREATE DATABASE "{RESTORE_DB}"')
+            run(["pg_restore", "--no-owner", "--exit-on-error", f"--dbname={restore_url}", str(dump)], log="backup")
+            tables = ("billing_checkout", "billing_subscription", "billing_webhookevent", "accounts_user", "integrations_outboxevent")
+            counts = {}
+            for name, url in (("backup", source_url), ("restore", restore_url)):
+                with psycopg.connect(url, autocommit=True) as conn:
+                    counts[name] = {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in tables}  # noqa: S608 - fixed names
+            if counts["backup"] != counts["restore"]:
+                raise RuntimeError(f"the restored database differs: {counts}")
+            note.append(", ".join(f"{table.split('_', 1)[1]} {n}" for table, n in counts["restore"].items()))
+            if (ROOT / "billing" / "management" / "commands" / "audit_money.py").exists():
+                audit = manage({**self.env, "DATABASE_URL": restore_url}, "audit_money", log="backup", check=False)
+                if audit.returncode != 0:
+                    raise RuntimeError(f"audit_money on the restored database exited {audit.returncode}: {audit.stdout[-600:]}")
+                note.append(f"audit_money clean: {audit.stdout.strip().splitlines()[-1] if audit.stdout.strip() else 'no output'}")
+            else:
+                note.append("audit_money not on this branch yet: skipped")
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{RESTORE_DB}" WITH (FORCE)')
+
+    def access_lines(self, node: str) -> list[str]:
+        """gunicorn's access lines (not JSON: the site's own lines are) from a node's output."""
+        process = next(p for p in self.procs.started if p.name == node)
+        return [line for line in process.log_path.read_text(errors="replace").splitlines() if not line.startswith("{") and " rid=" in line]
+
     def shutdown(self):
         with self.report.step("every process still running at the end, then stopped by pid") as note:
             self.alive()
@@ -848,6 +924,7 @@ def main(argv=None) -> int:
         rehearsal.journey()
         rehearsal.beat_sweep()
         rehearsal.proxies()
+        rehearsal.operations()
         rehearsal.shutdown()
     except StepFailed:
         for process in rehearsal.procs.started:

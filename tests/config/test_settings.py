@@ -84,3 +84,52 @@ def test_log_lines_never_carry_secrets(secret):
     assert "c2tfbGl2ZV8xMjM6eA" not in line
     assert "sk_live_123" not in line
     assert "529.982.247-25" not in line
+
+
+def test_an_object_in_a_log_line_is_redacted_once_rendered():
+    """django.request logs the request object, whose rendering carries the postback's ?token=."""
+    import logging
+
+    from config.logging import JsonFormatter, RedactSecretsFilter
+
+    class Request:
+        def __str__(self):
+            return "<WSGIRequest: POST '/api/webhook/junglepay?token=pbk_secret_123'>"
+
+    record = logging.makeLogRecord({"msg": "Unauthorized", "request": Request()})
+    RedactSecretsFilter().filter(record)
+
+    assert "pbk_secret_123" not in JsonFormatter().format(record)
+
+
+# A task's run before it acknowledges its message: well above what the tasks take (bench/outbound.py,
+# bench/sweep.py: seconds), and what is left of the visibility timeout after the longest retry wait.
+TASK_RUN_ALLOWANCE = 60
+
+
+def _longest_retry_wait(task) -> int:
+    """Celery's longest countdown before a task's next try: retry_backoff doubles per try (the
+    `retries`-th waits backoff × 2**retries) up to retry_backoff_max (600 when unset)."""
+    if not task.retry_backoff:
+        return task.default_retry_delay
+    backoff = 1 if task.retry_backoff is True else task.retry_backoff
+    return min(getattr(task, "retry_backoff_max", 600), backoff * 2 ** (task.max_retries - 1))
+
+
+def test_a_waiting_retry_never_outlives_the_visibility_timeout_and_a_dead_workers_tasks_come_back_soon():
+    """With acks_late, a killed worker's messages return after the visibility timeout (kombu's default,
+    an hour, left e-mails stuck); a retry waiting for its countdown is unacked too, so every task's
+    longest wait plus its run must stay below it, or the retry is delivered twice."""
+    from django.conf import settings
+
+    from config.celery import app
+
+    app.loader.import_default_modules()
+    visibility = app.conf.broker_transport_options["visibility_timeout"]
+    retrying = {name: task for name, task in app.tasks.items() if getattr(task, "autoretry_for", ())}
+
+    assert visibility <= 15 * 60
+    assert {"accounts.tasks.send_set_password_email", "billing.tasks.send_renewal_notices"} <= set(retrying)
+    for name, task in retrying.items():
+        assert _longest_retry_wait(task) + TASK_RUN_ALLOWANCE <= visibility, name
+    assert settings.TASK_RETRY_WAIT_MAX + TASK_RUN_ALLOWANCE <= visibility
