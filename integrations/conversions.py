@@ -84,8 +84,11 @@ def queue_purchase(checkout: Checkout) -> None:
     the buyer's cookie choice allows (LGPD: the server-side event shares the
     same data the pixel would, so it needs the same consent), after commit.
     """
+    platforms = TrackingPixels.current().platforms()
+    if not platforms:
+        return
     consent = buyer_consent(checkout)
-    platforms = [platform for platform in TrackingPixels.current().platforms() if consent[PLATFORM_CONSENT[platform]]]
+    platforms = [platform for platform in platforms if consent[PLATFORM_CONSENT[platform]]]
     if not platforms:
         return
     public_id = str(checkout.public_id)
