@@ -150,7 +150,16 @@ def test_an_admin_grant_without_who_and_why_breaks_invariant_4(monthly):
 def test_a_refund_that_revokes_another_payments_days_breaks_invariant_5(monthly):
     first = buy(UserFactory(), monthly, at=NOW)
     renewal = buy(first.user, monthly, at=NOW + timedelta(days=25), purpose=Checkout.Purpose.RENEWAL, subscription=first.subscription)
-    refund_checkout(checkout=renewal, now=NOW + timedelta(days=26))  # today's refund ends the whole subscription
+    # The renewal's refund takes back everything from day 26 on, the first payment's last 4 days included.
+    ledger.record_refund(checkout=renewal, now=NOW + timedelta(days=26))
+    Checkout.objects.filter(pk=renewal.pk).update(status=Checkout.Status.REFUNDED)
+    ledger.record_revoke(
+        subscription=first.subscription, starts_at=NOW + timedelta(days=26), ends_at=NOW + timedelta(days=60),
+        cause=LedgerEntry.Cause.REFUND, checkout=renewal, now=NOW + timedelta(days=26),
+    )
+    Subscription.objects.filter(pk=first.subscription_id).update(
+        status=Subscription.Status.REFUNDED, last_transition_at=NOW + timedelta(days=26)
+    )
     report = run_audit(now=NOW + timedelta(days=26))
     assert any(v.invariant == 5 and v.code == "refund_revoked_other_payment" for v in report.violations)
 
