@@ -115,6 +115,13 @@ def test_a_transaction_counted_twice_breaks_invariant_1(monthly):
     assert {"paid_checkout_accounted_twice", "transaction_accounted_twice"} <= codes(run_audit(now=NOW))
 
 
+def test_a_duplicate_payments_refund_leaves_the_checkouts_revenue_alone(monthly):
+    checkout = buy(UserFactory(), monthly, at=NOW)
+    ledger.record_listed(cause=LedgerEntry.Cause.DUPLICATE, amount_cents=2990, checkout=checkout, transaction_id="tx-second", now=NOW)
+    ledger.record_refund(checkout=checkout, transaction_id="tx-second", amount_cents=2990, now=NOW)
+    assert run_audit(now=NOW).violations == []
+
+
 def test_revenue_that_differs_from_the_ledger_breaks_invariant_2(monthly):
     checkout = buy(UserFactory(), monthly, at=NOW)
     Checkout.objects.filter(pk=checkout.pk).update(status=Checkout.Status.REFUNDED)  # refunded with no refund recorded
