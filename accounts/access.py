@@ -12,13 +12,15 @@ rule still has one home; a rule that derives another date from `now` (which
 the stand-ins cannot follow) is asked through the ORM every time instead.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.db import connections
 from django.dispatch import receiver
 from django.utils import timezone
+
+from billing.periods import grace_start
 
 # Stand-ins no real query carries: a user id that cannot exist and an instant long past.
 _USER = -4_012_345_678
@@ -35,11 +37,10 @@ def _granting_access(now):
 def _compile(alias: str) -> tuple[str, tuple] | None:
     """(SQL, slots) of the rule's EXISTS query for `alias`; a slot is "user", "now", "grace" or a constant."""
     connection = connections[alias]
-    grace = timedelta(days=settings.SUBSCRIPTION_GRACE_DAYS)
     query = _granting_access(_NOW).using(alias).filter(user_id=_USER).query.exists(limit=True)
     sql, params = query.get_compiler(alias).as_sql()
     adapt = connection.ops.adapt_datetimefield_value
-    known = {"now": adapt(_NOW), "grace": adapt(_NOW - grace)}
+    known = {"now": adapt(_NOW), "grace": adapt(grace_start(_NOW))}
     slots = []
     for param in params:
         if param == _USER:
@@ -70,7 +71,7 @@ def _exists(user_id: int, now: datetime) -> bool:
     sql, slots = compiled
     connection = connections[alias]
     adapt = connection.ops.adapt_datetimefield_value
-    values = {"user": user_id, "now": adapt(now), "grace": adapt(now - timedelta(days=settings.SUBSCRIPTION_GRACE_DAYS))}
+    values = {"user": user_id, "now": adapt(now), "grace": adapt(grace_start(now))}
     params = [value if kind == "constant" else values[kind] for kind, value in slots]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

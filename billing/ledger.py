@@ -111,14 +111,22 @@ def record_listed(
     )
 
 
-def record_refund(*, checkout: Checkout, now: datetime, chargeback: bool = False) -> LedgerEntry:
-    """Money of `checkout` that went back: a refund, or a chargeback / PIX dispute (MED)."""
+def record_refund(
+    *, checkout: Checkout, now: datetime, chargeback: bool = False, transaction_id: str = "", amount_cents: int | None = None
+) -> LedgerEntry:
+    """
+    Money of `checkout` that went back: a refund, or a chargeback / PIX
+    dispute (MED). By default the transaction that paid it, for its total; a
+    refund of another of its transactions (a duplicate payment, listed) names
+    that `transaction_id` and its `amount_cents`: it then changes nothing the
+    checkout's own money counts (§9.2 matches refunds by transaction).
+    """
     return LedgerEntry.objects.create(
         kind=Kind.CHARGEBACK if chargeback else Kind.REFUND,
         cause=Cause.CHARGEBACK if chargeback else Cause.REFUND,
-        amount_cents=checkout.total_cents,
+        amount_cents=checkout.total_cents if amount_cents is None else amount_cents,
         gateway_id=checkout.gateway_id,
-        transaction_id=(checkout.paid_transaction_id or checkout.gateway_transaction_id)[:100],
+        transaction_id=(transaction_id or checkout.paid_transaction_id or checkout.gateway_transaction_id)[:100],
         checkout=checkout,
         subscription_id=checkout.subscription_id,
         user_id=checkout.user_id,

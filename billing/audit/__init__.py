@@ -19,9 +19,8 @@ Public interface (stable; the property test and the command rely on it):
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -29,6 +28,7 @@ from billing.audit.invariants import CHECKS
 from billing.audit.report import ROW_LIMIT, AuditReport, Violation
 from billing.ledger_models import LedgerEntry, MoneyAuditRun
 from billing.models import Subscription
+from billing.periods import grace_start
 
 __all__ = ["ROW_LIMIT", "AuditReport", "Violation", "coverage", "expected_access", "record_audit_run", "run_audit"]
 
@@ -112,7 +112,6 @@ def expected_access(user, *, now: datetime) -> bool:
     """
     if user is None or getattr(user, "age_confirmed_at", None) is None:
         return False
-    grace = timedelta(days=settings.SUBSCRIPTION_GRACE_DAYS)
     subscriptions = Subscription.objects.filter(user_id=user.pk).values_list("pk", "status", "cancel_at_period_end")
     for pk, status, cancel_at_period_end in subscriptions:
         pieces = coverage(pk)
@@ -122,7 +121,7 @@ def expected_access(user, *, now: datetime) -> bool:
             continue
         last_end = max(end for _start, end, _cause in pieces)
         last_cause = max(pieces, key=lambda piece: piece[1])[2]
-        in_grace = last_end <= now < last_end + grace
+        in_grace = grace_start(now) < last_end <= now
         if in_grace and last_cause != LedgerEntry.Cause.TRIAL and not cancel_at_period_end and status in (
             Subscription.Status.ACTIVE,
             Subscription.Status.PAST_DUE,

@@ -145,7 +145,10 @@ def check_revenue(*, since: datetime | None, now: datetime) -> list[Violation]:
                     SELECT checkout_id, cents FROM ({OWN_MONEY}) own
                     UNION ALL
                     SELECT m.checkout_id, CASE WHEN m.kind = 'chargeback_reversed' THEN m.amount_cents ELSE -m.amount_cents END
-                    FROM {L} m WHERE m.kind IN ('refund', 'chargeback', 'chargeback_reversed') AND m.checkout_id IS NOT NULL
+                    FROM {L} m JOIN {C} rc ON rc.id = m.checkout_id
+                    WHERE m.kind IN ('refund', 'chargeback', 'chargeback_reversed')
+                      -- the money that paid the checkout (not a duplicate's: that is listed money of its own)
+                      AND (rc.paid_transaction_id = '' OR m.transaction_id IN ('', rc.paid_transaction_id))
                 ) x GROUP BY x.checkout_id
             ) net ON net.checkout_id = c.id
             WHERE net.cents <> CASE WHEN c.status = 'paid' THEN c.total_cents ELSE 0 END

@@ -115,6 +115,13 @@ def test_a_transaction_counted_twice_breaks_invariant_1(monthly):
     assert {"paid_checkout_accounted_twice", "transaction_accounted_twice"} <= codes(run_audit(now=NOW))
 
 
+def test_a_duplicate_payments_refund_leaves_the_checkouts_revenue_alone(monthly):
+    checkout = buy(UserFactory(), monthly, at=NOW)
+    ledger.record_listed(cause=LedgerEntry.Cause.DUPLICATE, amount_cents=2990, checkout=checkout, transaction_id="tx-second", now=NOW)
+    ledger.record_refund(checkout=checkout, transaction_id="tx-second", amount_cents=2990, now=NOW)
+    assert run_audit(now=NOW).violations == []
+
+
 def test_revenue_that_differs_from_the_ledger_breaks_invariant_2(monthly):
     checkout = buy(UserFactory(), monthly, at=NOW)
     Checkout.objects.filter(pk=checkout.pk).update(status=Checkout.Status.REFUNDED)  # refunded with no refund recorded
@@ -150,7 +157,16 @@ def test_an_admin_grant_without_who_and_why_breaks_invariant_4(monthly):
 def test_a_refund_that_revokes_another_payments_days_breaks_invariant_5(monthly):
     first = buy(UserFactory(), monthly, at=NOW)
     renewal = buy(first.user, monthly, at=NOW + timedelta(days=25), purpose=Checkout.Purpose.RENEWAL, subscription=first.subscription)
-    refund_checkout(checkout=renewal, now=NOW + timedelta(days=26))  # today's refund ends the whole subscription
+    # The renewal's refund takes back everything from day 26 on, the first payment's last 4 days included.
+    ledger.record_refund(checkout=renewal, now=NOW + timedelta(days=26))
+    Checkout.objects.filter(pk=renewal.pk).update(status=Checkout.Status.REFUNDED)
+    ledger.record_revoke(
+        subscription=first.subscription, starts_at=NOW + timedelta(days=26), ends_at=NOW + timedelta(days=60),
+        cause=LedgerEntry.Cause.REFUND, checkout=renewal, now=NOW + timedelta(days=26),
+    )
+    Subscription.objects.filter(pk=first.subscription_id).update(
+        status=Subscription.Status.REFUNDED, last_transition_at=NOW + timedelta(days=26)
+    )
     report = run_audit(now=NOW + timedelta(days=26))
     assert any(v.invariant == 5 and v.code == "refund_revoked_other_payment" for v in report.violations)
 
