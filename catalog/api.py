@@ -35,6 +35,7 @@ class CatalogPagination(PageNumberPagination):
     """
 
     page_size = 20
+    MAX_PAGE = 10**9
 
     def page_number(self, request) -> int:
         raw = request.query_params.get(self.page_query_param, 1)
@@ -42,7 +43,8 @@ class CatalogPagination(PageNumberPagination):
             number = int(raw)
         except (TypeError, ValueError):
             raise NotFound(_("Invalid page.")) from None
-        if number < 1:
+        # Past MAX_PAGE no catalogue has rows, and the offset would overflow PostgreSQL's bigint.
+        if not 1 <= number <= self.MAX_PAGE:
             raise NotFound(_("Invalid page."))
         return number
 
