@@ -64,6 +64,19 @@ def get_open_renewal(*, subscription: Subscription) -> Checkout | None:
     )
 
 
+def get_payment_method(*, subscription: Subscription) -> str:
+    """How the subscription's last payment was made: "card", "pix", or "marketplace" (a Dias sale)."""
+    if subscription.external_id:
+        return "marketplace"
+    last = (
+        Checkout.objects.filter(subscription=subscription, status=Checkout.Status.PAID, total_cents__gt=0)
+        .order_by("-paid_at", "-pk")
+        .values_list("payment_method", flat=True)
+        .first()
+    )
+    return "card" if last == Checkout.Method.CARD else "pix"
+
+
 def withdrawal_closes_at(*, subscription: Subscription) -> datetime | None:
     """
     When the buyer's right to withdraw from `subscription` ends (CDC art. 49):

@@ -260,7 +260,7 @@ def simulate_sandbox_event(*, checkout_id, outcome: str) -> bytes:
     current = checkout.gateway_response.get("status")
     if provider_status == "refunded" and current != "paid":
         raise CheckoutNotPayable(_("Only a paid charge can be refunded."), code="not_paid")
-    if provider_status in ("paid", "refused", "expired") and current not in ("waiting_payment", provider_status):
+    if provider_status in ("paid", "refused", "expired") and current not in ("waiting_payment", "processing", provider_status):
         raise CheckoutNotPayable(_("This charge is no longer waiting for payment."), code="not_pending")
     transaction_data = dict(checkout.gateway_response)
     transaction_data["status"] = provider_status
