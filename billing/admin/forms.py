@@ -105,6 +105,8 @@ class PlanAdminForm(forms.ModelForm):
             self.add_error("price", _("A plan needs a price."))
         if not cleaned.get("accepts_pix") and not cleaned.get("accepts_card") and not cleaned.get("checkout_url"):
             raise ValidationError(_("Accept PIX, card, or give an external checkout URL."))
+        if (cleaned.get("max_installments") or 1) > 1 and not cleaned.get("accepts_card"):
+            self.add_error("max_installments", _("Installments are for card payments: accept card, or leave 1."))
         return cleaned
 
     def save(self, commit=True):

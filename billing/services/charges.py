@@ -39,7 +39,7 @@ from billing.exceptions import (
 from billing.gateways import ChargeItem, ChargeRequest, Customer, GatewayUnavailable
 from billing.gateways.junglepay import CONNECT_TIMEOUT, READ_TIMEOUT, CreateUnconfirmed
 from billing.gateways.sandbox import SANDBOX_OUTCOMES, sandbox_postback
-from billing.models import Checkout, CheckoutCharge, PaymentGateway
+from billing.models import CardAttempt, Checkout, CheckoutCharge, PaymentGateway
 from billing.personal_data import document_digest
 from billing.services.gateway_config import gateway_for_new_charge
 
@@ -116,7 +116,15 @@ def issue_pix_charge(*, checkout_id, cpf: str | None = None, phone: str | None =
         if checkout.status != Checkout.Status.PENDING:
             raise CheckoutNotPayable(_("This checkout can no longer be paid."))
         if checkout.payment_method != Checkout.Method.PIX:
-            raise InvalidInput("payment_method", _("This checkout is not a PIX payment."), code="invalid_method")
+            # A buyer whose card was refused may switch to PIX in place (contract §3), where the plan takes PIX
+            # and no card charge of the checkout may still be paying it.
+            if not checkout.plan.accepts_pix and checkout.purpose == Checkout.Purpose.NEW:
+                raise InvalidInput("payment_method", _("This checkout is not a PIX payment."), code="invalid_method")
+            if checkout.card_attempts.filter(status__in=CardAttempt.OPEN_STATUSES).exists():
+                raise ChargeInProgress(_("Your card payment is being processed. Please wait a moment."))
+            checkout.payment_method = Checkout.Method.PIX
+            checkout.installments = 1
+            checkout.save(update_fields=["payment_method", "installments", "updated_at"])
         _complete_customer_details(checkout, cpf=cpf, phone=phone)
 
         gateway = gateway_for_new_charge()
