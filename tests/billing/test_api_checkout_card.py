@@ -121,3 +121,25 @@ def test_the_card_hash_is_never_stored_nor_logged(api_client, card_junglepay, ca
     assert APPROVED not in caplog.text and REFUSED_NO_FUNDS not in caplog.text
     for attempt in CardAttempt.objects.all():
         assert APPROVED not in str(attempt.gateway_response or "") and APPROVED not in repr(attempt.__dict__)
+
+
+def test_the_checkout_page_loads_the_tokenizer_with_the_gateways_public_key_and_only_it_allows_its_origin(client, card_junglepay):
+    plan = PlanFactory(accepts_card=True, max_installments=3)
+    origin = card_junglepay.url.rsplit("/v1", 1)[0]
+
+    page = client.get(f"/checkout/{plan.pk}/")
+    plans = client.get("/plans/")
+
+    assert f'<script src="{card_junglepay.url}/js"' in page.content.decode()
+    assert "pk_test_cards" in page.content.decode()
+    assert origin in page["Content-Security-Policy"]
+    assert origin not in plans["Content-Security-Policy"]
+
+
+def test_a_plan_without_card_loads_no_tokenizer(client, card_junglepay):
+    plan = PlanFactory(accepts_card=False)
+
+    page = client.get(f"/checkout/{plan.pk}/")
+
+    assert "card-form" not in page.content.decode()
+    assert card_junglepay.url.rsplit("/v1", 1)[0] not in page["Content-Security-Policy"]
