@@ -114,7 +114,7 @@ def test_a_card_purchase_in_three_installments_pays_without_a_reload_and_the_num
     browser.screenshot("card-form")
     _type_card(browser, APPROVED, installments=3)
 
-    browser.wait_for("#step-done", timeout=15)
+    browser.wait_for("#step-done", timeout=25)
     browser.screenshot("card-paid")
     checkout = Checkout.objects.get(customer_email="ana.cartao@example.com")
     assert (checkout.status, checkout.payment_method, checkout.installments, checkout.card_last_digits) == ("paid", "card", 3, "4242")
@@ -126,9 +126,13 @@ def test_a_card_purchase_in_three_installments_pays_without_a_reload_and_the_num
     # the number reached neither the gateway request we sent, nor our logs, nor our database
     spaced = "4242 4242 4242 4242"
     assert APPROVED not in repr(fake.bodies)
-    assert APPROVED not in caplog.text and spaced not in caplog.text
+    # (the test's own browser driver logs what it typed: only the site's records are ours)
+    ours = "\n".join(
+        f"{r.getMessage()} {r.__dict__}" for r in caplog.records if not r.name.startswith(("selenium", "urllib3"))
+    )
+    assert ours and APPROVED not in ours and spaced not in ours
     dump = _pg_dump()
-    assert "ana.cartao@example.com" in dump or checkout.customer_email  # the dump is of the right database
+    assert checkout.subscription.card_id in dump  # the dump is of the database the purchase wrote
     assert APPROVED not in dump and spaced not in dump
 
 
@@ -142,7 +146,7 @@ def test_a_refused_card_shows_the_banks_reason_and_another_card_pays(browser, ca
     browser.screenshot("card-refused")
     _type_card(browser, APPROVED)
 
-    browser.wait_for("#step-done", timeout=15)
+    browser.wait_for("#step-done", timeout=25)
     checkout = Checkout.objects.get(customer_email="ana.recusa@example.com")
     assert checkout.status == "paid"
     assert list(CardAttempt.objects.filter(checkout=checkout).order_by("pk").values_list("status", flat=True)) == ["refused", "paid"]
