@@ -648,6 +648,8 @@ class CardAttempt(models.Model):
     )
     gateway = models.ForeignKey(PaymentGateway, verbose_name=_("gateway"), on_delete=models.PROTECT, related_name="+")
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.PURCHASE)
+    # 1, 2, 3... per checkout: inserting attempt n+1 is the claim (unique), so two sweeps never both send it.
+    number = models.PositiveSmallIntegerField(_("attempt"), default=1)
     external_ref = models.CharField(_("external reference"), max_length=64, db_index=True)
     status = models.CharField(_("result"), max_length=20, choices=Status.choices, default=Status.IN_FLIGHT, db_index=True)
     amount_cents = models.PositiveIntegerField(_("amount (cents)"))
@@ -676,6 +678,7 @@ class CardAttempt(models.Model):
             models.UniqueConstraint(
                 fields=["gateway", "transaction_id"], condition=~Q(transaction_id=""), name="unique_card_attempt_transaction"
             ),
+            models.UniqueConstraint(fields=["checkout", "number"], name="unique_card_attempt_number"),
         ]
 
     def __str__(self):

@@ -13,13 +13,15 @@ holding it.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 
 from billing.cards import refusal_key, refusal_message
 from billing.gateways import Charge, ChargeStatus
 from billing.models import CardAttempt, Checkout, Subscription
+from billing.notifications import card_label, queue_card_refused_notice
 from billing.services.outbox import emit_payment_refused
 
 logger = logging.getLogger(__name__)
@@ -46,14 +48,26 @@ _ALLOWED = {
 }
 
 
+def next_charge_at(*, end_date: datetime, refusals: int) -> datetime | None:
+    """When an automatic renewal's attempt `refusals + 1` is due: end_date, then each CARD_RENEWAL_RETRY_DAYS day; None when none is left."""
+    if refusals == 0:
+        return end_date
+    retry_days = settings.CARD_RENEWAL_RETRY_DAYS
+    if refusals > len(retry_days):
+        return None
+    return end_date + timedelta(days=retry_days[refusals - 1])
+
+
 def card_attempt_for_charge(checkout: Checkout, charge: Charge) -> CardAttempt | None:
     """The checkout's card attempt a gateway's charge answers: by transaction id, else the one still waiting under its externalRef."""
+    if charge.payment_method != "card":
+        return None  # a PIX charge: no query (the postback path's query budget)
     attempts = CardAttempt.objects.filter(checkout=checkout)
     if charge.transaction_id:
         found = attempts.filter(transaction_id=charge.transaction_id).first()
         if found is not None:
             return found
-    if charge.payment_method != "card" or not charge.external_ref:
+    if not charge.external_ref:
         return None
     # An answer that was lost: its attempt still waits, without a transaction id, under the charge's externalRef.
     return attempts.filter(external_ref=charge.external_ref, transaction_id="").order_by("-created_at", "-pk").first()
@@ -88,6 +102,8 @@ def record_card_answer(*, attempt: CardAttempt, charge: Charge, now: datetime) -
     if first_refusal:
         checkout = Checkout.objects.select_related("plan", "subscription__plan").get(pk=attempt.checkout_id)
         emit_payment_refused(checkout, attempt, now=now)
+        if attempt.kind == CardAttempt.Kind.RENEWAL:
+            _tell_renewal_refused(checkout, attempt)
         logger.info(
             "card refused",
             extra={"checkout": str(checkout.public_id), "attempt": attempt.pk, "code": attempt.refusal_code, "known": bool(refusal_key(charge.refusal))},
@@ -96,6 +112,21 @@ def record_card_answer(*, attempt: CardAttempt, charge: Charge, now: datetime) -
         _note_card_on_checkout(attempt, charge)
         save_card(attempt=attempt, charge=charge)
     return attempt
+
+
+def _tell_renewal_refused(checkout: Checkout, attempt: CardAttempt) -> None:
+    """The subscriber learns of the refusal, with a link to pay that renewal by PIX or another card (after commit)."""
+    subscription = checkout.subscription
+    if subscription is None or subscription.end_date is None:
+        return
+    refusals = CardAttempt.objects.filter(checkout=checkout, status=Status.REFUSED).count()
+    next_try = next_charge_at(end_date=subscription.end_date, refusals=refusals)
+    notice = [
+        checkout.customer_email, checkout.customer_name, checkout.plan.name, checkout.total_cents, str(checkout.public_id),
+        card_label(attempt.card_brand or subscription.card_brand, attempt.card_last_digits or subscription.card_last_digits),
+        attempt.refusal_reason, next_try.isoformat() if next_try else "",
+    ]
+    transaction.on_commit(lambda: queue_card_refused_notice(notice))
 
 
 def _note_card_on_checkout(attempt: CardAttempt, charge: Charge) -> None:

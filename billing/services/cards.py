@@ -46,7 +46,8 @@ from billing.gateways import CardChargeRequest, Charge, ChargeStatus, Customer, 
 from billing.gateways.junglepay import CreateUnconfirmed
 from billing.models import CardAttempt, Checkout, CheckoutCharge, Subscription
 from billing.services.card_attempts import CARD_FIELDS, forget_card_fields
-from billing.services.locks import lock_subscription
+from billing.notifications import queue_renewal_notices
+from billing.services.locks import lock_open_charges, lock_subscription
 from billing.services.charges import CHARGE_HTTP_BUDGET, charge_items
 from billing.services.gateway_config import gateway_for_new_charge
 from billing.services.payments import apply_charge
@@ -63,6 +64,11 @@ UNCONFIRMED = "unconfirmed"
 def max_installments_for(checkout: Checkout) -> int:
     """A new purchase may be split up to its plan's max_installments; renewals and upgrades are one payment."""
     return checkout.plan.max_installments if checkout.purpose == Checkout.Purpose.NEW else 1
+
+
+def next_attempt_number(checkout: Checkout) -> int:
+    last = CardAttempt.objects.filter(checkout=checkout).order_by("-number").values_list("number", flat=True).first()
+    return (last or 0) + 1
 
 
 def card_request(checkout: Checkout, attempt: CardAttempt, *, card_hash: str = "", card_id: str = "", client_ip: str = "") -> CardChargeRequest:
@@ -158,6 +164,7 @@ def _claim_purchase_attempt(*, checkout_id, installments: int, now: datetime) ->
                 subscription=checkout.subscription,
                 gateway=gateway.config,
                 kind=CardAttempt.Kind.PURCHASE,
+                number=next_attempt_number(checkout),
                 external_ref=str(checkout.public_id),  # the checkout's uuid, as for its PIX (contract §3)
                 amount_cents=checkout.total_cents,
                 installments=installments,
@@ -239,6 +246,7 @@ def remove_saved_card(*, user, now: datetime | None = None) -> int:
     """
     now = now or timezone.now()
     changed = 0
+    notices = []
     for subscription_id in Subscription.objects.filter(user=user).exclude(card_id="").values_list("pk", flat=True):
         subscription = lock_subscription(Subscription(pk=subscription_id))
         if not subscription.card_id:
@@ -246,6 +254,17 @@ def remove_saved_card(*, user, now: datetime | None = None) -> int:
         forget_card_fields(subscription)
         subscription.save(update_fields=[*CARD_FIELDS, "updated_at"])
         changed += 1
+        # A renewal already issued for the card becomes a PIX one, e-mailed like any other (contract §3).
+        for renewal in lock_open_charges(subscription):
+            if renewal.purpose != Checkout.Purpose.RENEWAL or renewal.payment_method != Checkout.Method.CARD:
+                continue
+            Checkout.objects.filter(pk=renewal.pk).update(payment_method=Checkout.Method.PIX, updated_at=now)
+            notices.append([
+                renewal.customer_email, renewal.customer_name, renewal.plan.name, renewal.total_cents,
+                str(renewal.public_id), subscription.end_date.isoformat(), False, "",
+            ])
+    if notices:
+        transaction.on_commit(lambda: queue_renewal_notices(notices))
     if changed:
         logger.info("saved card removed", extra={"user_id": user.pk, "subscriptions": changed})
     return changed
