@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0011_integrations'),
+        ('billing', '0013_money_audit_backfill'),
     ]
 
     operations = [
