@@ -211,3 +211,44 @@ def test_two_sweeps_at_once_charge_the_saved_card_once(card_junglepay):
     subscription.refresh_from_db()
     assert subscription.end_date == end + timedelta(days=365)
     assert CardAttempt.objects.filter(kind=CardAttempt.Kind.RENEWAL).count() == 1
+
+
+@pytest.mark.django_db
+def test_every_card_operation_keeps_the_money_audit_clean(card_junglepay, client):
+    from billing.audit import run_audit
+    from billing.exceptions import CardRefused
+    from billing.models import PaymentGateway
+    from tests.billing.cardkit import PROCESSING, REFUSED_NO_FUNDS
+    from tests.billing.paymentkit import post_webhook
+
+    token = PaymentGateway.objects.get(kind="junglepay").postback_token
+    # a refusal, then another card in 3 installments
+    refused_first = card_checkout(user=UserFactory())
+    with pytest.raises(CardRefused):
+        services.charge_card(checkout_id=refused_first.public_id, card_hash=REFUSED_NO_FUNDS)
+    services.charge_card(checkout_id=refused_first.public_id, card_hash=APPROVED, installments=3)
+    # processing, then its postback
+    waiting = card_checkout(user=UserFactory())
+    attempt = services.charge_card(checkout_id=waiting.public_id, card_hash=PROCESSING)
+    card_junglepay.set_status(attempt.transaction_id, "paid")
+    post_webhook(client, "junglepay", card_junglepay.postback_body(attempt.transaction_id), token=token)
+    # a chargeback
+    charged_back = card_checkout(user=UserFactory())
+    paid = services.charge_card(checkout_id=charged_back.public_id, card_hash=APPROVED)
+    card_junglepay.set_status(paid.transaction_id, "chargedback")
+    post_webhook(client, "junglepay", card_junglepay.postback_body(paid.transaction_id), token=token)
+    # renewals: one paid at end_date, one refused then paid on the first retry, one with its card removed
+    renewed, retried, removed = (_card_subscription(card_junglepay) for _ in range(3))
+    end = renewed.end_date
+    sweep_subscriptions(now=end - 3 * DAY)
+    services.remove_saved_card(user=removed.user)
+    card_junglepay.card_outcomes[retried.card_id] = "refused"
+    sweep_subscriptions(now=end + timedelta(minutes=5))
+    card_junglepay.card_outcomes.clear()
+    sweep_subscriptions(now=end + DAY + timedelta(minutes=5))
+
+    report = run_audit(now=end + DAY + timedelta(minutes=10))
+
+    assert report.violations == [], [str(v) for v in report.violations]
+    assert Checkout.objects.get(pk=charged_back.pk).status == Checkout.Status.REFUNDED
+    assert _renewal(renewed).status == _renewal(retried).status == Checkout.Status.PAID
