@@ -482,6 +482,51 @@ class CheckoutCharge(models.Model):
         return f"{self.gateway} {self.transaction_id}"
 
 
+class ChargeAttempt(models.Model):
+    """
+    One try at creating a charge at a gateway, committed in its own
+    transaction BEFORE the gateway is called (billing.services.charges). A
+    process killed mid-call (a deploy's SIGKILL, an OOM kill, gunicorn's
+    timeout) rolls back everything it had not committed, but not this row:
+    the next try sees it and asks the gateway for the charge by
+    `external_ref` before it ever creates one. An attempt still `in_flight`
+    after the gateway budget is one whose process died (it is then marked
+    `abandoned`). PIX charges use the checkout's uuid as `external_ref`; a
+    card renewal may use one per attempt.
+    """
+
+    class Outcome(models.TextChoices):
+        IN_FLIGHT = "in_flight", _("In flight")
+        CHARGED = "charged", _("Charged")
+        # The gateway may hold a charge (timeout, 5xx, unreadable answer, lookup found nothing).
+        UNCONFIRMED = "unconfirmed", _("Unconfirmed")
+        FAILED = "failed", _("Failed")
+        ABANDONED = "abandoned", _("Abandoned (its process died)")
+
+    checkout = models.ForeignKey(Checkout, verbose_name=_("checkout"), on_delete=models.CASCADE, related_name="charge_attempts")
+    gateway = models.ForeignKey(PaymentGateway, verbose_name=_("gateway"), on_delete=models.PROTECT, related_name="+")
+    external_ref = models.CharField(_("external reference"), max_length=100, db_index=True)
+    started_at = models.DateTimeField(_("started at"))
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    outcome = models.CharField(_("outcome"), max_length=20, choices=Outcome.choices, default=Outcome.IN_FLIGHT)
+    transaction_id = models.CharField(_("gateway transaction id"), max_length=100, blank=True)
+    error = models.CharField(_("error"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("charge attempt")
+        verbose_name_plural = _("charge attempts")
+        ordering = ["-started_at", "-pk"]
+        constraints = [
+            # One create in flight per charge reference: the database says so, not only the row lock.
+            models.UniqueConstraint(
+                fields=["gateway", "external_ref"], condition=Q(outcome="in_flight"), name="one_charge_attempt_in_flight"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.external_ref} @ {self.gateway_id}: {self.get_outcome_display()}"
+
+
 class Subscription(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")

@@ -37,7 +37,7 @@ from billing.services.review import (
     record_duplicate_payment,
     record_partial_payment,
 )
-from billing.webhooks import process_event, store_event
+from billing.webhooks import claim_event, process_event, store_event
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def _deliver_missed_postback(*, config, charge, now) -> str:
         payload=json.loads(body),
         now=now,
     )
-    if not created and event.outcome != WebhookEvent.Outcome.FAILED:
+    if not created and not claim_event(event, now=now, redelivery=True):
         return event.outcome
     return process_event(event=event, now=now)
 

@@ -29,7 +29,7 @@ def sweep_subscriptions() -> dict:
 
 @shared_task(name="billing.tasks.retry_failed_webhooks")
 def retry_failed_webhooks() -> dict:
-    """Retry failed (and stuck) webhook events whose backoff has passed (config/beat.py: every 10 min)."""
+    """Retry failed webhook events whose backoff has passed, and stuck ones whose lease ran out (config/beat.py: every 15 s)."""
     counts = webhooks.retry_failed_events()
     logger.info("webhook retry finished", extra=counts)
     return counts

@@ -14,6 +14,13 @@ Payment webhooks: verify → store → process (contract §3).
    fetched from the gateway, never on the body: a forged or stale body cannot
    move money. The outcome and any error are recorded on the event, so the
    admin can replay it and `retry_failed_webhooks` retries it with backoff.
+4. Whoever processes an event holds a lease on it (`next_attempt_at`, taken
+   by compare-and-set): the first delivery from the moment it stores it, a
+   re-delivery or the retry task by claiming it. A lease outlives every
+   live processing (the gateway budget plus a margin), so once it has run
+   out the processor is dead: a re-delivery of that event, or the retry task
+   (every 15 s), processes it again. Processing is idempotent, so an event
+   whose worker was killed is applied exactly once, within a minute.
 
 Every stored event is answered 200, even when it is ignored.
 """
@@ -33,6 +40,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from billing.gateways import GatewayError, Notification, NotificationInvalid, gateway_for
+from billing.gateways.base import gateway_budget
 from billing.gateways.sandbox import sandbox_allowed
 from billing.models import PaymentGateway, WebhookEvent
 from billing.personal_data import mask_personal_data
@@ -45,8 +53,17 @@ Outcome = WebhookEvent.Outcome
 KEPT_HEADERS = ("content-type", "content-length", "user-agent", "x-forwarded-for", "x-real-ip", "x-request-id", "x-sandbox-simulation")
 # Backoff of the retry task: attempt n waits 2**n minutes; after MAX_ATTEMPTS a person decides.
 MAX_ATTEMPTS = 8
-# A RECEIVED event still unprocessed after this long lost its worker: the retry task takes it.
-STUCK_AFTER = timedelta(minutes=10)
+# Seconds added to the gateway budget for an event's processing lease: its database work.
+LEASE_MARGIN_SECONDS = 10
+
+
+def processing_lease() -> timedelta:
+    """
+    How long whoever processes an event holds it. Processing makes its gateway calls within
+    one budget (GATEWAY_REQUEST_BUDGET_SECONDS), so a RECEIVED event whose lease ran out
+    lost its worker: a re-delivery or the retry task takes it.
+    """
+    return timedelta(seconds=settings.GATEWAY_REQUEST_BUDGET_SECONDS + LEASE_MARGIN_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -87,7 +104,7 @@ def store_event(*, provider: str, event_id: str, headers: dict, body: str, paylo
         with transaction.atomic():
             event = WebhookEvent.objects.create(
                 provider=provider, event_id=event_id, headers=headers, body=body, payload=mask_personal_data(payload),
-                received_at=received_at, next_attempt_at=received_at + STUCK_AFTER,
+                received_at=received_at, next_attempt_at=received_at + processing_lease(),
             )
         return event, True
     except IntegrityError:
@@ -138,8 +155,8 @@ def receive_webhook(
     event, created = store_event(
         provider=provider, event_id=notification.event_id, headers=kept, body=text, payload=_without_nul(notification.payload)
     )
-    if not created and event.outcome != Outcome.FAILED:
-        # A re-delivery: stored once, applied once. A FAILED one is retried by the redelivery.
+    if not created and not claim_event(event, now=timezone.now(), redelivery=True):
+        # A re-delivery of an event done, or being processed right now: stored once, applied once.
         return WebhookResponse(200, {"status": "duplicate", "event_id": event.event_id})
     outcome = process_event(event=event, notification=notification)
     return WebhookResponse(200, {"status": outcome, "event_id": event.event_id})
@@ -178,7 +195,9 @@ def process_event(*, event: WebhookEvent, notification: Notification | None = No
     committed: list[bool] = []
     outcome = Outcome.FAILED
     try:
-        apply = _prepare(event, notification)
+        # The fetch fits the lease (processing_lease); inside a request, the request's budget is the tighter one.
+        with gateway_budget():
+            apply = _prepare(event, notification)
         with transaction.atomic():
             # Registered first, so it runs first after COMMIT: it tells us the commit happened.
             transaction.on_commit(lambda: committed.append(True))
@@ -250,15 +269,35 @@ def _prepare(event: WebhookEvent, notification: Notification | None):
 # ---------------------------------------------------------------------------
 
 
+def claim_event(event: WebhookEvent, *, now, redelivery: bool = False) -> bool:
+    """
+    Take the lease on a stored event, by compare-and-set on what was read: of
+    two claimants only one wins. Claimable: a RECEIVED event whose lease ran
+    out (its worker died), a FAILED one that is due (or any FAILED one, for a
+    re-delivery). The claimed event is RECEIVED again with a fresh lease, so if
+    this worker dies too, the next claimant takes it once the lease runs out.
+    """
+    if event.outcome == Outcome.RECEIVED:
+        if event.next_attempt_at is not None and event.next_attempt_at > now:
+            return False  # leased: being processed right now
+    elif event.outcome != Outcome.FAILED:
+        return False  # processed or ignored: done
+    elif not redelivery and (event.next_attempt_at is None or event.next_attempt_at > now):
+        return False
+    claimed = WebhookEvent.objects.filter(pk=event.pk, outcome=event.outcome, next_attempt_at=event.next_attempt_at).update(
+        outcome=Outcome.RECEIVED, next_attempt_at=now + processing_lease()
+    )
+    return claimed == 1
+
+
 def retry_failed_events(*, now=None, limit: int = 200) -> dict:
     """
     Retry the events that are due: FAILED ones whose backoff has passed
     (attempt n waits 2**n minutes, up to MAX_ATTEMPTS) and RECEIVED ones
-    stuck for STUCK_AFTER (a worker died mid-way). What is due is selected by
-    the query (`next_attempt_at`), so events still waiting never crowd out a
-    due one. Each event is claimed by compare-and-set on `next_attempt_at`,
-    so two runs never process the same event at once; the claim pushes it
-    STUCK_AFTER ahead, in case this run dies too.
+    whose processing lease ran out (a worker died mid-way). What is due is
+    selected by the query (`next_attempt_at`), so events still waiting never
+    crowd out a due one. Each event is claimed (`claim_event`), so two runs
+    never process the same event at once.
     """
     now = now or timezone.now()
     counts = {"retried": 0, "processed": 0, "failed": 0, "skipped": 0}
@@ -266,10 +305,7 @@ def retry_failed_events(*, now=None, limit: int = 200) -> dict:
         outcome__in=[Outcome.FAILED, Outcome.RECEIVED], attempts__lt=MAX_ATTEMPTS, next_attempt_at__lte=now
     ).order_by("next_attempt_at", "pk")[:limit]
     for event in due:
-        claimed = WebhookEvent.objects.filter(
-            pk=event.pk, outcome=event.outcome, next_attempt_at=event.next_attempt_at
-        ).update(processed_at=now, next_attempt_at=now + STUCK_AFTER)
-        if not claimed:
+        if not claim_event(event, now=now):
             counts["skipped"] += 1
             continue
         counts["retried"] += 1

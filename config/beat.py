@@ -8,7 +8,8 @@ PERIODIC_TASKS = [
     # name, task, interval in seconds (or a crontab dict)
     {"name": "Sync white-label bucket", "task": "whitelabel.tasks.sync_bucket", "every": 15 * 60},  # */15 * * * *
     {"name": "Sweep subscriptions", "task": "billing.tasks.sweep_subscriptions", "every": 5 * 60},  # */5 * * * *
-    {"name": "Retry failed webhooks", "task": "billing.tasks.retry_failed_webhooks", "every": 10 * 60},  # */10 * * * *
+    # Every 15 s: a postback whose worker died is retried within a minute (billing.webhooks.STUCK_AFTER).
+    {"name": "Retry failed webhooks", "task": "billing.tasks.retry_failed_webhooks", "every": 15},
     {"name": "Deliver outbound webhooks", "task": "integrations.tasks.deliver_due_webhooks", "every": 60},  # * * * * *
     {"name": "Reconcile payments", "task": "billing.tasks.reconcile_payments", "crontab": {"minute": "30", "hour": "4"}},  # 30 4 * * *
     {"name": "Audit money", "task": "billing.tasks.audit_money", "crontab": {"minute": "0", "hour": "5"}},  # 0 5 * * *

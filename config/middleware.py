@@ -1,4 +1,4 @@
-"""Project middleware: the Content-Security-Policy, and a clean 503 when the database is away."""
+"""Project middleware: the Content-Security-Policy, a clean 503 when the database is away, the gateway budget."""
 
 import logging
 
@@ -8,6 +8,7 @@ from django.http import HttpResponse
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 
+from billing.gateways.base import gateway_budget
 from config.api_errors import json_error
 from integrations.pixels import pixels_for
 
@@ -59,3 +60,19 @@ class DatabaseUnavailableMiddleware:
         response["Retry-After"] = "5"
         return response
 
+
+
+class GatewayBudgetMiddleware:
+    """
+    One budget for every payment-provider call a request makes, counted from
+    the request's start (GATEWAY_REQUEST_BUDGET_SECONDS): a hanging provider
+    costs a buyer a 503 within the budget, never a worker killed by gunicorn's
+    timeout in the middle of a create.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        with gateway_budget():
+            return self.get_response(request)

@@ -74,6 +74,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the budget for payment-provider calls counts from the request's start.
+    "config.middleware.GatewayBudgetMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -289,6 +291,14 @@ JUNGLEPAY_SECRET_KEY = env.str("JUNGLEPAY_SECRET_KEY", default="") or None
 JUNGLEPAY_JS_URL = env.str("JUNGLEPAY_JS_URL", default="https://api.junglepagamentos.com/v1/js")
 # The sandbox gateway fakes payments: allowed with DEBUG, or when explicitly enabled.
 SANDBOX_GATEWAY_ALLOWED = env.bool("SANDBOX_GATEWAY_ALLOWED", default=DEBUG)
+# Seconds. Every payment-provider call made inside one web request (and inside one charge or
+# one webhook processing elsewhere) ends within this total (billing.gateways.base.gateway_budget):
+# a hanging provider answers 503 `gateway_unavailable` well before gunicorn's --timeout (60 s,
+# Dockerfile) kills the worker. It also sets how long a charge attempt counts as in flight and
+# how long a webhook event's processing is leased (billing.services.charges, billing.webhooks).
+GATEWAY_REQUEST_BUDGET_SECONDS = env.float("GATEWAY_REQUEST_BUDGET_SECONDS", default=20)
+if not 2 <= GATEWAY_REQUEST_BUDGET_SECONDS <= 30:
+    raise ImproperlyConfigured("GATEWAY_REQUEST_BUDGET_SECONDS must be between 2 and 30 (gunicorn's timeout is 60).")
 
 
 def _field_encryption_key() -> str:

@@ -13,19 +13,30 @@ so a provider's quirks stay inside its own module.
 - `refund(transaction_id, amount_cents)` refunds a paid charge in full where
   the provider has a refund API (`RefundResult`), or returns None where it
   has none (JunglePay): staff then refund by hand (billing.models.RefundRequest).
+
+Every provider call runs inside a gateway budget (`gateway_budget`): a web
+request opens one (config.middleware.GatewayBudgetMiddleware), and so do the
+charge service and webhook processing for calls made outside a request. A
+provider client asks `call_timeouts()` for each call's timeouts, clipped to
+what is left, so all the calls of one request end within
+GATEWAY_REQUEST_BUDGET_SECONDS, well before gunicorn's worker timeout.
 """
 
 from __future__ import annotations
 
 import enum
 import json
+import time
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Iterable
 
 from django.conf import settings
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext, gettext_lazy as _
 
+from billing.exceptions import GatewayUnavailable
 
 if TYPE_CHECKING:
     from billing.models import PaymentGateway
@@ -48,6 +59,56 @@ class ChargeStatus(enum.StrEnum):
 # Provider statuses that refund a charge (ChargeStatus.REFUNDED) but may be
 # reversed: a PIX dispute (MED) decided for the seller goes back to `paid`.
 DISPUTED_PROVIDER_STATUSES = frozenset({"in_protest"})
+
+
+# Seconds: one HTTP call's connect and read timeouts, before any budget clips them.
+CONNECT_TIMEOUT = 3.05
+READ_TIMEOUT = 15
+# Below this many seconds left in the budget, a call is not started at all.
+_MIN_CALL_SECONDS = 0.5
+
+# time.monotonic() by which every provider call must have ended; None outside any budget.
+_deadline: ContextVar[float | None] = ContextVar("gateway_deadline", default=None)
+
+
+@contextmanager
+def gateway_budget(seconds: float | None = None):
+    """
+    Every provider call inside ends within `seconds` (GATEWAY_REQUEST_BUDGET_SECONDS
+    by default) from now, or by the enclosing budget's end when that is sooner.
+    """
+    seconds = settings.GATEWAY_REQUEST_BUDGET_SECONDS if seconds is None else seconds
+    deadline = time.monotonic() + seconds
+    outer = _deadline.get()
+    token = _deadline.set(deadline if outer is None else min(outer, deadline))
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def in_budget() -> bool:
+    """Whether a budget is running: calls then get one attempt each (no transport retries)."""
+    return _deadline.get() is not None
+
+
+def call_timeouts(connect: float = CONNECT_TIMEOUT, read: float = READ_TIMEOUT) -> tuple[float, float]:
+    """(connect, read) timeouts for the next call, clipped to the budget left; BudgetExhausted when none is."""
+    deadline = _deadline.get()
+    if deadline is None:
+        return connect, read
+    left = deadline - time.monotonic()
+    if left < _MIN_CALL_SECONDS:
+        raise BudgetExhausted(gettext("The payment provider is taking too long. Please try again in a minute."))
+    return min(connect, left), min(read, left)
+
+
+class BudgetExhausted(GatewayUnavailable):
+    """The request's time for provider calls is used up: the call was not made (503, try again)."""
+
+
+class CreateUnconfirmed(GatewayUnavailable):
+    """A create failed ambiguously (timeout, 5xx, unreadable answer) and no charge was found: it may exist."""
 
 
 class NotificationInvalid(Exception):

@@ -5,11 +5,16 @@ Rules this client keeps:
 - A create is never retried blindly. There is no idempotency key, so after a
   timeout, a 5xx or an unreadable answer the charge may exist anyway: we look
   it up by `externalRef` (our checkout uuid) and only report a failure when
-  it is not there. The caller marks the checkout so the next attempt looks
-  first as well.
-- GETs are idempotent and are retried with backoff (urllib3 Retry).
+  it is not there. The caller (billing.services.charges) records every
+  attempt before the call, so the next attempt looks first as well.
+- Every call's timeouts are clipped to the running gateway budget
+  (base.call_timeouts): inside a web request all calls end within
+  GATEWAY_REQUEST_BUDGET_SECONDS. Inside a budget each call gets one attempt.
+- GETs outside a budget (tasks) are idempotent and are retried with backoff
+  (urllib3 Retry).
 - Repeated failures open a circuit breaker: callers get `gateway_unavailable`
-  at once for a short while instead of waiting for timeouts.
+  at once for a short while instead of waiting for timeouts; after the
+  cooldown one probe call decides whether it closes (breaker.py).
 - Errors become `GatewayUnavailable` / `GatewayRejected` with the provider's
   message only when it is a short plain sentence.
 """
@@ -32,12 +37,17 @@ from billing.exceptions import GatewayError, GatewayRejected, GatewayUnavailable
 from billing.gateways.base import (
     Card,
     CardChargeRequest,
+    CONNECT_TIMEOUT,
+    READ_TIMEOUT,
     Charge,
     ChargeRequest,
     ChargeStatus,
+    CreateUnconfirmed,
     Gateway,
     Notification,
     Refusal,
+    call_timeouts,
+    in_budget,
     json_object,
 )
 from billing.gateways.breaker import CircuitBreaker
@@ -60,11 +70,6 @@ STATUS_MAP = {
     "expired": ChargeStatus.EXPIRED,
 }
 
-# Seconds. A create holds the checkout's row lock while it waits (billing.services.charges):
-# CONNECT + READ, twice (the create, then at most one lookup after an ambiguous answer),
-# stays well below the web worker's timeout (gunicorn --timeout in Dockerfile).
-CONNECT_TIMEOUT = 3.05
-READ_TIMEOUT = 15
 # Pages of `list_charges` read before it stops and says so.
 LIST_MAX_PAGES = 50
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
@@ -203,9 +208,8 @@ class JunglePayGateway(Gateway):
         self.base_url = settings.JUNGLEPAY_API_URL
         self.breaker = CircuitBreaker("junglepay")
         self.session = session or self._build_session()
-        # The lookup after an ambiguous create runs while the checkout's row is
-        # locked: one attempt, never the retried GET, so the create's whole wait
-        # stays within CHARGE_HTTP_BUDGET (see billing.services.charges).
+        # Inside a gateway budget (a web request), and for the lookup after an ambiguous
+        # create, a GET gets one attempt: urllib3's retries would not fit the budget.
         self.single_attempt_session = session or self._build_session(retries=False)
 
     def _build_session(self, *, retries: bool = True) -> requests.Session:
@@ -238,11 +242,15 @@ class JunglePayGateway(Gateway):
     def _url(self, path: str) -> str:
         return f"{self.base_url}/{path.lstrip('/')}"
 
-    def _guard(self) -> None:
+    def _guard(self) -> tuple[float, float]:
+        """The call's (connect, read) timeouts, once it may go to the provider (keys set, budget left, breaker)."""
         if not self.config.effective_secret_key:
             raise GatewayUnavailable(_("The payment provider is not configured."))
-        if self.breaker.is_open():
+        # Before the breaker: a call the budget refuses must not take the half-open probe.
+        timeouts = call_timeouts(CONNECT_TIMEOUT, READ_TIMEOUT)
+        if not self.breaker.allow():
             raise GatewayUnavailable(_("The payment provider is unavailable right now. Please try again in a minute."))
+        return timeouts
 
     def _unavailable(self, reason: str) -> GatewayUnavailable:
         self.breaker.record_failure()
@@ -250,6 +258,8 @@ class JunglePayGateway(Gateway):
         return GatewayUnavailable(_("The payment provider is unavailable right now. Please try again in a minute."))
 
     def _rejected(self, response: requests.Response) -> GatewayRejected:
+        # The provider answered: a probe of the half-open breaker is over, without a verdict on health.
+        self.breaker.release_probe()
         message = _safe_message(response)
         secret = self.config.effective_secret_key
         if secret and secret in message:
@@ -264,10 +274,10 @@ class JunglePayGateway(Gateway):
     def _get_json(
         self, path: str, *, params: dict | None = None, counts_as_health: bool = True, retried: bool = True
     ) -> dict | list:
-        self._guard()
-        session = self.session if retried else self.single_attempt_session
+        timeouts = self._guard()
+        session = self.session if retried and not in_budget() else self.single_attempt_session
         try:
-            response = session.get(self._url(path), params=params, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
+            response = session.get(self._url(path), params=params, timeout=timeouts)
         except requests.RequestException as exc:
             raise self._unavailable(type(exc).__name__) from exc
         if response.status_code >= 500 or response.status_code == 429:
@@ -285,7 +295,7 @@ class JunglePayGateway(Gateway):
     # -- the interface ----------------------------------------------------
 
     def create_charge(self, request: ChargeRequest) -> Charge:
-        self._guard()
+        timeouts = self._guard()
         body = {
             "amount": request.amount_cents,
             "paymentMethod": "pix",
@@ -305,7 +315,9 @@ class JunglePayGateway(Gateway):
             "metadata": request.metadata,
         }
         try:
-            response = self.session.post(self._url("transactions"), json=body, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
+            # Inside a budget not even urllib3's connect retries: they would multiply the wait.
+            session = self.single_attempt_session if in_budget() else self.session
+            response = session.post(self._url("transactions"), json=body, timeout=timeouts)
         except requests.RequestException as exc:
             # A read timeout or a reset after sending: the charge may well exist.
             return self._after_ambiguous_create(request, reason=type(exc).__name__)
@@ -328,7 +340,7 @@ class JunglePayGateway(Gateway):
         back FAILED with its `refusal`. An ambiguous answer is looked up by
         externalRef, never posted again (CreateUnconfirmed when not found).
         """
-        self._guard()
+        timeouts = self._guard()
         body = {
             "amount": request.amount_cents,
             "paymentMethod": "credit_card",
@@ -351,7 +363,9 @@ class JunglePayGateway(Gateway):
         if request.client_ip:
             body["ip"] = request.client_ip  # JunglePay's antifraud reads it
         try:
-            response = self.session.post(self._url("transactions"), json=body, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
+            # Inside a budget not even urllib3's connect retries: they would multiply the wait.
+            session = self.single_attempt_session if in_budget() else self.session
+            response = session.post(self._url("transactions"), json=body, timeout=timeouts)
         except requests.RequestException as exc:
             return self._after_ambiguous_card_create(request, reason=type(exc).__name__)
         if response.status_code >= 500 or response.status_code == 429:
@@ -485,10 +499,6 @@ def _refused_answer(response: requests.Response) -> Charge | None:
 
 class ListingIncomplete(GatewayError):
     """A listing stopped at its page limit while the provider had more: what was read is not everything."""
-
-
-class CreateUnconfirmed(GatewayUnavailable):
-    """The create failed ambiguously and the lookup found nothing: look first next time."""
 
 
 def _items(body) -> list:

@@ -10,6 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('billing', '0013_money_audit_backfill'),
+        ('billing', '0012_money_faults_charge_attempts'),
     ]
 
     operations = [

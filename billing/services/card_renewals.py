@@ -31,11 +31,12 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
-from billing.exceptions import GatewayError
+from billing.exceptions import ChargeInProgress, GatewayError
 from billing.gateways.sandbox import sandbox_allowed
 from billing.models import CardAttempt, Checkout, PaymentGateway, Subscription
 from billing.services.card_attempts import next_charge_at
-from billing.services.cards import IN_FLIGHT_STALE, UNCONFIRMED, card_request, next_attempt_number, recover_card_attempt, send_card_charge
+from billing.services.cards import UNCONFIRMED, card_request, claim_create, next_attempt_number, recover_card_attempt, send_card_charge
+from billing.services.charges import in_flight_window
 from billing.services.locks import lock_subscription
 
 logger = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ def charge_renewal(*, checkout: Checkout, now: datetime) -> str:
     attempts = list(CardAttempt.objects.filter(checkout=checkout).order_by("number"))
     last = attempts[-1] if attempts else None
     if last is not None and last.status == CardAttempt.Status.IN_FLIGHT:
-        if last.provider_status != UNCONFIRMED and last.created_at > now - IN_FLIGHT_STALE:
+        if last.provider_status != UNCONFIRMED and last.created_at > now - in_flight_window():
             return ""  # another run is waiting for its answer right now
         recovered = recover_card_attempt(attempt=last, now=now)
         if recovered.status != CardAttempt.Status.ERROR:
@@ -166,7 +167,8 @@ def _claim(*, checkout: Checkout, number: int, now: datetime) -> CardAttempt | N
                 installments=1,
                 created_at=now,
             )
-    except IntegrityError:
+            claim_create(checkout=locked, attempt=attempt, now=now)
+    except (IntegrityError, ChargeInProgress):
         return None  # another run claimed this attempt a moment ago
     attempt.subscription = subscription
     return attempt

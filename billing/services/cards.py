@@ -9,7 +9,10 @@ card charge is one CardAttempt, and it goes in three steps:
    processing checkout answers what it has and charges nothing; an attempt
    whose answer was lost is looked up first (step 0 below); otherwise a new
    attempt is written `in_flight` and COMMITTED before the gateway hears of
-   it (one open attempt per checkout, a database constraint);
+   it (one open attempt per checkout, a database constraint), with the
+   ChargeAttempt every create of the project records first
+   (services.charges.begin_charge_attempt: one create in flight per
+   externalRef and gateway, PIX and card alike);
 2. the gateway call, outside any transaction, no row locked;
 3. the answer applied under the locks (services.payments.apply_charge, the
    same path as a postback): paid activates, processing waits for the
@@ -18,7 +21,7 @@ card charge is one CardAttempt, and it goes in three steps:
 0. An attempt still `in_flight` (a killed worker, a timeout whose lookup
    found nothing) is looked up at the gateway by its externalRef before any
    new charge: found, its answer is applied; not found after
-   IN_FLIGHT_STALE, it is closed as `error` (never charged) and the new
+   in_flight_window(), it is closed as `error` (never charged) and the new
    charge goes ahead. A checkout is never paid twice by its own hand: at
    most one attempt is open, and a second payment (PIX paid after the card)
    is listed to be refunded by activation.
@@ -27,7 +30,7 @@ card charge is one CardAttempt, and it goes in three steps:
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -43,20 +46,17 @@ from billing.exceptions import (
     InvalidInput,
 )
 from billing.gateways import CardChargeRequest, Charge, ChargeStatus, Customer, gateway_for
-from billing.gateways.junglepay import CreateUnconfirmed
-from billing.models import CardAttempt, Checkout, CheckoutCharge, Subscription
+from billing.gateways.base import CreateUnconfirmed, gateway_budget
+from billing.models import CardAttempt, ChargeAttempt, Checkout, CheckoutCharge, Subscription
 from billing.services.card_attempts import CARD_FIELDS, forget_card_fields
 from billing.notifications import queue_renewal_notices
 from billing.services.locks import lock_open_charges, lock_subscription
-from billing.services.charges import CHARGE_HTTP_BUDGET, charge_items
+from billing.services.charges import begin_charge_attempt, charge_items, in_flight_window
 from billing.services.gateway_config import gateway_for_new_charge
 from billing.services.payments import apply_charge
 
 logger = logging.getLogger(__name__)
 
-# An attempt in flight longer than this lost its answer (the call is bounded by CHARGE_HTTP_BUDGET):
-# it is looked up by externalRef instead of waited for.
-IN_FLIGHT_STALE = timedelta(seconds=2 * CHARGE_HTTP_BUDGET)
 # CardAttempt.provider_status of an attempt whose create failed ambiguously and whose lookup found nothing.
 UNCONFIRMED = "unconfirmed"
 
@@ -141,7 +141,7 @@ def _claim_purchase_attempt(*, checkout_id, installments: int, now: datetime) ->
     if open_attempt is not None:
         if open_attempt.status == CardAttempt.Status.PROCESSING:
             return open_attempt, False
-        if open_attempt.provider_status == UNCONFIRMED or open_attempt.created_at <= now - IN_FLIGHT_STALE:
+        if open_attempt.provider_status == UNCONFIRMED or open_attempt.created_at <= now - in_flight_window():
             return open_attempt, False  # its answer was lost: the caller looks it up
         raise ChargeInProgress(_("Your card payment is being processed. Please wait a moment."))
     if checkout.status != Checkout.Status.PENDING:
@@ -172,10 +172,31 @@ def _claim_purchase_attempt(*, checkout_id, installments: int, now: datetime) ->
             )
     except IntegrityError:
         raise ChargeInProgress(_("Your card payment is being processed. Please wait a moment.")) from None
+    claim_create(checkout=checkout, attempt=attempt, now=now)
     checkout.payment_method = Checkout.Method.CARD
     checkout.installments = installments
     checkout.save(update_fields=["payment_method", "installments", "updated_at"])
     return attempt, True
+
+
+def claim_create(*, checkout: Checkout, attempt: CardAttempt, now: datetime) -> None:
+    """
+    The project's record of a create about to be sent (ChargeAttempt), in the
+    claim's transaction: while another create of the same externalRef is in
+    flight at this gateway (a PIX being issued for the same checkout, say),
+    no card is charged (ChargeInProgress; the claim rolls back).
+    """
+    charge_attempt, _look_first = begin_charge_attempt(
+        checkout=checkout, gateway_config=attempt.gateway, external_ref=attempt.external_ref, now=now
+    )
+    if charge_attempt is None:
+        raise ChargeInProgress(_("Your card payment is being processed. Please wait a moment."))
+
+
+def _close_create(attempt: CardAttempt, *, outcome: str, now: datetime, transaction_id: str = "", error: str = "") -> None:
+    ChargeAttempt.objects.filter(
+        gateway_id=attempt.gateway_id, external_ref=attempt.external_ref, outcome=ChargeAttempt.Outcome.IN_FLIGHT
+    ).update(outcome=outcome, finished_at=now, transaction_id=transaction_id[:100], error=error[:300])
 
 
 def send_card_charge(*, attempt: CardAttempt, request: CardChargeRequest, now: datetime) -> CardAttempt:
@@ -187,14 +208,19 @@ def send_card_charge(*, attempt: CardAttempt, request: CardChargeRequest, now: d
     """
     gateway = gateway_for(attempt.gateway)
     try:
-        charge = gateway.create_card_charge(request)
-    except CreateUnconfirmed:
+        # Within the request's (or this task's) gateway budget: never outliving the worker mid-call.
+        with gateway_budget():
+            charge = gateway.create_card_charge(request)
+    except CreateUnconfirmed as exc:
         CardAttempt.objects.filter(pk=attempt.pk, status=CardAttempt.Status.IN_FLIGHT).update(provider_status=UNCONFIRMED)
+        _close_create(attempt, outcome=ChargeAttempt.Outcome.UNCONFIRMED, now=now, error=str(exc))
         raise
-    except GatewayError:
+    except GatewayError as exc:
         # Refused by the provider before charging (bad details, configuration) or never sent (breaker, no key).
         CardAttempt.objects.filter(pk=attempt.pk, status=CardAttempt.Status.IN_FLIGHT).update(status=CardAttempt.Status.ERROR, answered_at=now)
+        _close_create(attempt, outcome=ChargeAttempt.Outcome.FAILED, now=now, error=str(exc))
         raise
+    _close_create(attempt, outcome=ChargeAttempt.Outcome.CHARGED, now=now, transaction_id=charge.transaction_id)
     return apply_card_answer(attempt=attempt, charge=charge, now=now)
 
 
@@ -225,13 +251,16 @@ def recover_card_attempt(*, attempt: CardAttempt, now: datetime) -> CardAttempt:
     known |= set(CheckoutCharge.objects.filter(checkout=checkout).values_list("transaction_id", flat=True))
     if checkout.gateway_transaction_id:
         known.add(checkout.gateway_transaction_id)
-    found = gateway.find_charge(external_ref=attempt.external_ref, skip_transaction_ids=tuple(known))
+    with gateway_budget():
+        found = gateway.find_charge(external_ref=attempt.external_ref, skip_transaction_ids=tuple(known))
     if found is not None and found.payment_method == "card":
         logger.info("lost card answer found by externalRef", extra={"attempt": attempt.pk, "transaction": found.transaction_id})
+        _close_create(attempt, outcome=ChargeAttempt.Outcome.CHARGED, now=now, transaction_id=found.transaction_id)
         return apply_card_answer(attempt=attempt, charge=found, now=now)
     CardAttempt.objects.filter(pk=attempt.pk, status=CardAttempt.Status.IN_FLIGHT).update(
         status=CardAttempt.Status.ERROR, answered_at=now, provider_status="not_found"
     )
+    _close_create(attempt, outcome=ChargeAttempt.Outcome.ABANDONED, now=now, error="not found at the gateway")
     logger.warning("lost card attempt not found at the gateway: closed, never charged", extra={"attempt": attempt.pk})
     return CardAttempt.objects.get(pk=attempt.pk)
 

@@ -1,18 +1,31 @@
 """
-Issuing the PIX charge of a checkout at the active gateway.
+Issuing the PIX charge of a checkout at the active gateway, never twice.
 
-The checkout row is locked for the whole call so that two clicks (or two
-tabs) on "pay with PIX" can never create two charges: the second waits, then
-finds the transaction id the first stored and returns that charge. The lock
-is held across one HTTP call bounded by the client's timeouts; that is the
-price of "never two charges" without an idempotency key at the provider.
+JunglePay has no idempotency key, so "never two charges" rests on one rule:
+**a create is recorded before it is sent.** Each try is a ChargeAttempt row
+committed in its own short transaction BEFORE the gateway is called. A
+process killed mid-call (a deploy's SIGKILL, an OOM kill, gunicorn's
+timeout) rolls back whatever it had not committed, but not that row, so the
+next try knows a charge may exist and asks the gateway for it by
+`externalRef` (the checkout's uuid) before it ever creates one; it adopts
+what it finds.
 
-The lock is bounded so that it can never outlive the web worker: the
-provider calls made under it (CHARGE_HTTP_BUDGET) end well before gunicorn's
-timeout (WORKER_TIMEOUT_SECONDS, set in the Dockerfile), so a worker is never
-killed holding a created-but-unstored charge; on PostgreSQL a second caller
-waits at most LOCK_WAIT_SECONDS for the lock and then answers "try again"
-(ChargeInProgress) instead of queueing behind the first.
+1. Under the checkout's row lock (short): guard, complete the buyer's
+   details, replace an unpayable charge, and claim the attempt. While
+   another attempt is in flight (younger than the gateway budget plus a
+   margin) this request may only look the charge up, never create: it
+   adopts the charge if the gateway already has it, else answers "try
+   again" (ChargeInProgress). An older in-flight attempt lost its process:
+   it is marked abandoned, and every later try looks first.
+2. No lock, no transaction: the gateway calls (look up first whenever an
+   earlier attempt of this reference exists, then create), all within the
+   request's gateway budget (GATEWAY_REQUEST_BUDGET_SECONDS), so a hanging
+   provider never holds a row lock nor outlives the web worker.
+3. Under the row lock again: store the charge and close the attempt.
+
+Card charges (captured at once, where a second charge is money taken twice)
+use the same steps: `begin_charge_attempt` under their lock, `charge_once`
+(or `adopt_in_flight_charge`) outside it, then their own step 3.
 
 A charge that can no longer be paid (its PIX expired, or its gateway is no
 longer the active one) is replaced by a fresh one for the same checkout (same
@@ -23,7 +36,11 @@ it is still matched to the checkout (services.payments.checkout_for_charge).
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -36,30 +53,36 @@ from billing.exceptions import (
     CustomerDetailsRequired,
     InvalidInput,
 )
-from billing.gateways import ChargeItem, ChargeRequest, Customer, GatewayUnavailable
-from billing.gateways.junglepay import CONNECT_TIMEOUT, READ_TIMEOUT, CreateUnconfirmed
+from billing.gateways import Charge, ChargeItem, ChargeRequest, Customer, Gateway, GatewayError
+from billing.gateways.base import CreateUnconfirmed, gateway_budget
 from billing.gateways.sandbox import SANDBOX_OUTCOMES, sandbox_postback
-from billing.models import CardAttempt, Checkout, CheckoutCharge, PaymentGateway
+from billing.models import CardAttempt, ChargeAttempt, Checkout, CheckoutCharge, PaymentGateway
 from billing.personal_data import document_digest
 from billing.services.gateway_config import gateway_for_new_charge
 
 logger = logging.getLogger(__name__)
 
-# Marks a checkout whose create failed ambiguously: the next attempt looks the charge up first.
-CREATE_UNCONFIRMED = "create_unconfirmed"
-
 # Seconds. gunicorn's --timeout (Dockerfile, docker-compose.yml): a request still running then is killed.
 WORKER_TIMEOUT_SECONDS = 60
-# The longest the provider can keep us waiting while the row is locked: the create, then one
-# single-attempt lookup after an ambiguous answer (JunglePayGateway._after_ambiguous_create).
-CHARGE_HTTP_BUDGET = 2 * (CONNECT_TIMEOUT + READ_TIMEOUT)
-# How long a second /pix waits for the first one's lock before answering "try again".
+# How long a second /pix waits for the row lock (held only for short database work) before "try again".
 LOCK_WAIT_SECONDS = 5
-# Any single SQL statement of the charge transaction (PostgreSQL).
+# Any single SQL statement of the charge transactions (PostgreSQL).
 STATEMENT_TIMEOUT_SECONDS = 10
-# CHARGE_HTTP_BUDGET + LOCK_WAIT_SECONDS + STATEMENT_TIMEOUT_SECONDS < WORKER_TIMEOUT_SECONDS (a test keeps it so).
+# GATEWAY_REQUEST_BUDGET_SECONDS + 2 * (LOCK_WAIT_SECONDS + STATEMENT_TIMEOUT_SECONDS) < WORKER_TIMEOUT_SECONDS
+# (a test keeps it so): the gateway calls and both locked steps of a /pix end before gunicorn kills the worker.
+# Seconds added to the budget before an in-flight attempt counts as abandoned (clock steps, a slow commit).
+IN_FLIGHT_MARGIN_SECONDS = 5
 # PostgreSQL's SQLSTATE for lock_timeout (lock_not_available).
 _LOCK_NOT_AVAILABLE = "55P03"
+
+
+def in_flight_window() -> timedelta:
+    """
+    How long an attempt may be in flight. The request that started it makes every
+    gateway call within its budget, so past this a still-`in_flight` attempt lost
+    its process, and whatever it created is there for a lookup to find.
+    """
+    return timedelta(seconds=settings.GATEWAY_REQUEST_BUDGET_SECONDS + IN_FLIGHT_MARGIN_SECONDS)
 
 
 def charge_items(checkout: Checkout) -> tuple[ChargeItem, ...]:
@@ -106,77 +129,180 @@ def issue_pix_charge(*, checkout_id, cpf: str | None = None, phone: str | None =
     InvalidInput, ChargeInProgress, GatewayUnavailable or GatewayRejected.
     """
     now = now or timezone.now()
-    pending_error = None
-    with transaction.atomic():
-        checkout = _lock_for_charge(checkout_id)
-        if checkout is None:
-            raise CheckoutNotFound(_("Checkout not found."))
-        if checkout.gateway_transaction_id and (checkout.status != Checkout.Status.PENDING or _charge_is_payable(checkout, now=now)):
-            return checkout  # the same charge, never a second one
-        if checkout.status != Checkout.Status.PENDING:
-            raise CheckoutNotPayable(_("This checkout can no longer be paid."))
-        if checkout.payment_method != Checkout.Method.PIX:
-            # A buyer whose card was refused may switch to PIX in place (contract §3), where the plan takes PIX
-            # and no card charge of the checkout may still be paying it.
-            if not checkout.plan.accepts_pix and checkout.purpose == Checkout.Purpose.NEW:
-                raise InvalidInput("payment_method", _("This checkout is not a PIX payment."), code="invalid_method")
-            if checkout.card_attempts.filter(status__in=CardAttempt.OPEN_STATUSES).exists():
-                raise ChargeInProgress(_("Your card payment is being processed. Please wait a moment."))
-            checkout.payment_method = Checkout.Method.PIX
-            checkout.installments = 1
-            checkout.save(update_fields=["payment_method", "installments", "updated_at"])
-        _complete_customer_details(checkout, cpf=cpf, phone=phone)
+    # Inside a request the request's budget (config.middleware) is the tighter one and wins.
+    with gateway_budget():
+        begun = _begin_pix_charge(checkout_id=checkout_id, cpf=cpf, phone=phone, now=now)
+        if isinstance(begun, Checkout):
+            return begun
+        if begun.attempt is None:
+            return adopt_in_flight_charge(begun, now=now)
+        charge = charge_once(begun, now=now)
+        return store_charge(begun, charge, now=now)
 
-        gateway = gateway_for_new_charge()
-        if checkout.gateway_transaction_id:
-            _supersede_charge(checkout, now=now)
-        superseded = list(checkout.previous_charges.values_list("transaction_id", flat=True))
-        request = charge_request(checkout, gateway_config=gateway.config, superseded_transaction_ids=superseded)
-        try:
-            charge = None
-            if checkout.gateway_status == CREATE_UNCONFIRMED and checkout.gateway_id == gateway.config.pk:
-                # A previous create may have gone through after all: look before creating.
-                charge = gateway.find_charge(external_ref=request.external_ref, skip_transaction_ids=superseded)
-            if charge is None:
-                charge = gateway.create_charge(request)
-        except GatewayUnavailable as exc:
-            if isinstance(exc, CreateUnconfirmed):
-                # Committed on purpose (no raise inside the block): the mark must survive the error.
-                checkout.gateway = gateway.config
-                checkout.gateway_status = CREATE_UNCONFIRMED
-                checkout.save(update_fields=["gateway", "gateway_status", "updated_at"])
-            pending_error = exc
-        else:
-            if charge.amount_cents is not None and charge.amount_cents != checkout.total_cents:
-                logger.error(
-                    "gateway charge amount differs from checkout",
-                    extra={"checkout": str(checkout.public_id), "charged": charge.amount_cents, "total": checkout.total_cents},
-                )
-            checkout.gateway = gateway.config
-            checkout.gateway_transaction_id = charge.transaction_id
-            checkout.gateway_status = charge.provider_status
-            checkout.gateway_response = charge.raw
-            checkout.pix_code = charge.pix_code
-            checkout.pix_url = charge.pix_url[:500]
-            checkout.pix_expires_at = charge.expires_at
-            checkout.save(update_fields=CHARGE_FIELDS)
-            logger.info(
-                "pix charge issued",
-                extra={"checkout": str(checkout.public_id), "gateway": gateway.kind, "transaction": charge.transaction_id},
-            )
-    if pending_error is not None:
-        raise pending_error
+
+@dataclass(frozen=True)
+class BegunCharge:
+    """A charge about to be asked of the gateway, its attempt already committed."""
+
+    checkout_id: int
+    gateway: Gateway
+    request: ChargeRequest
+    # None: another attempt is in flight; this caller may only adopt its charge (adopt_in_flight_charge).
+    attempt: ChargeAttempt | None
+    look_first: bool
+
+
+@transaction.atomic
+def _begin_pix_charge(*, checkout_id, cpf, phone, now) -> Checkout | BegunCharge:
+    checkout = _lock_for_charge(checkout_id)
+    if checkout is None:
+        raise CheckoutNotFound(_("Checkout not found."))
+    if checkout.gateway_transaction_id and (checkout.status != Checkout.Status.PENDING or _charge_is_payable(checkout, now=now)):
+        return checkout  # the same charge, never a second one
+    if checkout.status != Checkout.Status.PENDING:
+        raise CheckoutNotPayable(_("This checkout can no longer be paid."))
+    if checkout.payment_method != Checkout.Method.PIX:
+        # A buyer whose card was refused may switch to PIX in place (contract §3), where the plan takes PIX
+        # and no card charge of the checkout may still be paying it.
+        if not checkout.plan.accepts_pix and checkout.purpose == Checkout.Purpose.NEW:
+            raise InvalidInput("payment_method", _("This checkout is not a PIX payment."), code="invalid_method")
+        if checkout.card_attempts.filter(status__in=CardAttempt.OPEN_STATUSES).exists():
+            raise ChargeInProgress(_("Your card payment is being processed. Please wait a moment."))
+        checkout.payment_method = Checkout.Method.PIX
+        checkout.installments = 1
+        checkout.save(update_fields=["payment_method", "installments", "updated_at"])
+    _complete_customer_details(checkout, cpf=cpf, phone=phone)
+
+    gateway = gateway_for_new_charge()
+    if checkout.gateway_transaction_id:
+        _supersede_charge(checkout, now=now)
+    superseded = list(checkout.previous_charges.values_list("transaction_id", flat=True))
+    request = charge_request(checkout, gateway_config=gateway.config, superseded_transaction_ids=superseded)
+    attempt, look_first = begin_charge_attempt(checkout=checkout, gateway_config=gateway.config, external_ref=request.external_ref, now=now)
+    if checkout.gateway_id != gateway.config.pk:
+        checkout.gateway = gateway.config
+        checkout.save(update_fields=["gateway", "updated_at"])
+    return BegunCharge(checkout_id=checkout.pk, gateway=gateway, request=request, attempt=attempt, look_first=look_first)
+
+
+def begin_charge_attempt(*, checkout: Checkout, gateway_config: PaymentGateway, external_ref: str, now) -> tuple[ChargeAttempt | None, bool]:
+    """
+    Claim the create of `external_ref` at this gateway (call with the checkout locked; it commits
+    with the caller's short transaction, before any gateway call). Returns (the attempt, look first?):
+    (None, True) while another attempt is in flight, whose charge this caller may only adopt.
+    """
+    attempts = ChargeAttempt.objects.filter(gateway=gateway_config, external_ref=external_ref)
+    in_flight = attempts.filter(outcome=ChargeAttempt.Outcome.IN_FLIGHT).first()
+    if in_flight is not None and in_flight.started_at > now - in_flight_window():
+        return None, True
+    if in_flight is not None:
+        # Its process died mid-call (killed, or timed out by gunicorn): its charge may exist.
+        attempts.filter(pk=in_flight.pk).update(outcome=ChargeAttempt.Outcome.ABANDONED, finished_at=now)
+        logger.warning("charge attempt abandoned by its process", extra={"external_ref": external_ref, "attempt": in_flight.pk})
+    # Any earlier attempt may have created a charge we never stored: ask before creating.
+    look_first = attempts.exists()
+    attempt = ChargeAttempt.objects.create(checkout=checkout, gateway=gateway_config, external_ref=external_ref, started_at=now)
+    return attempt, look_first
+
+
+def charge_once(begun: BegunCharge, *, now) -> Charge:
+    """
+    The gateway calls of the attempt's owner, outside any transaction and lock:
+    look the charge up by `externalRef` first when an earlier attempt may have
+    created it, and create only when it is not there.
+    """
+    gateway, request, attempt = begun.gateway, begun.request, begun.attempt
+    try:
+        found = _find(begun) if begun.look_first else None
+        return found if found is not None else gateway.create_charge(request)
+    except GatewayError as exc:
+        # Unconfirmed: the gateway may hold a charge (every later attempt looks first anyway).
+        outcome = ChargeAttempt.Outcome.UNCONFIRMED if isinstance(exc, CreateUnconfirmed) else ChargeAttempt.Outcome.FAILED
+        ChargeAttempt.objects.filter(pk=attempt.pk).update(outcome=outcome, finished_at=now, error=str(exc)[:300])
+        raise
+
+
+def adopt_in_flight_charge(begun: BegunCharge, *, now) -> Checkout:
+    """
+    Another attempt is in flight (a second tab, or a retry after its worker was
+    killed): never create. The charge the gateway already holds is adopted;
+    else the other attempt gets LOCK_WAIT_SECONDS to store its charge; else
+    "try again" (ChargeInProgress), until the attempt is old enough to count
+    as abandoned.
+    """
+    try:
+        found = _find(begun)
+    except GatewayError:
+        found = None  # the other attempt may still store its charge
+    if found is not None:
+        return store_charge(begun, found, now=now)
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        stored = Checkout.objects.filter(pk=begun.checkout_id).exclude(gateway_transaction_id="").first()
+        if stored is not None:
+            return stored
+    raise ChargeInProgress(_("Your PIX code is being generated. Please try again in a few seconds."))
+
+
+def _find(begun: BegunCharge) -> Charge | None:
+    request = begun.request
+    found = begun.gateway.find_charge(external_ref=request.external_ref, skip_transaction_ids=request.superseded_transaction_ids)
+    if found is not None:
+        logger.info("charge found by its external reference", extra={"external_ref": request.external_ref, "transaction": found.transaction_id})
+    return found
+
+
+@transaction.atomic
+def store_charge(begun: BegunCharge, charge: Charge, *, now) -> Checkout:
+    """Apply the gateway's answer under the row lock, and close the attempt."""
+    checkout = _lock_for_charge(None, pk=begun.checkout_id)
+    config = begun.gateway.config
+    if begun.attempt is not None:
+        ChargeAttempt.objects.filter(pk=begun.attempt.pk).update(
+            outcome=ChargeAttempt.Outcome.CHARGED, finished_at=now, transaction_id=charge.transaction_id, error=""
+        )
+    if checkout.gateway_transaction_id == charge.transaction_id:
+        return checkout  # adopted meanwhile by a request that looked it up
+    if checkout.gateway_transaction_id:
+        # Another attempt stored a different charge meanwhile (only possible past the in-flight window):
+        # keep the stored one; ours stays matched to this checkout, so a payment of it is never lost.
+        CheckoutCharge.objects.get_or_create(
+            gateway=config, transaction_id=charge.transaction_id,
+            defaults={"checkout": checkout, "pix_expires_at": charge.expires_at, "created_at": now},
+        )
+        logger.error(
+            "a second charge for one checkout", extra={"checkout": str(checkout.public_id), "transaction": charge.transaction_id}
+        )
+        return checkout
+    if charge.amount_cents is not None and charge.amount_cents != checkout.total_cents:
+        logger.error(
+            "gateway charge amount differs from checkout",
+            extra={"checkout": str(checkout.public_id), "charged": charge.amount_cents, "total": checkout.total_cents},
+        )
+    checkout.gateway = config
+    checkout.gateway_transaction_id = charge.transaction_id
+    checkout.gateway_status = charge.provider_status
+    checkout.gateway_response = charge.raw
+    checkout.pix_code = charge.pix_code
+    checkout.pix_url = charge.pix_url[:500]
+    checkout.pix_expires_at = charge.expires_at
+    checkout.save(update_fields=CHARGE_FIELDS)
+    logger.info(
+        "pix charge issued",
+        extra={"checkout": str(checkout.public_id), "gateway": begun.gateway.kind, "transaction": charge.transaction_id},
+    )
     return checkout
 
 
 CHARGE_FIELDS = ["gateway", "gateway_transaction_id", "gateway_status", "gateway_response", "pix_code", "pix_url", "pix_expires_at", "updated_at"]
 
 
-def _lock_for_charge(checkout_id) -> Checkout | None:
+def _lock_for_charge(checkout_id, *, pk=None) -> Checkout | None:
     """
-    The checkout row, locked, waiting at most LOCK_WAIT_SECONDS (PostgreSQL):
-    a second /pix while the first is talking to the provider answers "try
-    again" instead of queueing until a worker timeout.
+    The checkout row (by public id, or by `pk`), locked, waiting at most
+    LOCK_WAIT_SECONDS (PostgreSQL): the lock is held for database work only,
+    and a caller that still cannot get it answers "try again".
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -187,7 +313,7 @@ def _lock_for_charge(checkout_id) -> Checkout | None:
         return (
             Checkout.objects.select_for_update(of=("self",))
             .select_related("plan")
-            .filter(public_id=checkout_id)
+            .filter(**({"pk": pk} if pk is not None else {"public_id": checkout_id}))
             .first()
         )
     except OperationalError as exc:

@@ -9,9 +9,8 @@ import responses
 from responses import matchers
 
 from billing.services import issue_pix_charge
-from billing.services.charges import CREATE_UNCONFIRMED
 from billing.gateways import ChargeStatus, GatewayRejected, GatewayUnavailable, gateway_for
-from billing.models import Checkout
+from billing.models import ChargeAttempt, Checkout
 from billing.services import create_checkout
 from config.api_errors import status_for
 from tests.concurrency import race
@@ -93,7 +92,7 @@ def test_a_500_is_a_clear_error_and_the_retry_looks_up_before_creating(jp, check
 
     assert excinfo.value.code == "gateway_unavailable" and status_for(excinfo.value) == 503
     checkout.refresh_from_db()
-    assert checkout.gateway_status == CREATE_UNCONFIRMED and checkout.gateway_transaction_id == ""
+    assert checkout.charge_attempts.get().outcome == ChargeAttempt.Outcome.UNCONFIRMED and checkout.gateway_transaction_id == ""
 
     # when: the buyer tries again and the charge turns out to exist after all
     responses.replace(

@@ -9,7 +9,7 @@ from django.utils import timezone
 from billing import services
 from billing.models import CardAttempt, Checkout, Subscription
 from billing.services import sweep_subscriptions
-from billing.services.cards import IN_FLIGHT_STALE
+from billing.services.charges import in_flight_window
 from tests.billing.cardkit import APPROVED, card_checkout
 from tests.concurrency import race
 from tests.factories import UserFactory
@@ -163,7 +163,7 @@ def test_a_worker_killed_mid_call_is_recovered_by_looking_the_attempt_up(card_ju
                             "externalRef": attempt.external_ref})
 
     # when: the next sweep runs
-    sweep_subscriptions(now=end + IN_FLIGHT_STALE + timedelta(minutes=5))
+    sweep_subscriptions(now=end + in_flight_window() + timedelta(minutes=5))
 
     # then: found by its externalRef and applied; nothing charged again
     assert card_junglepay.posts == 0

@@ -9,7 +9,7 @@ from django.utils.translation import override
 from billing import services
 from billing.exceptions import CardRefused, ChargeInProgress, InvalidInput
 from billing.models import CardAttempt, Checkout, ReconciliationItem, Subscription
-from billing.services.cards import IN_FLIGHT_STALE
+from billing.services.charges import in_flight_window
 from integrations.models import OutboxEvent, WebhookEndpoint
 from tests.billing.cardkit import (
     APPROVED,
@@ -224,7 +224,7 @@ def test_an_attempt_left_in_flight_by_a_killed_worker_is_looked_up_before_any_ne
     checkout = card_checkout()
     CardAttempt.objects.create(
         checkout=checkout, gateway=_junglepay(), external_ref=str(checkout.public_id), amount_cents=checkout.total_cents,
-        created_at=now - IN_FLIGHT_STALE - timedelta(seconds=1),
+        created_at=now - in_flight_window() - timedelta(seconds=1),
     )
     card_junglepay._create({"paymentMethod": "credit_card", "card": {"hash": APPROVED}, "amount": checkout.total_cents, "externalRef": str(checkout.public_id)})
 
@@ -243,7 +243,7 @@ def test_an_attempt_in_flight_that_never_reached_the_gateway_is_closed_and_the_n
     checkout = card_checkout()
     lost = CardAttempt.objects.create(
         checkout=checkout, gateway=_junglepay(), external_ref=str(checkout.public_id), amount_cents=checkout.total_cents,
-        created_at=now - IN_FLIGHT_STALE - timedelta(seconds=1),
+        created_at=now - in_flight_window() - timedelta(seconds=1),
     )
 
     attempt = services.charge_card(checkout_id=checkout.public_id, card_hash=APPROVED, now=now)

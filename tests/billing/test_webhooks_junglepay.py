@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from accounts.access import user_has_access
 from billing.models import Checkout, Subscription, WebhookEvent
-from billing.webhooks import MAX_ATTEMPTS, process_event, retry_failed_events
+from billing.webhooks import MAX_ATTEMPTS, claim_event, process_event, processing_lease, retry_failed_events, store_event
+from config.beat import PERIODIC_TASKS
 from tests.concurrency import race
 from tests.billing.paymentkit import JP, jp_checkout, junglepay, payload, post_webhook, postback, transaction
 
@@ -348,3 +349,88 @@ def test_a_charge_of_one_gateway_never_moves_a_checkout_of_another(client, jp):
     checkout.refresh_from_db()
     assert checkout.status == Checkout.Status.PENDING
     assert WebhookEvent.objects.get().outcome == Outcome.IGNORED
+
+
+# ---------------------------------------------------------------------------
+# A worker killed while processing: the event is leased, never lost
+# ---------------------------------------------------------------------------
+
+
+def _left_by_a_killed_worker(checkout, *, received_at):
+    """What a worker killed mid-processing leaves: the event stored (its lease taken then), no outcome."""
+    body = postback(checkout)
+    event, _created = store_event(
+        provider="junglepay", event_id=str(body["id"]), headers={}, body=json.dumps(body), payload=body, now=received_at
+    )
+    return body, event
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_a_redelivery_of_an_event_whose_worker_died_is_processed_not_called_a_duplicate(client, jp, checkout):
+    # given: the first delivery's worker died mid-processing longer ago than its lease
+    body, event = _left_by_a_killed_worker(checkout, received_at=timezone.now() - processing_lease() - timedelta(seconds=1))
+    fetch_answers(checkout, status="paid")
+
+    # when: JunglePay re-sends it
+    response = deliver(client, jp, body)
+
+    # then: processed now, once
+    assert response.json()["status"] == Outcome.PROCESSED
+    event.refresh_from_db()
+    checkout.refresh_from_db()
+    assert event.outcome == Outcome.PROCESSED and event.attempts == 1
+    assert checkout.status == Checkout.Status.PAID
+    assert deliver(client, jp, body).json()["status"] == "duplicate"
+    assert Subscription.objects.count() == 1
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_a_redelivery_while_the_event_is_being_processed_is_a_duplicate(client, jp, checkout):
+    # given: an event whose processing started a moment ago (its lease is running)
+    body, event = _left_by_a_killed_worker(checkout, received_at=timezone.now())
+    fetch = responses.get(f"{JP}/transactions/282", json=transaction(checkout, status="paid"))
+
+    # when
+    response = deliver(client, jp, body)
+
+    # then: not processed twice at once; the lease holder (or the retry task, once it runs out) finishes it
+    assert response.json()["status"] == "duplicate"
+    assert fetch.call_count == 0
+    event.refresh_from_db()
+    assert event.outcome == Outcome.RECEIVED
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_the_retry_task_takes_an_event_whose_worker_died_within_a_minute(jp, checkout):
+    # given: an event left by a killed worker
+    received_at = timezone.now()
+    _body, event = _left_by_a_killed_worker(checkout, received_at=received_at)
+    fetch_answers(checkout, status="paid")
+    every = next(task["every"] for task in PERIODIC_TASKS if task["task"] == "billing.tasks.retry_failed_webhooks")
+
+    # when / then: not while its lease runs; at the first run after it, even if beat just missed it
+    assert retry_failed_events(now=received_at + processing_lease() - timedelta(seconds=1))["retried"] == 0
+    latest_pickup = processing_lease() + timedelta(seconds=every)
+    assert latest_pickup <= timedelta(seconds=50)  # a paid buyer waits less than a minute
+    assert retry_failed_events(now=received_at + latest_pickup)["processed"] == 1
+    event.refresh_from_db()
+    checkout.refresh_from_db()
+    assert event.outcome == Outcome.PROCESSED and checkout.status == Checkout.Status.PAID
+
+
+@pytest.mark.django_db
+def test_of_two_claims_on_one_stuck_event_only_one_wins(jp, checkout):
+    # given: one stuck event, read by two workers
+    received_at = timezone.now() - timedelta(minutes=5)
+    _body, event = _left_by_a_killed_worker(checkout, received_at=received_at)
+    first, second = WebhookEvent.objects.get(pk=event.pk), WebhookEvent.objects.get(pk=event.pk)
+    now = timezone.now()
+
+    # when / then
+    assert claim_event(first, now=now, redelivery=True) is True
+    assert claim_event(second, now=now, redelivery=True) is False
+    # and: the winner holds a fresh lease, so a third claimant now also loses
+    assert claim_event(WebhookEvent.objects.get(pk=event.pk), now=now) is False

@@ -15,6 +15,7 @@ import json
 import secrets
 import threading
 import time
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -29,6 +30,11 @@ class FakeJunglePay:
         self.transactions: dict[int, dict] = {}
         self.posts = 0
         self.create_delay = 0.0  # seconds before answering a create (the charge exists meanwhile)
+        self.get_delay = 0.0  # seconds before answering any GET (a hanging provider)
+        self.gets = 0
+        # Set while a create or a GET is being answered slowly: a test waits for it to kill the caller mid-call.
+        self.create_started = threading.Event()
+        self.get_started = threading.Event()
         self.create_mode = "ok"  # "ok" | "fail_before_create" | "garbage_before_create"
         self.bodies: list[dict] = []  # every POST body, as received
         self.cards: dict[str, dict] = {}  # card id -> the card it stands for (no number: brand, last digits)
@@ -91,6 +97,15 @@ class FakeJunglePay:
             transaction["paidAt"] = "2026-01-01T12:00:00-03:00"
         return transaction
 
+    def mark_paid(self, transaction_id: int) -> dict:
+        """The buyer paid: the charge reads `paid` from now on; returns the postback JunglePay would send."""
+        with self._lock:
+            transaction = self.transactions[transaction_id]
+            transaction["status"] = "paid"
+            transaction["paidAt"] = datetime.now(UTC).isoformat()
+            snapshot = dict(transaction)
+        return {"id": 900000 + transaction_id, "type": "transaction", "objectId": str(transaction_id), "data": snapshot}
+
     def _create(self, body: dict) -> dict:
         with self._lock:
             transaction_id = 1000 + len(self.transactions) + 1
@@ -150,6 +165,7 @@ class FakeJunglePay:
                 if fake.create_mode == "garbage_before_create":
                     return self._send(200, None, raw=b"<html>Bad Gateway</html>")
                 transaction = fake._create(body)
+                fake.create_started.set()
                 if "error" in transaction:
                     return self._send(422, {"message": "Invalid card hash"})
                 time.sleep(fake.create_delay)
@@ -157,6 +173,10 @@ class FakeJunglePay:
                 self._send(402 if refused and fake.refused_with_4xx else 200, transaction)
 
             def do_GET(self):
+                with fake._lock:
+                    fake.gets += 1
+                fake.get_started.set()
+                time.sleep(fake.get_delay)
                 parsed = urlparse(self.path)
                 if parsed.path.endswith("/js"):
                     data = TOKENIZER.read_bytes()

@@ -4,9 +4,11 @@ timeout, failing, answering garbage. What the buyer sees is a clear error or
 their charge; what is stored is consistent; no checkout ever gets two charges.
 """
 
+import time
+
 import pytest
 
-from billing.models import Checkout, PaymentGateway
+from billing.models import ChargeAttempt, Checkout, PaymentGateway
 from tests.factories import CheckoutFactory
 from tests.fakes.junglepay import FakeJunglePay
 
@@ -79,3 +81,30 @@ def test_repeated_failures_open_the_circuit_and_answer_at_once(api_client, fake)
 
     assert response.status_code == 503
     assert fake.posts == posts_before  # the breaker answered without calling the provider
+
+
+def test_a_hanging_gateway_answers_within_the_request_budget_and_the_retry_adopts_its_charge(api_client, fake, settings, monkeypatch):
+    # given: a JunglePay that creates the charge but then hangs (30 s) on every answer, and a 3 s budget
+    settings.GATEWAY_REQUEST_BUDGET_SECONDS = 3
+    monkeypatch.setattr("billing.gateways.junglepay.READ_TIMEOUT", 15)  # production's: the budget must be what stops it
+    fake.create_delay = fake.get_delay = 30
+    checkout = CheckoutFactory()
+
+    # when: the buyer asks for the PIX
+    started = time.monotonic()
+    response = _pix(api_client, checkout)
+    elapsed = time.monotonic() - started
+
+    # then: a clear "try again" within the budget (plus the database work), never a worker held for the hang
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "gateway_unavailable"
+    assert elapsed < settings.GATEWAY_REQUEST_BUDGET_SECONDS + 5, f"answered after {elapsed:.1f} s"
+    assert checkout.charge_attempts.get().outcome == ChargeAttempt.Outcome.UNCONFIRMED
+
+    # when: the gateway recovers and the buyer asks again
+    fake.create_delay = fake.get_delay = 0
+    retried = _pix(api_client, checkout)
+
+    # then: the charge the hung create made is found and used: one charge at the gateway
+    assert retried.status_code == 200, retried.json()
+    assert len(fake.transactions) == 1 and fake.posts == 1
