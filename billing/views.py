@@ -216,6 +216,14 @@ def account_cancel(request):
 
 @login_required
 @require_POST
+def account_card_remove(request):
+    if services.remove_saved_card(user=request.user):
+        messages.success(request, _("Your card was removed. Your next renewals will be PIX charges e-mailed to you."))
+    return redirect("billing:account")
+
+
+@login_required
+@require_POST
 def account_withdraw(request):
     subscription = selectors.get_live_subscription(user=request.user)
     if subscription is None:

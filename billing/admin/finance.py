@@ -560,7 +560,22 @@ class FinanceDashboardAdmin(admin.ModelAdmin):
         if table in OFFER_CSV_TABLES:
             return _offer_csv(table, offers)
         figures = selectors.get_finance_figures()
+        method_rows, renewal_methods = selectors.get_method_figures()
+        pct = lambda value: localize(value) + "%" if value is not None else "—"  # noqa: E731 - a display helper
         context = {
+            "method_rows": [
+                {
+                    "label": Checkout.Method(row.method).label,
+                    "checkouts": row.checkouts,
+                    "paid": row.paid,
+                    "conversion": pct(row.conversion_pct),
+                    "revenue": format_brl(row.revenue_cents),
+                }
+                for row in method_rows
+            ],
+            "renewal_methods": renewal_methods,
+            "card_renewal_success": pct(renewal_methods.card_success_pct),
+            "pix_renewal_success": pct(renewal_methods.pix_success_pct),
             **self.admin_site.each_context(request),
             "title": gettext("Finance dashboard"),
             "opts": self.model._meta,

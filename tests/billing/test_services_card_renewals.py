@@ -240,7 +240,7 @@ def test_every_card_operation_keeps_the_money_audit_clean(card_junglepay, client
     # renewals: one paid at end_date, one refused then paid on the first retry, one with its card removed
     renewed, retried, removed = (_card_subscription(card_junglepay) for _ in range(3))
     end = renewed.end_date
-    sweep_subscriptions(now=end - 3 * DAY)
+    sweep_subscriptions(now=end - 3 * DAY + timedelta(minutes=1))  # all three renewals issued (bought a moment apart)
     services.remove_saved_card(user=removed.user)
     card_junglepay.card_outcomes[retried.card_id] = "refused"
     sweep_subscriptions(now=end + timedelta(minutes=5))
@@ -252,3 +252,46 @@ def test_every_card_operation_keeps_the_money_audit_clean(card_junglepay, client
     assert report.violations == [], [str(v) for v in report.violations]
     assert Checkout.objects.get(pk=charged_back.pk).status == Checkout.Status.REFUNDED
     assert _renewal(renewed).status == _renewal(retried).status == Checkout.Status.PAID
+
+
+@pytest.mark.django_db
+def test_the_finance_dashboard_splits_by_method_and_shows_card_renewal_success(card_junglepay, client):
+    from django.urls import reverse
+
+    from billing.selectors import get_method_figures
+    from tests.factories import CheckoutFactory
+
+    CheckoutFactory(status=Checkout.Status.PAID, paid_at=timezone.now())  # a PIX sale
+    first_try, retried = _card_subscription(card_junglepay), _card_subscription(card_junglepay)
+    end = first_try.end_date
+    sweep_subscriptions(now=end - 3 * DAY + timedelta(minutes=1))  # both renewals issued (bought a moment apart)
+    card_junglepay.card_outcomes[retried.card_id] = "refused"
+    sweep_subscriptions(now=end + timedelta(minutes=5))
+    card_junglepay.card_outcomes.clear()
+    sweep_subscriptions(now=end + DAY + timedelta(minutes=5))
+
+    rows, renewals = get_method_figures(now=end + DAY + timedelta(minutes=10))
+
+    by_method = {row.method: row for row in rows}
+    assert by_method["card"].paid == 0 or by_method["card"].revenue_cents >= 0  # the purchases are a year old here
+    assert (renewals.card_issued, renewals.card_paid_first_try, renewals.card_paid_after_retries) == (2, 1, 1)
+    assert renewals.card_success_pct == 100.0
+    rows_now, _ = get_method_figures()
+    assert {r.method: r.paid for r in rows_now} == {"pix": 1, "card": 2}
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    page = client.get(reverse("admin:billing_financedashboard_changelist"))
+    assert page.status_code == 200 and b"fin-card-renewals" in page.content
+
+
+@pytest.mark.django_db
+def test_the_account_page_shows_the_saved_card_automatic_renewal_and_removes_it(card_junglepay, client):
+    subscription = _card_subscription(card_junglepay)
+    client.force_login(subscription.user)
+
+    page = client.get("/account/").content.decode()
+    removed = client.post("/account/card/remove/", follow=True).content.decode()
+
+    assert "Visa •••• 4242" in page and 'data-testid="auto-renew"' in page and 'id="remove-card"' in page
+    assert "•••• 4242" not in removed
+    subscription.refresh_from_db()
+    assert subscription.card_id == ""
