@@ -143,3 +143,22 @@ def test_a_plan_without_card_loads_no_tokenizer(client, card_junglepay):
 
     assert "card-form" not in page.content.decode()
     assert card_junglepay.url.rsplit("/v1", 1)[0] not in page["Content-Security-Policy"]
+
+
+def test_the_admin_shows_a_card_checkout_and_a_subscriptions_card_and_attempts(client, api_client, card_junglepay):
+    from django.urls import reverse
+
+    from tests.billing.cardkit import REFUSED_NO_FUNDS
+
+    checkout = card_checkout(user=UserFactory())
+    _card(api_client, checkout, REFUSED_NO_FUNDS)
+    _card(api_client, checkout, APPROVED, installments=2)
+    checkout.refresh_from_db()
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    checkout_page = client.get(reverse("admin:billing_checkout_change", args=[checkout.pk])).content.decode()
+    subscription_page = client.get(reverse("admin:billing_subscription_change", args=[checkout.subscription_id])).content.decode()
+
+    assert "Visa •••• 4242" in checkout_page and "Saldo insuficiente" in checkout_page
+    assert "Visa •••• 4242" in subscription_page
+

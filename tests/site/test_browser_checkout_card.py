@@ -105,6 +105,11 @@ def test_a_card_purchase_in_three_installments_pays_without_a_reload_and_the_num
     fake, plan = card_site
     caplog.set_level("DEBUG")
     _identify(browser, plan, email="ana.cartao@example.com")
+    # every request the page makes to our server, as the browser sends it
+    browser.driver.execute_script(
+        "window.__sent = []; var f = window.fetch; window.fetch = function (url, options) {"
+        " window.__sent.push(String(url) + ' ' + ((options && options.body) || '')); return f.apply(this, arguments); };"
+    )
 
     # the card form: brand as typed, installments each with its amount
     browser.wait_for("#card-number").send_keys("4242")
@@ -123,8 +128,11 @@ def test_a_card_purchase_in_three_installments_pays_without_a_reload_and_the_num
     assert body["installments"] == 3 and set(body["card"]) == {"hash"}
     assert _csp_violations(browser) == []
 
-    # the number reached neither the gateway request we sent, nor our logs, nor our database
+    # the number reached neither our server, nor the gateway request we sent, nor our logs, nor our database
     spaced = "4242 4242 4242 4242"
+    sent = browser.driver.execute_script("return window.__sent")
+    assert any("/api/checkout/card" in request and "card_hash" in request for request in sent), sent
+    assert not any(APPROVED in request or spaced in request for request in sent)
     assert APPROVED not in repr(fake.bodies)
     # (the test's own browser driver logs what it typed: only the site's records are ours)
     ours = "\n".join(
