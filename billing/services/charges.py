@@ -177,6 +177,8 @@ def _begin_pix_charge(*, checkout_id, cpf, phone, now) -> Checkout | BegunCharge
     if checkout.gateway_transaction_id:
         _supersede_charge(checkout, now=now)
     superseded = list(checkout.previous_charges.values_list("transaction_id", flat=True))
+    # The checkout's card charges share its externalRef: a lookup for its PIX must not take one of them.
+    superseded += list(checkout.card_attempts.exclude(transaction_id="").values_list("transaction_id", flat=True))
     request = charge_request(checkout, gateway_config=gateway.config, superseded_transaction_ids=superseded)
     attempt, look_first = begin_charge_attempt(checkout=checkout, gateway_config=gateway.config, external_ref=request.external_ref, now=now)
     if checkout.gateway_id != gateway.config.pk:

@@ -298,3 +298,14 @@ def _junglepay():
     from billing.models import PaymentGateway
 
     return PaymentGateway.objects.get(kind="junglepay")
+
+
+def test_a_pix_after_a_refused_card_is_a_pix_never_the_refused_card_found_by_its_external_ref(card_junglepay):
+    checkout = card_checkout()
+    with pytest.raises(CardRefused):
+        services.charge_card(checkout_id=checkout.public_id, card_hash=REFUSED_NO_FUNDS)
+
+    pix = services.issue_pix_charge(checkout_id=checkout.public_id)
+
+    assert pix.pix_code
+    assert pix.gateway_transaction_id != CardAttempt.objects.get(checkout=checkout).transaction_id
