@@ -9,9 +9,10 @@ Rules this client keeps:
   attempt before the call, so the next attempt looks first as well.
 - Every call's timeouts are clipped to the running gateway budget
   (base.call_timeouts): inside a web request all calls end within
-  GATEWAY_REQUEST_BUDGET_SECONDS. Inside a budget each call gets one attempt.
-- GETs outside a budget (tasks) are idempotent and are retried with backoff
-  (urllib3 Retry).
+  GATEWAY_REQUEST_BUDGET_SECONDS.
+- GETs are idempotent and are retried with backoff: by urllib3 (Retry)
+  outside a budget, by `_get_within_budget` inside one (it stops when the
+  budget is spent).
 - Repeated failures open a circuit breaker: callers get `gateway_unavailable`
   at once for a short while instead of waiting for timeouts; after the
   cooldown one probe call decides whether it closes (breaker.py).
@@ -22,6 +23,7 @@ Rules this client keeps:
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, time as dtime
 from typing import Iterable
 from zoneinfo import ZoneInfo
@@ -39,6 +41,7 @@ from billing.gateways.base import (
     CardChargeRequest,
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
+    BudgetExhausted,
     Charge,
     ChargeRequest,
     ChargeStatus,
@@ -72,6 +75,8 @@ STATUS_MAP = {
 
 # Pages of `list_charges` read before it stops and says so.
 LIST_MAX_PAGES = 50
+# Tries of a GET inside a gateway budget (connection errors, 5xx, 429), as long as the budget lasts.
+BUDGET_GET_ATTEMPTS = 3
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 _SAFE_MESSAGE_MAX = 200
 
@@ -275,13 +280,10 @@ class JunglePayGateway(Gateway):
         self, path: str, *, params: dict | None = None, counts_as_health: bool = True, retried: bool = True
     ) -> dict | list:
         timeouts = self._guard()
-        session = self.session if retried and not in_budget() else self.single_attempt_session
-        try:
-            response = session.get(self._url(path), params=params, timeout=timeouts)
-        except requests.RequestException as exc:
-            raise self._unavailable(type(exc).__name__) from exc
-        if response.status_code >= 500 or response.status_code == 429:
-            raise self._unavailable(f"HTTP {response.status_code}")
+        if retried and not in_budget():
+            response = self._get(self.session, path, params=params, timeouts=timeouts)  # urllib3 retries
+        else:
+            response = self._get_within_budget(path, params=params, timeouts=timeouts, attempts=BUDGET_GET_ATTEMPTS if retried else 1)
         if response.status_code >= 400:
             raise self._rejected(response)
         try:
@@ -291,6 +293,40 @@ class JunglePayGateway(Gateway):
         if counts_as_health:
             self.breaker.record_success()
         return body
+
+    def _get(self, session: requests.Session, path: str, *, params, timeouts) -> requests.Response:
+        """One GET (and urllib3's retries, on the retrying session); a 5xx/429 or no answer → GatewayUnavailable."""
+        try:
+            response = session.get(self._url(path), params=params, timeout=timeouts)
+        except requests.RequestException as exc:
+            raise self._unavailable(type(exc).__name__) from exc
+        if response.status_code >= 500 or response.status_code == 429:
+            raise self._unavailable(f"HTTP {response.status_code}")
+        return response
+
+    def _get_within_budget(self, path: str, *, params, timeouts, attempts: int) -> requests.Response:
+        """
+        urllib3's retries know no deadline: inside a budget the GET is retried here instead
+        (connection errors, 5xx, 429), each try's timeouts clipped to what is left, and only
+        the last failure counts against the breaker.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                response = self.single_attempt_session.get(self._url(path), params=params, timeout=timeouts)
+            except requests.RequestException as exc:
+                failure, cause = type(exc).__name__, exc
+            else:
+                if response.status_code < 500 and response.status_code != 429:
+                    return response
+                failure, cause = f"HTTP {response.status_code}", None
+            if attempt == attempts:
+                break
+            time.sleep(0.3 * attempt)
+            try:
+                timeouts = call_timeouts(CONNECT_TIMEOUT, READ_TIMEOUT)
+            except BudgetExhausted:
+                break
+        raise self._unavailable(failure) from cause
 
     # -- the interface ----------------------------------------------------
 

@@ -10,6 +10,7 @@ from responses import matchers
 
 from billing.services import issue_pix_charge
 from billing.gateways import ChargeStatus, GatewayRejected, GatewayUnavailable, gateway_for
+from billing.gateways.base import gateway_budget
 from billing.models import ChargeAttempt, Checkout
 from billing.services import create_checkout
 from config.api_errors import status_for
@@ -268,3 +269,28 @@ def test_a_refusal_that_quotes_the_key_is_not_shown(jp, checkout):
         issue_pix_charge(checkout_id=checkout.public_id)
 
     assert SECRET not in excinfo.value.message and status_for(excinfo.value) == 400
+
+
+@responses.activate
+def test_gets_inside_a_request_budget_are_retried_within_it(jp, checkout):
+    # given: one 503, then the answer, while a request's budget runs
+    responses.get(f"{JP}/transactions/282", status=503)
+    responses.get(f"{JP}/transactions/282", json=created(checkout, status="paid"))
+
+    # when
+    with gateway_budget(5):
+        charge = gateway_for(jp).fetch_charge("282")
+
+    # then: retried by the client itself (urllib3's retries know no deadline)
+    assert charge.status == ChargeStatus.PAID
+    assert len(responses.calls) == 2
+
+
+@responses.activate
+def test_gets_inside_a_budget_stop_when_it_is_spent(jp):
+    responses.get(f"{JP}/transactions/282", status=503)
+
+    with gateway_budget(0.7), pytest.raises(GatewayUnavailable):
+        gateway_for(jp).fetch_charge("282")
+
+    assert len(responses.calls) == 1  # the 0.3 s backoff left no time for a second try
