@@ -241,3 +241,20 @@ def test_the_admin_index_shows_the_last_audit_and_its_page_lists_the_violations(
 
     assert "Auditoria financeira: 1 violação" in index
     assert "access_beyond_coverage" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_audit_reads_one_read_only_snapshot(monthly):
+    buy(UserFactory(), monthly, at=NOW)
+    statements = []
+
+    def seen(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(seen):
+        report = run_audit(now=NOW)
+
+    assert report.violations == []
+    assert statements[0] == "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+    assert report.queries == len(statements) - 1
