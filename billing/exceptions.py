@@ -3,7 +3,7 @@ Billing's domain errors. None carries HTTP: `config/api_errors.py` maps their
 kinds (config/errors.py) to status codes. Gateways and services raise these.
 """
 
-from config.errors import Conflict, DomainError, Invalid, NotFound, Unavailable, UpstreamFailed
+from config.errors import Conflict, DomainError, Invalid, NotFound, PaymentRefused, Unavailable, UpstreamFailed
 
 
 class InvalidInput(Invalid):
@@ -50,6 +50,12 @@ class CustomerDetailsRequired(Invalid):
     """The checkout lacks the CPF or phone a PIX charge needs; the buyer supplies them (renewal page, /pix)."""
 
     code = "customer_details_required"
+
+
+class CardRefused(PaymentRefused):
+    """A card charge the bank refused; the message is its reason in the buyer's language. The checkout stays payable."""
+
+    code = "card_refused"
 
 
 class MarketplaceError(DomainError):

@@ -14,6 +14,10 @@ from billing.personal_data import mask_cpf
 from billing.querysets import CheckoutQuerySet, SubscriptionQuerySet
 
 
+# The most installments any plan may offer (the card networks' usual ceiling in Brazil).
+MAX_INSTALLMENTS = 12
+
+
 def new_postback_token() -> str:
     return secrets.token_urlsafe(32)
 
@@ -39,6 +43,11 @@ class Plan(models.Model):
     )
     accepts_pix = models.BooleanField(_("accepts PIX"), default=True)
     accepts_card = models.BooleanField(_("accepts card"), default=False)
+    max_installments = models.PositiveSmallIntegerField(
+        _("maximum installments"),
+        default=1,
+        help_text=_("Card installments the buyer may choose (1: one payment only); the amount never changes with them."),
+    )
     is_active = models.BooleanField(_("active"), default=True)
     display_order = models.PositiveIntegerField(_("display order"), default=0)
     card_style = models.CharField(_("card style"), max_length=20, choices=CardStyle.choices, default=CardStyle.DEFAULT)
@@ -49,7 +58,12 @@ class Plan(models.Model):
         verbose_name = _("plan")
         verbose_name_plural = _("plans")
         ordering = ["display_order", "price_cents"]
-        constraints = [models.CheckConstraint(condition=Q(duration_days__gt=0), name="plan_duration_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(duration_days__gt=0), name="plan_duration_positive"),
+            models.CheckConstraint(
+                condition=Q(max_installments__gte=1, max_installments__lte=MAX_INSTALLMENTS), name="plan_installments_in_range"
+            ),
+        ]
 
     def __str__(self):
         return f"{self.name} ({self.price_display})"
@@ -278,6 +292,10 @@ class Checkout(models.Model):
         help_text=_("The subscription this checkout started, renews or upgrades."),
     )
     payment_method = models.CharField(_("payment method"), max_length=10, choices=Method.choices, default=Method.PIX)
+    # A card payment: how many installments, and which card (brand and last digits only, never more).
+    installments = models.PositiveSmallIntegerField(_("installments"), default=1)
+    card_brand = models.CharField(_("card brand"), max_length=20, blank=True)
+    card_last_digits = models.CharField(_("card last digits"), max_length=4, blank=True)
 
     # Money, all in cents, all computed on the server. total = plan + bumps - credit - discount.
     plan_price_cents = models.PositiveIntegerField(_("plan price (cents)"))
@@ -592,6 +610,16 @@ class Subscription(models.Model):
         Coupon, verbose_name=_("recurring coupon"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     coupon_renewals_left = models.PositiveIntegerField(_("discounted renewals left"), null=True, blank=True)
+    # The saved card of automatic renewals (contract §8): the gateway's card id and what is shown of
+    # it, nothing else. Empty `card_id`: no saved card, renewals are PIX.
+    card_gateway = models.ForeignKey(
+        PaymentGateway, verbose_name=_("card gateway"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    card_id = models.CharField(_("saved card id"), max_length=100, blank=True, help_text=_("The gateway's id of the card."))
+    card_brand = models.CharField(_("card brand"), max_length=20, blank=True)
+    card_last_digits = models.CharField(_("card last digits"), max_length=4, blank=True)
+    card_exp_month = models.PositiveSmallIntegerField(_("card expiry month"), null=True, blank=True)
+    card_exp_year = models.PositiveSmallIntegerField(_("card expiry year"), null=True, blank=True)
     # Tags the rows one sweep run claimed, so it reads back exactly those.
     sweep_claim = models.UUIDField(_("sweep claim"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
@@ -624,10 +652,94 @@ class Subscription(models.Model):
     def is_live(self) -> bool:
         return self.status in self.LIVE_STATUSES
 
+    @property
+    def has_saved_card(self) -> bool:
+        return bool(self.card_id)
+
+    @property
+    def auto_renew(self) -> bool:
+        """A saved card will be charged at end_date (contract §8): never when set to cancel at period end."""
+        return self.has_saved_card and self.is_live and not self.cancel_at_period_end
+
     def days_left(self, now=None) -> int:
         if not self.end_date:
             return 0
         return max(0, (self.end_date - (now or timezone.now())).days)
+
+
+class CardAttempt(models.Model):
+    """
+    One card charge sent (or about to be sent) to the gateway: a buyer's
+    attempt at the checkout page, or an automatic renewal's charge of the
+    saved card. The row is written and committed BEFORE the gateway call
+    (`in_flight`), so an answer lost with a killed worker or a timeout is
+    looked up by `external_ref` before anything is charged again; the
+    answer is applied to it under the lock. A purchase's attempts share the
+    checkout's uuid as external_ref (contract §3); a renewal has its own
+    external_ref per attempt (contract §8). No card number, CVV or hash is
+    ever stored: the brand and last digits are what the gateway returns.
+    """
+
+    class Kind(models.TextChoices):
+        PURCHASE = "purchase", _("Checkout page")
+        RENEWAL = "renewal", _("Automatic renewal")
+
+    class Status(models.TextChoices):
+        IN_FLIGHT = "in_flight", _("Sent, answer not yet known")
+        PROCESSING = "processing", _("Processing (waiting for the gateway)")
+        PAID = "paid", _("Paid")
+        REFUSED = "refused", _("Refused")
+        ERROR = "error", _("Not charged (gateway error)")
+        REFUNDED = "refunded", _("Refunded or charged back")
+
+    # States in which the attempt may still become a payment: at most one per checkout.
+    OPEN_STATUSES = (Status.IN_FLIGHT, Status.PROCESSING)
+
+    checkout = models.ForeignKey(Checkout, verbose_name=_("checkout"), on_delete=models.PROTECT, related_name="card_attempts")
+    subscription = models.ForeignKey(
+        "Subscription", verbose_name=_("subscription"), on_delete=models.PROTECT, null=True, blank=True, related_name="card_attempts"
+    )
+    gateway = models.ForeignKey(PaymentGateway, verbose_name=_("gateway"), on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.PURCHASE)
+    # 1, 2, 3... per checkout: inserting attempt n+1 is the claim (unique), so two sweeps never both send it.
+    number = models.PositiveSmallIntegerField(_("attempt"), default=1)
+    external_ref = models.CharField(_("external reference"), max_length=64, db_index=True)
+    status = models.CharField(_("result"), max_length=20, choices=Status.choices, default=Status.IN_FLIGHT, db_index=True)
+    amount_cents = models.PositiveIntegerField(_("amount (cents)"))
+    installments = models.PositiveSmallIntegerField(_("installments"), default=1)
+    transaction_id = models.CharField(_("gateway transaction id"), max_length=100, blank=True, db_index=True)
+    provider_status = models.CharField(_("gateway status"), max_length=40, blank=True)
+    card_brand = models.CharField(_("card brand"), max_length=20, blank=True)
+    card_last_digits = models.CharField(_("card last digits"), max_length=4, blank=True)
+    refusal_code = models.CharField(_("refusal code"), max_length=40, blank=True)
+    refusal_reason = models.CharField(_("refusal reason"), max_length=255, blank=True)
+    # The sandbox keeps its side of a card charge here (like Checkout.gateway_response for PIX).
+    gateway_response = EncryptedJSONField(_("last gateway response"), null=True, blank=True, help_text=_("Stored encrypted."))
+    created_at = models.DateTimeField(_("attempted at"), default=timezone.now, db_index=True)
+    answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("card attempt")
+        verbose_name_plural = _("card attempts")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            # One card charge at a time per checkout: a second click, tab or sweep cannot send another
+            # while one may still be paying (the compare-and-set claim's backstop).
+            models.UniqueConstraint(
+                fields=["checkout"], condition=Q(status__in=["in_flight", "processing"]), name="one_open_card_attempt_per_checkout"
+            ),
+            models.UniqueConstraint(
+                fields=["gateway", "transaction_id"], condition=~Q(transaction_id=""), name="unique_card_attempt_transaction"
+            ),
+            models.UniqueConstraint(fields=["checkout", "number"], name="unique_card_attempt_number"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} · {format_brl(self.amount_cents)} · {self.get_status_display()}"
+
+    @property
+    def amount_display(self) -> str:
+        return format_brl(self.amount_cents)
 
 
 class WebhookEvent(models.Model):

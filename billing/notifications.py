@@ -82,10 +82,16 @@ def send_recovery_reminders(*, reminders) -> int:
     return sent
 
 
+def card_label(brand: str, last_digits: str) -> str:
+    """A saved card as people read it: "Visa •••• 4242"."""
+    return f"{(brand or '').title()} •••• {last_digits}".strip()
+
+
 def queue_renewal_notices(notices: list) -> None:
     """
     After the sweep's commit: `notices` are [email, name, plan name, total cents, checkout id, end date ISO,
-    is trial] (the last item optional: true for the first charge after a free trial).
+    is trial, card] (the last two optional: true for the first charge after a free trial; the saved card
+    that will be charged at the end date, as card_label() writes it, "" for a PIX renewal).
     """
     for start in range(0, len(notices), NOTICE_CHUNK):
         chunk = notices[start : start + NOTICE_CHUNK]
@@ -106,6 +112,7 @@ def send_renewal_notices(*, notices) -> int:
     languages = languages_for_emails([notice[0] for notice in notices])
     for email, name, plan_name, total_cents, public_id, end_date, *rest in notices:
         trial = bool(rest and rest[0])  # the first charge after a free trial (an optional 7th item)
+        card = rest[1] if len(rest) > 1 else ""  # the saved card charged at the end date (an optional 8th item)
         with translation.override(languages[email.lower()]):
             context = {
                 "name": name,
@@ -114,8 +121,12 @@ def send_renewal_notices(*, notices) -> int:
                 "link": checkout_link(public_id),
                 "end_date": timezone.localtime(datetime.fromisoformat(end_date)),
                 "trial": trial,
+                "card": card,
             }
-            subject = _("Your free trial ends soon") if trial else _("Your CreatorFlix subscription renews soon")
+            if card:
+                subject = _("Your CreatorFlix subscription renews automatically")
+            else:
+                subject = _("Your free trial ends soon") if trial else _("Your CreatorFlix subscription renews soon")
             messages.append(
                 EmailMessage(
                     subject=str(subject),
@@ -127,6 +138,48 @@ def send_renewal_notices(*, notices) -> int:
         sent = connection.send_messages(messages) or 0
     logger.info("renewal notices sent", extra={"count": sent})
     return sent
+
+
+def queue_card_refused_notice(notice: list) -> None:
+    """
+    After commit: an automatic renewal's card was refused. `notice` is [email, name, plan name, total cents,
+    checkout id, card, reason, next try ISO or ""]: the e-mail links to that renewal, payable by PIX or
+    another card.
+    """
+    try:
+        enqueue(send_card_refused_task, notice=notice)
+    except Exception:  # noqa: BLE001 - the renewal stays payable from the account page; the sweep retries the card
+        logger.exception("card refusal notice not queued")
+
+
+def send_card_refused(*, notice) -> int:
+    email, name, plan_name, total_cents, public_id, card, reason, next_try = notice
+    language = languages_for_emails([email])[email.lower()]
+    with translation.override(language):
+        context = {
+            "name": name,
+            "plan": plan_name,
+            "total": format_brl(total_cents),
+            "card": card,
+            "reason": reason,
+            "link": checkout_link(public_id),
+            "next_try": timezone.localtime(datetime.fromisoformat(next_try)) if next_try else None,
+        }
+        message = EmailMessage(
+            subject=str(_("Your card was refused: your subscription is waiting for payment")),
+            body=render_to_string("billing/email/card_refused.txt", context),
+            to=[email],
+        )
+    with get_connection() as connection:
+        sent = connection.send_messages([message]) or 0
+    logger.info("card refusal notice sent", extra={"count": sent})
+    return sent
+
+
+@shared_task(name="billing.tasks.send_card_refused", autoretry_for=(OSError,), retry_backoff=60, max_retries=5)
+def send_card_refused_task(*, notice: list) -> int:
+    """E-mails the subscriber whose automatic renewal was refused, queued after the refusal's commit."""
+    return send_card_refused(notice=notice)
 
 
 @shared_task(

@@ -15,7 +15,7 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
-from billing.models import Checkout, Coupon, Plan, ReconciliationItem, RefundRequest, Subscription
+from billing.models import CardAttempt, Checkout, Coupon, Plan, ReconciliationItem, RefundRequest, Subscription
 from billing.money import format_brl
 
 
@@ -62,6 +62,19 @@ def get_open_renewal(*, subscription: Subscription) -> Checkout | None:
         .order_by("-created_at")
         .first()
     )
+
+
+def get_payment_method(*, subscription: Subscription) -> str:
+    """How the subscription's last payment was made: "card", "pix", or "marketplace" (a Dias sale)."""
+    if subscription.external_id:
+        return "marketplace"
+    last = (
+        Checkout.objects.filter(subscription=subscription, status=Checkout.Status.PAID, total_cents__gt=0)
+        .order_by("-paid_at", "-pk")
+        .values_list("payment_method", flat=True)
+        .first()
+    )
+    return "card" if last == Checkout.Method.CARD else "pix"
 
 
 def withdrawal_closes_at(*, subscription: Subscription) -> datetime | None:
@@ -479,3 +492,78 @@ def get_offer_figures(*, now: datetime | None = None) -> OfferFigures:
     )
     figures.mrr_discount_cents = (2 * numerator + denominator) // (2 * denominator)
     return figures
+
+
+# ---------------------------------------------------------------------------
+# Payment methods on the finance dashboard (issue 21): revenue and conversion
+# by method, and automatic card renewals against PIX renewals. Two queries.
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class MethodRow:
+    method: str  # "pix" | "card"
+    checkouts: int  # first purchases of the last 30 days
+    paid: int
+    revenue_cents: int  # every paid checkout of the last 30 days (renewals and upgrades too)
+
+    @property
+    def conversion_pct(self) -> float | None:
+        return round(100 * self.paid / self.checkouts, 1) if self.checkouts else None
+
+
+@dataclass
+class RenewalMethodFigures:
+    """Renewal charges issued in the last 90 days: saved cards charged automatically, against PIX renewals."""
+
+    card_issued: int = 0
+    card_paid_first_try: int = 0
+    card_paid_after_retries: int = 0
+    card_unpaid: int = 0  # ended unpaid (the subscription expired or was canceled)
+    pix_issued: int = 0
+    pix_paid: int = 0
+
+    def pct(self, part: int, whole: int) -> float | None:
+        return round(100 * part / whole, 1) if whole else None
+
+    @property
+    def card_success_pct(self) -> float | None:
+        return self.pct(self.card_paid_first_try + self.card_paid_after_retries, self.card_issued)
+
+    @property
+    def pix_success_pct(self) -> float | None:
+        return self.pct(self.pix_paid, self.pix_issued)
+
+
+def get_method_figures(*, now: datetime | None = None) -> tuple[list[MethodRow], RenewalMethodFigures]:
+    now = now or timezone.now()
+    window = now - timedelta(days=30)
+    by_method = {
+        row["payment_method"]: row
+        for row in Checkout.objects.filter(created_at__gte=window, total_cents__gt=0)
+        .values("payment_method")
+        .annotate(
+            n=Count("pk", filter=Q(purpose=Checkout.Purpose.NEW)),
+            paid=Count("pk", filter=Q(purpose=Checkout.Purpose.NEW, status__in=BOUGHT)),
+            cents=Sum("total_cents", filter=Q(status__in=BOUGHT)),
+        )
+    }
+    rows = [
+        MethodRow(method, by_method.get(method, {}).get("n", 0), by_method.get(method, {}).get("paid", 0), by_method.get(method, {}).get("cents") or 0)
+        for method in (Checkout.Method.PIX, Checkout.Method.CARD)
+    ]
+    automatic = CardAttempt.objects.filter(checkout=OuterRef("pk"), kind=CardAttempt.Kind.RENEWAL)
+    paid_first = automatic.filter(status=CardAttempt.Status.PAID, number=1)
+    paid_later = automatic.filter(status=CardAttempt.Status.PAID, number__gt=1)
+    renewals = Checkout.objects.filter(purpose=Checkout.Purpose.RENEWAL, created_at__gte=now - timedelta(days=90)).aggregate(
+        card=Count("pk", filter=Q(Exists(automatic))),
+        first=Count("pk", filter=Q(Exists(paid_first))),
+        later=Count("pk", filter=Q(Exists(paid_later))),
+        card_unpaid=Count("pk", filter=Q(Exists(automatic), status__in=[Checkout.Status.EXPIRED, Checkout.Status.CANCELED, Checkout.Status.FAILED])),
+        pix=Count("pk", filter=~Q(Exists(automatic))),
+        pix_paid=Count("pk", filter=~Q(Exists(automatic)) & Q(status__in=BOUGHT)),
+    )
+    return rows, RenewalMethodFigures(
+        card_issued=renewals["card"], card_paid_first_try=renewals["first"], card_paid_after_retries=renewals["later"],
+        card_unpaid=renewals["card_unpaid"], pix_issued=renewals["pix"], pix_paid=renewals["pix_paid"],
+    )

@@ -12,6 +12,7 @@ urlpatterns = [
     path("checkout/reminders/unsubscribe/<str:token>/", views.reminders_unsubscribe, name="reminders-unsubscribe"),
     path("account/", views.account, name="account"),
     path("account/cancel/", views.account_cancel, name="account_cancel"),
+    path("account/card/remove/", views.account_card_remove, name="account_card_remove"),
     path("account/withdraw/", views.account_withdraw, name="account_withdraw"),
     path("account/change-plan/", views.account_change_plan, name="account_change_plan"),
 ]

@@ -8,6 +8,7 @@ amount, the page only shows them.
 """
 
 import uuid
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -19,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from billing import refunds, selectors, services
+from billing.gateways import GatewayUnavailable, get_active_gateway
 from billing.gateways.sandbox import sandbox_allowed
 from billing.models import Checkout, OrderBump, PaymentGateway, Plan
 from billing.money import format_brl
@@ -26,6 +28,41 @@ from billing.notifications import email_of_unsubscribe_token
 from config.errors import DomainError
 
 HISTORY_LIMIT = 50
+
+
+def card_form_config(plan: Plan) -> dict | None:
+    """
+    What the checkout page's card form needs (contract §4): the active
+    gateway's tokenizer and public key, and the installments the plan allows.
+    None when the plan takes no card or no gateway can charge one now.
+    """
+    if not plan.accepts_card:
+        return None
+    try:
+        gateway = get_active_gateway()
+    except GatewayUnavailable:
+        return None
+    if not gateway.takes_cards:
+        return None
+    is_sandbox = gateway.kind == PaymentGateway.Kind.SANDBOX
+    return {
+        "tokenizer_url": gateway.tokenizer_url(),
+        # The sandbox's test tokenizer needs a key like the real one; it has none of its own.
+        "public_key": gateway.config.public_key or ("pk_sandbox" if is_sandbox else ""),
+        "test_mode": is_sandbox,
+        "max_installments": plan.max_installments,
+    }
+
+
+def tokenizer_csp(card: dict | None) -> dict:
+    """The tokenizer's origin, allowed on the checkout page only (the sandbox's is our own)."""
+    if card is None:
+        return {}
+    parts = urlsplit(card["tokenizer_url"])
+    if not parts.scheme or not parts.netloc:
+        return {}
+    origin = f"{parts.scheme}://{parts.netloc}"
+    return {"script-src": [origin], "connect-src": [origin]}
 
 
 def sandbox_enabled() -> bool:
@@ -69,8 +106,13 @@ def checkout(request, plan_id: int):
     reopen = resumed is not None and services.is_reopenable(resumed)
     if reopen:
         resume_id = ""
+    card = card_form_config(plan)
     page_data = {
         "plan": {"id": plan.pk, "name": plan.name, "price_cents": plan.price_cents},
+        "accepts_pix": plan.accepts_pix,
+        # The card form (contract §4): null when the plan takes no card.
+        "card": card,
+        "resume_method": resumed.payment_method if resumed is not None else "",
         # A resumed checkout is what it was (pixels.js sends no Purchase for a trial); a new one may be a trial.
         "trial": resumed.is_trial if resumed is not None else bool(plan.trial_days),
         "bumps": [{"id": b.pk, "price_cents": b.price_cents} for b in bumps],
@@ -86,11 +128,12 @@ def checkout(request, plan_id: int):
             "coupon": "/api/coupons/{id}",
             "process": "/api/checkout/process",
             "pix": "/api/checkout/pix",
+            "card": "/api/checkout/card",
             "status": "/api/checkout/{id}",
             "simulate": "/api/checkout/{id}/simulate",
         },
     }
-    return render(
+    response = render(
         request,
         "site/checkout.html",
         {
@@ -103,8 +146,12 @@ def checkout(request, plan_id: int):
             "prefill_name": getattr(user, "name", "") if user.is_authenticated else "",
             "prefill_email": user.email if user.is_authenticated else "",
             "prefill_birth_date": user.birth_date.isoformat() if user.is_authenticated and user.birth_date else "",
+            "card": card,
         },
     )
+    # django-csp reads this: the tokenizer's origin joins this page's policy, and no other page's.
+    response._csp_update = tokenizer_csp(card)
+    return response
 
 
 @login_required
@@ -164,6 +211,14 @@ def account_cancel(request):
             _("Your subscription was canceled. You keep access until %(date)s.")
             % {"date": _local_date(subscription.end_date)},
         )
+    return redirect("billing:account")
+
+
+@login_required
+@require_POST
+def account_card_remove(request):
+    if services.remove_saved_card(user=request.user):
+        messages.success(request, _("Your card was removed. Your next renewals will be PIX charges e-mailed to you."))
     return redirect("billing:account")
 
 

@@ -36,6 +36,12 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class PaymentRefused(DomainError):
+    """The payer's bank (or the provider's antifraud) said no: another card or method may work (402)."""
+
+    code = "payment_refused"
+
+
 class TooManyRequests(DomainError):
     code = "throttled"
 

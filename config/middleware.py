@@ -26,7 +26,9 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
             update["style-src"] = ["'unsafe-inline'"]
         if response.get("Content-Type", "").startswith("text/html") and not request.path_info.startswith("/admin/"):
             # The consented tracking pixels' origins, on the pages that load them (integrations.pixels).
-            update.update(pixels_for(request).csp_update())
+            # Merged, not replaced: a page may widen the same directive for its own reason (the card tokenizer).
+            for directive, origins in pixels_for(request).csp_update().items():
+                update[directive] = sorted({*update.get(directive, []), *origins})
         parts.update = update or None
         return parts
 

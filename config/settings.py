@@ -247,6 +247,21 @@ CATALOG_PAGE_CACHE_SECONDS = env.int("CATALOG_PAGE_CACHE_SECONDS", default=60)
 RENEWAL_NOTICE_DAYS = env.int("RENEWAL_NOTICE_DAYS", default=3)
 
 
+def _retry_days(raw: str) -> tuple[int, ...]:
+    """CARD_RENEWAL_RETRY_DAYS: "1,2" → (1, 2), ascending; anything else stops the start."""
+    try:
+        days = tuple(sorted({int(part) for part in raw.split(",") if part.strip()}))
+    except ValueError:
+        raise ImproperlyConfigured(f"CARD_RENEWAL_RETRY_DAYS must be comma-separated days, got {raw!r}") from None
+    if any(d <= 0 for d in days):
+        raise ImproperlyConfigured("CARD_RENEWAL_RETRY_DAYS: every value must be above 0")
+    return days
+
+
+# Days after end_date on which a refused automatic card renewal is charged again (inside the grace days).
+CARD_RENEWAL_RETRY_DAYS = _retry_days(env.str("CARD_RENEWAL_RETRY_DAYS", default="1,2"))
+
+
 def _recovery_minutes(raw: str) -> tuple[int, ...]:
     """CHECKOUT_RECOVERY_MINUTES: "30,1440" → (30, 1440), ascending, empty for none; anything else stops the start."""
     try:
@@ -274,6 +289,9 @@ MIN_AGE = env.int("MIN_AGE", default=18)
 AGE_VERIFICATION = env.str("AGE_VERIFICATION", default="declaration")
 JUNGLEPAY_API_URL = env.str("JUNGLEPAY_API_URL", default="https://api.junglepagamentos.com/v1").rstrip("/")
 JUNGLEPAY_SECRET_KEY = env.str("JUNGLEPAY_SECRET_KEY", default="") or None
+# JunglePay's card tokenizer (the buyer's browser turns the card into a hash with it); the checkout
+# page loads it, and only that page's CSP allows its origin. Tests point it at a local fake.
+JUNGLEPAY_JS_URL = env.str("JUNGLEPAY_JS_URL", default="https://api.junglepagamentos.com/v1/js")
 # The sandbox gateway fakes payments: allowed with DEBUG, or when explicitly enabled.
 SANDBOX_GATEWAY_ALLOWED = env.bool("SANDBOX_GATEWAY_ALLOWED", default=DEBUG)
 # Seconds. Every payment-provider call made inside one web request (and inside one charge or
@@ -391,6 +409,8 @@ REST_FRAMEWORK = {
         "checkout_pix": env.str("THROTTLE_CHECKOUT_PIX", default="20/min"),
         "checkout_pix_address": env.str("THROTTLE_CHECKOUT_PIX_ADDRESS", default="300/min"),
         "checkout_simulate": env.str("THROTTLE_CHECKOUT_SIMULATE", default="30/min"),
+        "checkout_card": env.str("THROTTLE_CHECKOUT_CARD", default="10/hour"),
+        "checkout_card_address": env.str("THROTTLE_CHECKOUT_CARD_ADDRESS", default="120/hour"),
         # The checkout page's live coupon check (GET /api/coupons/<code>).
         "coupon_check": env.str("THROTTLE_COUPON_CHECK", default="60/min"),
         # Webhook requests that fail authentication; authenticated ones are never throttled.

@@ -131,6 +131,18 @@ class CheckoutPixAddressThrottle(ClientAddressThrottle):
     scope = "checkout_pix_address"
 
 
+class CheckoutCardThrottle(CheckoutPixThrottle):
+    """Card attempts of one checkout: a few cards per buyer, not a card-testing loop."""
+
+    scope = "checkout_card"
+
+
+class CheckoutCardAddressThrottle(ClientAddressThrottle):
+    """A ceiling per address on card attempts (card testing spreads over many checkouts)."""
+
+    scope = "checkout_card_address"
+
+
 class CouponCheckThrottle(ClientAddressThrottle):
     """The checkout page's live coupon check: per address, so codes cannot be guessed in bulk."""
 

@@ -19,6 +19,7 @@ EVENT_TYPES = (
     "checkout.created",
     "checkout.abandoned",
     "payment.paid",
+    "payment.refused",
     "payment.refunded",
     "payment.chargedback",
     "subscription.activated",

@@ -28,7 +28,7 @@ from billing import selectors, services
 from billing.admin.forms import ExtendDaysForm, OrderBumpAdminForm, PaymentGatewayAdminForm, PlanAdminForm
 from billing.admin.access import has_finance_permission
 from billing.admin.payments import replay_webhook_events
-from billing.models import Checkout, FinanceDashboard, OrderBump, PaymentGateway, Plan, Subscription, WebhookEvent
+from billing.models import CardAttempt, Checkout, FinanceDashboard, OrderBump, PaymentGateway, Plan, Subscription, WebhookEvent
 from billing.money import format_brl
 from billing.personal_data import mask_personal_data, mask_personal_text
 from billing.tracking import TRACKING_KEYS
@@ -90,7 +90,7 @@ class PlanAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "price", "duration_days", "trial_days", "is_active", "display_order"]}),
         (_("Sales page"), {"fields": ["benefits", "cta_text", "card_style"]}),
-        (_("Payment"), {"fields": ["accepts_pix", "accepts_card", "checkout_url"]}),
+        (_("Payment"), {"fields": ["accepts_pix", "accepts_card", "max_installments", "checkout_url"]}),
     ]
 
     @admin.display(description=_("price"), ordering="price_cents")
@@ -271,6 +271,28 @@ class UtmCampaignFilter(_LastTouchFilter):
     key = "utm_campaign"
 
 
+def card_attempts_html(attempts):
+    """Each card attempt for people: when, amount, installments, card, result and the bank's reason."""
+    rows = list(attempts.order_by("-created_at", "-pk")[:30])
+    if not rows:
+        return "—"
+    return format_html_join(
+        mark_safe("<br>"),
+        "{} · {} · {}× · {} · <strong>{}</strong>{}",
+        (
+            (
+                timezone.localtime(a.created_at).strftime("%d/%m/%Y %H:%M"),
+                a.amount_display,
+                a.installments,
+                f"{a.card_brand.title()} •••• {a.card_last_digits}" if a.card_last_digits else "—",
+                a.get_status_display(),
+                f" · {a.refusal_reason} ({a.refusal_code})" if a.status == CardAttempt.Status.REFUSED else "",
+            )
+            for a in rows
+        ),
+    )
+
+
 @admin.register(Checkout)
 class CheckoutAdmin(FinanceOnlyMixin, admin.ModelAdmin):
     list_display = ["public_id", "created_at", "customer_email", "plan", "total_admin", "payment_method", "status", "purpose", "is_late", "gateway"]
@@ -288,6 +310,7 @@ class CheckoutAdmin(FinanceOnlyMixin, admin.ModelAdmin):
         (_("Money"), {"fields": ["plan", "order_bumps", "plan_price_admin", "bumps_admin", "credit_admin", "coupon", "discount_admin", "total_admin", "items_admin"]}),
         (_("Customer"), {"fields": ["user", "customer_name", "customer_email", "masked_document", "customer_phone", "subscription"]}),
         (_("Gateway"), {"fields": ["payment_method", "gateway", "gateway_transaction_id", "gateway_status", "pix_expires_at", "gateway_response_admin"]}),
+        (_("Card"), {"fields": ["installments", "card_brand", "card_last_digits", "card_attempts_admin"]}),
         (_("Source"), {"fields": ["tracking_admin"]}),
     ]
 
@@ -332,6 +355,10 @@ class CheckoutAdmin(FinanceOnlyMixin, admin.ModelAdmin):
     def gateway_response_admin(self, obj):
         return _masked_json(obj.gateway_response)
 
+    @admin.display(description=_("card attempts"))
+    def card_attempts_admin(self, obj):
+        return card_attempts_html(obj.card_attempts.all())
+
     @admin.display(description=_("tracking (first and last touch)"))
     def tracking_admin(self, obj):
         return format_html("<pre>{}</pre>", json.dumps(obj.tracking or {}, indent=2, ensure_ascii=False))
@@ -370,7 +397,7 @@ class SubscriptionAdmin(FinanceOnlyMixin, admin.ModelAdmin):
     readonly_on_change = [
         "user", "plan", "status", "start_date", "end_date", "cancel_at_period_end", "cancel_reason", "canceled_at",
         "next_plan", "external_id", "plan_match_rule", "last_reason", "last_transition_at", "created_at", "updated_at",
-        "checkouts_admin",
+        "saved_card_admin", "checkouts_admin", "renewal_attempts_admin",
     ]
 
     def get_fields(self, request, obj=None):
@@ -385,6 +412,17 @@ class SubscriptionAdmin(FinanceOnlyMixin, admin.ModelAdmin):
         obj.status = Subscription.Status.PENDING
         obj.plan_match_rule = Subscription.PlanMatch.ADMIN
         super().save_model(request, obj, form, change)
+
+    @admin.display(description=_("saved card"))
+    def saved_card_admin(self, obj):
+        if not obj.card_id:
+            return "—"
+        automatic = gettext("renews automatically") if obj.auto_renew else gettext("not charged automatically")
+        return f"{obj.card_brand.title()} •••• {obj.card_last_digits} · {obj.card_exp_month:02d}/{obj.card_exp_year} · {automatic}"
+
+    @admin.display(description=_("card renewal attempts"))
+    def renewal_attempts_admin(self, obj):
+        return card_attempts_html(obj.card_attempts.filter(kind=CardAttempt.Kind.RENEWAL))
 
     @admin.display(description=_("checkouts"))
     def checkouts_admin(self, obj):
@@ -522,7 +560,22 @@ class FinanceDashboardAdmin(admin.ModelAdmin):
         if table in OFFER_CSV_TABLES:
             return _offer_csv(table, offers)
         figures = selectors.get_finance_figures()
+        method_rows, renewal_methods = selectors.get_method_figures()
+        pct = lambda value: localize(value) + "%" if value is not None else "—"  # noqa: E731 - a display helper
         context = {
+            "method_rows": [
+                {
+                    "label": Checkout.Method(row.method).label,
+                    "checkouts": row.checkouts,
+                    "paid": row.paid,
+                    "conversion": pct(row.conversion_pct),
+                    "revenue": format_brl(row.revenue_cents),
+                }
+                for row in method_rows
+            ],
+            "renewal_methods": renewal_methods,
+            "card_renewal_success": pct(renewal_methods.card_success_pct),
+            "pix_renewal_success": pct(renewal_methods.pix_success_pct),
             **self.admin_site.each_context(request),
             "title": gettext("Finance dashboard"),
             "opts": self.model._meta,

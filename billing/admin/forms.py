@@ -4,7 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from billing.models import OrderBump, PaymentGateway, Plan
+from billing.models import MAX_INSTALLMENTS, OrderBump, PaymentGateway, Plan
 from billing.money import cents_to_decimal, parse_reais
 
 
@@ -95,9 +95,18 @@ class PlanAdminForm(forms.ModelForm):
             self.initial["price"] = self.instance.price_cents
         if "trial_days" in self.fields:
             self.fields["trial_days"].required = False  # empty: no trial
+        if "max_installments" in self.fields:
+            self.fields["max_installments"].required = False  # empty: one payment
+            self.fields["max_installments"].max_value = MAX_INSTALLMENTS
 
     def clean_trial_days(self):
         return self.cleaned_data.get("trial_days") or 0
+
+    def clean_max_installments(self):
+        value = self.cleaned_data.get("max_installments") or 1
+        if value > MAX_INSTALLMENTS:
+            raise ValidationError(_("At most %(max)d installments.") % {"max": MAX_INSTALLMENTS})
+        return value
 
     def clean(self):
         cleaned = super().clean()
@@ -105,6 +114,8 @@ class PlanAdminForm(forms.ModelForm):
             self.add_error("price", _("A plan needs a price."))
         if not cleaned.get("accepts_pix") and not cleaned.get("accepts_card") and not cleaned.get("checkout_url"):
             raise ValidationError(_("Accept PIX, card, or give an external checkout URL."))
+        if (cleaned.get("max_installments") or 1) > 1 and not cleaned.get("accepts_card"):
+            self.add_error("max_installments", _("Installments are for card payments: accept card, or leave 1."))
         return cleaned
 
     def save(self, commit=True):

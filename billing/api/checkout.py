@@ -24,7 +24,7 @@ from billing.documents import digits_only, is_valid_cpf, normalize_phone
 from billing.exceptions import CheckoutNotFound, InvalidInput
 from billing.gateways import GatewayUnavailable, get_active_gateway
 from billing.gateways.sandbox import SANDBOX_OUTCOMES, sandbox_allowed
-from billing.models import Checkout, PaymentGateway, Plan
+from billing.models import MAX_INSTALLMENTS, CardAttempt, Checkout, PaymentGateway, Plan
 from billing.pix import qr_svg
 from billing.tracking import MAX_VALUE_LENGTH, TRACKING_KEYS
 from billing.webhooks import receive_webhook
@@ -33,8 +33,11 @@ from legal import selectors as legal_selectors
 from legal.consent import read_consent
 from legal.models import LegalDocument
 from integrations.attribution import tracking_for_checkout
+from config.client_ip import client_ip
 from config.throttling import (
     CheckoutAddressThrottle,
+    CheckoutCardAddressThrottle,
+    CheckoutCardThrottle,
     CheckoutCustomerThrottle,
     CheckoutPixAddressThrottle,
     CheckoutPixThrottle,
@@ -81,6 +84,10 @@ class CheckoutProcessApi(APIView):
     class CheckoutProcessInput(serializers.Serializer):
         plan_id = serializers.IntegerField(min_value=1)
         payment_method = serializers.ChoiceField(choices=Checkout.Method.choices, default=Checkout.Method.PIX)
+        installments = serializers.IntegerField(
+            min_value=1, max_value=MAX_INSTALLMENTS, required=False, default=1,
+            help_text="Card only: 1 to the plan's max_installments; the total does not change.",
+        )
         order_bump_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, default=list, max_length=20)
         name = serializers.CharField(max_length=150)
         email = serializers.EmailField(max_length=254)
@@ -166,6 +173,7 @@ class CheckoutProcessApi(APIView):
             terms_version=legal_selectors.current_version(kind=LegalDocument.Kind.TERMS),
             order_bump_ids=values["order_bump_ids"],
             payment_method=values["payment_method"],
+            installments=values["installments"],
             user=request.user if request.user.is_authenticated else None,
             purpose=Checkout.Purpose.NEW,
             coupon_code=values["coupon"],
@@ -214,6 +222,49 @@ class CheckoutPixApi(APIView):
             checkout_id=values["checkout_id"], cpf=values.get("cpf") or None, phone=values.get("phone") or None
         )
         return Response(self.CheckoutPixOutput(checkout).data)
+
+
+class CheckoutCardApi(APIView):
+    """
+    Charge the checkout to a card (contract §3): the body carries the hash
+    JunglePay's tokenizer made in the buyer's browser, never the card. A
+    refusal is a 402 `card_refused` whose message is the bank's reason; the
+    checkout stays payable by another card or by PIX.
+    """
+
+    throttle_classes = [CheckoutCardAddressThrottle, CheckoutCardThrottle]
+
+    class CheckoutCardInput(serializers.Serializer):
+        checkout_id = serializers.UUIDField()
+        card_hash = serializers.CharField(max_length=4096, trim_whitespace=True)
+        installments = serializers.IntegerField(min_value=1, max_value=MAX_INSTALLMENTS, required=False, default=1)
+
+    class CheckoutCardOutput(serializers.Serializer):
+        checkout_id = serializers.UUIDField(source="checkout.public_id")
+        transaction_id = serializers.CharField()
+        status = serializers.SerializerMethodField()
+        card = serializers.SerializerMethodField()
+        installments = serializers.IntegerField()
+
+        def get_status(self, attempt) -> str:
+            return "paid" if attempt.status == CardAttempt.Status.PAID else "processing"
+
+        def get_card(self, attempt) -> dict:
+            return {"brand": attempt.card_brand, "last_digits": attempt.card_last_digits}
+
+    @extend_schema(request=CheckoutCardInput, responses={200: CheckoutCardOutput})
+    def post(self, request):
+        data = self.CheckoutCardInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        _get_checkout(values["checkout_id"], request)  # ownership, before any gateway call
+        attempt = services.charge_card(
+            checkout_id=values["checkout_id"],
+            card_hash=values["card_hash"],
+            installments=values["installments"],
+            client_ip=client_ip(request),
+        )
+        return Response(self.CheckoutCardOutput(attempt).data)
 
 
 class CheckoutSubscriptionOutput(serializers.Serializer):

@@ -40,7 +40,7 @@ class PlanListOutput(serializers.ModelSerializer):
         model = Plan
         fields = [
             "id", "name", "price", "price_display", "duration_days", "trial_days", "benefits", "cta_text",
-            "accepts_pix", "accepts_card", "checkout_url", "card_style",
+            "accepts_pix", "accepts_card", "max_installments", "checkout_url", "card_style",
         ]
 
 
@@ -60,6 +60,13 @@ class RenewalCheckoutOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class SavedCardOutput(serializers.Serializer):
+    brand = serializers.CharField(source="card_brand")
+    last_digits = serializers.CharField(source="card_last_digits")
+    exp_month = serializers.IntegerField(source="card_exp_month", allow_null=True)
+    exp_year = serializers.IntegerField(source="card_exp_year", allow_null=True)
+
+
 class MySubscriptionOutput(serializers.Serializer):
     id = serializers.IntegerField()
     plan = SubscriptionPlanOutput()
@@ -72,6 +79,9 @@ class MySubscriptionOutput(serializers.Serializer):
     days_left = serializers.IntegerField()
     has_access = serializers.BooleanField()
     last_reason = serializers.ChoiceField(choices=Subscription.Reason.choices)
+    payment_method = serializers.ChoiceField(choices=["pix", "card", "marketplace"], help_text="How the last payment was made.")
+    card = SavedCardOutput(allow_null=True, help_text="The card saved for automatic renewals (contract §8).")
+    auto_renew = serializers.BooleanField(help_text="True while the saved card will be charged at end_date.")
 
 
 class PlanChangeCheckoutOutput(serializers.Serializer):
@@ -104,6 +114,9 @@ def _subscription_data(subscription: Subscription) -> dict:
             "days_left": subscription.days_left(now),
             "has_access": Subscription.objects.granting_access(now).filter(pk=subscription.pk).exists(),
             "last_reason": subscription.last_reason,
+            "payment_method": selectors.get_payment_method(subscription=subscription),
+            "card": subscription if subscription.has_saved_card else None,
+            "auto_renew": subscription.auto_renew,
         }
     ).data
 
@@ -197,6 +210,21 @@ class MySubscriptionApi(APIView):
             # DRF's JSONRenderer renders None as an empty body; the contract says the JSON `null`.
             return JsonResponse(None, safe=False)
         return Response(_subscription_data(subscription))
+
+
+class MyCardRemoveApi(APIView):
+    """Forget the saved card (contract §3): later renewals are PIX, issued and e-mailed as before."""
+
+    permission_classes = [IsAuthenticated]
+
+    class CardRemoveOutput(serializers.Serializer):
+        card = serializers.JSONField(allow_null=True)
+        auto_renew = serializers.BooleanField()
+
+    @extend_schema(summary="Remove the saved card", request=None, responses={200: CardRemoveOutput})
+    def post(self, request):
+        services.remove_saved_card(user=request.user)
+        return Response(self.CardRemoveOutput({"card": None, "auto_renew": False}).data)
 
 
 class MySubscriptionCancelApi(APIView):

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from billing.gateways.base import (  # noqa: F401 - the package's public names
     NO_GATEWAY_MESSAGE,
+    Card,
+    CardChargeRequest,
     Charge,
     ChargeItem,
     ChargeRequest,
@@ -15,6 +17,7 @@ from billing.gateways.base import (  # noqa: F401 - the package's public names
     Gateway,
     Notification,
     NotificationInvalid,
+    Refusal,
     RefundResult,
 )
 from billing.exceptions import GatewayError, GatewayRejected, GatewayUnavailable  # noqa: F401 - the package's public names

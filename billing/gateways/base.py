@@ -4,6 +4,9 @@ data it speaks. Views, webhooks and reconciliation talk to these types only,
 so a provider's quirks stay inside its own module.
 
 - `create_charge(request)` issues a PIX charge and returns the `Charge`;
+- `create_card_charge(request)` charges a card (a browser's hash, or a saved
+  card's id) and returns the `Charge`: paid, pending (processing; a postback
+  follows) or failed with its `refusal`; never raises for a refusal;
 - `fetch_charge(transaction_id)` asks the provider for the current truth;
 - `list_charges(since=)` lists recent charges, for reconciliation;
 - `parse_notification(body)` turns a postback body into a `Notification`;
@@ -163,6 +166,62 @@ class ChargeRequest:
 
 
 @dataclass(frozen=True)
+class CardChargeRequest:
+    """
+    A card charge. Exactly one of `card_hash` (made by the gateway's tokenizer
+    in the buyer's browser, valid minutes, never stored) and `card_id` (a
+    saved reusable card, for renewals). `external_ref` finds it again when its
+    answer is lost; the amount never changes with the installments.
+    """
+
+    external_ref: str
+    amount_cents: int
+    installments: int
+    customer: Customer
+    items: tuple[ChargeItem, ...]
+    postback_url: str
+    card_hash: str = ""
+    card_id: str = ""
+    client_ip: str = ""
+    metadata: dict = field(default_factory=dict)
+    # Earlier transactions with the same external_ref (refused cards, a PIX): a lookup skips them.
+    known_transaction_ids: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if bool(self.card_hash) == bool(self.card_id):
+            raise ValueError("a card charge needs a card hash or a saved card id, not both")
+        if self.installments < 1:
+            raise ValueError("installments start at 1")
+        total = sum(item.unit_price_cents * item.quantity for item in self.items)
+        if total != self.amount_cents:
+            raise ValueError(f"items add up to {total}, amount is {self.amount_cents}")
+
+    def __repr__(self):
+        # The hash stands for the card for a few minutes: never in a log line or a traceback.
+        return f"CardChargeRequest(external_ref={self.external_ref!r}, amount_cents={self.amount_cents}, installments={self.installments})"
+
+
+@dataclass(frozen=True)
+class Card:
+    """What a gateway tells about a charged card: enough to show it and charge it again, nothing more."""
+
+    card_id: str = ""
+    brand: str = ""
+    last_digits: str = ""
+    exp_month: int | None = None
+    exp_year: int | None = None
+    reusable: bool = False
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why the card's bank (or the gateway's antifraud) said no: its code, and its words."""
+
+    code: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
 class Charge:
     """A provider's charge, as the provider sees it now."""
 
@@ -179,6 +238,11 @@ class Charge:
     raw: dict = field(default_factory=dict)
     # What arrived so far, when the provider says (a partial payment); cents.
     paid_amount_cents: int | None = None
+    # Card charges: the card as the provider returns it, and a refusal's reason.
+    payment_method: str = "pix"
+    card: Card | None = None
+    refusal: Refusal | None = None
+    installments: int | None = None
 
 
 @dataclass(frozen=True)
@@ -226,6 +290,17 @@ class Gateway:
 
     def create_charge(self, request: ChargeRequest) -> Charge:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def create_card_charge(self, request: CardChargeRequest) -> Charge:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    @property
+    def takes_cards(self) -> bool:
+        return type(self).create_card_charge is not Gateway.create_card_charge
+
+    def tokenizer_url(self) -> str:
+        """The script the buyer's browser turns a card into a hash with."""
+        return settings.JUNGLEPAY_JS_URL
 
     def find_charge(self, *, external_ref: str, skip_transaction_ids=()) -> Charge | None:
         """The charge created for `external_ref`, if the provider has one (never creates), other than `skip_transaction_ids`."""

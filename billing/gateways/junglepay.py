@@ -37,6 +37,8 @@ from urllib3.util.retry import Retry
 
 from billing.exceptions import GatewayError, GatewayRejected, GatewayUnavailable, PaymentDetailsRefused
 from billing.gateways.base import (
+    Card,
+    CardChargeRequest,
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
     BudgetExhausted,
@@ -46,6 +48,7 @@ from billing.gateways.base import (
     CreateUnconfirmed,
     Gateway,
     Notification,
+    Refusal,
     call_timeouts,
     in_budget,
     json_object,
@@ -116,6 +119,7 @@ def charge_from_transaction(data: dict) -> Charge:
         raise ValueError("transaction without an id")
     pix = data.get("pix") if isinstance(data.get("pix"), dict) else {}
     provider_status = str(data.get("status") or "")
+    method = str(data.get("paymentMethod") or "pix")
     return Charge(
         transaction_id=str(data["id"]),
         status=normalize_status(provider_status),
@@ -129,7 +133,34 @@ def charge_from_transaction(data: dict) -> Charge:
         created_at=_as_datetime(data.get("createdAt")),
         raw=data,
         paid_amount_cents=_as_int(data.get("paidAmount")),
+        payment_method="card" if method in ("credit_card", "card") else method,
+        card=_card(data.get("card")),
+        refusal=_refusal(data.get("refusedReason")) if provider_status == "refused" else None,
+        installments=_as_int(data.get("installments")),
     )
+
+
+def _card(data) -> Card | None:
+    """The transaction's card object: only what identifies it for display and a later charge."""
+    if not isinstance(data, dict):
+        return None
+    last = "".join(ch for ch in str(data.get("lastDigits") or "") if ch.isdigit())[-4:]
+    return Card(
+        card_id=str(data.get("id") or "")[:100],
+        brand=str(data.get("brand") or "")[:20].lower(),
+        last_digits=last,
+        exp_month=_as_int(data.get("expirationMonth")),
+        exp_year=_as_int(data.get("expirationYear")),
+        reusable=data.get("reusable") is True,
+    )
+
+
+def _refusal(data) -> Refusal:
+    if isinstance(data, dict):
+        return Refusal(code=str(data.get("code") or "")[:40], message=" ".join(str(data.get("message") or "").split())[:255])
+    if isinstance(data, str):
+        return Refusal(message=" ".join(data.split())[:255])
+    return Refusal()
 
 
 def parse_transaction_postback(body: bytes) -> Notification:
@@ -338,6 +369,72 @@ class JunglePayGateway(Gateway):
         self.breaker.record_success()
         return self._usable(charge)
 
+    def create_card_charge(self, request: CardChargeRequest) -> Charge:
+        """
+        One card charge (`card: {hash}` from the browser, or `card: {id}` of a
+        saved card). A refusal is an answer, not an error: the Charge comes
+        back FAILED with its `refusal`. An ambiguous answer is looked up by
+        externalRef, never posted again (CreateUnconfirmed when not found).
+        """
+        timeouts = self._guard()
+        body = {
+            "amount": request.amount_cents,
+            "paymentMethod": "credit_card",
+            "installments": request.installments,
+            "card": {"id": request.card_id} if request.card_id else {"hash": request.card_hash},
+            "customer": {
+                "name": request.customer.name,
+                "email": request.customer.email,
+                "phone": request.customer.phone,
+                "document": {"number": request.customer.document, "type": "cpf"},
+            },
+            "items": [
+                {"title": item.title, "unitPrice": item.unit_price_cents, "quantity": item.quantity, "tangible": False}
+                for item in request.items
+            ],
+            "postbackUrl": request.postback_url,
+            "externalRef": request.external_ref,
+            "metadata": request.metadata,
+        }
+        if request.client_ip:
+            body["ip"] = request.client_ip  # JunglePay's antifraud reads it
+        try:
+            # Inside a budget not even urllib3's connect retries: they would multiply the wait.
+            session = self.single_attempt_session if in_budget() else self.session
+            response = session.post(self._url("transactions"), json=body, timeout=timeouts)
+        except requests.RequestException as exc:
+            return self._after_ambiguous_card_create(request, reason=type(exc).__name__)
+        if response.status_code >= 500 or response.status_code == 429:
+            return self._after_ambiguous_card_create(request, reason=f"HTTP {response.status_code}")
+        if response.status_code >= 400:
+            refused = _refused_answer(response)
+            if refused is not None:
+                self.breaker.record_success()  # the provider answered: a refusal is its health, not its failure
+                return refused
+            raise self._rejected(response)
+        try:
+            charge = charge_from_transaction(response.json())
+        except ValueError:
+            return self._after_ambiguous_card_create(request, reason="unreadable answer to create")
+        self.breaker.record_success()
+        return charge
+
+    def _after_ambiguous_card_create(self, request: CardChargeRequest, *, reason: str) -> Charge:
+        self.breaker.record_failure()
+        logger.warning("junglepay card create unconfirmed; looking it up", extra={"reason": reason, "external_ref": request.external_ref})
+        try:
+            found = self.find_charge(
+                external_ref=request.external_ref,
+                skip_transaction_ids=request.known_transaction_ids,
+                counts_as_health=False,
+                retried=False,
+            )
+        except GatewayUnavailable:
+            found = None
+        if found is not None:
+            return found
+        raise CreateUnconfirmed(_("The payment provider is unavailable right now. Please try again in a minute."))
+
     def _after_ambiguous_create(self, request: ChargeRequest, *, reason: str) -> Charge:
         """The create may or may not have happened: look it up; never post it again here."""
         self.breaker.record_failure()
@@ -357,7 +454,7 @@ class JunglePayGateway(Gateway):
         raise CreateUnconfirmed(_("The payment provider is unavailable right now. Please try again in a minute."))
 
     def _usable(self, charge: Charge) -> Charge:
-        if not charge.pix_code:
+        if charge.payment_method == "pix" and not charge.pix_code:
             # A PIX charge without its BR Code cannot be paid: a provider error, not a success.
             raise GatewayRejected(_("The payment provider did not return a PIX code."))
         return charge
@@ -418,6 +515,22 @@ class JunglePayGateway(Gateway):
 
     def parse_notification(self, body: bytes) -> Notification:
         return parse_transaction_postback(body)
+
+
+def _refused_answer(response: requests.Response) -> Charge | None:
+    """A 4xx that is a refused card transaction (it has an id and `status: refused`), read as an answer."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if isinstance(body, dict) and isinstance(body.get("data"), dict) and "status" not in body:
+        body = body["data"]
+    if not isinstance(body, dict) or str(body.get("status") or "") != "refused":
+        return None
+    try:
+        return charge_from_transaction(body)
+    except ValueError:
+        return None
 
 
 class ListingIncomplete(GatewayError):

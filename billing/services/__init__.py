@@ -20,6 +20,7 @@ from billing.services.activation import (
     record_marketplace_payment,
     settle_free_checkout,
 )
+from billing.services.cards import charge_card, remove_saved_card
 from billing.services.charges import issue_pix_charge, needs_customer_details, simulate_sandbox_event
 from billing.services.checkouts import FAIL_STATUSES, create_checkout, fail_checkout, refund_checkout, restore_disputed_checkout
 from billing.services.erasure import anonymous_email, erase_customer_data
@@ -66,6 +67,8 @@ __all__ = [
     "apply_charge",
     "apply_marketplace_notification",
     "cancel_subscription",
+    "charge_card",
+    "remove_saved_card",
     "cancel_subscription_now",
     "change_plan",
     "claim_guest_payments",

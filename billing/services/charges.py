@@ -56,7 +56,7 @@ from billing.exceptions import (
 from billing.gateways import Charge, ChargeItem, ChargeRequest, Customer, Gateway, GatewayError
 from billing.gateways.base import CreateUnconfirmed, gateway_budget
 from billing.gateways.sandbox import SANDBOX_OUTCOMES, sandbox_postback
-from billing.models import ChargeAttempt, Checkout, CheckoutCharge, PaymentGateway
+from billing.models import CardAttempt, ChargeAttempt, Checkout, CheckoutCharge, PaymentGateway
 from billing.personal_data import document_digest
 from billing.services.gateway_config import gateway_for_new_charge
 from billing.services.offers import hold_coupon_again
@@ -164,13 +164,23 @@ def _begin_pix_charge(*, checkout_id, cpf, phone, now) -> Checkout | BegunCharge
     if checkout.status != Checkout.Status.PENDING:
         raise CheckoutNotPayable(_("This checkout can no longer be paid."))
     if checkout.payment_method != Checkout.Method.PIX:
-        raise InvalidInput("payment_method", _("This checkout is not a PIX payment."), code="invalid_method")
+        # A buyer whose card was refused may switch to PIX in place (contract §3), where the plan takes PIX
+        # and no card charge of the checkout may still be paying it.
+        if not checkout.plan.accepts_pix and checkout.purpose == Checkout.Purpose.NEW:
+            raise InvalidInput("payment_method", _("This checkout is not a PIX payment."), code="invalid_method")
+        if checkout.card_attempts.filter(status__in=CardAttempt.OPEN_STATUSES).exists():
+            raise ChargeInProgress(_("Your card payment is being processed. Please wait a moment."))
+        checkout.payment_method = Checkout.Method.PIX
+        checkout.installments = 1
+        checkout.save(update_fields=["payment_method", "installments", "updated_at"])
     _complete_customer_details(checkout, cpf=cpf, phone=phone)
 
     gateway = gateway_for_new_charge()
     if checkout.gateway_transaction_id:
         _supersede_charge(checkout, now=now)
     superseded = list(checkout.previous_charges.values_list("transaction_id", flat=True))
+    # The checkout's card charges share its externalRef: a lookup for its PIX must not take one of them.
+    superseded += list(checkout.card_attempts.exclude(transaction_id="").values_list("transaction_id", flat=True))
     request = charge_request(checkout, gateway_config=gateway.config, superseded_transaction_ids=superseded)
     attempt, look_first = begin_charge_attempt(checkout=checkout, gateway_config=gateway.config, external_ref=request.external_ref, now=now)
     if checkout.gateway_id != gateway.config.pk:
@@ -411,7 +421,7 @@ def simulate_sandbox_event(*, checkout_id, outcome: str) -> bytes:
     current = checkout.gateway_response.get("status")
     if provider_status == "refunded" and current != "paid":
         raise CheckoutNotPayable(_("Only a paid charge can be refunded."), code="not_paid")
-    if provider_status in ("paid", "refused", "expired") and current not in ("waiting_payment", provider_status):
+    if provider_status in ("paid", "refused", "expired") and current not in ("waiting_payment", "processing", provider_status):
         raise CheckoutNotPayable(_("This charge is no longer waiting for payment."), code="not_pending")
     transaction_data = dict(checkout.gateway_response)
     transaction_data["status"] = provider_status

@@ -45,6 +45,7 @@ def create_checkout(
     terms_version: int | None = None,
     order_bump_ids=(),
     payment_method: str = Checkout.Method.PIX,
+    installments: int = 1,
     user=None,
     purpose: str = Checkout.Purpose.NEW,
     subscription: Subscription | None = None,
@@ -86,6 +87,13 @@ def create_checkout(
         raise InvalidInput("plan_id", _("This plan is not available."), code="plan_unavailable")
     if payment_method not in Checkout.Method.values or not plan.accepts(payment_method):
         raise InvalidInput("payment_method", _("This plan does not accept this payment method."), code="method_not_accepted")
+    if payment_method != Checkout.Method.CARD:
+        installments = 1  # installments are a card's
+    max_installments = plan.max_installments if purpose == Checkout.Purpose.NEW else 1
+    if not 1 <= installments <= max_installments:
+        raise InvalidInput(
+            "installments", _("Choose from 1 to %(max)d installments.") % {"max": max_installments}, code="invalid_installments"
+        )
     if purpose != Checkout.Purpose.NEW and subscription is None:
         raise InvalidInput("subscription", _("A renewal or upgrade needs the subscription it continues."))
     customer_name = (customer_name or "").strip()
@@ -156,6 +164,7 @@ def create_checkout(
         purpose=purpose,
         subscription=subscription,
         payment_method=payment_method,
+        installments=installments,
         plan_price_cents=sold.plan_price_cents,
         plan_duration_days=duration_days,
         is_trial=is_trial,

@@ -95,6 +95,19 @@ def emit_payment_paid(checkout: Checkout, subscription: Subscription, *, renewed
     conversions.queue_purchase(checkout)
 
 
+def emit_payment_refused(checkout: Checkout, attempt, *, now: datetime) -> None:
+    """payment.refused: a card charge the bank refused (a purchase attempt or an automatic renewal)."""
+    data = checkout_data(checkout)
+    data["refusal"] = {
+        "code": attempt.refusal_code,
+        "reason": attempt.refusal_reason,
+        "attempt": attempt.kind,
+        "card": {"brand": attempt.card_brand, "last_digits": attempt.card_last_digits},
+        "installments": attempt.installments,
+    }
+    emit("payment.refused", data=data, ordering_key=ordering_key(checkout.customer_email), now=now)
+
+
 def emit_swept(event_type: str, claim, *, now: datetime) -> None:
     """
     The sweep's set-based steps tag the rows they changed with `claim`

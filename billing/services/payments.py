@@ -12,8 +12,13 @@ import uuid
 
 from billing.exceptions import TransitionNotAllowed
 from billing.gateways import ChargeStatus
-from billing.models import Checkout, CheckoutCharge, PaymentGateway, WebhookEvent
+from django.db.models import Q
+
+from billing.models import CardAttempt, Checkout, CheckoutCharge, PaymentGateway, WebhookEvent
 from billing.services.activation import activate_checkout, record_marketplace_payment
+from billing.services.card_attempts import card_attempt_for_charge, record_card_answer
+from billing.services.charges import CHARGE_FIELDS
+from billing.services.locks import lock_checkout
 from billing.services.checkouts import fail_checkout, refund_checkout, restore_disputed_checkout
 from billing.services.review import (
     close_duplicate_payment,
@@ -50,6 +55,12 @@ def checkout_for_charge(config: PaymentGateway, charge) -> Checkout | None:
         except ValueError:
             found = None
     if found is None:
+        # A card charge of ours whose externalRef is its own (an automatic renewal's attempt).
+        attempt = CardAttempt.objects.filter(
+            Q(transaction_id=charge.transaction_id) | Q(transaction_id="", external_ref=charge.external_ref or "-"), gateway=config
+        ).first()
+        found = qs.filter(pk=attempt.checkout_id).first() if attempt is not None else None
+    if found is None:
         found = qs.filter(gateway=config, gateway_transaction_id=charge.transaction_id).first()
     if found is None:
         previous = CheckoutCharge.objects.filter(gateway=config, transaction_id=charge.transaction_id).first()
@@ -58,6 +69,7 @@ def checkout_for_charge(config: PaymentGateway, charge) -> Checkout | None:
         found is not None
         and found.gateway_id not in (None, config.pk)
         and not CheckoutCharge.objects.filter(checkout=found, gateway=config, transaction_id=charge.transaction_id).exists()
+        and not CardAttempt.objects.filter(checkout=found, gateway=config).exists()
     ):
         logger.warning("charge refers to a checkout of another gateway", extra={"gateway": config.kind, "transaction": charge.transaction_id})
         return None
@@ -87,28 +99,11 @@ def apply_charge(*, checkout: Checkout, charge, now) -> tuple[str, str]:
     amount or with another amount than the checkout's total.
     """
     Status = Checkout.Status
+    attempt = card_attempt_for_charge(checkout, charge)
+    if attempt is not None:
+        return _apply_card_charge(checkout=checkout, attempt=attempt, charge=charge, now=now)
     if charge.status == ChargeStatus.PAID:
-        # Which transaction paid a checkout never changes once recorded: safe to read unlocked.
-        if is_duplicate_payment(checkout, transaction_id=charge.transaction_id):
-            record_duplicate_payment(checkout=checkout, transaction_id=charge.transaction_id, amount_cents=charge.amount_cents, now=now)
-            return Outcome.PROCESSED, DUPLICATE_NOTE
-        if checkout.status == Status.PAID:
-            return Outcome.IGNORED, "already paid"  # a paid checkout only ever moves to refunded: safe unlocked
-        if charge.amount_cents is None:
-            raise ProcessingError("the gateway's charge has no amount; not activated")
-        if charge.amount_cents != checkout.total_cents:
-            raise ProcessingError(f"amount paid {charge.amount_cents} differs from the checkout total {checkout.total_cents}")
-        try:
-            # Money is never ignored: a payment after expiry or failure still activates (flagged late).
-            activate_checkout(checkout=checkout, paid_at=charge.paid_at or now, now=now, transaction_id=charge.transaction_id)
-        except TransitionNotAllowed:
-            restored = restore_disputed_checkout(checkout=checkout, now=now)
-            if restored.status != Status.PAID:
-                return _noted(checkout, charge, Outcome.IGNORED, "checkout was refunded; a person must look at this payment")
-            return _noted(checkout, charge, Outcome.PROCESSED, "dispute reversed: payment restored")
-        # Another of its QRs paying it meanwhile (while this one waited for the lock) is seen by
-        # activate_checkout under the lock: listed there as a duplicate, not applied.
-        return _noted(checkout, charge, Outcome.PROCESSED, "")
+        return _apply_payment(checkout=checkout, charge=charge, now=now)
     if charge.status == ChargeStatus.PENDING:
         if checkout.status == Status.PENDING:
             _noted(checkout, charge, Outcome.IGNORED, "")  # a stale "waiting" never overwrites a later status
@@ -145,6 +140,101 @@ def apply_charge(*, checkout: Checkout, charge, now) -> tuple[str, str]:
             raise ProcessingError(f"refund for a checkout not paid here yet; retried: {exc}") from exc
         return _noted(checkout, charge, Outcome.PROCESSED, "")
     return Outcome.IGNORED, f"unknown status {charge.provider_status!r}"
+
+
+
+
+def _apply_payment(*, checkout: Checkout, charge, now) -> tuple[str, str]:
+    """A paid charge (PIX or card) of `checkout`: activated once, a second transaction listed as a duplicate."""
+    Status = Checkout.Status
+    # Which transaction paid a checkout never changes once recorded: safe to read unlocked.
+    if is_duplicate_payment(checkout, transaction_id=charge.transaction_id):
+        record_duplicate_payment(checkout=checkout, transaction_id=charge.transaction_id, amount_cents=charge.amount_cents, now=now)
+        return Outcome.PROCESSED, DUPLICATE_NOTE
+    if checkout.status == Status.PAID:
+        return Outcome.IGNORED, "already paid"  # a paid checkout only ever moves to refunded: safe unlocked
+    if charge.amount_cents is None:
+        raise ProcessingError("the gateway's charge has no amount; not activated")
+    if charge.amount_cents != checkout.total_cents:
+        raise ProcessingError(f"amount paid {charge.amount_cents} differs from the checkout total {checkout.total_cents}")
+    try:
+        # Money is never ignored: a payment after expiry or failure still activates (flagged late).
+        activate_checkout(checkout=checkout, paid_at=charge.paid_at or now, now=now, transaction_id=charge.transaction_id)
+    except TransitionNotAllowed:
+        restored = restore_disputed_checkout(checkout=checkout, now=now)
+        if restored.status != Status.PAID:
+            return _noted(checkout, charge, Outcome.IGNORED, "checkout was refunded; a person must look at this payment")
+        return _noted(checkout, charge, Outcome.PROCESSED, "dispute reversed: payment restored")
+    # Another of its QRs paying it meanwhile (while this one waited for the lock) is seen by
+    # activate_checkout under the lock: listed there as a duplicate, not applied.
+    return _noted(checkout, charge, Outcome.PROCESSED, "")
+
+
+def _apply_card_charge(*, checkout: Checkout, attempt: CardAttempt, charge, now) -> tuple[str, str]:
+    """
+    A card charge's status, on its attempt and on the checkout. Unlike a PIX
+    charge, a refused card never fails the checkout: the buyer tries another
+    card or PIX on the same checkout. A processing charge waits (the checkout
+    stays pending, its page listening); paid activates like any payment; a
+    refund or chargeback of the card that paid revokes like a PIX refund.
+    """
+    Status = Checkout.Status
+    if charge.status in (ChargeStatus.PAID, ChargeStatus.PENDING) and checkout.status == Status.PENDING:
+        adopt_card_transaction(checkout=checkout, charge=charge)
+    if charge.status == ChargeStatus.PAID:
+        outcome, note = _apply_payment(checkout=checkout, charge=charge, now=now)
+        record_card_answer(attempt=attempt, charge=charge, now=now)
+        return outcome, note
+    if charge.status == ChargeStatus.REFUNDED:
+        record_card_answer(attempt=attempt, charge=charge, now=now)
+        paid_by_it = checkout.paid_transaction_id == charge.transaction_id or (
+            not checkout.paid_transaction_id and checkout.gateway_transaction_id == charge.transaction_id
+        )
+        if checkout.status in (Status.PAID, Status.REFUNDED) and not paid_by_it:
+            return Outcome.IGNORED, f"card transaction {charge.transaction_id} did not pay this checkout"
+        # The chargeback's status first, so the refund announces payment.chargedback.
+        Checkout.objects.filter(pk=checkout.pk).update(gateway_status=charge.provider_status[:40])
+        checkout.gateway_status = charge.provider_status[:40]
+        try:
+            refund_checkout(checkout=checkout, now=now)
+        except TransitionNotAllowed as exc:
+            raise ProcessingError(f"refund for a checkout not paid here yet; retried: {exc}") from exc
+        return Outcome.PROCESSED, ""
+    if charge.status == ChargeStatus.PENDING:
+        record_card_answer(attempt=attempt, charge=charge, now=now)
+        return Outcome.IGNORED, f"card charge {charge.provider_status!r}: waiting for its answer"
+    if charge.status in (ChargeStatus.FAILED, ChargeStatus.CANCELED, ChargeStatus.EXPIRED):
+        record_card_answer(attempt=attempt, charge=charge, now=now)
+        return Outcome.PROCESSED, "card refused: the checkout stays payable"
+    return Outcome.IGNORED, f"status {charge.provider_status!r} of a card charge"
+
+
+def adopt_card_transaction(*, checkout: Checkout, charge) -> None:
+    """
+    A card charge that is paying the checkout becomes its current charge (the
+    admin, the receipts and the sandbox read it there). A PIX charge issued
+    before is kept as a previous one, so its late payment is still matched to
+    the checkout (and listed as a duplicate, never lost).
+    """
+    locked = lock_checkout(checkout).checkout
+    if locked.gateway_transaction_id == charge.transaction_id or locked.status != Checkout.Status.PENDING:
+        return
+    attempt_gateway_id = CardAttempt.objects.filter(checkout=locked, transaction_id=charge.transaction_id).values_list("gateway_id", flat=True).first()
+    if locked.gateway_transaction_id:
+        CheckoutCharge.objects.get_or_create(
+            gateway_id=locked.gateway_id,
+            transaction_id=locked.gateway_transaction_id,
+            defaults={"checkout": locked, "pix_expires_at": locked.pix_expires_at},
+        )
+    locked.gateway_id = attempt_gateway_id or locked.gateway_id
+    locked.gateway_transaction_id = charge.transaction_id
+    locked.gateway_status = charge.provider_status[:40]
+    locked.gateway_response = charge.raw
+    locked.pix_code = ""
+    locked.pix_url = ""
+    locked.pix_expires_at = None
+    locked.save(update_fields=CHARGE_FIELDS)
+    checkout.gateway_id, checkout.gateway_transaction_id = locked.gateway_id, locked.gateway_transaction_id
 
 
 def _noted(checkout: Checkout, charge, outcome: str, note: str) -> tuple[str, str]:

@@ -16,10 +16,11 @@ from django.utils.translation import gettext as _
 from billing.checkout_status import update_checkouts
 from billing.fields import EncryptedTextField
 from billing.models import Checkout, ReminderOptOut, Subscription
-from billing.notifications import queue_recovery_reminders, queue_renewal_notices
+from billing.notifications import card_label, queue_recovery_reminders, queue_renewal_notices
 from billing.services.offers import REOPEN_HOLD, coupon_applies_to_plan, coupon_plan_ids
 from billing.periods import grace_start
 from billing.pricing import price_checkout
+from billing.services.card_renewals import RenewalCharges, charge_due_card_renewals
 from billing.services.outbox import emit_checkouts_abandoned, emit_swept
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class SweepResult:
     past_due: int = 0
     renewals_issued: int = 0
     reminders_sent: int = 0
+    card_renewals: RenewalCharges = field(default_factory=RenewalCharges)
     renewal_checkout_ids: list = field(default_factory=list, repr=False)
 
     @property
@@ -60,7 +62,10 @@ class SweepResult:
             f"trials ended unpaid {self.trials_ended}, "
             f"canceled at period end {self.canceled_at_period_end}, stale checkouts expired {self.checkouts_expired}, "
             f"never paid {self.never_paid}, renewal charges closed {self.renewals_closed}, "
-            f"checkout reminders sent {self.reminders_sent}"
+            f"checkout reminders sent {self.reminders_sent}, "
+            f"saved cards charged {self.card_renewals.charged} (paid {self.card_renewals.paid}, "
+            f"refused {self.card_renewals.refused}, processing {self.card_renewals.processing}, "
+            f"recovered {self.card_renewals.recovered}, not reached {self.card_renewals.failed})"
         )
 
 
@@ -75,6 +80,9 @@ def sweep_subscriptions(*, now: datetime | None = None, progress=None) -> SweepR
     3. live subscriptions past grace → expired;
     4. subscriptions canceled at period end whose period is over → canceled;
     5. renewal charges of subscriptions no longer live → expired;
+    5b. due card renewals: the saved card charged at `end_date` and on the
+       CARD_RENEWAL_RETRY_DAYS after a refusal (services.card_renewals: one
+       claimed attempt at a time, the gateway called outside any transaction);
     6. active subscriptions past `end_date` → past_due (`grace_started`);
     7. due renewals: claimed by compare-and-set (`renewal_issued_for` ← `end_date`),
        read back, created in one bulk insert, e-mailed after commit;
@@ -163,6 +171,10 @@ def sweep_subscriptions(*, now: datetime | None = None, progress=None) -> SweepR
         )
     report("renewals_closed", result.renewals_closed)
 
+    # Before past_due: a saved card paid at end_date keeps the subscription active throughout.
+    result.card_renewals = charge_due_card_renewals(now=now)
+    report("card_renewals_charged", result.card_renewals.charged)
+
     with transaction.atomic():
         claim = uuid.uuid4()
         result.past_due = Subscription.objects.filter(
@@ -228,6 +240,7 @@ def _issue_renewals(*, now: datetime, result: SweepResult) -> None:
             "next_plan_id", "next_plan__name", "next_plan__price_cents", "next_plan__duration_days",
             "next_plan__accepts_pix", "next_plan__accepts_card",
             "coupon_id", "coupon__kind", "coupon__value", "coupon_renewals_left",
+            "card_id", "card_brand", "card_last_digits",
         )
     )
     rows = list(rows)
@@ -239,6 +252,10 @@ def _issue_renewals(*, now: datetime, result: SweepResult) -> None:
         plan_id = row["next_plan_id"] or row["plan_id"]
         name, price = row[key + "name"], row[key + "price_cents"]
         method = Checkout.Method.PIX if row[key + "accepts_pix"] or not row[key + "accepts_card"] else Checkout.Method.CARD
+        # A saved card renews by itself at end_date (contract §8); the notice names it.
+        card = card_label(row["card_brand"], row["card_last_digits"]) if row["card_id"] else ""
+        if card:
+            method = Checkout.Method.CARD
         if name not in titles:
             titles[name] = _("%(plan)s (renewal)") % {"plan": name}
         customer_name = (row["last_name"] or row["user__name"] or row["user__email"])[:150]
@@ -277,7 +294,7 @@ def _issue_renewals(*, now: datetime, result: SweepResult) -> None:
         checkouts.append(checkout)
         notices.append([
             row["user__email"], customer_name, name, sold.total_cents, str(checkout.public_id), row["end_date"].isoformat(),
-            row["status"] == Subscription.Status.TRIALING,
+            row["status"] == Subscription.Status.TRIALING, card,
         ])
     Checkout.objects.bulk_create(checkouts)
     result.renewals_issued = len(checkouts)

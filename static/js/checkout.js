@@ -2,6 +2,9 @@
  * Checkout in three steps, against the checkout API (contract §3):
  *   1. identification  -> POST /api/checkout/process
  *   2. PIX             -> POST /api/checkout/pix, then GET /api/checkout/<id> every 1.5 s
+ *      or card         -> the card form of checkout-card.js (POST /api/checkout/card with the
+ *                         tokenizer's hash); "processing" polls like PIX; a refusal lets the
+ *                         buyer try another card or switch to PIX in place
  *   3. success         -> shown by itself when the polled status turns "paid"
  * The total shown here is for display only; the server computes the real one.
  */
@@ -357,6 +360,42 @@
     if (!handleStatus(charge)) { announce("pix"); schedulePoll(); }
   }
 
+  // ---- card: checkout-card.js shows the form and says how the charge went ----
+  function showCard(id, totalCents) {
+    state.checkoutId = id;
+    if (totalCents !== undefined && totalCents !== null) {
+      state.totalCents = totalCents;
+      $("total").textContent = formatBRL(totalCents);
+    }
+    $("pix-pay").hidden = true;
+    $("waiting").hidden = true;
+    if ($("sandbox")) { $("sandbox").hidden = true; }
+    goToStep(2);
+    announce("card");
+  }
+  document.addEventListener("cf:card-result", function (event) {
+    var status = (event.detail || {}).status;
+    if (status === "paid") { showDone(); return; }
+    // Processing: the gateway answers later (its postback); the page keeps asking.
+    $("card-pay").hidden = true;
+    $("waiting").querySelector("span:last-child").textContent = msg("card-processing");
+    $("waiting").hidden = false;
+    if ($("sandbox")) { $("sandbox").hidden = false; }
+    schedulePoll();
+  });
+  document.addEventListener("cf:pay-by-pix", function () {
+    $("card-pay").hidden = true;
+    $("pix-pay").hidden = false;
+    $("waiting").hidden = false;
+    if ($("sandbox")) { $("sandbox").hidden = false; }
+    requestPix(state.checkoutId, state.totalCents);
+  });
+  function chosenMethod() {
+    var chosen = form.querySelector("input[name=payment_method]:checked");
+    if (chosen) { return chosen.value; }
+    return data.card && !data.accepts_pix ? "card" : "pix";
+  }
+
   function requestPix(id, totalCents) {
     return api("POST", data.api.pix, { checkout_id: id }).then(function (result) {
       if (!result.ok) { showProblem(errorMessage(result)); return; }
@@ -398,9 +437,10 @@
       });
       return;
     }
+    var method = data.trial ? "pix" : chosenMethod();
     var body = {
       plan_id: data.plan.id,
-      payment_method: "pix",
+      payment_method: method,
       order_bump_ids: selectedBumps().map(function (box) { return parseInt(box.value, 10); }),
       name: form.elements.name.value.trim(),
       email: form.elements.email.value.trim(),
@@ -422,6 +462,11 @@
         state.totalCents = result.json.total_amount;
         busy(submitButton, false);
         showDone();
+        return;
+      }
+      if (method === "card") {
+        busy(submitButton, false);
+        showCard(result.json.checkout_id, result.json.total_amount);
         return;
       }
       return requestPix(result.json.checkout_id, result.json.total_amount).then(function () { busy(submitButton, false); });
@@ -475,6 +520,7 @@
     api("GET", apiUrl("status", state.checkoutId)).then(function (result) {
       if (!result.ok) { showProblem(result.status === 404 ? msg("notfound") : errorMessage(result)); return; }
       if (handleStatus(result.json)) { return; }
+      if (data.card && data.resume_method === "card") { showCard(state.checkoutId, result.json.total_amount); return; }
       return requestPix(state.checkoutId, result.json.total_amount);
     }, function () { showProblem(msg("network")); });
   }

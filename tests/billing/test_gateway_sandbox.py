@@ -94,3 +94,37 @@ def test_billing_e001_is_quiet_when_a_real_gateway_is_active(settings):
     sandbox(active=False)
     junglepay()
     assert sandbox_gateway_not_in_production(databases=["default"]) == []
+
+
+@pytest.mark.django_db
+def test_the_sandbox_takes_its_test_cards_approved_refused_and_processing_then_simulated(api_client, settings):
+    from billing import services
+    from billing.cards import make_test_card_hash
+    from billing.exceptions import CardRefused
+    from billing.models import CardAttempt, Checkout
+    from tests.billing.cardkit import card_checkout
+
+    settings.SANDBOX_GATEWAY_ALLOWED = True
+    sandbox()
+    paid, refused, processing = card_checkout(), card_checkout(), card_checkout()
+
+    services.charge_card(checkout_id=paid.public_id, card_hash=make_test_card_hash(last_digits="4242"), installments=2)
+    with pytest.raises(CardRefused):
+        services.charge_card(checkout_id=refused.public_id, card_hash=make_test_card_hash(last_digits="0002"))
+    attempt = services.charge_card(checkout_id=processing.public_id, card_hash=make_test_card_hash(last_digits="0119"))
+    assert attempt.status == CardAttempt.Status.PROCESSING
+    # the checkout page's simulate button pays the processing card through the webhook path
+    response = api_client.post(f"/api/checkout/{processing.public_id}/simulate", {"outcome": "paid"}, format="json")
+
+    assert response.status_code == 200, response.json()
+    statuses = {c.pk: c.status for c in Checkout.objects.filter(pk__in=[paid.pk, refused.pk, processing.pk])}
+    assert statuses == {paid.pk: "paid", refused.pk: "pending", processing.pk: "paid"}
+    assert CardAttempt.objects.get(checkout=processing).status == CardAttempt.Status.PAID
+
+
+def test_the_sandbox_serves_its_own_tokenizer_and_junglepay_the_configured_one(settings, db):
+    from billing.gateways import gateway_for
+
+    settings.JUNGLEPAY_JS_URL = "https://tokenizer.example.com/v1/js"
+    assert gateway_for(sandbox()).tokenizer_url().endswith("js/junglepay-test-tokenizer.js")
+    assert gateway_for(junglepay()).tokenizer_url() == "https://tokenizer.example.com/v1/js"

@@ -1,14 +1,28 @@
 """
 A fake JunglePay on 127.0.0.1 (a real HTTP server in a thread), for fault tests:
 it can answer slowly, fail, or answer garbage, and it remembers what was created.
+
+Cards: `paymentMethod: "credit_card"` with `card: {hash}` (the test tokenizer's
+hash, billing.cards) or `card: {id}` (a card it returned before). The test card's
+last digits decide the answer (billing.cards.TEST_CARDS: paid, refused with a
+`refusedReason`, processing); `card_outcomes[card_id]` overrides it for a saved
+card (a renewal refused). `set_status()` moves a transaction (a processing
+charge paid, a chargeback) before the test posts its postback. It also serves
+the test tokenizer at `/v1/js` (JUNGLEPAY_JS_URL in the browser tests).
 """
 
 import json
+import secrets
 import threading
 import time
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
+
+from billing.cards import read_test_card_hash, test_card_transaction
+
+TOKENIZER = Path(__file__).resolve().parents[2] / "static" / "js" / "junglepay-test-tokenizer.js"
 
 
 class FakeJunglePay:
@@ -22,6 +36,10 @@ class FakeJunglePay:
         self.create_started = threading.Event()
         self.get_started = threading.Event()
         self.create_mode = "ok"  # "ok" | "fail_before_create" | "garbage_before_create"
+        self.bodies: list[dict] = []  # every POST body, as received
+        self.cards: dict[str, dict] = {}  # card id -> the card it stands for (no number: brand, last digits)
+        self.card_outcomes: dict[str, str] = {}  # card id -> "refused" | "processing" | "paid", for its next charges
+        self.refused_with_4xx = False  # answer a refusal with HTTP 402 and the transaction, as some gateways do
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -38,6 +56,47 @@ class FakeJunglePay:
         self._server.shutdown()
         self._server.server_close()
 
+    def set_status(self, transaction_id, status: str) -> dict:
+        with self._lock:
+            transaction = self.transactions[int(transaction_id)]
+            transaction["status"] = status
+            if status == "paid":
+                transaction["paidAt"] = "2026-01-01T12:00:00-03:00"
+            return dict(transaction)
+
+    def postback_body(self, transaction_id) -> bytes:
+        transaction = self.transactions[int(transaction_id)]
+        return json.dumps(
+            {"id": secrets.randbelow(10**9), "type": "transaction", "objectId": str(transaction_id), "data": transaction}
+        ).encode()
+
+    def _create_card(self, transaction_id: int, body: dict) -> dict:
+        card_in = body.get("card") or {}
+        if card_in.get("id"):
+            card = self.cards.get(card_in["id"])
+            if card is None:
+                return {"id": transaction_id, "status": "refused", "refusedReason": {"code": "card_not_found", "message": "Cartão não encontrado"}}
+            card_id = card_in["id"]
+        else:
+            card = read_test_card_hash(str(card_in.get("hash") or ""))
+            if card is None:
+                return {"error": "invalid card hash"}
+            card_id = f"card_{secrets.token_hex(6)}"
+            self.cards[card_id] = card
+        transaction = test_card_transaction(
+            card=card, transaction_id=transaction_id, card_id=card_id, amount_cents=body["amount"], installments=body.get("installments") or 1
+        )
+        override = self.card_outcomes.get(card_id)
+        if override:
+            transaction["status"] = override
+            if override == "refused":
+                transaction["refusedReason"] = {"code": "51", "message": "Saldo insuficiente"}
+            else:
+                transaction.pop("refusedReason", None)
+        if transaction["status"] == "paid":
+            transaction["paidAt"] = "2026-01-01T12:00:00-03:00"
+        return transaction
+
     def mark_paid(self, transaction_id: int) -> dict:
         """The buyer paid: the charge reads `paid` from now on; returns the postback JunglePay would send."""
         with self._lock:
@@ -50,6 +109,15 @@ class FakeJunglePay:
     def _create(self, body: dict) -> dict:
         with self._lock:
             transaction_id = 1000 + len(self.transactions) + 1
+            if body.get("paymentMethod") == "credit_card":
+                transaction = self._create_card(transaction_id, body)
+                if "error" in transaction:
+                    return transaction
+                transaction.update(
+                    externalRef=body.get("externalRef"), items=body.get("items", []), customer=body.get("customer", {})
+                )
+                self.transactions[transaction_id] = transaction
+                return transaction
             transaction = {
                 "id": transaction_id,
                 "status": "waiting_payment",
@@ -91,14 +159,18 @@ class FakeJunglePay:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 with fake._lock:
                     fake.posts += 1
+                    fake.bodies.append(body)
                 if fake.create_mode == "fail_before_create":
                     return self._send(500, {"message": "internal error"})
                 if fake.create_mode == "garbage_before_create":
                     return self._send(200, None, raw=b"<html>Bad Gateway</html>")
                 transaction = fake._create(body)
                 fake.create_started.set()
+                if "error" in transaction:
+                    return self._send(422, {"message": "Invalid card hash"})
                 time.sleep(fake.create_delay)
-                self._send(200, transaction)
+                refused = transaction.get("status") == "refused"
+                self._send(402 if refused and fake.refused_with_4xx else 200, transaction)
 
             def do_GET(self):
                 with fake._lock:
@@ -106,6 +178,14 @@ class FakeJunglePay:
                 fake.get_started.set()
                 time.sleep(fake.get_delay)
                 parsed = urlparse(self.path)
+                if parsed.path.endswith("/js"):
+                    data = TOKENIZER.read_bytes()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/javascript")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 parts = parsed.path.rstrip("/").split("/")
                 if parts[-1] == "transactions":
                     ref = parse_qs(parsed.query).get("externalRef", [None])[0]

@@ -50,6 +50,9 @@ PLANS = [
         "duration_days": 365,
         "display_order": 3,
         "card_style": Plan.CardStyle.PREMIUM,
+        # Card as well as PIX, in up to 3 installments (contract §1): the sandbox takes its test cards.
+        "accepts_card": True,
+        "max_installments": 3,
         "benefits": [
             {"title": "Tudo do Mensal", "subtitle": "", "icon": "check"},
             {"title": "Economize 33%", "subtitle": "R$ 19,99 por mês", "icon": "crown"},
