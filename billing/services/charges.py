@@ -63,7 +63,7 @@ from billing.services.offers import hold_coupon_again
 
 logger = logging.getLogger(__name__)
 
-# Seconds. gunicorn's --timeout (Dockerfile, docker-compose.yml): a request still running then is killed.
+# Seconds. gunicorn's timeout (config/gunicorn_conf.py): a request still running then is killed.
 WORKER_TIMEOUT_SECONDS = 60
 # How long a second /pix waits for the row lock (held only for short database work) before "try again".
 LOCK_WAIT_SECONDS = 5

@@ -421,11 +421,14 @@ def test_a_listing_cut_at_the_page_limit_says_so_and_reconciliation_reports_it(j
 
 
 def test_the_charge_lock_and_provider_waits_end_before_the_worker_timeout(settings):
-    for path in ("Dockerfile", "docker-compose.yml"):
+    # Every gunicorn we start reads config/gunicorn_conf.py, whose timeout no command line overrides.
+    for path in ("Dockerfile", "docker-compose.yml", "rehearsal/run.py"):
         text = (ROOT / path).read_text()
-        timeout = re.search(r'--timeout"?,?\s*"?(\d+)', text)
-        assert timeout is not None, f"{path} sets no gunicorn --timeout"
-        assert int(timeout.group(1)) == charges_module.WORKER_TIMEOUT_SECONDS
+        assert "config/gunicorn_conf.py" in text, f"{path} starts gunicorn without config/gunicorn_conf.py"
+        assert "--timeout" not in text, f"{path} overrides gunicorn's timeout"
+    timeout = re.search(r"^timeout = (\d+)$", (ROOT / "config/gunicorn_conf.py").read_text(), re.M)
+    assert timeout is not None, "config/gunicorn_conf.py sets no timeout"
+    assert int(timeout.group(1)) == charges_module.WORKER_TIMEOUT_SECONDS
     locked_steps = 2 * (charges_module.LOCK_WAIT_SECONDS + charges_module.STATEMENT_TIMEOUT_SECONDS)
     assert settings.GATEWAY_REQUEST_BUDGET_SECONDS + locked_steps < charges_module.WORKER_TIMEOUT_SECONDS
 
