@@ -741,3 +741,7 @@ class FinanceDashboard(Checkout):
         verbose_name = _("finance dashboard")
         verbose_name_plural = _("finance dashboard")
         default_permissions = ()
+
+
+# The money ledger and the audit's runs live in their own module (they are billing's models all the same).
+from billing.ledger_models import LedgerEntry, MoneyAuditRun  # noqa: E402, F401

@@ -25,8 +25,10 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from billing import ledger
 from billing.gateways import ChargeStatus, gateway_for
 from billing.gateways.junglepay import ListingIncomplete
+from billing.ledger_models import LedgerEntry
 from billing.models import Checkout, PaymentGateway, ReconciliationItem, WebhookEvent
 from billing.services import checkout_for_charge
 from billing.services.review import (
@@ -80,12 +82,24 @@ class ReconciliationReport:
 
 
 def _record(*, config, charge, checkout, kind, detail, now) -> bool:
-    """A new item (True) or the one already listed (False): unique (gateway, transaction, kind)."""
+    """
+    A new item (True) or the one already listed (False): unique (gateway, transaction, kind).
+    Money the gateway says was paid and that paid nothing here (an unknown transaction, an
+    amount that is not the checkout's) goes into the ledger as listed, with the item.
+    """
     with transaction.atomic():
-        _item, created = list_for_review(
+        item, created = list_for_review(
             gateway=config, transaction_id=charge.transaction_id, checkout=checkout, kind=kind, detail=detail, now=now
         )
+        if created and charge.status == ChargeStatus.PAID and kind in _UNPAID_MONEY:
+            ledger.record_listed(
+                cause=LedgerEntry.Cause.AMOUNT_MISMATCH, amount_cents=charge.amount_cents, gateway=config,
+                transaction_id=charge.transaction_id, checkout=checkout, item=item, now=now,
+            )
     return created
+
+
+_UNPAID_MONEY = (ReconciliationItem.Kind.UNKNOWN_TRANSACTION, ReconciliationItem.Kind.AMOUNT_MISMATCH)
 
 
 def _deliver_missed_postback(*, config, charge, now) -> str:

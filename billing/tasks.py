@@ -5,8 +5,9 @@ from dataclasses import asdict
 
 from celery import shared_task
 from django.db import DatabaseError
+from django.utils import timezone
 
-from billing import reconciliation, services, webhooks
+from billing import audit, reconciliation, services, webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -38,3 +39,16 @@ def retry_failed_webhooks() -> dict:
 def reconcile_payments() -> list[str]:
     """Compare the gateways' charges of the last days with our checkouts; fix missed payments (daily)."""
     return [report.summary() for report in reconciliation.reconcile_payments()]
+
+
+@shared_task(name="billing.tasks.audit_money")
+def audit_money() -> dict:
+    """The money audit of contract §9 (config/beat.py: daily); its run is kept for the admin's money audit page."""
+    started_at = timezone.now()
+    report = audit.run_audit(now=started_at)
+    run = audit.record_audit_run(report, started_at=started_at)
+    if report.violations:
+        logger.error("money audit found violations", extra={"summary": report.summary(), "run": run.pk})
+    else:
+        logger.info("money audit clean", extra={"summary": report.summary(), "run": run.pk})
+    return {"violations": len(report.violations), "counts": report.counts(), "queries": report.queries}

@@ -11,6 +11,7 @@ PERIODIC_TASKS = [
     {"name": "Retry failed webhooks", "task": "billing.tasks.retry_failed_webhooks", "every": 10 * 60},  # */10 * * * *
     {"name": "Deliver outbound webhooks", "task": "integrations.tasks.deliver_due_webhooks", "every": 60},  # * * * * *
     {"name": "Reconcile payments", "task": "billing.tasks.reconcile_payments", "crontab": {"minute": "30", "hour": "4"}},  # 30 4 * * *
+    {"name": "Audit money", "task": "billing.tasks.audit_money", "crontab": {"minute": "0", "hour": "5"}},  # 0 5 * * *
 ]
 
 

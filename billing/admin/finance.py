@@ -409,24 +409,27 @@ class SubscriptionAdmin(FinanceOnlyMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Activate (a new period from now)"), permissions=["change"])
     def activate(self, request, queryset):
-        _run_service(self, request, queryset, services.activate_subscription, gettext("Activated by admin."))
+        message = gettext("Activated by admin.")
+        _run_service(self, request, queryset, services.activate_subscription, message, actor=request.user, reason=message)
 
     @admin.action(description=_("Cancel now (access ends at once)"), permissions=["change"])
     def cancel_now(self, request, queryset):
-        _run_service(self, request, queryset, services.cancel_subscription_now, gettext("Canceled by admin."))
+        message = gettext("Canceled by admin.")
+        _run_service(self, request, queryset, services.cancel_subscription_now, message, actor=request.user, reason=message)
 
     @admin.action(description=_("Expire now"), permissions=["change"])
     def expire(self, request, queryset):
-        _run_service(self, request, queryset, services.expire_subscription, gettext("Expired by admin."))
+        message = gettext("Expired by admin.")
+        _run_service(self, request, queryset, services.expire_subscription, message, actor=request.user, reason=message)
 
     @admin.action(description=_("Extend by N days…"), permissions=["change"])
     def extend_days(self, request, queryset):
         form = ExtendDaysForm(request.POST if "apply" in request.POST else None)
         if form.is_bound and form.is_valid():
             days = form.cleaned_data["days"]
+            message = gettext("Extended by %(days)d days.") % {"days": days}
             _run_service(
-                self, request, queryset, services.extend_subscription,
-                gettext("Extended by %(days)d days.") % {"days": days}, days=days,
+                self, request, queryset, services.extend_subscription, message, days=days, actor=request.user, reason=message,
             )
             return None
         context = {

@@ -17,7 +17,9 @@ from django.utils.translation import gettext as _
 from accounts.services import declare_birth_date, get_guest_payment_owner
 from billing.checkout_status import publish_after_commit
 from billing.exceptions import MarketplaceError, TransitionNotAllowed
+from billing import ledger
 from billing.gateways import ChargeStatus
+from billing.ledger_models import LedgerEntry
 from billing.models import Checkout, PaymentGateway, Plan, ReconciliationItem, Subscription, UnclaimedMarketplacePayment
 from billing.services.common import cancel_open_renewals, set_transition
 from billing.services.locks import lock_checkout, lock_user
@@ -114,13 +116,15 @@ def activate_checkout(
 
     if checkout.is_trial and live is not None:
         # A second free trial slipped past the checks (two requests at once): it is "paid" (0) and gives nothing.
-        _settle_without_access(checkout, user=user, subscription=live, paid_at=paid_at)
+        _settle_without_access(checkout, user=user, subscription=live, paid_at=paid_at, now=now)
         return live
 
+    replaced_from = None  # an upgrade's start: the remainder of the old period it credited is replaced
     if in_time and checkout.purpose != Checkout.Purpose.UPGRADE:
         # Extension: from the current end, whatever day it is paid on (within grace).
         target = live
         target.start_date = target.start_date or start
+        grant_start = target.end_date
         target.end_date = target.end_date + duration
         reason = Subscription.Reason.RENEWED if plan.pk == target.plan_id else Subscription.Reason.PLAN_CHANGED
     else:
@@ -134,8 +138,11 @@ def activate_checkout(
         if checkout.purpose == Checkout.Purpose.UPGRADE and own is not None:
             # The credit was the unused value of `own` when priced; what is left of it now is what counts.
             end += credit_adjustment(subscription=own, checkout=checkout, start=start)
+        if checkout.purpose == Checkout.Purpose.UPGRADE and target.pk is not None and target.end_date and target.end_date > start:
+            replaced_from = (start, target.end_date)
         target.start_date = start
         target.end_date = max(end, start + timedelta(seconds=1))  # the period's CheckConstraint: end after start
+        grant_start = start
         if checkout.purpose == Checkout.Purpose.UPGRADE and plan.pk != target.plan_id:
             reason = Subscription.Reason.PLAN_CHANGED
         elif checkout.purpose == Checkout.Purpose.RENEWAL:
@@ -175,6 +182,7 @@ def activate_checkout(
     checkout.is_recovered = checkout.recovery_reminders_sent > 0  # paid after a reminder e-mail
     checkout.save(update_fields=["status", "paid_at", "paid_transaction_id", "user", "subscription", "is_late", "is_recovered", "updated_at"])
     publish_after_commit(pk=checkout.pk)
+    _record_activation(checkout, target=target, grant_start=grant_start, replaced_from=replaced_from, late=late, claiming=claiming, now=now)
     if checkout.is_trial:
         # No money moved: the trial's start is the event (and no Purchase goes to the ad platforms).
         emit_subscription_event("subscription.trial_started", target, now=now, checkout=checkout)
@@ -185,6 +193,32 @@ def activate_checkout(
         extra={"checkout": str(checkout.public_id), "subscription_id": target.pk, "reason": reason, "late": late},
     )
     return target
+
+
+def _record_activation(checkout, *, target, grant_start, replaced_from, late: bool, claiming: bool, now: datetime) -> None:
+    """The ledger of an activation: the payment (once: a claimed guest payment was recorded when it arrived), what an upgrade replaced, the days."""
+    rows = [] if claiming else ledger.record_payment(checkout=checkout, now=now, save=False)
+    if replaced_from is not None:
+        rows.append(ledger.record_revoke(
+            subscription=target, starts_at=replaced_from[0], ends_at=replaced_from[1], cause=LedgerEntry.Cause.REPLACED,
+            checkout=checkout, now=now, save=False,
+        ))
+    if checkout.is_trial:
+        cause = LedgerEntry.Cause.TRIAL
+    elif checkout.purpose == Checkout.Purpose.UPGRADE:
+        cause = LedgerEntry.Cause.UPGRADE
+    elif late:
+        cause = LedgerEntry.Cause.LATE
+    elif grant_start != target.start_date or checkout.purpose == Checkout.Purpose.RENEWAL:
+        cause = LedgerEntry.Cause.RENEWAL
+    elif checkout.total_cents == 0:
+        cause = LedgerEntry.Cause.FREE
+    else:
+        cause = LedgerEntry.Cause.NEW
+    rows.append(ledger.record_grant(
+        subscription=target, starts_at=grant_start, ends_at=target.end_date, cause=cause, checkout=checkout, now=now, save=False
+    ))
+    ledger.write(*rows)
 
 
 @transaction.atomic
@@ -239,8 +273,9 @@ def _keep_for_a_person(checkout: Checkout, *, user, paid_at: datetime, transacti
     checkout.is_late = True
     checkout.save(update_fields=["status", "paid_at", "paid_transaction_id", "user", "subscription", "is_late", "updated_at"])
     publish_after_commit(pk=checkout.pk)
+    item = None
     if checkout.gateway_id:
-        list_for_review(
+        item, _created = list_for_review(
             gateway=checkout.gateway,
             transaction_id=transaction_id or checkout.gateway_transaction_id or str(checkout.public_id),
             kind=ReconciliationItem.Kind.VOIDED_CHARGE_PAID,
@@ -249,16 +284,21 @@ def _keep_for_a_person(checkout: Checkout, *, user, paid_at: datetime, transacti
             amount_cents=checkout.total_cents,
             now=now,
         )
+    ledger.record_listed(
+        cause=LedgerEntry.Cause.VOIDED, amount_cents=checkout.total_cents, transaction_id=transaction_id, checkout=checkout,
+        subscription_id=subscription_id, user_id=user.pk if user else None, item=item, now=now,
+    )
     logger.warning("void charge paid: kept for a person", extra={"checkout": str(checkout.public_id)})
 
 
-def _settle_without_access(checkout: Checkout, *, user, subscription: Subscription, paid_at: datetime) -> None:
+def _settle_without_access(checkout: Checkout, *, user, subscription: Subscription, paid_at: datetime, now: datetime) -> None:
     checkout.status = Checkout.Status.PAID
     checkout.paid_at = paid_at
     checkout.user = user
     checkout.subscription = subscription
     checkout.save(update_fields=["status", "paid_at", "user", "subscription", "updated_at"])
     publish_after_commit(pk=checkout.pk)
+    ledger.record_listed(cause=LedgerEntry.Cause.DUPLICATE, amount_cents=checkout.total_cents, checkout=checkout, now=now)
     logger.warning("duplicate free trial settled without access", extra={"checkout": str(checkout.public_id)})
 
 
@@ -280,6 +320,7 @@ def _keep_unclaimed(checkout: Checkout, *, paid_at: datetime, transaction_id: st
     checkout.is_recovered = checkout.recovery_reminders_sent > 0
     checkout.save(update_fields=["status", "paid_at", "paid_transaction_id", "is_late", "is_recovered", "updated_at"])
     count_coupon_use(checkout=checkout, subscription=None)
+    ledger.record_payment(checkout=checkout, now=now)  # the days are granted when it is claimed
     publish_after_commit(pk=checkout.pk)
     logger.info("guest payment kept unclaimed: its e-mail's account is not confirmed", extra={"checkout": str(checkout.public_id)})
     return None
@@ -396,8 +437,9 @@ def _list_marketplace_amount(*, external_id: str, status: ChargeStatus, amount_c
     expected = None
     if pending is not None and pending.status == Subscription.Status.PENDING:
         expected = pending.external_amount_cents if pending.external_amount_cents is not None else pending.plan.price_cents
-    list_for_review(
-        gateway=PaymentGateway.objects.get(kind=PaymentGateway.Kind.DIAS),
+    gateway = PaymentGateway.objects.get(kind=PaymentGateway.Kind.DIAS)
+    item, _created = list_for_review(
+        gateway=gateway,
         transaction_id=external_id,
         kind=ReconciliationItem.Kind.MARKETPLACE_AMOUNT_MISMATCH,
         detail={"status": str(status), "amount": amount_cents, "expected_amount": expected, "payer_email": email},
@@ -405,6 +447,12 @@ def _list_marketplace_amount(*, external_id: str, status: ChargeStatus, amount_c
         reopen=status == ChargeStatus.PAID,  # the money itself arrived: a person looks again
         now=now,
     )
+    listed = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.LISTED, gateway=gateway, transaction_id=external_id[:100])
+    if status == ChargeStatus.PAID and not listed.exists():  # the money arrived (once; a re-delivery adds nothing)
+        ledger.record_listed(
+            cause=LedgerEntry.Cause.AMOUNT_MISMATCH, amount_cents=amount_cents, gateway=gateway, transaction_id=external_id,
+            item=item, now=now,
+        )
     logger.warning(
         "marketplace amount matches no plan: listed for a person",
         extra={"external_id": external_id, "amount": amount_cents, "expected": expected},
@@ -517,9 +565,10 @@ def record_marketplace_payment(
         # The buyer is already subscribed: the payment extends the live subscription, by the
         # same period rule as our own checkouts; the marketplace record says so.
         if extends_current_period(live, at=now):
+            grant_start = live.end_date
             live.end_date = live.end_date + duration
         else:
-            live.start_date = now
+            grant_start = live.start_date = now
             live.end_date = now + duration
         set_transition(live, status=Subscription.Status.ACTIVE, reason=Subscription.Reason.RENEWED, now=now)
         live.save(update_fields=["start_date", "end_date", "status", "last_reason", "last_transition_at", "updated_at"])
@@ -534,6 +583,7 @@ def record_marketplace_payment(
         subscription.last_reason = Subscription.Reason.PAID
         subscription.last_transition_at = now
         subscription.save()
+        _record_marketplace(live, external_id=external_id, amount_cents=amount_cents, starts_at=grant_start, now=now)
         emit_subscription_event("subscription.renewed", live, now=now)
         return live
 
@@ -546,5 +596,19 @@ def record_marketplace_payment(
     subscription.end_date = now + duration
     set_transition(subscription, status=Subscription.Status.ACTIVE, reason=Subscription.Reason.PAID, now=now)
     subscription.save()
+    _record_marketplace(subscription, external_id=external_id, amount_cents=amount_cents, starts_at=now, now=now)
     emit_subscription_event("subscription.activated", subscription, now=now)
     return subscription
+
+
+def _record_marketplace(subscription: Subscription, *, external_id: str, amount_cents: int, starts_at: datetime, now: datetime) -> None:
+    """The ledger of a marketplace PAID: the money, keyed by the marketplace's id, and the days it bought."""
+    ledger.write(
+        ledger.record_marketplace_payment(
+            subscription=subscription, external_id=external_id, amount_cents=amount_cents, now=now, save=False
+        ),
+        ledger.record_grant(
+            subscription=subscription, starts_at=starts_at, ends_at=subscription.end_date, cause=LedgerEntry.Cause.MARKETPLACE,
+            now=now, save=False,
+        ),
+    )

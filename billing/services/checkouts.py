@@ -14,9 +14,11 @@ from django.utils.translation import ngettext
 from accounts.age import require_min_age
 from accounts.services import declare_birth_date
 from billing.checkout_status import publish_after_commit
+from billing import ledger
 from billing.documents import digits_only
 from billing.exceptions import InvalidInput, TransitionNotAllowed, TrialNotAvailable
 from billing.gateways.base import DISPUTED_PROVIDER_STATUSES
+from billing.ledger_models import LedgerEntry
 from billing.models import Checkout, Coupon, OrderBump, Plan, ReconciliationItem, RefundRequest, Subscription
 from billing.services.common import set_transition, void_open_charges
 from billing.personal_data import document_digest
@@ -220,13 +222,18 @@ def refund_checkout(
         status=RefundRequest.Status.REFUNDED, closed_at=now, closed_by=closed_by
     )
     publish_after_commit(pk=checkout.pk)
+    chargeback = checkout.gateway_status in CHARGEBACK_PROVIDER_STATUSES
+    ledger.record_refund(checkout=checkout, chargeback=chargeback, now=now)
     subscription = locks.own
     if subscription is not None:
         if subscription.status != Subscription.Status.REFUNDED:
             set_transition(subscription, status=Subscription.Status.REFUNDED, reason=Subscription.Reason.REFUNDED, now=now)
             subscription.save()
+            ledger.record_revoke(
+                subscription=subscription, starts_at=now, ends_at=subscription.end_date, checkout=checkout, now=now,
+                cause=LedgerEntry.Cause.CHARGEBACK if chargeback else LedgerEntry.Cause.REFUND,
+            )
         void_open_charges(subscription, now=now)
-    chargeback = checkout.gateway_status in CHARGEBACK_PROVIDER_STATUSES
     emit_checkout_event("payment.chargedback" if chargeback else "payment.refunded", checkout, now=now)
     logger.info("checkout refunded", extra={"checkout": str(checkout.public_id)})
     return checkout
@@ -250,6 +257,7 @@ def restore_disputed_checkout(*, checkout: Checkout, now: datetime | None = None
     checkout.status = Checkout.Status.PAID
     checkout.save(update_fields=["status", "updated_at"])
     publish_after_commit(pk=checkout.pk)
+    ledger.record_chargeback_reversed(checkout=checkout, now=now)
     subscription = locks.own
     if subscription is None or subscription.status != Subscription.Status.REFUNDED:
         return checkout
@@ -273,6 +281,12 @@ def restore_disputed_checkout(*, checkout: Checkout, now: datetime | None = None
         status = Subscription.Status.EXPIRED
     set_transition(subscription, status=status, reason=Subscription.Reason.PAID, now=now)
     subscription.save()
+    if subscription.end_date and checkout.refunded_at and subscription.end_date > checkout.refunded_at:
+        # The days the dispute's revoke took back (from when it was refunded), given back.
+        ledger.record_grant(
+            subscription=subscription, starts_at=checkout.refunded_at, ends_at=subscription.end_date,
+            cause=LedgerEntry.Cause.DISPUTE_REVERSED, checkout=checkout, now=now,
+        )
     logger.info("disputed checkout restored", extra={"checkout": str(checkout.public_id), "status": status})
     return checkout
 

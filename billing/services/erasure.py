@@ -23,6 +23,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from billing import ledger
+from billing.ledger_models import LedgerEntry
 from billing.models import (
     Checkout,
     ReconciliationItem,
@@ -64,12 +66,16 @@ def erase_customer_data(*, user, now: datetime | None = None) -> dict:
             subscription.cancel_reason = ""
             subscription.next_plan = None
             subscription.save()
+            ledger.record_revoke(
+                subscription=subscription, starts_at=now, ends_at=subscription.end_date, cause=LedgerEntry.Cause.ERASURE, now=now
+            )
             void_open_charges(subscription, now=now)
             ended += 1
         elif subscription.cancel_reason:
             subscription.cancel_reason = ""  # free text the customer wrote
             subscription.save(update_fields=["cancel_reason", "updated_at"])
 
+    ledger.record_erasure(user=user, now=now)  # from here on, money for this account is listed, never granted
     email = anonymous_email(user.pk)
     for checkout in checkouts:
         if checkout.status == Checkout.Status.PENDING:

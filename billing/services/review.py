@@ -11,6 +11,8 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
+from billing import ledger
+from billing.ledger_models import LedgerEntry
 from billing.models import Checkout, CheckoutCharge, PaymentGateway, ReconciliationItem
 from billing.services.locks import lock_checkout
 
@@ -71,7 +73,7 @@ def record_partial_payment(*, checkout: Checkout, charge, now: datetime) -> tupl
         "checkout_status": checkout.status,
         "checkout_total": checkout.total_cents,
     }
-    return list_for_review(
+    item, created = list_for_review(
         gateway=checkout.gateway,
         transaction_id=charge.transaction_id,
         kind=ReconciliationItem.Kind.PARTIAL_PAYMENT,
@@ -80,6 +82,12 @@ def record_partial_payment(*, checkout: Checkout, charge, now: datetime) -> tupl
         amount_cents=charge.paid_amount_cents,
         now=now,
     )
+    if created:
+        ledger.record_listed(
+            cause=LedgerEntry.Cause.PARTIAL, amount_cents=charge.paid_amount_cents, transaction_id=charge.transaction_id,
+            checkout=checkout, item=item, now=now,
+        )
+    return item, created
 
 
 def is_duplicate_payment(checkout: Checkout, *, transaction_id: str) -> bool:
@@ -111,7 +119,7 @@ def record_duplicate_payment(*, checkout: Checkout, transaction_id: str, amount_
         "a checkout paid twice: the second payment is listed to be refunded",
         extra={"checkout": str(checkout.public_id), "transaction": transaction_id, "paid_by": checkout.paid_transaction_id},
     )
-    return list_for_review(
+    item, created = list_for_review(
         gateway=gateway,
         transaction_id=transaction_id,
         kind=ReconciliationItem.Kind.DUPLICATE_PAYMENT,
@@ -125,3 +133,9 @@ def record_duplicate_payment(*, checkout: Checkout, transaction_id: str, amount_
         amount_cents=amount_cents,
         now=now,
     )
+    if created:
+        ledger.record_listed(
+            cause=LedgerEntry.Cause.DUPLICATE, amount_cents=amount_cents, gateway=gateway, transaction_id=transaction_id,
+            checkout=checkout, item=item, now=now,
+        )
+    return item, created

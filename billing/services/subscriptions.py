@@ -9,8 +9,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from billing import ledger
 from billing.checkout_status import publish_after_commit
 from billing.exceptions import InvalidInput, TransitionNotAllowed
+from billing.ledger_models import LedgerEntry
 from billing.models import Checkout, Plan, Subscription
 from billing.services.activation import activate_checkout
 from billing.services.checkouts import create_checkout
@@ -51,8 +53,10 @@ def cancel_subscription(*, subscription: Subscription, reason: str = "", now: da
 
 
 @transaction.atomic
-def cancel_subscription_now(*, subscription: Subscription, reason: str = "", now: datetime | None = None) -> Subscription:
-    """The admin's cancel: access ends at once."""
+def cancel_subscription_now(
+    *, subscription: Subscription, reason: str = "", actor=None, now: datetime | None = None
+) -> Subscription:
+    """The admin's cancel: access ends at once (the ledger records who, `actor`, and why, `reason`)."""
     now = now or timezone.now()
     subscription = lock_subscription(subscription)
     if subscription.status == Subscription.Status.CANCELED:
@@ -64,14 +68,20 @@ def cancel_subscription_now(*, subscription: Subscription, reason: str = "", now
         subscription.cancel_reason = reason[:2000]
     set_transition(subscription, status=Subscription.Status.CANCELED, reason=Subscription.Reason.CANCELED_BY_ADMIN, now=now)
     subscription.save()
+    ledger.record_revoke(
+        subscription=subscription, starts_at=now, ends_at=subscription.end_date, cause=LedgerEntry.Cause.ADMIN_CANCEL,
+        actor=actor, note=reason, now=now,
+    )
     void_open_charges(subscription, now=now)
     emit_subscription_event("subscription.canceled", subscription, now=now)
     return subscription
 
 
 @transaction.atomic
-def expire_subscription(*, subscription: Subscription, now: datetime | None = None) -> Subscription:
-    """The admin's expire: access ends at once, recorded as an admin decision."""
+def expire_subscription(
+    *, subscription: Subscription, reason: str = "", actor=None, now: datetime | None = None
+) -> Subscription:
+    """The admin's expire: access ends at once, recorded as an admin decision (who, `actor`; why, `reason`)."""
     now = now or timezone.now()
     subscription = lock_subscription(subscription)
     if subscription.status == Subscription.Status.EXPIRED:
@@ -80,16 +90,23 @@ def expire_subscription(*, subscription: Subscription, now: datetime | None = No
         raise TransitionNotAllowed(_("Only a live or pending subscription can be expired."))
     set_transition(subscription, status=Subscription.Status.EXPIRED, reason=Subscription.Reason.EXPIRED_BY_ADMIN, now=now)
     subscription.save()
+    ledger.record_revoke(
+        subscription=subscription, starts_at=now, ends_at=subscription.end_date, cause=LedgerEntry.Cause.ADMIN_EXPIRE,
+        actor=actor, note=reason, now=now,
+    )
     void_open_charges(subscription, now=now)
     emit_subscription_event("subscription.expired", subscription, now=now)
     return subscription
 
 
 @transaction.atomic
-def activate_subscription(*, subscription: Subscription, now: datetime | None = None) -> Subscription:
+def activate_subscription(
+    *, subscription: Subscription, reason: str = "", actor=None, now: datetime | None = None
+) -> Subscription:
     """
     The admin grants a period of the subscription's plan from now (a payment
     made outside the system, a courtesy). A live subscription is left as is.
+    The ledger records the days as the admin's (who, `actor`; why, `reason`).
     """
     now = now or timezone.now()
     subscription = lock_subscription(subscription)
@@ -104,22 +121,33 @@ def activate_subscription(*, subscription: Subscription, now: datetime | None = 
     subscription.plan_match_rule = Subscription.PlanMatch.ADMIN
     set_transition(subscription, status=Subscription.Status.ACTIVE, reason=Subscription.Reason.ACTIVATED_BY_ADMIN, now=now)
     subscription.save()
+    ledger.record_grant(
+        subscription=subscription, starts_at=now, ends_at=subscription.end_date, cause=LedgerEntry.Cause.ADMIN_ACTIVATE,
+        actor=actor, note=reason, now=now,
+    )
     emit_subscription_event("subscription.activated", subscription, now=now)
     return subscription
 
 
 @transaction.atomic
-def extend_subscription(*, subscription: Subscription, days: int, now: datetime | None = None) -> Subscription:
-    """The admin adds days to a live subscription's period (back to active if in grace)."""
+def extend_subscription(
+    *, subscription: Subscription, days: int, reason: str = "", actor=None, now: datetime | None = None
+) -> Subscription:
+    """The admin adds days to a live subscription's period (back to active if in grace); the ledger says who and why."""
     if int(days) <= 0:
         raise InvalidInput("days", _("Enter a positive number of days."))
     now = now or timezone.now()
     subscription = lock_subscription(subscription)
     _require_live(subscription)
+    extended_from = subscription.end_date
     subscription.end_date = subscription.end_date + timedelta(days=int(days))
     status = Subscription.Status.ACTIVE if subscription.end_date > now else subscription.status
     set_transition(subscription, status=status, reason=Subscription.Reason.EXTENDED_BY_ADMIN, now=now)
     subscription.save()
+    ledger.record_grant(
+        subscription=subscription, starts_at=extended_from, ends_at=subscription.end_date, cause=LedgerEntry.Cause.ADMIN_EXTEND,
+        actor=actor, note=reason, now=now,
+    )
     return subscription
 
 

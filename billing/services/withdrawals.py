@@ -21,7 +21,9 @@ from django.db import transaction
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
+from billing import ledger
 from billing.exceptions import TransitionNotAllowed, WithdrawalWindowClosed
+from billing.ledger_models import LedgerEntry
 from billing.models import Checkout, RefundRequest, Subscription
 from billing.selectors import withdrawal_closes_at
 from billing.services.checkouts import refund_checkout
@@ -88,6 +90,9 @@ def withdraw_subscription(*, subscription: Subscription, now: datetime | None = 
     subscription.cancel_at_period_end = False
     subscription.next_plan = None
     subscription.save()
+    ledger.record_revoke(
+        subscription=subscription, starts_at=now, ends_at=subscription.end_date, cause=LedgerEntry.Cause.WITHDRAWAL, now=now
+    )
     void_open_charges(subscription, now=now)
     RefundRequest.objects.bulk_create(
         [

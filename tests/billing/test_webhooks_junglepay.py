@@ -311,7 +311,7 @@ class BrokenEmailBackend:
 @responses.activate
 def test_query_budget_of_a_paid_postback_and_of_a_duplicate(client, jp, checkout, django_assert_max_num_queries):
     fetch_answers(checkout, status="paid")
-    with django_assert_max_num_queries(27):  # + the webhook endpoints and the tracking pixels read by activation
+    with django_assert_max_num_queries(28):  # + the webhook endpoints, the tracking pixels read by activation, its ledger rows (one INSERT)
         deliver(client, jp, postback(checkout))
     with django_assert_max_num_queries(6):
         assert deliver(client, jp, postback(checkout)).json()["status"] == "duplicate"

@@ -1,0 +1,230 @@
+"""The money audit (billing.audit): clean on histories the services write; each invariant reports the corruption it forbids."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from accounts.access import user_has_access
+from billing import ledger
+from billing.audit import expected_access, run_audit
+from billing.ledger_models import AppendOnlyError, LedgerEntry, MoneyAuditRun
+from billing.models import Checkout, Coupon, Subscription
+from billing.services import (
+    activate_checkout,
+    cancel_subscription_now,
+    change_plan,
+    create_checkout,
+    extend_subscription,
+    refund_checkout,
+    sweep_subscriptions,
+    withdraw_subscription,
+)
+from billing.tasks import audit_money
+from tests.factories import PlanFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+NOW = timezone.now().replace(microsecond=0)
+
+
+@pytest.fixture
+def monthly():
+    return PlanFactory(name="Mensal", price_cents=2990, duration_days=30)
+
+
+@pytest.fixture
+def quarterly():
+    return PlanFactory(name="Trimestral", price_cents=7990, duration_days=90)
+
+
+def buy(user, plan, *, at, purpose=Checkout.Purpose.NEW, subscription=None):
+    checkout = create_checkout(
+        plan=plan, customer_name="Ana", customer_email=user.email, user=user, purpose=purpose, subscription=subscription, now=at
+    )
+    activate_checkout(checkout=checkout, now=at, transaction_id=f"tx-{checkout.pk}")
+    checkout.refresh_from_db()
+    return checkout
+
+
+def codes(report):
+    return {violation.code for violation in report.violations}
+
+
+def test_a_history_written_by_the_services_audits_clean(monthly, quarterly, superuser):
+    ana, bia, caio = UserFactory(), UserFactory(), UserFactory()
+    first = buy(ana, monthly, at=NOW)
+    buy(ana, monthly, at=NOW + timedelta(days=25), purpose=Checkout.Purpose.RENEWAL, subscription=first.subscription)
+    upgrade = change_plan(subscription=first.subscription, plan=quarterly, now=NOW + timedelta(days=40)).checkout
+    activate_checkout(checkout=upgrade, now=NOW + timedelta(days=40), transaction_id="tx-up")
+    extend_subscription(subscription=first.subscription, days=5, actor=superuser, reason="cortesia", now=NOW + timedelta(days=41))
+    lone = buy(bia, monthly, at=NOW)
+    refund_checkout(checkout=lone, now=NOW + timedelta(days=2))
+    kept = buy(caio, monthly, at=NOW)
+    withdraw_subscription(subscription=kept.subscription, now=NOW + timedelta(days=3))
+    sweep_subscriptions(now=NOW + timedelta(days=45))
+
+    report = run_audit(now=NOW + timedelta(days=45))
+
+    assert report.violations == [], [str(v) for v in report.violations]
+    for user in (ana, bia, caio):
+        at = NOW + timedelta(days=45)
+        assert user_has_access(user, now=at) == expected_access(user, now=at)
+
+
+def test_expected_access_follows_grants_revokes_and_grace(monthly):
+    ana = UserFactory()
+    checkout = buy(ana, monthly, at=NOW)
+    assert expected_access(ana, now=NOW + timedelta(days=29)) is True
+    assert expected_access(ana, now=NOW + timedelta(days=31)) is True  # grace: a renewal may still be paid
+    assert user_has_access(ana, now=NOW + timedelta(days=31)) is True
+    refund_checkout(checkout=checkout, now=NOW + timedelta(days=1))
+    assert expected_access(ana, now=NOW + timedelta(days=2)) is False
+    assert user_has_access(ana, now=NOW + timedelta(days=2)) is False
+
+
+def test_ledger_rows_are_append_only(monthly):
+    buy(UserFactory(), monthly, at=NOW)
+    entry = LedgerEntry.objects.first()
+    with pytest.raises(AppendOnlyError):
+        entry.save()
+    with pytest.raises(AppendOnlyError):
+        entry.delete()
+    with pytest.raises(AppendOnlyError):
+        LedgerEntry.objects.filter(pk=entry.pk).update(amount_cents=1)
+
+
+def test_a_paid_checkout_missing_from_the_ledger_breaks_invariant_1(monthly):
+    checkout = buy(UserFactory(), monthly, at=NOW)
+    Checkout.objects.filter(pk=checkout.pk).update(status=Checkout.Status.PENDING)
+    other = create_checkout(plan=monthly, customer_name="Bia", customer_email="bia@example.com", now=NOW)
+    Checkout.objects.filter(pk=other.pk).update(status=Checkout.Status.PAID, paid_at=NOW)  # paid with no ledger row
+
+    report = run_audit(now=NOW)
+
+    assert "paid_checkout_unaccounted" in codes(report)
+    violation = next(v for v in report.violations if v.code == "paid_checkout_unaccounted")
+    assert violation.invariant == 1 and violation.rows == {"checkout": [other.pk]}
+
+
+def test_a_transaction_counted_twice_breaks_invariant_1(monthly):
+    checkout = buy(UserFactory(), monthly, at=NOW)
+    ledger.record_listed(cause=LedgerEntry.Cause.DUPLICATE, amount_cents=2990, checkout=checkout, transaction_id=checkout.paid_transaction_id, now=NOW)
+    assert {"paid_checkout_accounted_twice", "transaction_accounted_twice"} <= codes(run_audit(now=NOW))
+
+
+def test_revenue_that_differs_from_the_ledger_breaks_invariant_2(monthly):
+    checkout = buy(UserFactory(), monthly, at=NOW)
+    Checkout.objects.filter(pk=checkout.pk).update(status=Checkout.Status.REFUNDED)  # refunded with no refund recorded
+    report = run_audit(now=NOW)
+    assert any(v.invariant == 2 and v.rows == {"checkout": [checkout.pk]} for v in report.violations)
+
+
+def test_paid_days_taken_away_break_invariant_3(monthly):
+    checkout = buy(UserFactory(), monthly, at=NOW)
+    Subscription.objects.filter(pk=checkout.subscription_id).update(end_date=NOW + timedelta(days=10))
+    assert "coverage_cut_short" in codes(run_audit(now=NOW))
+
+
+def test_a_subscription_expired_while_paid_breaks_invariant_3(monthly):
+    checkout = buy(UserFactory(), monthly, at=NOW)
+    Subscription.objects.filter(pk=checkout.subscription_id).update(status=Subscription.Status.EXPIRED, last_transition_at=NOW)
+    assert "ended_while_covered" in codes(run_audit(now=NOW))
+
+
+def test_unpaid_days_break_invariant_4(monthly):
+    checkout = buy(UserFactory(), monthly, at=NOW)
+    Subscription.objects.filter(pk=checkout.subscription_id).update(end_date=NOW + timedelta(days=60))
+    report = run_audit(now=NOW)
+    assert any(v.invariant == 4 and v.code == "access_beyond_coverage" for v in report.violations)
+
+
+def test_an_admin_grant_without_who_and_why_breaks_invariant_4(monthly):
+    checkout = buy(UserFactory(), monthly, at=NOW)
+    extend_subscription(subscription=checkout.subscription, days=3, now=NOW)  # no actor, no reason
+    assert "admin_grant_unexplained" in codes(run_audit(now=NOW))
+
+
+def test_a_refund_that_revokes_another_payments_days_breaks_invariant_5(monthly):
+    first = buy(UserFactory(), monthly, at=NOW)
+    renewal = buy(first.user, monthly, at=NOW + timedelta(days=25), purpose=Checkout.Purpose.RENEWAL, subscription=first.subscription)
+    refund_checkout(checkout=renewal, now=NOW + timedelta(days=26))  # today's refund ends the whole subscription
+    report = run_audit(now=NOW + timedelta(days=26))
+    assert any(v.invariant == 5 and v.code == "refund_revoked_other_payment" for v in report.violations)
+
+
+def test_a_refund_that_leaves_its_days_breaks_invariant_5(monthly):
+    checkout = buy(UserFactory(), monthly, at=NOW)
+    ledger.record_refund(checkout=checkout, now=NOW)
+    Checkout.objects.filter(pk=checkout.pk).update(status=Checkout.Status.REFUNDED)
+    assert "refund_left_its_days" in codes(run_audit(now=NOW))
+
+
+def test_a_credit_above_the_money_paid_breaks_invariant_6(monthly, quarterly):
+    checkout = buy(UserFactory(), monthly, at=NOW)
+    upgrade = change_plan(subscription=checkout.subscription, plan=quarterly, now=NOW + timedelta(days=10)).checkout
+    Checkout.objects.filter(pk=upgrade.pk).update(credit_cents=2990, total_cents=7990 - 2990)  # the whole price, 10 days used
+    upgrade.refresh_from_db()
+    activate_checkout(checkout=upgrade, now=NOW + timedelta(days=10), transaction_id="tx-up")
+    assert "credit_exceeds_paid_value" in codes(run_audit(now=NOW + timedelta(days=10)))
+
+
+def test_a_coupon_past_its_maximum_breaks_invariant_6(monthly):
+    coupon = Coupon.objects.create(code="UMA", kind=Coupon.Kind.PERCENT, value=10, max_uses=1, starts_at=NOW - timedelta(days=1))
+    for email in ("a@example.com", "b@example.com"):
+        user = UserFactory(email=email)
+        checkout = create_checkout(plan=monthly, customer_name="A", customer_email=email, user=user, coupon_code="UMA", now=NOW)
+        activate_checkout(checkout=checkout, now=NOW, transaction_id=f"tx-{checkout.pk}")
+        Coupon.objects.filter(pk=coupon.pk).update(uses=0)  # as if the use were never counted: the second sale goes through
+    assert "coupon_over_max_uses" in codes(run_audit(now=NOW))
+
+
+def test_a_withdrawal_after_its_window_breaks_invariant_7(monthly, settings):
+    checkout = buy(UserFactory(), monthly, at=NOW)
+    withdraw_subscription(subscription=checkout.subscription, now=NOW + timedelta(days=1))
+    settings.WITHDRAWAL_DAYS = 0  # the request now lies outside the window
+    assert "withdrawal_after_window" in codes(run_audit(now=NOW + timedelta(days=1)))
+
+
+def test_days_granted_after_the_account_was_deleted_break_invariant_8(monthly):
+    ana = UserFactory()
+    checkout = buy(ana, monthly, at=NOW)
+    cancel_subscription_now(subscription=checkout.subscription, reason="x", now=NOW)
+    ledger.record_erasure(user=ana, now=NOW)
+    ledger.record_grant(subscription=checkout.subscription, starts_at=NOW, ends_at=NOW + timedelta(days=1), cause="new", checkout=checkout, now=NOW)
+    assert "paid_after_deletion" in codes(run_audit(now=NOW))
+
+
+def test_the_command_exits_0_when_clean_and_1_with_a_violation(monthly, capsys):
+    checkout = buy(UserFactory(), monthly, at=NOW)
+    call_command("audit_money")
+    assert "0 violation(s)" in capsys.readouterr().out
+    Subscription.objects.filter(pk=checkout.subscription_id).update(end_date=NOW + timedelta(days=90))
+    with pytest.raises(SystemExit) as exit_:
+        call_command("audit_money", "--since", (NOW - timedelta(days=1)).date().isoformat())
+    assert exit_.value.code == 1
+    out = capsys.readouterr().out
+    assert "access_beyond_coverage" in out and "subscription=" in out and "1 violation(s)" in out.splitlines()[-1] or "violation(s)" in out
+
+
+def test_the_daily_task_keeps_its_run_for_the_admin(monthly, admin_client):
+    buy(UserFactory(), monthly, at=NOW)
+    result = audit_money.delay().get()
+    assert result["violations"] == 0
+    run = MoneyAuditRun.objects.get()
+    assert run.violation_count == 0 and run.queries == result["queries"]
+
+
+def test_the_audit_runs_a_fixed_number_of_queries_whatever_the_rows(monthly):
+    def queries_for(buyers: int) -> int:
+        for _ in range(buyers):
+            buy(UserFactory(), monthly, at=NOW)
+        with CaptureQueriesContext(connection) as captured:
+            assert run_audit(now=NOW).violations == []
+        return len(captured)
+
+    few = queries_for(3)
+    many = queries_for(40)
+    assert few == many
