@@ -18,7 +18,9 @@ from hypothesis import HealthCheck, Phase, seed, settings
 from hypothesis.database import DirectoryBasedExampleDatabase, ReadOnlyDatabase
 from hypothesis.stateful import run_state_machine_as_test
 
-from tests.billing.money_machine import MoneyMachine
+from django.utils import timezone
+
+from tests.billing.money_machine import MoneyMachine, open_shop
 from tests.fakes.junglepay import FakeJunglePay
 
 EXAMPLE_DATABASE = DirectoryBasedExampleDatabase(Path(__file__).parent / "hypothesis-db")
@@ -65,12 +67,13 @@ def fake_junglepay():
 
 
 @pytest.fixture
-def money_shop(settings, fake_junglepay):
+def money_shop(settings, fake_junglepay, db):
     settings.JUNGLEPAY_API_URL = fake_junglepay.url
     settings.SANDBOX_GATEWAY_ALLOWED = True
     MoneyMachine.fake = fake_junglepay
+    MoneyMachine.shop = open_shop(now=timezone.now())
     yield
-    MoneyMachine.fake = None
+    MoneyMachine.fake = MoneyMachine.shop = None
 
 
 @pytest.mark.postgres
