@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 RUN_ENV := DEBUG=true DATABASE_URL=sqlite:///db.sqlite3 REDIS_URL= AWS_STORAGE_BUCKET_NAME=
 
 # `make rehearsal` boots the production shape (nginx, gunicorn, celery, LocalStack S3, SMTP) and drives a buyer.
-.PHONY: install run test fuzz-money test-next-year rehearsal migrate messages compile-messages bench-sweep bench-sync bench-api bench-webhooks bench-load bench-launch bench-outbound clean
+.PHONY: install run test fuzz-money test-next-year rehearsal migrate messages compile-messages bench-sweep bench-sync bench-api bench-webhooks bench-load bench-launch bench-outbound bench-audit clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -105,6 +105,11 @@ bench-launch: install
 bench-outbound: install
 	$(BENCH_ENV) REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/7} $(BIN)/python bench/needs.py postgres redis
 	$(BENCH_ENV) REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/7} $(BIN)/python bench/outbound.py $(BENCH_ARGS)
+
+# The money audit (issue 20) on 200,000 subscriptions / 1,000,000 checkouts, bulk-loaded in SQL (~12 min to load).
+bench-audit: install
+	$(BENCH_ENV) $(BIN)/python bench/needs.py postgres
+	$(BENCH_ENV) $(BIN)/python bench/audit.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles

@@ -1,8 +1,7 @@
-from datetime import timedelta
-
-from django.conf import settings
 from django.db import models
 from django.db.models import Q
+
+from billing.periods import grace_start
 
 
 class SubscriptionQuerySet(models.QuerySet):
@@ -18,10 +17,9 @@ class SubscriptionQuerySet(models.QuerySet):
         grace. Independent of when the sweep last ran.
         """
         Status = self.model.Status
-        grace_start = now - timedelta(days=settings.SUBSCRIPTION_GRACE_DAYS)
         return self.filter(
             Q(status__in=[Status.ACTIVE, Status.TRIALING], end_date__gt=now)
-            | Q(status__in=[Status.ACTIVE, Status.PAST_DUE], cancel_at_period_end=False, end_date__gt=grace_start)
+            | Q(status__in=[Status.ACTIVE, Status.PAST_DUE], cancel_at_period_end=False, end_date__gt=grace_start(now))
         )
 
 

@@ -4,4 +4,4 @@ subscriptions, webhook events, the dashboard), `payments` (replay,
 reconciliation), `forms`. Importing the package registers them all.
 """
 
-from billing.admin import finance, offers, payments, refunds  # noqa: F401 - registers the ModelAdmins
+from billing.admin import audit, finance, offers, payments, refunds  # noqa: F401 - registers the ModelAdmins

@@ -22,7 +22,7 @@ import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from billing.audit.invariants import CHECKS
@@ -34,7 +34,11 @@ __all__ = ["ROW_LIMIT", "AuditReport", "Violation", "coverage", "expected_access
 
 
 def run_audit(*, since: datetime | None = None, now: datetime | None = None) -> AuditReport:
-    """Every invariant of contract §9, over the whole database or the rows touched since `since`."""
+    """
+    Every invariant of contract §9, over the whole database or the rows
+    touched since `since`, in one read-only snapshot (PostgreSQL: the
+    statements use LATERAL, FILTER and window functions).
+    """
     now = now or timezone.now()
     report = AuditReport(since=since, now=now)
     started = time.monotonic()
@@ -44,9 +48,15 @@ def run_audit(*, since: datetime | None = None, now: datetime | None = None) -> 
         executed.append(sql)
         return execute(sql, params, many, context)
 
-    with connection.execute_wrapper(count):
-        for check in CHECKS:
-            report.violations.extend(check(since=since, now=now))
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost:
+            # One snapshot for every statement (a payment landing mid-audit cannot look half done), and read-only.
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        with connection.execute_wrapper(count):
+            for check in CHECKS:
+                report.violations.extend(check(since=since, now=now))
     report.queries = len(executed)
     report.duration_ms = int((time.monotonic() - started) * 1000)
     return report

@@ -309,7 +309,10 @@ def check_credits_and_discounts(*, since: datetime | None, now: datetime) -> lis
                 SELECT SUM(
                     CASE WHEN g.ends_at <= g.starts_at THEN 0 ELSE
                     (CASE WHEN g.cause = 'marketplace' THEN COALESCE(mp.amount_cents, 0)
-                          WHEN g.cause IN ('new', 'renewal', 'late', 'upgrade', 'free') THEN gc.plan_price_cents - gc.discount_cents
+                          WHEN gc.id IS NOT NULL AND g.cause IN ('new', 'renewal', 'late', 'upgrade', 'free', 'backfill', 'dispute_reversed')
+                               THEN gc.plan_price_cents - gc.discount_cents
+                          WHEN g.cause = 'backfill' THEN (
+                               SELECT p.price_cents FROM {S} s2 JOIN billing_plan p ON p.id = s2.plan_id WHERE s2.id = g.subscription_id)
                           ELSE 0 END)
                     * EXTRACT(EPOCH FROM LEAST(g.ends_at, COALESCE(cut.at, g.ends_at)) - GREATEST(g.starts_at, u.created_at))
                     / EXTRACT(EPOCH FROM g.ends_at - g.starts_at) END

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -21,7 +20,8 @@ from billing import ledger
 from billing.gateways import ChargeStatus
 from billing.ledger_models import LedgerEntry
 from billing.models import Checkout, PaymentGateway, Plan, ReconciliationItem, Subscription, UnclaimedMarketplacePayment
-from billing.services.common import cancel_open_renewals, set_transition
+from billing.periods import continues, paid_period
+from billing.services.common import cancel_open_renewals, ended_by_decision, set_transition
 from billing.services.locks import lock_checkout, lock_user
 from billing.services.offers import count_coupon_use
 from billing.services.outbox import emit_payment_paid, emit_subscription_event
@@ -111,8 +111,7 @@ def activate_checkout(
     start = max(paid_at, now)
     plan = checkout.plan
     duration = timedelta(days=checkout.plan_duration_days)
-    grace = timedelta(days=settings.SUBSCRIPTION_GRACE_DAYS)
-    in_time = live is not None and live.end_date is not None and live.end_date > paid_at - grace
+    in_time = live is not None and continues(live.end_date, at=paid_at)
 
     if checkout.is_trial and live is not None:
         # A second free trial slipped past the checks (two requests at once): it is "paid" (0) and gives nothing.
@@ -124,8 +123,9 @@ def activate_checkout(
         # Extension: from the current end, whatever day it is paid on (within grace).
         target = live
         target.start_date = target.start_date or start
-        grant_start = target.end_date
-        target.end_date = target.end_date + duration
+        grant_start, target.end_date = paid_period(
+            current_end=target.end_date, paid_at=paid_at, start=start, days=checkout.plan_duration_days
+        )
         reason = Subscription.Reason.RENEWED if plan.pk == target.plan_id else Subscription.Reason.PLAN_CHANGED
     else:
         # A new period: first payment, upgrade, or a payment that arrived after access had ended.
@@ -173,15 +173,7 @@ def activate_checkout(
         # The period changed; a renewal charged for the old one is void.
         cancel_open_renewals(target, now=now, exclude_pk=checkout.pk)
 
-    checkout.status = Checkout.Status.PAID
-    checkout.paid_at = paid_at
-    checkout.paid_transaction_id = paying_transaction
-    checkout.user = user
-    checkout.subscription = target
-    checkout.is_late = late
-    checkout.is_recovered = checkout.recovery_reminders_sent > 0  # paid after a reminder e-mail
-    checkout.save(update_fields=["status", "paid_at", "paid_transaction_id", "user", "subscription", "is_late", "is_recovered", "updated_at"])
-    publish_after_commit(pk=checkout.pk)
+    mark_paid(checkout, paid_at=paid_at, transaction_id=paying_transaction, user=user, subscription=target, late=late)
     _record_activation(checkout, target=target, grant_start=grant_start, replaced_from=replaced_from, late=late, claiming=claiming, now=now)
     if checkout.is_trial:
         # No money moved: the trial's start is the event (and no Purchase goes to the ad platforms).
@@ -193,6 +185,25 @@ def activate_checkout(
         extra={"checkout": str(checkout.public_id), "subscription_id": target.pk, "reason": reason, "late": late},
     )
     return target
+
+
+def mark_paid(checkout: Checkout, *, paid_at: datetime, transaction_id: str, user, subscription, late: bool) -> None:
+    """
+    The one way a checkout becomes paid (its lock held): when the money
+    arrived, which transaction paid it, whose it is and which subscription it
+    paid (None: it paid none, kept for a person or for its owner), whether it
+    was late, whether a reminder e-mail recovered it; then its status is
+    published after commit.
+    """
+    checkout.status = Checkout.Status.PAID
+    checkout.paid_at = paid_at
+    checkout.paid_transaction_id = transaction_id or ""
+    checkout.user = user
+    checkout.subscription = subscription
+    checkout.is_late = late
+    checkout.is_recovered = checkout.recovery_reminders_sent > 0  # paid after a reminder e-mail
+    checkout.save(update_fields=["status", "paid_at", "paid_transaction_id", "user", "subscription", "is_late", "is_recovered", "updated_at"])
+    publish_after_commit(pk=checkout.pk)
 
 
 def _record_activation(checkout, *, target, grant_start, replaced_from, late: bool, claiming: bool, now: datetime) -> None:
@@ -235,9 +246,6 @@ def settle_free_checkout(*, checkout: Checkout, now: datetime | None = None) -> 
     return Checkout.objects.get(pk=checkout.pk)
 
 
-ENDED_BY_DECISION = (Subscription.Reason.REFUNDED, Subscription.Reason.CANCELED_BY_ADMIN, Subscription.Reason.EXPIRED_BY_ADMIN)
-
-
 def is_void_charge(checkout: Checkout, subscription: Subscription | None) -> bool:
     """
     A charge whose payment must not become access by itself: any renewal or
@@ -249,8 +257,7 @@ def is_void_charge(checkout: Checkout, subscription: Subscription | None) -> boo
     """
     if checkout.purpose == Checkout.Purpose.NEW or subscription is None:
         return False
-    ended = subscription.status in (Subscription.Status.REFUNDED, Subscription.Status.CANCELED, Subscription.Status.EXPIRED)
-    if ended and subscription.last_reason in ENDED_BY_DECISION:
+    if ended_by_decision(subscription):
         return True
     if checkout.status != Checkout.Status.CANCELED:
         return False
@@ -265,14 +272,7 @@ def _keep_for_a_person(checkout: Checkout, *, user, paid_at: datetime, transacti
     refunding it later must not revoke a period other money paid for.
     """
     subscription_id = checkout.subscription_id
-    checkout.status = Checkout.Status.PAID
-    checkout.paid_at = paid_at
-    checkout.paid_transaction_id = transaction_id
-    checkout.user = user
-    checkout.subscription = None
-    checkout.is_late = True
-    checkout.save(update_fields=["status", "paid_at", "paid_transaction_id", "user", "subscription", "is_late", "updated_at"])
-    publish_after_commit(pk=checkout.pk)
+    mark_paid(checkout, paid_at=paid_at, transaction_id=transaction_id, user=user, subscription=None, late=True)
     item = None
     if checkout.gateway_id:
         item, _created = list_for_review(
@@ -292,12 +292,7 @@ def _keep_for_a_person(checkout: Checkout, *, user, paid_at: datetime, transacti
 
 
 def _settle_without_access(checkout: Checkout, *, user, subscription: Subscription, paid_at: datetime, now: datetime) -> None:
-    checkout.status = Checkout.Status.PAID
-    checkout.paid_at = paid_at
-    checkout.user = user
-    checkout.subscription = subscription
-    checkout.save(update_fields=["status", "paid_at", "user", "subscription", "updated_at"])
-    publish_after_commit(pk=checkout.pk)
+    mark_paid(checkout, paid_at=paid_at, transaction_id="", user=user, subscription=subscription, late=False)
     ledger.record_listed(cause=LedgerEntry.Cause.DUPLICATE, amount_cents=checkout.total_cents, checkout=checkout, now=now)
     logger.warning("duplicate free trial settled without access", extra={"checkout": str(checkout.public_id)})
 
@@ -313,15 +308,12 @@ def _keep_unclaimed(checkout: Checkout, *, paid_at: datetime, transaction_id: st
     late = checkout.status in (Checkout.Status.EXPIRED, Checkout.Status.FAILED, Checkout.Status.CANCELED) or bool(
         checkout.pix_expires_at and paid_at > checkout.pix_expires_at
     )
-    checkout.status = Checkout.Status.PAID
-    checkout.paid_at = paid_at
-    checkout.paid_transaction_id = transaction_id or checkout.gateway_transaction_id
-    checkout.is_late = late
-    checkout.is_recovered = checkout.recovery_reminders_sent > 0
-    checkout.save(update_fields=["status", "paid_at", "paid_transaction_id", "is_late", "is_recovered", "updated_at"])
+    mark_paid(
+        checkout, paid_at=paid_at, transaction_id=transaction_id or checkout.gateway_transaction_id, user=None, subscription=None,
+        late=late,
+    )
     count_coupon_use(checkout=checkout, subscription=None)
     ledger.record_payment(checkout=checkout, now=now)  # the days are granted when it is claimed
-    publish_after_commit(pk=checkout.pk)
     logger.info("guest payment kept unclaimed: its e-mail's account is not confirmed", extra={"checkout": str(checkout.public_id)})
     return None
 
@@ -405,16 +397,6 @@ def _claim_marketplace_payments(*, user, now: datetime) -> list[Subscription]:
 # (or the amount of the PENDING it confirms); any other amount is kept and
 # listed for a person, never turned into access.
 # ---------------------------------------------------------------------------
-
-
-def extends_current_period(subscription: Subscription, *, at: datetime) -> bool:
-    """
-    The period rule of every activation: a payment while the subscription is
-    live or in grace extends it from its current `end_date` (no paid day is
-    lost, none is given twice); after that, a new period starts at payment.
-    """
-    grace = timedelta(days=settings.SUBSCRIPTION_GRACE_DAYS)
-    return bool(subscription.end_date and subscription.end_date > at - grace)
 
 
 def match_plan(*, amount_cents: int | None) -> Plan | None:
@@ -564,12 +546,9 @@ def record_marketplace_payment(
     if live is not None:
         # The buyer is already subscribed: the payment extends the live subscription, by the
         # same period rule as our own checkouts; the marketplace record says so.
-        if extends_current_period(live, at=now):
-            grant_start = live.end_date
-            live.end_date = live.end_date + duration
-        else:
-            grant_start = live.start_date = now
-            live.end_date = now + duration
+        if not continues(live.end_date, at=now):
+            live.start_date = now  # the period rule (billing.periods): a new period, access had ended
+        grant_start, live.end_date = paid_period(current_end=live.end_date, paid_at=now, start=now, days=plan.duration_days)
         set_transition(live, status=Subscription.Status.ACTIVE, reason=Subscription.Reason.RENEWED, now=now)
         live.save(update_fields=["start_date", "end_date", "status", "last_reason", "last_transition_at", "updated_at"])
         if subscription is None:

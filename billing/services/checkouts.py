@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -19,9 +18,11 @@ from billing.documents import digits_only
 from billing.exceptions import InvalidInput, TransitionNotAllowed, TrialNotAvailable
 from billing.gateways.base import DISPUTED_PROVIDER_STATUSES
 from billing.ledger_models import LedgerEntry
-from billing.models import Checkout, Coupon, OrderBump, Plan, ReconciliationItem, RefundRequest, Subscription
+from billing.models import Checkout, OrderBump, Plan, ReconciliationItem, RefundRequest, Subscription
 from billing.services.common import set_transition, void_open_charges
+from billing.periods import status_by_clock
 from billing.personal_data import document_digest
+from billing.pricing import price_checkout
 from billing.services.locks import lock_checkout
 from billing.services.outbox import emit_checkout_event
 from billing.services.review import list_for_review
@@ -111,20 +112,21 @@ def create_checkout(
         if bumps:
             raise InvalidInput("order_bump_ids", _("Extras cannot be added to a free trial."), code="bump_unavailable")
 
-    plan_price_cents = 0 if is_trial else plan.price_cents
     duration_days = plan.trial_days if is_trial else plan.duration_days
-    bumps_cents = sum(bump.price_cents for bump in bumps)
-    # Credit only ever lowers the plan line, and never below zero.
-    credit_cents = max(0, min(int(credit_cents), plan_price_cents))
-    coupon, discount_cents = None, 0
+    coupon = None
     if coupon_code and coupon_code.strip():
         if purpose != Checkout.Purpose.NEW:
             raise InvalidInput("coupon", _("Coupons apply to new subscriptions only."), code="coupon_not_for_purpose")
         coupon = coupon_for_checkout(
             code=coupon_code, plan=plan, email=customer_email, document=customer_document, now=now
         )
-        discount_cents = Coupon.discount_for(kind=coupon.kind, value=coupon.value, price_cents=plan_price_cents - credit_cents)
-    total_cents = plan_price_cents + bumps_cents - credit_cents - discount_cents
+    sold = price_checkout(
+        plan_price_cents=0 if is_trial else plan.price_cents,
+        bumps_cents=sum(bump.price_cents for bump in bumps),
+        credit_cents=credit_cents,
+        coupon_kind=coupon.kind if coupon else None,
+        coupon_value=coupon.value if coupon else 0,
+    )
 
     plan_title = plan.name
     if purpose == Checkout.Purpose.RENEWAL:
@@ -137,7 +139,7 @@ def create_checkout(
         ) % {"plan": plan.name, "days": plan.trial_days}
     elif coupon is not None:
         plan_title = _("%(plan)s (coupon %(code)s)") % {"plan": plan.name, "code": coupon.code}
-    items = [{"title": str(plan_title), "unit_price_cents": plan_price_cents - credit_cents - discount_cents, "quantity": 1}]
+    items = [{"title": str(plan_title), "unit_price_cents": sold.plan_line_cents, "quantity": 1}]
     items += [{"title": bump.name, "unit_price_cents": bump.price_cents, "quantity": 1} for bump in bumps]
 
     if user is not None and purpose == Checkout.Purpose.NEW and subscription is None:
@@ -153,14 +155,14 @@ def create_checkout(
         purpose=purpose,
         subscription=subscription,
         payment_method=payment_method,
-        plan_price_cents=plan_price_cents,
+        plan_price_cents=sold.plan_price_cents,
         plan_duration_days=duration_days,
         is_trial=is_trial,
-        bumps_cents=bumps_cents,
-        credit_cents=credit_cents,
+        bumps_cents=sold.bumps_cents,
+        credit_cents=sold.credit_cents,
         coupon=coupon,
-        discount_cents=discount_cents,
-        total_cents=total_cents,
+        discount_cents=sold.discount_cents,
+        total_cents=sold.total_cents,
         items=items,
         customer_name=customer_name[:150],
         customer_email=customer_email,
@@ -272,13 +274,7 @@ def restore_disputed_checkout(*, checkout: Checkout, now: datetime | None = None
                 now=now,
             )
         return checkout
-    grace_start = now - timedelta(days=settings.SUBSCRIPTION_GRACE_DAYS)
-    if subscription.end_date and subscription.end_date > now:
-        status = Subscription.Status.ACTIVE
-    elif subscription.end_date and subscription.end_date > grace_start:
-        status = Subscription.Status.PAST_DUE
-    else:
-        status = Subscription.Status.EXPIRED
+    status = status_by_clock(subscription.end_date, now=now)  # active, past due or expired, as the sweep would have it
     set_transition(subscription, status=status, reason=Subscription.Reason.PAID, now=now)
     subscription.save()
     if subscription.end_date and checkout.refunded_at and subscription.end_date > checkout.refunded_at:

@@ -1,4 +1,4 @@
-"""Small steps every state change shares: a subscription's transition, voiding open renewal charges."""
+"""Small steps every state change shares: a subscription's transition, what ended it, voiding open renewal charges."""
 
 from __future__ import annotations
 
@@ -6,6 +6,30 @@ from datetime import datetime
 
 from billing.checkout_status import publish_after_commit
 from billing.models import Checkout, Subscription
+
+
+# The decisions that end a subscription for good: a refund (or chargeback), the admin's cancel or
+# expire, the buyer's withdrawal, the account's deletion. The clock's endings (expired after grace, a
+# trial ended unpaid, canceled at the period's end, never paid) are not decisions.
+ENDED_BY_DECISION = (
+    Subscription.Reason.REFUNDED,
+    Subscription.Reason.CANCELED_BY_ADMIN,
+    Subscription.Reason.EXPIRED_BY_ADMIN,
+    Subscription.Reason.WITHDRAWN,
+    Subscription.Reason.ACCOUNT_DELETED,
+)
+ENDED_STATUSES = (Subscription.Status.REFUNDED, Subscription.Status.CANCELED, Subscription.Status.EXPIRED)
+
+
+def ended_by_decision(subscription: Subscription) -> bool:
+    """
+    The one place that says what ended a subscription: True when a decision
+    did (ENDED_BY_DECISION). Such a subscription is never revived by a late
+    payment of one of its charges: that money is kept and listed for a person
+    (activation.is_void_charge). One ended by the clock may be: paying its
+    renewal late opens a new period.
+    """
+    return subscription.status in ENDED_STATUSES and subscription.last_reason in ENDED_BY_DECISION
 
 
 def set_transition(subscription: Subscription, *, status: str, reason: str, now: datetime) -> None:

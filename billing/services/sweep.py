@@ -15,8 +15,10 @@ from django.utils.translation import gettext as _
 
 from billing.checkout_status import publish_after_commit
 from billing.fields import EncryptedTextField
-from billing.models import Checkout, Coupon, ReminderOptOut, Subscription
+from billing.models import Checkout, ReminderOptOut, Subscription
 from billing.notifications import queue_recovery_reminders, queue_renewal_notices
+from billing.periods import grace_start
+from billing.pricing import price_checkout
 from billing.services.outbox import emit_checkouts_abandoned, emit_swept
 
 logger = logging.getLogger(__name__)
@@ -93,7 +95,7 @@ def sweep_subscriptions(*, now: datetime | None = None, progress=None) -> SweepR
     result = SweepResult()
     report = progress or (lambda step, count: None)
     S, C = Subscription.Status, Checkout.Status
-    grace_start = now - timedelta(days=settings.SUBSCRIPTION_GRACE_DAYS)
+    grace_ended = grace_start(now)
 
     with transaction.atomic():
         result.checkouts_expired = (
@@ -137,7 +139,7 @@ def sweep_subscriptions(*, now: datetime | None = None, progress=None) -> SweepR
     with transaction.atomic():
         claim = uuid.uuid4()  # tags the rows this step changed, for their outbound events
         result.expired = Subscription.objects.filter(
-            status__in=Subscription.LIVE_STATUSES, cancel_at_period_end=False, end_date__lte=grace_start
+            status__in=Subscription.LIVE_STATUSES, cancel_at_period_end=False, end_date__lte=grace_ended
         ).update(
             status=S.EXPIRED, last_reason=Subscription.Reason.EXPIRED, last_transition_at=now, updated_at=now, sweep_claim=claim
         )
@@ -197,7 +199,7 @@ def _issue_renewals(*, now: datetime, result: SweepResult) -> None:
             status__in=Subscription.LIVE_STATUSES,
             cancel_at_period_end=False,
             end_date__lte=now + timedelta(days=settings.RENEWAL_NOTICE_DAYS),
-            end_date__gt=now - timedelta(days=settings.SUBSCRIPTION_GRACE_DAYS),
+            end_date__gt=grace_start(now),
         )
         .filter(Q(renewal_issued_for__isnull=True) | ~Q(renewal_issued_for=F("end_date")))
         # Sold through the marketplace: it renews there, never with a PIX of ours
@@ -241,10 +243,12 @@ def _issue_renewals(*, now: datetime, result: SweepResult) -> None:
             titles[name] = _("%(plan)s (renewal)") % {"plan": name}
         customer_name = (row["last_name"] or row["user__name"] or row["user__email"])[:150]
         # A recurring coupon (Coupon.renewals) discounts its renewals while some are left; else the plan price.
-        coupon_id, discount = None, 0
+        coupon_id = None
         if row["coupon_id"] and (row["coupon_renewals_left"] is None or row["coupon_renewals_left"] > 0):
             coupon_id = row["coupon_id"]
-            discount = Coupon.discount_for(kind=row["coupon__kind"], value=row["coupon__value"], price_cents=price)
+        sold = price_checkout(
+            plan_price_cents=price, coupon_kind=row["coupon__kind"] if coupon_id else None, coupon_value=row["coupon__value"] or 0
+        )
         checkout = Checkout(
             user_id=row["user_id"],
             plan_id=plan_id,
@@ -253,12 +257,12 @@ def _issue_renewals(*, now: datetime, result: SweepResult) -> None:
             payment_method=method,
             plan_price_cents=price,
             plan_duration_days=row[key + "duration_days"],
-            bumps_cents=0,
-            credit_cents=0,
+            bumps_cents=sold.bumps_cents,
+            credit_cents=sold.credit_cents,
             coupon_id=coupon_id,
-            discount_cents=discount,
-            total_cents=price - discount,
-            items=[{"title": titles[name], "unit_price_cents": price - discount, "quantity": 1}],
+            discount_cents=sold.discount_cents,
+            total_cents=sold.total_cents,
+            items=[{"title": titles[name], "unit_price_cents": sold.plan_line_cents, "quantity": 1}],
             customer_name=customer_name,
             customer_email=row["user__email"],
             customer_document=row["last_document"] or "",
@@ -267,7 +271,7 @@ def _issue_renewals(*, now: datetime, result: SweepResult) -> None:
         )
         checkouts.append(checkout)
         notices.append([
-            row["user__email"], customer_name, name, price - discount, str(checkout.public_id), row["end_date"].isoformat(),
+            row["user__email"], customer_name, name, sold.total_cents, str(checkout.public_id), row["end_date"].isoformat(),
             row["status"] == Subscription.Status.TRIALING,
         ])
     Checkout.objects.bulk_create(checkouts)

@@ -228,3 +228,33 @@ def test_the_audit_runs_a_fixed_number_of_queries_whatever_the_rows(monthly):
     few = queries_for(3)
     many = queries_for(40)
     assert few == many
+
+
+def test_the_admin_index_shows_the_last_audit_and_its_page_lists_the_violations(monthly, admin_client):
+    checkout = buy(UserFactory(), monthly, at=NOW)
+    Subscription.objects.filter(pk=checkout.subscription_id).update(end_date=NOW + timedelta(days=90))
+    audit_money.delay().get()
+    run = MoneyAuditRun.objects.get()
+
+    index = admin_client.get("/admin/", HTTP_ACCEPT_LANGUAGE="pt-br").content.decode()
+    page = admin_client.get(f"/admin/billing/moneyauditrun/{run.pk}/change/").content.decode()
+
+    assert "Auditoria financeira: 1 violação" in index
+    assert "access_beyond_coverage" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_audit_reads_one_read_only_snapshot(monthly):
+    buy(UserFactory(), monthly, at=NOW)
+    statements = []
+
+    def seen(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(seen):
+        report = run_audit(now=NOW)
+
+    assert report.violations == []
+    assert statements[0] == "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+    assert report.queries == len(statements) - 1
