@@ -106,6 +106,8 @@ class World:
     # transaction id -> (status, amount) the provider had when its last postback was delivered
     seen_by_site: dict[str, tuple[str, int]] = field(default_factory=dict)
     deleted_users: dict[int, str] = field(default_factory=dict)  # user pk -> e-mail before deletion
+    # user pk -> the last Dias event and unclaimed payment stored before the deletion (later ones may name the e-mail)
+    stored_before_deletion: dict[int, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -475,6 +477,10 @@ class MoneyMachine(RuleBasedStateMachine):
         user.refresh_from_db()
         delete_account(user=user, password=PASSWORD, now=self.now)
         self.world.deleted_users[user.pk] = email
+        self.world.stored_before_deletion[user.pk] = (
+            WebhookEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0,
+            UnclaimedMarketplacePayment.objects.order_by("-pk").values_list("pk", flat=True).first() or 0,
+        )
         self._say(f"{email} deletes the account")
 
     # ------------------------------------------------------------------ the shop's settings
@@ -575,12 +581,17 @@ def refunds_of_another_payment(machine: MoneyMachine) -> list[tuple[str, str]]:
 
 
 def deleted_emails_kept(machine: MoneyMachine) -> list[tuple[str, str]]:
-    """LGPD (issue 20 defect 8): a deleted account's e-mail is left in no marketplace record."""
+    """
+    LGPD (issue 20 defect 8): a deleted account's e-mail is left in no marketplace record stored before
+    the deletion (a marketplace payment made with that e-mail afterwards is a new buyer's, and kept).
+    """
     found = []
-    for email in machine.world.deleted_users.values():
-        if UnclaimedMarketplacePayment.objects.filter(email__iexact=email).exists():
+    for user_pk, email in machine.world.deleted_users.items():
+        last_event, last_unclaimed = machine.world.stored_before_deletion[user_pk]
+        if UnclaimedMarketplacePayment.objects.filter(email__iexact=email, pk__lte=last_unclaimed).exists():
             found.append(("deleted_email_kept", f"{email} kept in an unclaimed marketplace payment"))
-        stored = [event.pk for event in WebhookEvent.objects.filter(provider="dias") if email in (event.body or "")]
+        dias = WebhookEvent.objects.filter(provider="dias", pk__lte=last_event)
+        stored = [event.pk for event in dias if email in (event.body or "")]
         if stored:
             found.append(("deleted_email_kept", f"{email} kept in stored Dias postbacks {stored}"))
     return found
