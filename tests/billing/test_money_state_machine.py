@@ -14,13 +14,14 @@ import time
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 from hypothesis import HealthCheck, Phase, seed, settings
 from hypothesis.database import DirectoryBasedExampleDatabase, ReadOnlyDatabase
 from hypothesis.stateful import run_state_machine_as_test
 
-from django.utils import timezone
-
-from tests.billing.money_machine import IGNORED, MoneyMachine, open_shop
+from billing import services
+from config.errors import DomainError
+from tests.billing.money_machine import IGNORED, MoneyMachine, check_money, open_shop
 from tests.fakes.junglepay import FakeJunglePay
 
 EXAMPLE_DATABASE = DirectoryBasedExampleDatabase(Path(__file__).parent / "hypothesis-db")
@@ -94,3 +95,34 @@ def test_fuzz_the_money_machine_with_fresh_seeds(money_shop):
         rounds += 1
         run_state_machine_as_test(money_machine, settings=settings.get_profile("money-fuzz"))
         print(f"money fuzz: round {rounds} clean ({FUZZ_ROUND} examples), {max(0, deadline - time.monotonic()) / 60:.1f} min left")
+
+
+# Failures the machine found, replayed as plain sequences (kept when their fix lands; see docs/billing.md).
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+@pytest.mark.xfail(strict=True, reason="unfixed (found by the money machine): the admin's activation grants days to a deleted account")
+def test_the_admins_activation_gives_no_days_to_a_deleted_account(money_shop):
+    # given: a buyer whose pending subscription the admin canceled, and who then deleted the account
+    machine = MoneyMachine()
+    try:
+        shop = machine.shop
+        buyer = machine.new_user()
+        checkout = services.create_checkout(
+            plan=shop.basic, customer_name=buyer.name, customer_email=buyer.email, customer_document=buyer.fuzz_cpf,
+            customer_phone="11987654321", user=buyer, now=machine.now,
+        )
+        services.cancel_subscription_now(subscription=checkout.subscription, actor=shop.staff, reason="fuzz", now=machine.now)
+        machine.delete_account(user=buyer)
+
+        # when: the admin activates that subscription
+        try:
+            services.activate_subscription(subscription=checkout.subscription, actor=shop.staff, reason="fuzz", now=machine.now)
+        except DomainError:
+            pass  # refusing is one right answer
+
+        # then: nothing reached the deleted account (contract §9.8)
+        check_money(machine)
+    finally:
+        machine.teardown()
