@@ -78,6 +78,25 @@ def postback(checkout: Checkout, *, postback_id=686401, status="paid", **changes
     return body
 
 
+def transaction_postback(transaction_data: dict, *, postback_id: int) -> dict:
+    """A JunglePay postback around a transaction as the provider holds it (e.g. tests/fakes/junglepay.py)."""
+    return {
+        "id": postback_id,
+        "type": "transaction",
+        "objectId": str(transaction_data["id"]),
+        "url": "https://site.test/api/webhook/junglepay",
+        "data": dict(transaction_data),
+    }
+
+
+def dias_body(*, external_id: str, status: str, amount_cents: int, email: str, name: str = "", now=None) -> dict:
+    """A Dias Marketplace postback (PENDING or PAID) built on the recorded one."""
+    body = payload("dias_paid.json" if status == "PAID" else "dias_pending.json", now=now)
+    body.update(id=external_id, externalRef=external_id, status=status, amount=amount_cents)
+    body["payer"] = {**body.get("payer", {}), "email": email, "name": name}
+    return body
+
+
 def post_webhook(client, provider_path: str, body, *, token: str):
     raw = body if isinstance(body, (bytes, str)) else json.dumps(body)
     return client.post(f"/api/webhook/{provider_path}?token={token}", data=raw, content_type="application/json")

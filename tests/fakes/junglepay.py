@@ -40,6 +40,7 @@ class FakeJunglePay:
         self.cards: dict[str, dict] = {}  # card id -> the card it stands for (no number: brand, last digits)
         self.card_outcomes: dict[str, str] = {}  # card id -> "refused" | "processing" | "paid", for its next charges
         self.refused_with_4xx = False  # answer a refusal with HTTP 402 and the transaction, as some gateways do
+        self.pix_expiration_date = "2030-01-01"  # the day a created PIX is payable through (YYYY-MM-DD)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -130,11 +131,24 @@ class FakeJunglePay:
                 "pix": {
                     "qrcode": f"00020126580014br.gov.bcb.pix0136fake-{transaction_id}5204000053039865802BR6304ABCD",
                     "url": f"https://pay.test/{transaction_id}/pix",
-                    "expirationDate": "2030-01-01",
+                    "expirationDate": self.pix_expiration_date,
                 },
             }
             self.transactions[transaction_id] = transaction
             return transaction
+
+    def set_status(self, transaction_id: int, status: str, **fields) -> dict:
+        """The provider's side changes (paid, refunded, ...): what a later GET /transactions/{id} answers."""
+        with self._lock:
+            transaction = self.transactions[int(transaction_id)]
+            transaction.update(status=status, **fields)
+            return dict(transaction)
+
+    def reset(self) -> None:
+        """Forget every transaction (a fresh provider for the next test example)."""
+        with self._lock:
+            self.transactions.clear()
+            self.posts = 0
 
     def _handler(self):
         fake = self
