@@ -5,7 +5,8 @@ their bank app) costs no PostgreSQL query.
 
 The cache is written through, never guessed at: every service that changes a
 checkout's status calls `publish_after_commit`, which, once the transaction
-has committed, reads the rows back and *sets* their entries. A reader that
+has committed, reads the rows back and *sets* their entries, then announces
+the new statuses to the open event streams (billing/checkout_events.py). A reader that
 missed the cache and read the database itself only *adds* its entry (a
 no-op when one is there), so a reader that read `pending` just before a
 payment committed can never overwrite the `paid` the payment wrote. Entries
@@ -23,6 +24,7 @@ from django.core.cache import cache
 from django.db import transaction
 from rest_framework.fields import DateTimeField
 
+from billing.checkout_events import announce
 from billing.models import Checkout
 
 FIELDS = ("public_id", "status", "total_cents", "paid_at", "user_id")
@@ -72,5 +74,8 @@ def publish_after_commit(**lookup) -> None:
             {cache_key(row["public_id"]): entry(row) for row in rows},
             settings.CHECKOUT_STATUS_CACHE_SECONDS,
         )
+        # Then the open event streams of these checkouts, in whichever process holds them (cache first:
+        # a stream that hears the news may answer from it).
+        announce([(str(row["public_id"]), row["status"]) for row in rows])
 
     transaction.on_commit(publish)

@@ -88,7 +88,10 @@ def checkout(request, plan_id: int):
             "pix": "/api/checkout/pix",
             "status": "/api/checkout/{id}",
             "simulate": "/api/checkout/{id}/simulate",
+            "events": "/api/checkout/events/{id}",
+            "sign_in": "/api/checkout/{id}/sign-in",
         },
+        "signed_in": user.is_authenticated,
     }
     return render(
         request,

@@ -236,6 +236,10 @@ SUBSCRIPTION_GRACE_DAYS = env.int("SUBSCRIPTION_GRACE_DAYS", default=3)
 # How long the polled checkout status stays cached (billing/checkout_status.py): written through
 # by every status change, so this only bounds a cache write lost while Redis was unreachable.
 CHECKOUT_STATUS_CACHE_SECONDS = env.int("CHECKOUT_STATUS_CACHE_SECONDS", default=120)
+# The checkout page's event stream (GET /api/checkout/events/<id>, billing/checkout_events.py, contract §3):
+# a heartbeat comment this often, so proxies keep the connection; `timeout` after this long (tests lower them).
+CHECKOUT_EVENTS_HEARTBEAT_SECONDS = 15
+CHECKOUT_EVENTS_TIMEOUT_SECONDS = 15 * 60
 # Anonymous creator and post pages (catalog/page_cache.py): a publish changes their keys at once;
 # this bounds how long a single admin edit of a creator or post takes to show to visitors.
 CATALOG_PAGE_CACHE_SECONDS = env.int("CATALOG_PAGE_CACHE_SECONDS", default=60)

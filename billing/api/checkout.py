@@ -286,10 +286,20 @@ class CheckoutStatusApi(APIView):
     @extend_schema(responses={200: CheckoutStatusOutput})
     def get(self, request, checkout_id):
         # What the cache could answer went out before this (as_view): the database answers the rest.
-        checkout = _get_checkout(checkout_id, request)
-        remember_status(checkout)
-        details = _may_see_details(request.user, checkout.user_id)
-        return Response(self.CheckoutStatusOutput(checkout, context={"details": details}).data)
+        return Response(answer_from_database(request, checkout_id))
+
+
+def answer_from_database(request, checkout_id) -> dict:
+    """The poll's answer read from the database (and cached); raises CheckoutNotFound for a checkout the caller may not see."""
+    checkout = _get_checkout(checkout_id, request)
+    remember_status(checkout)
+    details = _may_see_details(request.user, checkout.user_id)
+    return CheckoutStatusApi.CheckoutStatusOutput(checkout, context={"details": details}).data
+
+
+def poll_answer(request, checkout_id) -> dict:
+    """The poll's JSON (`GET /api/checkout/<id>`) as a dict, from the cache when it can: the event stream sends the same."""
+    return _answer_from_cache(request, cached_status(checkout_id)) or answer_from_database(request, checkout_id)
 
 
 class CheckoutSimulateApi(APIView):

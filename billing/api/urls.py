@@ -1,6 +1,6 @@
 from django.urls import path
 
-from billing.api import checkout, offers, subscriptions, webhooks
+from billing.api import checkout, events, offers, subscriptions, webhooks
 
 urlpatterns = [
     path("plans", subscriptions.PlanListApi.as_view(), name="api-plans"),
@@ -11,6 +11,8 @@ urlpatterns = [
     path("me/subscription/withdraw", subscriptions.MySubscriptionWithdrawApi.as_view(), name="api-me-subscription-withdraw"),
     path("checkout/process", checkout.CheckoutProcessApi.as_view(), name="api-checkout-process"),
     path("checkout/pix", checkout.CheckoutPixApi.as_view(), name="api-checkout-pix"),
+    # Served by the ASGI workers in production (nginx routes /api/checkout/events/): see docs/operations.md.
+    path("checkout/events/<uuid:checkout_id>", events.checkout_events, name="api-checkout-events"),
     path("checkout/<uuid:checkout_id>", checkout.CheckoutStatusApi.as_view(), name="api-checkout-detail"),
     path("checkout/<uuid:checkout_id>/simulate", checkout.CheckoutSimulateApi.as_view(), name="api-checkout-simulate"),
     path("webhook/junglepay", webhooks.JunglePayWebhookApi.as_view(), name="api-webhook-junglepay"),

@@ -1,0 +1,46 @@
+"""
+`GET /api/checkout/events/<checkout_id>` (contract §3): the checkout page's
+server-sent events. A plain async Django view, not DRF: an open stream must
+hold no sync worker, so in production nginx routes this path to the ASGI
+server (uvicorn under gunicorn, docs/operations.md). The stream itself is
+billing/checkout_events.py; this door checks who asks and frames the answer.
+"""
+
+from functools import partial
+
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
+from django.http import StreamingHttpResponse
+from django.views.decorators.http import require_GET
+
+from billing.api.checkout import poll_answer
+from billing.checkout_events import stream_async, stream_sync
+from billing.checkout_status import cached_status
+from billing.exceptions import CheckoutNotFound
+from config.api_errors import json_error
+
+
+def _peek(checkout_id: str) -> str | None:
+    cached = cached_status(checkout_id)
+    return cached["status"] if cached else None
+
+
+@require_GET
+async def checkout_events(request, checkout_id):
+    checkout_id = str(checkout_id)
+    answer = partial(poll_answer, request, checkout_id)
+    try:
+        # Who may see it is decided before the stream starts: a 404 is an answer, not an event.
+        await sync_to_async(answer)()
+    except CheckoutNotFound as error:
+        return json_error(error.code, error.message, 404)
+    peek = partial(_peek, checkout_id)
+    if isinstance(request, ASGIRequest):
+        stream = stream_async(checkout_id, answer, peek)
+    else:
+        # A WSGI server (runserver under `make run`) cannot iterate an async stream without buffering it whole.
+        stream = stream_sync(checkout_id, answer, peek)
+    response = StreamingHttpResponse(stream, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx passes each event on at once
+    return response
