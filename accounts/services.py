@@ -122,10 +122,10 @@ def get_or_create_customer(*, email: str, name: str = "", birth_date=None) -> tu
     return user, True
 
 
-def get_guest_payment_owner(*, email: str, name: str = "", birth_date=None):
+def get_guest_payment_owner(*, email: str, name: str = "", birth_date=None) -> tuple:
     """
-    The account a guest payment (a checkout without a user) goes to, or None
-    while it must wait unclaimed: the e-mail belongs to an account whose
+    (the account a guest payment goes to, whether it was created now). The
+    account is None while the payment must wait unclaimed: the e-mail belongs to an account whose
     owner never proved they read that mailbox, so it may be a squatter's
     (contract §3). A confirmed account gets it; so does an account with no
     usable password (created by an earlier payment: only the mailbox, through
@@ -136,8 +136,8 @@ def get_guest_payment_owner(*, email: str, name: str = "", birth_date=None):
     if created or user.email_confirmed_at is not None or not user.has_usable_password():
         if birth_date is not None and user.birth_date is None:
             user = declare_birth_date(user=user, birth_date=birth_date)
-        return user
-    return None
+        return user, created
+    return None, False
 
 
 def _declared_age(birth_date, *, now=None) -> dict:

@@ -14,6 +14,7 @@ urlpatterns = [
     # Served by the ASGI workers in production (nginx routes /api/checkout/events/): see docs/operations.md.
     path("checkout/events/<uuid:checkout_id>", events.checkout_events, name="api-checkout-events"),
     path("checkout/<uuid:checkout_id>", checkout.CheckoutStatusApi.as_view(), name="api-checkout-detail"),
+    path("checkout/<uuid:checkout_id>/sign-in", checkout.CheckoutSignInApi.as_view(), name="api-checkout-sign-in"),
     path("checkout/<uuid:checkout_id>/simulate", checkout.CheckoutSimulateApi.as_view(), name="api-checkout-simulate"),
     path("webhook/junglepay", webhooks.JunglePayWebhookApi.as_view(), name="api-webhook-junglepay"),
     # The original's spelling ("sucess") is what the marketplace has configured: keep it working.

@@ -42,7 +42,8 @@ def activate_checkout(
     A paid checkout becomes access. Returns the subscription it paid.
 
     1. Find the owner: the checkout's user, else the account of its e-mail
-       (created, with a set-password e-mail, when there is none). An account
+       (created, with a set-password e-mail, when there is none: then
+       `account_created`, contract §3's sign-in where you paid). An account
        whose e-mail is not confirmed gets nothing: the checkout is marked paid
        and waits unclaimed (returns None) until `claim_guest_payments` hands
        it over (`claimed_by`).
@@ -77,11 +78,12 @@ def activate_checkout(
     paid_at = paid_at or now
     seen = Checkout.objects.get(pk=checkout.pk)
     user_id = seen.user_id
+    account_created = False
     if user_id is None and claimed_by is not None:
         user_id = claimed_by.pk
     elif user_id is None and seen.status not in (Checkout.Status.PAID, Checkout.Status.REFUNDED):
         # A guest checkout: its account is resolved before any lock is taken (the lock order).
-        owner = get_guest_payment_owner(
+        owner, account_created = get_guest_payment_owner(
             email=seen.customer_email, name=seen.customer_name, birth_date=seen.customer_birth_date
         )
         if owner is None:
@@ -173,7 +175,11 @@ def activate_checkout(
     checkout.subscription = target
     checkout.is_late = late
     checkout.is_recovered = checkout.recovery_reminders_sent > 0  # paid after a reminder e-mail
-    checkout.save(update_fields=["status", "paid_at", "paid_transaction_id", "user", "subscription", "is_late", "is_recovered", "updated_at"])
+    # Only an account this very payment created may be signed in by the browser that paid (contract §3).
+    checkout.account_created = account_created
+    checkout.save(
+        update_fields=["status", "paid_at", "paid_transaction_id", "user", "subscription", "is_late", "is_recovered", "account_created", "updated_at"]
+    )
     publish_after_commit(pk=checkout.pk)
     if checkout.is_trial:
         # No money moved: the trial's start is the event (and no Purchase goes to the ad platforms).
@@ -472,7 +478,7 @@ def record_marketplace_payment(
         _list_marketplace_amount(external_id=external_id, status=status, amount_cents=amount_cents, email=email, pending=seen, now=now)
         return None
 
-    owner = get_guest_payment_owner(email=email, name=name)
+    owner, _created = get_guest_payment_owner(email=email, name=name)
     if owner is None:
         # The e-mail's account is not confirmed: maybe a squatter's. The payment waits, unclaimed.
         _keep_marketplace_unclaimed(external_id=external_id, status=status, amount_cents=amount_cents, email=email, name=name, now=now)

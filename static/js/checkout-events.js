@@ -68,5 +68,11 @@
     }, function () { return null; });
   }
 
+  // Signed in where they paid: say so on the success step.
+  document.addEventListener("cf:signed-in", function () {
+    var note = document.getElementById("signed-in-note");
+    if (note) { note.hidden = false; }
+  });
+
   window.CheckoutEvents = { listen: listen, signIn: signIn };
 })();
