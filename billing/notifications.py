@@ -12,14 +12,17 @@ from datetime import datetime
 from celery import shared_task
 from django.conf import settings
 from django.core import signing
-from django.core.mail import EmailMessage, get_connection
+from django.core.mail import EmailMessage, EmailMultiAlternatives, get_connection
+from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.language import languages_for_emails
+from billing.models import Checkout
 from billing.money import format_brl
+from billing.receipts import build_receipt, has_receipt
 from config.tasks import enqueue
 
 logger = logging.getLogger(__name__)
@@ -149,3 +152,52 @@ def send_renewal_notices_task(*, notices: list) -> int:
 def send_recovery_reminders_task(*, reminders: list) -> int:
     """E-mails a chunk of unpaid-checkout reminders, queued by the sweep after its commit."""
     return send_recovery_reminders(reminders=reminders)
+
+
+def queue_receipt_after_commit(*, checkout_pk: int) -> None:
+    """Called by the service that records a payment: once it commits, its receipt goes out (a retried task)."""
+
+    def queue():
+        try:
+            enqueue(send_receipt_task, checkout_pk=checkout_pk)
+        except Exception:  # noqa: BLE001 - the payment stands either way; the receipt is also a page of the account
+            logger.exception("receipt not queued", extra={"checkout_pk": checkout_pk})
+
+    transaction.on_commit(queue)
+
+
+def send_receipt(*, checkout_pk: int) -> bool:
+    """
+    The receipt of one confirmed payment (billing/receipts.py) to its payer,
+    HTML with a plain-text part, whole in the payer's language. Sent once per
+    checkout: a repeated task finds `receipt_sent_at` set and sends nothing.
+    """
+    checkout = Checkout.objects.select_related("plan", "coupon", "subscription").filter(pk=checkout_pk).first()
+    if checkout is None or not has_receipt(checkout) or checkout.receipt_sent_at is not None:
+        return False
+    email = checkout.customer_email
+    with translation.override(languages_for_emails([email])[email.lower()]):
+        receipt = build_receipt(checkout)
+        context = {"receipt": receipt, "LANGUAGE_CODE": translation.get_language()}
+        message = EmailMultiAlternatives(
+            subject=str(_("Receipt: %(description)s, %(amount)s") % {"description": receipt.description, "amount": receipt.amount_display}),
+            body=render_to_string("billing/email/receipt.txt", context),
+            to=[email],
+        )
+        message.attach_alternative(render_to_string("billing/email/receipt.html", context), "text/html")
+    message.send()
+    # Compare-and-set: two deliveries of the task at once send at most one more.
+    Checkout.objects.filter(pk=checkout.pk, receipt_sent_at__isnull=True).update(receipt_sent_at=timezone.now())
+    logger.info("receipt sent", extra={"checkout": str(checkout.public_id)})
+    return True
+
+
+@shared_task(
+    name="billing.tasks.send_receipt",
+    autoretry_for=(OSError,),
+    retry_backoff=60,
+    max_retries=5,
+)
+def send_receipt_task(*, checkout_pk: int) -> bool:
+    """E-mails one payment's receipt, queued after the payment's commit."""
+    return send_receipt(checkout_pk=checkout_pk)

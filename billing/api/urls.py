@@ -1,12 +1,13 @@
 from django.urls import path
 
-from billing.api import checkout, events, offers, subscriptions, webhooks
+from billing.api import checkout, events, offers, receipts, subscriptions, webhooks
 
 urlpatterns = [
     path("plans", subscriptions.PlanListApi.as_view(), name="api-plans"),
     path("me/subscription", subscriptions.MySubscriptionApi.as_view(), name="api-me-subscription"),
     path("me/subscription/cancel", subscriptions.MySubscriptionCancelApi.as_view(), name="api-me-subscription-cancel"),
     path("me/subscription/change-plan", subscriptions.MySubscriptionChangePlanApi.as_view(), name="api-me-subscription-change-plan"),
+    path("me/receipts", receipts.MyReceiptsApi.as_view(), name="api-me-receipts"),
     path("coupons/<str:code>", offers.CouponCheckApi.as_view(), name="api-coupon"),
     path("me/subscription/withdraw", subscriptions.MySubscriptionWithdrawApi.as_view(), name="api-me-subscription-withdraw"),
     path("checkout/process", checkout.CheckoutProcessApi.as_view(), name="api-checkout-process"),

@@ -19,6 +19,7 @@ from billing.checkout_status import publish_after_commit
 from billing.exceptions import MarketplaceError, TransitionNotAllowed
 from billing.gateways import ChargeStatus
 from billing.models import Checkout, PaymentGateway, Plan, ReconciliationItem, Subscription, UnclaimedMarketplacePayment
+from billing.notifications import queue_receipt_after_commit
 from billing.services.common import cancel_open_renewals, set_transition
 from billing.services.locks import lock_checkout, lock_user
 from billing.services.offers import count_coupon_use
@@ -181,6 +182,9 @@ def activate_checkout(
         update_fields=["status", "paid_at", "paid_transaction_id", "user", "subscription", "is_late", "is_recovered", "account_created", "updated_at"]
     )
     publish_after_commit(pk=checkout.pk)
+    if not claiming:
+        # The money arrived now (a claim hands over money whose receipt went out when it arrived).
+        queue_receipt_after_commit(checkout_pk=checkout.pk)
     if checkout.is_trial:
         # No money moved: the trial's start is the event (and no Purchase goes to the ad platforms).
         emit_subscription_event("subscription.trial_started", target, now=now, checkout=checkout)
@@ -287,6 +291,7 @@ def _keep_unclaimed(checkout: Checkout, *, paid_at: datetime, transaction_id: st
     checkout.save(update_fields=["status", "paid_at", "paid_transaction_id", "is_late", "is_recovered", "updated_at"])
     count_coupon_use(checkout=checkout, subscription=None)
     publish_after_commit(pk=checkout.pk)
+    queue_receipt_after_commit(checkout_pk=checkout.pk)
     logger.info("guest payment kept unclaimed: its e-mail's account is not confirmed", extra={"checkout": str(checkout.public_id)})
     return None
 
