@@ -7,6 +7,7 @@ changes a row.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from celery import shared_task
@@ -20,9 +21,9 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.language import languages_for_emails
-from billing.models import Checkout
+from billing.models import Checkout, Subscription
 from billing.money import format_brl
-from billing.receipts import build_receipt, has_receipt
+from billing.receipts import Receipt, build_marketplace_receipt, build_receipt, has_receipt
 from config.tasks import enqueue
 
 logger = logging.getLogger(__name__)
@@ -175,9 +176,17 @@ def send_receipt(*, checkout_pk: int) -> bool:
     checkout = Checkout.objects.select_related("plan", "coupon", "subscription").filter(pk=checkout_pk).first()
     if checkout is None or not has_receipt(checkout) or checkout.receipt_sent_at is not None:
         return False
-    email = checkout.customer_email
+    _send_receipt_email(checkout.customer_email, lambda: build_receipt(checkout))
+    # Compare-and-set: two deliveries of the task at once send at most one more.
+    Checkout.objects.filter(pk=checkout.pk, receipt_sent_at__isnull=True).update(receipt_sent_at=timezone.now())
+    logger.info("receipt sent", extra={"checkout": str(checkout.public_id)})
+    return True
+
+
+def _send_receipt_email(email: str, build: Callable[[], Receipt]) -> None:
+    """One receipt e-mail, HTML with a plain-text part, whole in the recipient's language (`build` runs under it)."""
     with translation.override(languages_for_emails([email])[email.lower()]):
-        receipt = build_receipt(checkout)
+        receipt = build()
         context = {"receipt": receipt, "LANGUAGE_CODE": translation.get_language()}
         message = EmailMultiAlternatives(
             subject=str(_("Receipt: %(description)s, %(amount)s") % {"description": receipt.description, "amount": receipt.amount_display}),
@@ -186,10 +195,50 @@ def send_receipt(*, checkout_pk: int) -> bool:
         )
         message.attach_alternative(render_to_string("billing/email/receipt.html", context), "text/html")
     message.send()
-    # Compare-and-set: two deliveries of the task at once send at most one more.
-    Checkout.objects.filter(pk=checkout.pk, receipt_sent_at__isnull=True).update(receipt_sent_at=timezone.now())
-    logger.info("receipt sent", extra={"checkout": str(checkout.public_id)})
+
+
+def queue_marketplace_receipt_after_commit(
+    *, subscription_pk: int, amount_cents: int, paid_at: datetime, transaction_id: str, payer_name: str, payer_email: str
+) -> None:
+    """A marketplace payment applied by record_marketplace_payment: its receipt once that commits."""
+    fields = {
+        "subscription_pk": subscription_pk, "amount_cents": amount_cents, "paid_at": paid_at.isoformat(),
+        "transaction_id": transaction_id, "payer_name": payer_name, "payer_email": payer_email,
+    }
+
+    def queue():
+        try:
+            enqueue(send_marketplace_receipt_task, **fields)
+        except Exception:  # noqa: BLE001 - the payment stands either way
+            logger.exception("marketplace receipt not queued", extra={"external_id": transaction_id})
+
+    transaction.on_commit(queue)
+
+
+def send_marketplace_receipt(*, subscription_pk: int, amount_cents: int, paid_at: str, transaction_id: str, payer_name: str, payer_email: str) -> bool:
+    subscription = Subscription.objects.select_related("plan").filter(pk=subscription_pk).first()
+    if subscription is None or not amount_cents:
+        return False
+    _send_receipt_email(
+        payer_email,
+        lambda: build_marketplace_receipt(
+            subscription=subscription, amount_cents=amount_cents, paid_at=datetime.fromisoformat(paid_at),
+            transaction_id=transaction_id, payer_name=payer_name, payer_email=payer_email,
+        ),
+    )
+    logger.info("marketplace receipt sent", extra={"external_id": transaction_id})
     return True
+
+
+@shared_task(
+    name="billing.tasks.send_marketplace_receipt",
+    autoretry_for=(OSError,),
+    retry_backoff=60,
+    max_retries=5,
+)
+def send_marketplace_receipt_task(**fields) -> bool:
+    """E-mails one marketplace payment's receipt, queued after the payment's commit."""
+    return send_marketplace_receipt(**fields)
 
 
 @shared_task(

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from billing.models import Checkout
+from billing.models import Checkout, Subscription
 from billing.money import format_brl
 from billing.seller import Seller, get_seller
 
@@ -133,6 +133,37 @@ def build_receipt(checkout: Checkout) -> Receipt:
         transaction_id=checkout.paid_transaction_id or checkout.gateway_transaction_id,
         receipt_url=settings.SITE_URL + receipt_path(checkout),
         account_url=settings.SITE_URL + reverse("billing:account"),
+    )
+
+
+def build_marketplace_receipt(*, subscription: Subscription, amount_cents: int, paid_at: datetime, transaction_id: str, payer_name: str, payer_email: str) -> Receipt:
+    """
+    The receipt of a marketplace payment (Dias): no checkout of ours, so what
+    the postback said (amount, payer) and the plan it bought; the marketplace
+    keeps the payer's CPF. `subscription`: the one whose access it paid.
+    """
+    plan = subscription.plan
+    days = ngettext("%(days)d day", "%(days)d days", plan.duration_days) % {"days": plan.duration_days}
+    description = _("%(plan)s · %(days)s") % {"plan": plan.name, "days": days}
+    account_url = settings.SITE_URL + reverse("billing:account")
+    return Receipt(
+        checkout_id="",
+        seller=get_seller(),
+        payer_name=payer_name,
+        payer_email=payer_email,
+        payer_document="",
+        description=description,
+        lines=[ReceiptLine(description, amount_cents)],
+        amount_cents=amount_cents,
+        method="marketplace",
+        method_display=_("Marketplace"),
+        card=None,
+        installments=1,
+        paid_at=timezone.localtime(paid_at),
+        access_until=timezone.localtime(subscription.end_date) if subscription.end_date else None,
+        transaction_id=transaction_id,
+        receipt_url=account_url,
+        account_url=account_url,
     )
 
 

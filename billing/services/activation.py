@@ -19,7 +19,7 @@ from billing.checkout_status import publish_after_commit
 from billing.exceptions import MarketplaceError, TransitionNotAllowed
 from billing.gateways import ChargeStatus
 from billing.models import Checkout, PaymentGateway, Plan, ReconciliationItem, Subscription, UnclaimedMarketplacePayment
-from billing.notifications import queue_receipt_after_commit
+from billing.notifications import queue_marketplace_receipt_after_commit, queue_receipt_after_commit
 from billing.services.common import cancel_open_renewals, set_transition
 from billing.services.locks import lock_checkout, lock_user
 from billing.services.offers import count_coupon_use
@@ -546,6 +546,9 @@ def record_marketplace_payment(
         subscription.last_transition_at = now
         subscription.save()
         emit_subscription_event("subscription.renewed", live, now=now)
+        queue_marketplace_receipt_after_commit(
+            subscription_pk=live.pk, amount_cents=amount_cents or 0, paid_at=now, transaction_id=external_id, payer_name=name or user.name, payer_email=user.email
+        )
         return live
 
     if subscription is None:
@@ -558,4 +561,7 @@ def record_marketplace_payment(
     set_transition(subscription, status=Subscription.Status.ACTIVE, reason=Subscription.Reason.PAID, now=now)
     subscription.save()
     emit_subscription_event("subscription.activated", subscription, now=now)
+    queue_marketplace_receipt_after_commit(
+        subscription_pk=subscription.pk, amount_cents=amount_cents or 0, paid_at=now, transaction_id=external_id, payer_name=name or user.name, payer_email=user.email
+    )
     return subscription

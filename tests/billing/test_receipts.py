@@ -122,3 +122,18 @@ def test_the_printable_receipt_is_the_owners_only(client, django_capture_on_comm
     assert f"/account/receipts/{checkout.public_id}/" in client.get("/account/").content.decode()
     client.force_login(UserFactory())
     assert client.get(f"/account/receipts/{checkout.public_id}/").status_code == 404
+
+
+def test_a_marketplace_payment_emails_a_receipt(django_capture_on_commit_callbacks):
+    from billing.gateways import ChargeStatus
+    from tests.billing.paymentkit import dias
+
+    dias()
+    PlanFactory(name="Mensal", price_cents=2990, duration_days=30)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.record_marketplace_payment(external_id="dias-77", status=ChargeStatus.PAID, amount_cents=2990, email="bia@example.com", name="Bia Lima")
+
+    [message] = receipts_in(mail.outbox)
+    assert message.to == ["bia@example.com"]
+    assert "Bia Lima" in message.body and "R$ 29,90" in message.body and "dias-77" in message.body
+    assert "Marketplace" in message.body and "Mensal · 30 dias" in message.body
