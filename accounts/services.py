@@ -6,7 +6,6 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.tokens import default_token_generator
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -21,6 +20,7 @@ from accounts.age import provider_for
 from accounts.language import language_for, supported
 from accounts.models import AgeVerification
 from accounts.tokens import email_confirmation_token
+from config.emails import transactional_email
 from config.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -70,13 +70,12 @@ def send_confirmation_email(*, user_id: int) -> None:
     token = email_confirmation_token.make_token(user)
     link = settings.SITE_URL + reverse("accounts:confirm_email", kwargs={"uidb64": uid, "token": token})
     with translation.override(language_for(user)):
-        send_mail(
+        message = transactional_email(
             subject=_("Confirm your CreatorFlix e-mail"),
-            message=render_to_string("accounts/email/confirm_email.txt", {"user": user, "link": link}),
-            from_email=None,
-            recipient_list=[user.email],
-            fail_silently=False,
+            body=render_to_string("accounts/email/confirm_email.txt", {"user": user, "link": link}),
+            to=[user.email],
         )
+    message.send()
     logger.info("confirmation e-mail sent", extra={"user_id": user.pk})
 
 
@@ -180,9 +179,12 @@ def send_set_password_email(*, user_id: int) -> None:
     link = settings.SITE_URL + reverse("accounts:password_reset_confirm", kwargs={"uidb64": uid, "token": token})
     context = {"user": user, "link": link}
     with translation.override(language_for(user)):
-        subject = _("Your CreatorFlix account: set your password")
-        message = render_to_string("accounts/email/set_password.txt", context)
-    send_mail(subject=subject, message=message, from_email=None, recipient_list=[user.email], fail_silently=False)
+        message = transactional_email(
+            subject=_("Your CreatorFlix account: set your password"),
+            body=render_to_string("accounts/email/set_password.txt", context),
+            to=[user.email],
+        )
+    message.send()
     logger.info("set-password e-mail sent", extra={"user_id": user.pk})
 
 

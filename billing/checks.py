@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
-from billing.seller import missing_settings
+from config.seller import missing_settings
 
 
 @register("billing")

@@ -13,7 +13,7 @@ from datetime import datetime
 from celery import shared_task
 from django.conf import settings
 from django.core import signing
-from django.core.mail import EmailMessage, EmailMultiAlternatives, get_connection
+from django.core.mail import get_connection
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -24,6 +24,7 @@ from accounts.language import languages_for_emails
 from billing.models import Checkout, Subscription
 from billing.money import format_brl
 from billing.receipts import Receipt, build_marketplace_receipt, build_receipt, has_receipt
+from config.emails import transactional_email
 from config.tasks import enqueue
 
 logger = logging.getLogger(__name__)
@@ -73,8 +74,8 @@ def send_recovery_reminders(*, reminders) -> int:
         with translation.override(languages[email.lower()]):
             context = {"name": name, "plan": plan_name, "total": format_brl(total_cents), "link": checkout_link(public_id), "unsubscribe": unsubscribe}
             messages.append(
-                EmailMessage(
-                    subject=str(_("Your PIX for %(plan)s is waiting") % {"plan": plan_name}),
+                transactional_email(
+                    subject=_("Your PIX for %(plan)s is waiting") % {"plan": plan_name},
                     body=render_to_string("billing/email/checkout_reminder.txt", context),
                     to=[email],
                     headers={"List-Unsubscribe": f"<{unsubscribe}>"},
@@ -121,11 +122,7 @@ def send_renewal_notices(*, notices) -> int:
             }
             subject = _("Your free trial ends soon") if trial else _("Your CreatorFlix subscription renews soon")
             messages.append(
-                EmailMessage(
-                    subject=str(subject),
-                    body=render_to_string("billing/email/renewal_notice.txt", context),
-                    to=[email],
-                )
+                transactional_email(subject=subject, body=render_to_string("billing/email/renewal_notice.txt", context), to=[email])
             )
     with get_connection() as connection:
         sent = connection.send_messages(messages) or 0
@@ -187,13 +184,13 @@ def _send_receipt_email(email: str, build: Callable[[], Receipt]) -> None:
     """One receipt e-mail, HTML with a plain-text part, whole in the recipient's language (`build` runs under it)."""
     with translation.override(languages_for_emails([email])[email.lower()]):
         receipt = build()
-        context = {"receipt": receipt, "LANGUAGE_CODE": translation.get_language()}
-        message = EmailMultiAlternatives(
-            subject=str(_("Receipt: %(description)s, %(amount)s") % {"description": receipt.description, "amount": receipt.amount_display}),
+        context = {"receipt": receipt}
+        message = transactional_email(
+            subject=_("Receipt: %(description)s, %(amount)s") % {"description": receipt.description, "amount": receipt.amount_display},
             body=render_to_string("billing/email/receipt.txt", context),
+            html=render_to_string("billing/email/receipt.html", context),
             to=[email],
         )
-        message.attach_alternative(render_to_string("billing/email/receipt.html", context), "text/html")
     message.send()
 
 

@@ -23,7 +23,7 @@ from django.utils.translation import ngettext
 
 from billing.models import Checkout, Subscription
 from billing.money import format_brl
-from billing.seller import Seller, get_seller
+from config.seller import Seller, get_seller
 
 
 @dataclass(frozen=True)

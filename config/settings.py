@@ -107,7 +107,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.access",
-                "billing.seller.seller",
+                "config.seller.seller",
                 "legal.consent.consent",
                 "integrations.pixels.page_pixels",
             ],
@@ -234,7 +234,7 @@ WHITELABEL_SYNC_STALE_SECONDS = 3 * 3600
 # Billing
 # ---------------------------------------------------------------------------
 SUBSCRIPTION_GRACE_DAYS = env.int("SUBSCRIPTION_GRACE_DAYS", default=3)
-# Who sells (Decreto 7.962/2013): every page's footer and every receipt name them (billing/seller.py);
+# Who sells (Decreto 7.962/2013): every page's footer and every receipt name them (config/seller.py);
 # billing.W001 warns while any is unset with DEBUG off. SELLER_DOCUMENT: the CNPJ (or CPF), digits or formatted.
 SELLER_NAME = env.str("SELLER_NAME", default="")
 SELLER_DOCUMENT = env.str("SELLER_DOCUMENT", default="")

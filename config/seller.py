@@ -1,10 +1,9 @@
 """Who sells (contract §2, Decreto 7.962/2013): the SELLER_* settings as every footer and receipt show them."""
 
+import re
 from dataclasses import dataclass
 
 from django.conf import settings
-
-from billing.documents import digits_only
 
 SETTINGS = ("SELLER_NAME", "SELLER_DOCUMENT", "SELLER_ADDRESS", "SUPPORT_EMAIL")
 
@@ -23,7 +22,7 @@ class Seller:
 
 def format_document(value: str) -> str:
     """A CNPJ as 12.345.678/0001-90, a CPF as 123.456.789-09; anything else as given."""
-    digits = digits_only(value)
+    digits = re.sub(r"\D", "", value)
     if len(digits) == 14:
         return f"{digits[:2]}.{digits[2:5]}.{digits[5:8]}/{digits[8:12]}-{digits[12:]}"
     if len(digits) == 11:

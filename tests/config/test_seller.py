@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from billing.checks import seller_named
-from billing.seller import format_document, get_seller
+from config.seller import format_document, get_seller
 from legal.checks import legal_pages_published
 from legal.models import LegalDocument
 
