@@ -10,6 +10,7 @@ from functools import partial
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
+from django.db import connections
 from django.http import StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
@@ -20,6 +21,21 @@ from billing.exceptions import CheckoutNotFound
 from config.api_errors import json_error
 
 
+def _answer(request, checkout_id: str) -> dict:
+    """
+    The poll's answer for this holder, leaving no database connection open.
+    A stream lives for minutes and Django closes a request's connection only
+    when its response ends: without this an events process would hold one
+    PostgreSQL connection per open stream (hundreds: past max_connections).
+    """
+    try:
+        return poll_answer(request, checkout_id)
+    finally:
+        for connection in connections.all(initialized_only=True):
+            if not connection.in_atomic_block:  # a test's transaction stays its own
+                connection.close()
+
+
 def _peek(checkout_id: str) -> str | None:
     cached = cached_status(checkout_id)
     return cached["status"] if cached else None
@@ -28,7 +44,7 @@ def _peek(checkout_id: str) -> str | None:
 @require_GET
 async def checkout_events(request, checkout_id):
     checkout_id = str(checkout_id)
-    answer = partial(poll_answer, request, checkout_id)
+    answer = partial(_answer, request, checkout_id)
     try:
         # Who may see it is decided before the stream starts: a 404 is an answer, not an event.
         await sync_to_async(answer)()

@@ -161,6 +161,7 @@ def uvicorn_server(settings):
         "SECURE_SSL_REDIRECT": "false",
         "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
         "REDIS_URL": settings.REDIS_URL,
+        "CONN_MAX_AGE": "0",  # as docker-compose's `events` service runs
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
@@ -170,9 +171,9 @@ def uvicorn_server(settings):
     deadline = time.monotonic() + 30
     while True:
         try:
-            requests.get(f"{base}/healthz", timeout=1)
+            requests.get(f"{base}/healthz", timeout=10)
             break
-        except requests.ConnectionError:
+        except requests.RequestException:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
                 raise RuntimeError(f"uvicorn did not start: {process.stdout.read().decode()[-2000:]}")
@@ -197,6 +198,10 @@ def test_a_payment_applied_here_reaches_a_stream_held_by_a_uvicorn_process(uvico
     chunks = (chunk for chunk in response.iter_lines(delimiter=b"\n\n") if chunk)
     name, data = parse(next(chunks))
     assert name == "connected" and data["status"] == "pending"
+    # A waiting stream holds no PostgreSQL connection (hundreds of them would pass max_connections).
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        assert cursor.fetchone()[0] == 0
 
     # when: this process applies the payment (as the web process handling the postback would)
     started = time.monotonic()
