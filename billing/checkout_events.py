@@ -38,7 +38,7 @@ from contextlib import asynccontextmanager, contextmanager
 
 import redis
 import redis.asyncio as aioredis
-from asgiref.sync import sync_to_async
+from asgiref.sync import SyncToAsync, sync_to_async
 from django.conf import settings
 
 from billing.models import Checkout
@@ -226,6 +226,27 @@ async def _listening(checkout_id: str):
         waiting.remove(checkout_id, deliver)
 
 
+def _release_request_thread() -> None:
+    """
+    Under ASGI Django gives every request a thread of its own for its sync
+    parts (middleware), kept until the response ends: one idle thread per
+    open stream, hundreds of them. Once the middleware has returned (the
+    body is streaming) that thread has nothing left to do: shut it down now.
+    A later thread-sensitive call of this request (Django closing the
+    response) gets a fresh one for that moment. The stream's own reads run
+    on the loop's shared pool (thread_sensitive=False).
+    asgiref keeps these executors in SyncToAsync.context_to_thread_executor
+    (asgiref 3.x); if that ever moves, the thread simply stays, as before.
+    """
+    context = SyncToAsync.thread_sensitive_context.get(None)
+    executors = getattr(SyncToAsync, "context_to_thread_executor", None)
+    if context is None or executors is None:
+        return
+    executor = executors.pop(context, None)
+    if executor is not None:
+        executor.shutdown(wait=False)
+
+
 async def stream_async(checkout_id: str, answer: Callable[[], dict], peek: Callable[[], str | None]) -> AsyncIterator[bytes]:
     """
     The stream under ASGI. `answer()` is the poll's JSON for this holder (sync,
@@ -234,9 +255,11 @@ async def stream_async(checkout_id: str, answer: Callable[[], dict], peek: Calla
     comment in between.
     """
     loop = asyncio.get_running_loop()
+    _release_request_thread()
+    read = sync_to_async(answer, thread_sensitive=False)
     try:
         async with _listening(checkout_id) as inbox:
-            payload = await sync_to_async(answer)()
+            payload = await read()
             yield event("connected", payload)
             deadline = loop.time() + settings.CHECKOUT_EVENTS_TIMEOUT_SECONDS
             while final_event(payload) is None:
@@ -253,7 +276,7 @@ async def stream_async(checkout_id: str, answer: Callable[[], dict], peek: Calla
                         continue
                 if news is LOST:
                     return
-                payload = await sync_to_async(answer)()
+                payload = await read()
             yield event(final_event(payload), payload)
     except (TimeoutError, redis.RedisError, OSError):
         logger.warning("checkout events: no Redis subscription; the page polls", extra={"checkout": checkout_id})

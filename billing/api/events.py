@@ -45,13 +45,15 @@ def _peek(checkout_id: str) -> str | None:
 async def checkout_events(request, checkout_id):
     checkout_id = str(checkout_id)
     answer = partial(_answer, request, checkout_id)
+    asgi = isinstance(request, ASGIRequest)
     try:
         # Who may see it is decided before the stream starts: a 404 is an answer, not an event.
-        await sync_to_async(answer)()
+        # Under ASGI on the loop's shared threads (the stream's reads too, checkout_events).
+        await sync_to_async(answer, thread_sensitive=not asgi)()
     except CheckoutNotFound as error:
         return json_error(error.code, error.message, 404)
     peek = partial(_peek, checkout_id)
-    if isinstance(request, ASGIRequest):
+    if asgi:
         stream = stream_async(checkout_id, answer, peek)
     else:
         # A WSGI server (runserver under `make run`) cannot iterate an async stream without buffering it whole.

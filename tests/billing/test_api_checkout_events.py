@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 from asgiref.sync import sync_to_async
-from django.db import connection
+from django.db import connection, connections
 from django.test import AsyncClient
 from django.utils import timezone
 
@@ -49,6 +49,14 @@ def read_all(response) -> list[tuple[str, dict | None]]:
 
 def pay(checkout):
     services.activate_checkout(checkout=Checkout.objects.get(pk=checkout.pk), paid_at=timezone.now())
+
+
+def pay_and_disconnect(checkout):
+    """`pay` from a thread of its own, which then closes its database connection (the next tests count them)."""
+    try:
+        pay(checkout)
+    finally:
+        connections.close_all()
 
 
 @pytest.mark.django_db
@@ -126,7 +134,7 @@ def test_without_redis_a_payment_reaches_the_stream_in_process(settings):
         stream = aiter(response.streaming_content)
         connected = parse(await anext(stream))
         # when: the payment is applied by another thread (as a webhook request would)
-        await sync_to_async(pay, thread_sensitive=False)(checkout)
+        await sync_to_async(pay_and_disconnect, thread_sensitive=False)(checkout)
         names = []
         async for chunk in stream:
             names.append(parse(chunk))
@@ -215,3 +223,4 @@ def test_a_payment_applied_here_reaches_a_stream_held_by_a_uvicorn_process(uvico
     assert seen_after < 2  # pushed, not found by the 15 s heartbeat's look at the cache
     assert list(chunks) == []
     response.close()
+
