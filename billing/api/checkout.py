@@ -174,12 +174,13 @@ class CheckoutProcessApi(APIView):
             trial=values["trial"],
             tracking=tracking_for_checkout(request, values["tracking"]),
         )
-        if not request.user.is_authenticated:
-            # This browser may be signed in to the account the payment creates (CheckoutSignInApi).
-            remember_guest_checkout(request.session, checkout.public_id)
         # Nothing to pay (a free trial, a 100% coupon): paid at once, no gateway charge.
         checkout = services.settle_free_checkout(checkout=checkout)
-        return Response(self.CheckoutProcessOutput(checkout).data, status=status.HTTP_201_CREATED)
+        response = Response(self.CheckoutProcessOutput(checkout).data, status=status.HTTP_201_CREATED)
+        if not request.user.is_authenticated:
+            # This browser may be signed in to the account the payment creates (CheckoutSignInApi).
+            remember_guest_checkout(request, response, checkout.public_id)
+        return response
 
 
 class CheckoutPixApi(APIView):
@@ -359,9 +360,9 @@ class CheckoutSignInApi(APIView):
     """
     Paid → watching (contract §3): the checkout page, once it sees the
     payment, asks to sign this browser in to the account the payment created.
-    Granted only to the session that created the checkout, only for an account
+    Granted only to the browser that created the checkout (its signed cookie), only for an account
     that payment created (billing.selectors.get_account_to_sign_in), once:
-    the checkout is then forgotten by the session. The set-password e-mail
+    the checkout is then forgotten by that browser. The set-password e-mail
     went out all the same; it is how the buyer signs in anywhere else.
     """
 
@@ -370,12 +371,14 @@ class CheckoutSignInApi(APIView):
         user = request.user
         if not user.is_authenticated:
             user = selectors.get_account_to_sign_in(
-                checkout_id=checkout_id, created_here=created_here(request.session, checkout_id), now=timezone.now()
+                checkout_id=checkout_id, created_here=created_here(request, checkout_id), now=timezone.now()
             )
             if user is None:
                 raise GuestSignInRefused(_("Sign in with your e-mail and password to see this purchase."))
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            forget_guest_checkout(request.session, checkout_id)
-        elif not Checkout.objects.filter(public_id=checkout_id, user=user).exists():
+            response = Response(LoginOutput({"id": user.pk, "email": user.email, "name": user.name, "has_access": user.has_access}).data)
+            forget_guest_checkout(request, response, checkout_id)  # once
+            return response
+        if not Checkout.objects.filter(public_id=checkout_id, user=user).exists():
             raise GuestSignInRefused(_("Sign in with your e-mail and password to see this purchase."))
         return Response(LoginOutput({"id": user.pk, "email": user.email, "name": user.name, "has_access": user.has_access}).data)
