@@ -150,6 +150,17 @@ def _declared_age(birth_date, *, now=None) -> dict:
     return fields
 
 
+def keep_set_password_link_valid(*, user, last_login) -> None:
+    """
+    After the checkout signed a guest in where they paid (contract §3): put
+    back the account's `last_login`. Password-reset tokens hash it, so the
+    set-password e-mail sent for that account would otherwise read as an
+    expired link; being signed in by the checkout is not the owner's own login.
+    """
+    get_user_model().objects.filter(pk=user.pk).update(last_login=last_login)
+    user.last_login = last_login
+
+
 def queue_set_password_email(*, user_id: int) -> None:
     """
     After commit: the e-mail goes through a retried task, so an SMTP outage

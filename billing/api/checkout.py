@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api import LoginOutput
+from accounts.services import keep_set_password_link_valid
 from billing import selectors, services
 from billing.guest_session import created_here, forget_guest_checkout, remember_guest_checkout
 from billing.checkout_status import cached_status, remember_status
@@ -375,7 +376,9 @@ class CheckoutSignInApi(APIView):
             )
             if user is None:
                 raise GuestSignInRefused(_("Sign in with your e-mail and password to see this purchase."))
+            last_login = user.last_login
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            keep_set_password_link_valid(user=user, last_login=last_login)
             response = Response(LoginOutput({"id": user.pk, "email": user.email, "name": user.name, "has_access": user.has_access}).data)
             forget_guest_checkout(request, response, checkout_id)  # once
             return response
