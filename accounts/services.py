@@ -6,7 +6,6 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.tokens import default_token_generator
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -21,6 +20,7 @@ from accounts.age import provider_for
 from accounts.language import language_for, supported
 from accounts.models import AgeVerification
 from accounts.tokens import email_confirmation_token
+from config.emails import transactional_email
 from config.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -70,13 +70,12 @@ def send_confirmation_email(*, user_id: int) -> None:
     token = email_confirmation_token.make_token(user)
     link = settings.SITE_URL + reverse("accounts:confirm_email", kwargs={"uidb64": uid, "token": token})
     with translation.override(language_for(user)):
-        send_mail(
+        message = transactional_email(
             subject=_("Confirm your CreatorFlix e-mail"),
-            message=render_to_string("accounts/email/confirm_email.txt", {"user": user, "link": link}),
-            from_email=None,
-            recipient_list=[user.email],
-            fail_silently=False,
+            body=render_to_string("accounts/email/confirm_email.txt", {"user": user, "link": link}),
+            to=[user.email],
         )
+    message.send()
     logger.info("confirmation e-mail sent", extra={"user_id": user.pk})
 
 
@@ -122,10 +121,10 @@ def get_or_create_customer(*, email: str, name: str = "", birth_date=None) -> tu
     return user, True
 
 
-def get_guest_payment_owner(*, email: str, name: str = "", birth_date=None):
+def get_guest_payment_owner(*, email: str, name: str = "", birth_date=None) -> tuple:
     """
-    The account a guest payment (a checkout without a user) goes to, or None
-    while it must wait unclaimed: the e-mail belongs to an account whose
+    (the account a guest payment goes to, whether it was created now). The
+    account is None while the payment must wait unclaimed: the e-mail belongs to an account whose
     owner never proved they read that mailbox, so it may be a squatter's
     (contract §3). A confirmed account gets it; so does an account with no
     usable password (created by an earlier payment: only the mailbox, through
@@ -136,8 +135,8 @@ def get_guest_payment_owner(*, email: str, name: str = "", birth_date=None):
     if created or user.email_confirmed_at is not None or not user.has_usable_password():
         if birth_date is not None and user.birth_date is None:
             user = declare_birth_date(user=user, birth_date=birth_date)
-        return user
-    return None
+        return user, created
+    return None, False
 
 
 def _declared_age(birth_date, *, now=None) -> dict:
@@ -149,6 +148,17 @@ def _declared_age(birth_date, *, now=None) -> dict:
     if age_policy() == DECLARATION and age_on(birth_date, timezone.localdate(now)) >= settings.MIN_AGE:
         fields.update(age_confirmed_at=now, age_confirmed_by=DECLARATION)
     return fields
+
+
+def keep_set_password_link_valid(*, user, last_login) -> None:
+    """
+    After the checkout signed a guest in where they paid (contract §3): put
+    back the account's `last_login`. Password-reset tokens hash it, so the
+    set-password e-mail sent for that account would otherwise read as an
+    expired link; being signed in by the checkout is not the owner's own login.
+    """
+    get_user_model().objects.filter(pk=user.pk).update(last_login=last_login)
+    user.last_login = last_login
 
 
 def queue_set_password_email(*, user_id: int) -> None:
@@ -180,9 +190,12 @@ def send_set_password_email(*, user_id: int) -> None:
     link = settings.SITE_URL + reverse("accounts:password_reset_confirm", kwargs={"uidb64": uid, "token": token})
     context = {"user": user, "link": link}
     with translation.override(language_for(user)):
-        subject = _("Your CreatorFlix account: set your password")
-        message = render_to_string("accounts/email/set_password.txt", context)
-    send_mail(subject=subject, message=message, from_email=None, recipient_list=[user.email], fail_silently=False)
+        message = transactional_email(
+            subject=_("Your CreatorFlix account: set your password"),
+            body=render_to_string("accounts/email/set_password.txt", context),
+            to=[user.email],
+        )
+    message.send()
     logger.info("set-password e-mail sent", extra={"user_id": user.pk})
 
 

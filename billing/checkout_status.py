@@ -8,7 +8,8 @@ field an entry holds does it through `save_checkout` (one row) or
 `update_checkouts` (a set-based UPDATE), which call `publish_after_commit`:
 once the transaction has committed, it reads the rows back and *sets* their
 entries. Nothing else writes those fields (a test scans the code for it), so
-no path can forget the cache. A reader that
+no path can forget the cache. Then it announces the new statuses to the open
+event streams (billing/checkout_events.py). A reader that
 missed the cache and read the database itself only *adds* its entry (a
 no-op when one is there), so a reader that read `pending` just before a
 payment committed can never overwrite the `paid` the payment wrote. Entries
@@ -38,6 +39,7 @@ from django.db import transaction
 from django_redis.exceptions import ConnectionInterrupted
 from rest_framework.fields import DateTimeField
 
+from billing.checkout_events import announce
 from billing.models import Checkout
 
 logger = logging.getLogger(__name__)
@@ -135,19 +137,22 @@ def publish_after_commit(**lookup) -> None:
     """
 
     def publish():
-        rows = Checkout.objects.filter(**lookup).values(*FIELDS)
+        rows = list(Checkout.objects.filter(**lookup).values(*FIELDS))
         client = _client()
         if client is None:
             cache.set_many({cache_key(row["public_id"]): entry(row) for row in rows}, settings.CHECKOUT_STATUS_CACHE_SECONDS)
-            return
-        try:
-            generation = _generation(client)
-            client.set_many(
-                {cache_key(row["public_id"]): entry(row, generation) for row in rows},
-                settings.CHECKOUT_STATUS_CACHE_SECONDS,
-            )
-        except ConnectionInterrupted as exc:
-            _unreachable(exc)
+        else:
+            try:
+                generation = _generation(client)
+                client.set_many(
+                    {cache_key(row["public_id"]): entry(row, generation) for row in rows},
+                    settings.CHECKOUT_STATUS_CACHE_SECONDS,
+                )
+            except ConnectionInterrupted as exc:
+                _unreachable(exc)
+        # Then the open event streams of these checkouts, in whichever process holds them (cache first:
+        # a stream that hears the news may answer from it).
+        announce([(str(row["public_id"]), row["status"]) for row in rows])
 
     transaction.on_commit(publish)
 

@@ -1,7 +1,24 @@
 """System checks of billing: dangerous configuration refuses to pass silently."""
 
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import Error, Warning, register
+
+from config.seller import missing_settings
+
+
+@register("billing")
+def seller_named(app_configs=None, **kwargs):
+    """billing.W001: every page's footer and every receipt must name who sells (Decreto 7.962/2013)."""
+    missing = missing_settings()
+    if settings.DEBUG or not missing:
+        return []
+    return [
+        Warning(
+            f"Who sells is not fully set: {', '.join(missing)}.",
+            hint="Set SELLER_NAME, SELLER_DOCUMENT (CNPJ), SELLER_ADDRESS and SUPPORT_EMAIL: footers and receipts show them.",
+            id="billing.W001",
+        )
+    ]
 
 
 @register("billing", deploy=False)

@@ -3,7 +3,7 @@ Billing's domain errors. None carries HTTP: `config/api_errors.py` maps their
 kinds (config/errors.py) to status codes. Gateways and services raise these.
 """
 
-from config.errors import Conflict, DomainError, Invalid, NotFound, PaymentRefused, Unavailable, UpstreamFailed
+from config.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, PaymentRefused, Unavailable, UpstreamFailed
 
 
 class InvalidInput(Invalid):
@@ -19,6 +19,12 @@ class TransitionNotAllowed(Conflict):
 
 class CheckoutNotFound(NotFound):
     code = "not_found"
+
+
+class GuestSignInRefused(Forbidden):
+    """Not the browser that paid, not an account that payment created, or no longer: the buyer signs in as usual."""
+
+    code = "sign_in_refused"
 
 
 class CouponNotFound(NotFound):

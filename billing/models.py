@@ -390,6 +390,13 @@ class Checkout(models.Model):
     recovery_claim = models.UUIDField(_("recovery claim"), null=True, blank=True, editable=False)
     reopened_at = models.DateTimeField(_("reopened at"), null=True, blank=True, editable=False)
     is_recovered = models.BooleanField(_("recovered sale"), default=False, help_text=_("Paid after a reminder e-mail."))
+    receipt_sent_at = models.DateTimeField(_("receipt sent at"), null=True, blank=True, editable=False)
+    account_created = models.BooleanField(
+        _("account created by this payment"),
+        default=False,
+        editable=False,
+        help_text=_("The buyer had no account: this payment created it (the browser that paid may be signed in to it)."),
+    )
     created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 

@@ -7,19 +7,24 @@ changes a row.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from celery import shared_task
 from django.conf import settings
 from django.core import signing
-from django.core.mail import EmailMessage, get_connection
+from django.core.mail import get_connection
+from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.language import languages_for_emails
+from billing.models import Checkout, Subscription
 from billing.money import format_brl
+from billing.receipts import Receipt, build_marketplace_receipt, build_receipt, has_receipt
+from config.emails import transactional_email
 from config.tasks import enqueue
 
 logger = logging.getLogger(__name__)
@@ -69,8 +74,8 @@ def send_recovery_reminders(*, reminders) -> int:
         with translation.override(languages[email.lower()]):
             context = {"name": name, "plan": plan_name, "total": format_brl(total_cents), "link": checkout_link(public_id), "unsubscribe": unsubscribe}
             messages.append(
-                EmailMessage(
-                    subject=str(_("Your PIX for %(plan)s is waiting") % {"plan": plan_name}),
+                transactional_email(
+                    subject=_("Your PIX for %(plan)s is waiting") % {"plan": plan_name},
                     body=render_to_string("billing/email/checkout_reminder.txt", context),
                     to=[email],
                     headers={"List-Unsubscribe": f"<{unsubscribe}>"},
@@ -128,11 +133,7 @@ def send_renewal_notices(*, notices) -> int:
             else:
                 subject = _("Your free trial ends soon") if trial else _("Your CreatorFlix subscription renews soon")
             messages.append(
-                EmailMessage(
-                    subject=str(subject),
-                    body=render_to_string("billing/email/renewal_notice.txt", context),
-                    to=[email],
-                )
+                transactional_email(subject=subject, body=render_to_string("billing/email/renewal_notice.txt", context), to=[email])
             )
     with get_connection() as connection:
         sent = connection.send_messages(messages) or 0
@@ -165,8 +166,8 @@ def send_card_refused(*, notice) -> int:
             "link": checkout_link(public_id),
             "next_try": timezone.localtime(datetime.fromisoformat(next_try)) if next_try else None,
         }
-        message = EmailMessage(
-            subject=str(_("Your card was refused: your subscription is waiting for payment")),
+        message = transactional_email(
+            subject=_("Your card was refused: your subscription is waiting for payment"),
             body=render_to_string("billing/email/card_refused.txt", context),
             to=[email],
         )
@@ -206,3 +207,100 @@ def send_renewal_notices_task(*, notices: list) -> int:
 def send_recovery_reminders_task(*, reminders: list) -> int:
     """E-mails a chunk of unpaid-checkout reminders, queued by the sweep after its commit."""
     return send_recovery_reminders(reminders=reminders)
+
+
+def queue_receipt_after_commit(*, checkout_pk: int) -> None:
+    """Called by the service that records a payment: once it commits, its receipt goes out (a retried task)."""
+
+    def queue():
+        try:
+            enqueue(send_receipt_task, checkout_pk=checkout_pk)
+        except Exception:  # noqa: BLE001 - the payment stands either way; the receipt is also a page of the account
+            logger.exception("receipt not queued", extra={"checkout_pk": checkout_pk})
+
+    transaction.on_commit(queue)
+
+
+def send_receipt(*, checkout_pk: int) -> bool:
+    """
+    The receipt of one confirmed payment (billing/receipts.py) to its payer,
+    HTML with a plain-text part, whole in the payer's language. Sent once per
+    checkout: a repeated task finds `receipt_sent_at` set and sends nothing.
+    """
+    checkout = Checkout.objects.select_related("plan", "coupon", "subscription").filter(pk=checkout_pk).first()
+    if checkout is None or not has_receipt(checkout) or checkout.receipt_sent_at is not None:
+        return False
+    _send_receipt_email(checkout.customer_email, lambda: build_receipt(checkout))
+    # Compare-and-set: two deliveries of the task at once send at most one more.
+    Checkout.objects.filter(pk=checkout.pk, receipt_sent_at__isnull=True).update(receipt_sent_at=timezone.now())
+    logger.info("receipt sent", extra={"checkout": str(checkout.public_id)})
+    return True
+
+
+def _send_receipt_email(email: str, build: Callable[[], Receipt]) -> None:
+    """One receipt e-mail, HTML with a plain-text part, whole in the recipient's language (`build` runs under it)."""
+    with translation.override(languages_for_emails([email])[email.lower()]):
+        receipt = build()
+        context = {"receipt": receipt}
+        message = transactional_email(
+            subject=_("Receipt: %(description)s, %(amount)s") % {"description": receipt.description, "amount": receipt.amount_display},
+            body=render_to_string("billing/email/receipt.txt", context),
+            html=render_to_string("billing/email/receipt.html", context),
+            to=[email],
+        )
+    message.send()
+
+
+def queue_marketplace_receipt_after_commit(
+    *, subscription_pk: int, amount_cents: int, paid_at: datetime, transaction_id: str, payer_name: str, payer_email: str
+) -> None:
+    """A marketplace payment applied by record_marketplace_payment: its receipt once that commits."""
+    fields = {
+        "subscription_pk": subscription_pk, "amount_cents": amount_cents, "paid_at": paid_at.isoformat(),
+        "transaction_id": transaction_id, "payer_name": payer_name, "payer_email": payer_email,
+    }
+
+    def queue():
+        try:
+            enqueue(send_marketplace_receipt_task, **fields)
+        except Exception:  # noqa: BLE001 - the payment stands either way
+            logger.exception("marketplace receipt not queued", extra={"external_id": transaction_id})
+
+    transaction.on_commit(queue)
+
+
+def send_marketplace_receipt(*, subscription_pk: int, amount_cents: int, paid_at: str, transaction_id: str, payer_name: str, payer_email: str) -> bool:
+    subscription = Subscription.objects.select_related("plan").filter(pk=subscription_pk).first()
+    if subscription is None or not amount_cents:
+        return False
+    _send_receipt_email(
+        payer_email,
+        lambda: build_marketplace_receipt(
+            subscription=subscription, amount_cents=amount_cents, paid_at=datetime.fromisoformat(paid_at),
+            transaction_id=transaction_id, payer_name=payer_name, payer_email=payer_email,
+        ),
+    )
+    logger.info("marketplace receipt sent", extra={"external_id": transaction_id})
+    return True
+
+
+@shared_task(
+    name="billing.tasks.send_marketplace_receipt",
+    autoretry_for=(OSError,),
+    retry_backoff=60,
+    max_retries=5,
+)
+def send_marketplace_receipt_task(**fields) -> bool:
+    """E-mails one marketplace payment's receipt, queued after the payment's commit."""
+    return send_marketplace_receipt(**fields)
+
+
+@shared_task(
+    name="billing.tasks.send_receipt",
+    autoretry_for=(OSError,),
+    retry_backoff=60,
+    max_retries=5,
+)
+def send_receipt_task(*, checkout_pk: int) -> bool:
+    """E-mails one payment's receipt, queued after the payment's commit."""
+    return send_receipt(checkout_pk=checkout_pk)

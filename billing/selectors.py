@@ -567,3 +567,32 @@ def get_method_figures(*, now: datetime | None = None) -> tuple[list[MethodRow],
         card_issued=renewals["card"], card_paid_first_try=renewals["first"], card_paid_after_retries=renewals["later"],
         card_unpaid=renewals["card_unpaid"], pix_issued=renewals["pix"], pix_paid=renewals["pix_paid"],
     )
+
+
+# How long after its payment a guest checkout still signs in the browser that paid it.
+GUEST_SIGN_IN_WINDOW = timedelta(days=1)
+
+
+def get_account_to_sign_in(*, checkout_id, created_here: bool, now: datetime):
+    """
+    The account a guest who paid may be signed in to, in the browser that
+    created the checkout (contract §3), or None. Only when all hold:
+    `created_here` (the caller's session created this checkout), the checkout
+    is paid, its payment created the account (`account_created`: never an
+    account that existed before), nobody has set a password on it yet (the
+    set-password e-mail is the only other way in), it is an active customer
+    account, and the payment is recent.
+    """
+    if not created_here:
+        return None
+    checkout = (
+        Checkout.objects.select_related("user")
+        .filter(public_id=checkout_id, status=Checkout.Status.PAID, account_created=True, user__isnull=False)
+        .first()
+    )
+    if checkout is None or checkout.paid_at is None or now - checkout.paid_at > GUEST_SIGN_IN_WINDOW:
+        return None
+    user = checkout.user
+    if not user.is_active or user.is_staff or user.is_superuser or user.has_usable_password():
+        return None
+    return user

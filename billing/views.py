@@ -25,6 +25,7 @@ from billing.gateways.sandbox import sandbox_allowed
 from billing.models import Checkout, OrderBump, PaymentGateway, Plan
 from billing.money import format_brl
 from billing.notifications import email_of_unsubscribe_token
+from billing.receipts import build_receipt, get_receipt_checkout
 from config.errors import DomainError
 
 HISTORY_LIMIT = 50
@@ -131,7 +132,10 @@ def checkout(request, plan_id: int):
             "card": "/api/checkout/card",
             "status": "/api/checkout/{id}",
             "simulate": "/api/checkout/{id}/simulate",
+            "events": "/api/checkout/events/{id}",
+            "sign_in": "/api/checkout/{id}/sign-in",
         },
+        "signed_in": user.is_authenticated,
     }
     response = render(
         request,
@@ -318,3 +322,13 @@ def _local_date(value):
     from django.utils.formats import date_format
 
     return date_format(timezone.localtime(value), "SHORT_DATE_FORMAT") if value else ""
+
+
+@login_required
+@require_GET
+def receipt(request, checkout_id):
+    """The printable receipt of one of the user's confirmed payments (contract §3)."""
+    checkout = get_receipt_checkout(user=request.user, checkout_id=checkout_id)
+    if checkout is None:
+        raise Http404
+    return render(request, "site/receipt.html", {"receipt": build_receipt(checkout)})

@@ -18,7 +18,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from config.errors import Conflict, DomainError, Invalid, NotFound, PaymentRefused, TooManyRequests, Unavailable, UpstreamFailed
+from config.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, PaymentRefused, TooManyRequests, Unavailable, UpstreamFailed
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 STATUS_BY_ERROR = {
     Invalid: status.HTTP_400_BAD_REQUEST,
     NotFound: status.HTTP_404_NOT_FOUND,
+    Forbidden: status.HTTP_403_FORBIDDEN,
     Conflict: status.HTTP_409_CONFLICT,
     PaymentRefused: status.HTTP_402_PAYMENT_REQUIRED,
     TooManyRequests: status.HTTP_429_TOO_MANY_REQUESTS,

@@ -30,6 +30,12 @@ class NotFound(DomainError):
     code = "not_found"
 
 
+class Forbidden(DomainError):
+    """The caller may not do this (403); no detail about what they asked for."""
+
+    code = "forbidden"
+
+
 class Conflict(DomainError):
     """The thing exists, but its state forbids this now."""
 

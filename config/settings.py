@@ -112,6 +112,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.access",
+                "config.seller.seller",
                 "legal.consent.consent",
                 "integrations.pixels.page_pixels",
             ],
@@ -238,9 +239,19 @@ WHITELABEL_SYNC_STALE_SECONDS = 3 * 3600
 # Billing
 # ---------------------------------------------------------------------------
 SUBSCRIPTION_GRACE_DAYS = env.int("SUBSCRIPTION_GRACE_DAYS", default=3)
+# Who sells (Decreto 7.962/2013): every page's footer and every receipt name them (config/seller.py);
+# billing.W001 warns while any is unset with DEBUG off. SELLER_DOCUMENT: the CNPJ (or CPF), digits or formatted.
+SELLER_NAME = env.str("SELLER_NAME", default="")
+SELLER_DOCUMENT = env.str("SELLER_DOCUMENT", default="")
+SELLER_ADDRESS = env.str("SELLER_ADDRESS", default="")
+SUPPORT_EMAIL = env.str("SUPPORT_EMAIL", default="")
 # How long the polled checkout status stays cached (billing/checkout_status.py): written through
 # by every status change, so this only bounds a cache write lost while Redis was unreachable.
 CHECKOUT_STATUS_CACHE_SECONDS = env.int("CHECKOUT_STATUS_CACHE_SECONDS", default=120)
+# The checkout page's event stream (GET /api/checkout/events/<id>, billing/checkout_events.py, contract §3):
+# a heartbeat comment this often, so proxies keep the connection; `timeout` after this long (tests lower them).
+CHECKOUT_EVENTS_HEARTBEAT_SECONDS = 15
+CHECKOUT_EVENTS_TIMEOUT_SECONDS = 15 * 60
 # Anonymous creator and post pages (catalog/page_cache.py): a publish changes their keys at once;
 # this bounds how long a single admin edit of a creator or post takes to show to visitors.
 CATALOG_PAGE_CACHE_SECONDS = env.int("CATALOG_PAGE_CACHE_SECONDS", default=60)

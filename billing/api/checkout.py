@@ -9,7 +9,9 @@ a total sent by the client is not even read.
 
 from functools import wraps
 
+from django.contrib.auth import login
 from django.http import HttpResponse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
@@ -18,10 +20,13 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing import services
+from accounts.api import LoginOutput
+from accounts.services import keep_set_password_link_valid
+from billing import selectors, services
+from billing.guest_session import created_here, forget_guest_checkout, remember_guest_checkout
 from billing.checkout_status import cached_status, remember_status
 from billing.documents import digits_only, is_valid_cpf, normalize_phone
-from billing.exceptions import CheckoutNotFound, InvalidInput
+from billing.exceptions import CheckoutNotFound, GuestSignInRefused, InvalidInput
 from billing.gateways import GatewayUnavailable, get_active_gateway
 from billing.gateways.sandbox import SANDBOX_OUTCOMES, sandbox_allowed
 from billing.models import MAX_INSTALLMENTS, CardAttempt, Checkout, PaymentGateway, Plan
@@ -183,7 +188,11 @@ class CheckoutProcessApi(APIView):
         )
         # Nothing to pay (a free trial, a 100% coupon): paid at once, no gateway charge.
         checkout = services.settle_free_checkout(checkout=checkout)
-        return Response(self.CheckoutProcessOutput(checkout).data, status=status.HTTP_201_CREATED)
+        response = Response(self.CheckoutProcessOutput(checkout).data, status=status.HTTP_201_CREATED)
+        if not request.user.is_authenticated:
+            # This browser may be signed in to the account the payment creates (CheckoutSignInApi).
+            remember_guest_checkout(request, response, checkout.public_id)
+        return response
 
 
 class CheckoutPixApi(APIView):
@@ -340,10 +349,20 @@ class CheckoutStatusApi(APIView):
     @extend_schema(responses={200: CheckoutStatusOutput})
     def get(self, request, checkout_id):
         # What the cache could answer went out before this (as_view): the database answers the rest.
-        checkout = _get_checkout(checkout_id, request)
-        remember_status(checkout)
-        details = _may_see_details(request.user, checkout.user_id)
-        return Response(self.CheckoutStatusOutput(checkout, context={"details": details}).data)
+        return Response(answer_from_database(request, checkout_id))
+
+
+def answer_from_database(request, checkout_id) -> dict:
+    """The poll's answer read from the database (and cached); raises CheckoutNotFound for a checkout the caller may not see."""
+    checkout = _get_checkout(checkout_id, request)
+    remember_status(checkout)
+    details = _may_see_details(request.user, checkout.user_id)
+    return CheckoutStatusApi.CheckoutStatusOutput(checkout, context={"details": details}).data
+
+
+def poll_answer(request, checkout_id) -> dict:
+    """The poll's JSON (`GET /api/checkout/<id>`) as a dict, from the cache when it can: the event stream sends the same."""
+    return _answer_from_cache(request, cached_status(checkout_id)) or answer_from_database(request, checkout_id)
 
 
 class CheckoutSimulateApi(APIView):
@@ -390,3 +409,33 @@ class CheckoutSimulateApi(APIView):
                 {"checkout_id": checkout.public_id, "status": checkout.status, "webhook_status": result.status_code, "webhook": result.body}
             ).data
         )
+
+
+class CheckoutSignInApi(APIView):
+    """
+    Paid → watching (contract §3): the checkout page, once it sees the
+    payment, asks to sign this browser in to the account the payment created.
+    Granted only to the browser that created the checkout (its signed cookie), only for an account
+    that payment created (billing.selectors.get_account_to_sign_in), once:
+    the checkout is then forgotten by that browser. The set-password e-mail
+    went out all the same; it is how the buyer signs in anywhere else.
+    """
+
+    @extend_schema(request=None, responses={200: LoginOutput})
+    def post(self, request, checkout_id):
+        user = request.user
+        if not user.is_authenticated:
+            user = selectors.get_account_to_sign_in(
+                checkout_id=checkout_id, created_here=created_here(request, checkout_id), now=timezone.now()
+            )
+            if user is None:
+                raise GuestSignInRefused(_("Sign in with your e-mail and password to see this purchase."))
+            last_login = user.last_login
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            keep_set_password_link_valid(user=user, last_login=last_login)
+            response = Response(LoginOutput({"id": user.pk, "email": user.email, "name": user.name, "has_access": user.has_access}).data)
+            forget_guest_checkout(request, response, checkout_id)  # once
+            return response
+        if not Checkout.objects.filter(public_id=checkout_id, user=user).exists():
+            raise GuestSignInRefused(_("Sign in with your e-mail and password to see this purchase."))
+        return Response(LoginOutput({"id": user.pk, "email": user.email, "name": user.name, "has_access": user.has_access}).data)

@@ -21,6 +21,7 @@ from billing import ledger
 from billing.gateways import ChargeStatus
 from billing.ledger_models import LedgerEntry
 from billing.models import Checkout, PaymentGateway, Plan, ReconciliationItem, Subscription, UnclaimedMarketplacePayment
+from billing.notifications import queue_marketplace_receipt_after_commit, queue_receipt_after_commit
 from billing.periods import continues, paid_period
 from billing.services.common import cancel_open_renewals, ended_by_decision, set_transition
 from billing.services.erasure import is_erased_email
@@ -46,7 +47,8 @@ def activate_checkout(
     A paid checkout becomes access. Returns the subscription it paid.
 
     1. Find the owner: the checkout's user, else the account of its e-mail
-       (created, with a set-password e-mail, when there is none). An account
+       (created, with a set-password e-mail, when there is none: then
+       `account_created`, contract §3's sign-in where you paid). An account
        whose e-mail is not confirmed gets nothing: the checkout is marked paid
        and waits unclaimed (returns None) until `claim_guest_payments` hands
        it over (`claimed_by`).
@@ -83,6 +85,7 @@ def activate_checkout(
     paid_at = paid_at or now
     seen = Checkout.objects.get(pk=checkout.pk)
     user_id = seen.user_id
+    account_created = False
     if user_id is None and claimed_by is not None:
         user_id = claimed_by.pk
     elif user_id is None and is_erased_email(seen.customer_email):
@@ -91,7 +94,7 @@ def activate_checkout(
         user_id = get_user_model().objects.filter(email=seen.customer_email).values_list("pk", flat=True).first()
     elif user_id is None and seen.status not in (Checkout.Status.PAID, Checkout.Status.REFUNDED):
         # A guest checkout: its account is resolved before any lock is taken (the lock order).
-        owner = get_guest_payment_owner(
+        owner, account_created = get_guest_payment_owner(
             email=seen.customer_email, name=seen.customer_name, birth_date=seen.customer_birth_date
         )
         if owner is None:
@@ -183,8 +186,14 @@ def activate_checkout(
         # The period changed; a renewal charged for the old one is void.
         cancel_open_renewals(target, now=now, exclude_pk=checkout.pk)
 
-    mark_paid(checkout, paid_at=paid_at, transaction_id=paying_transaction, user=user, subscription=target, late=late)
+    mark_paid(
+        checkout, paid_at=paid_at, transaction_id=paying_transaction, user=user, subscription=target, late=late,
+        account_created=account_created,
+    )
     _record_activation(checkout, target=target, grant_start=grant_start, replaced_from=replaced_from, late=late, claiming=claiming, now=now)
+    if not claiming:
+        # The money arrived now (a claim hands over money whose receipt went out when it arrived).
+        queue_receipt_after_commit(checkout_pk=checkout.pk)
     if checkout.is_trial:
         # No money moved: the trial's start is the event (and no Purchase goes to the ad platforms).
         emit_subscription_event("subscription.trial_started", target, now=now, checkout=checkout)
@@ -197,7 +206,9 @@ def activate_checkout(
     return target
 
 
-def mark_paid(checkout: Checkout, *, paid_at: datetime, transaction_id: str, user, subscription, late: bool) -> None:
+def mark_paid(
+    checkout: Checkout, *, paid_at: datetime, transaction_id: str, user, subscription, late: bool, account_created: bool = False
+) -> None:
     """
     The one way a checkout becomes paid (its lock held): when the money
     arrived, which transaction paid it, whose it is and which subscription it
@@ -212,7 +223,12 @@ def mark_paid(checkout: Checkout, *, paid_at: datetime, transaction_id: str, use
     checkout.subscription = subscription
     checkout.is_late = late
     checkout.is_recovered = checkout.recovery_reminders_sent > 0  # paid after a reminder e-mail
-    save_checkout(checkout, update_fields=["status", "paid_at", "paid_transaction_id", "user", "subscription", "is_late", "is_recovered", "updated_at"])
+    # Only an account this very payment created may be signed in by the browser that paid (contract §3).
+    checkout.account_created = account_created
+    save_checkout(
+        checkout,
+        update_fields=["status", "paid_at", "paid_transaction_id", "user", "subscription", "is_late", "is_recovered", "account_created", "updated_at"],
+    )
 
 
 def _record_activation(checkout, *, target, grant_start, replaced_from, late: bool, claiming: bool, now: datetime) -> None:
@@ -327,6 +343,7 @@ def _keep_unclaimed(checkout: Checkout, *, paid_at: datetime, transaction_id: st
     )
     count_coupon_use(checkout=checkout, subscription=None)
     ledger.record_payment(checkout=checkout, now=now)  # the days are granted when it is claimed
+    queue_receipt_after_commit(checkout_pk=checkout.pk)
     logger.info("guest payment kept unclaimed: its e-mail's account is not confirmed", extra={"checkout": str(checkout.public_id)})
     return None
 
@@ -517,7 +534,7 @@ def record_marketplace_payment(
         _list_marketplace_amount(external_id=external_id, status=status, amount_cents=amount_cents, email=email, pending=seen, now=now)
         return None
 
-    owner = get_guest_payment_owner(email=email, name=name)
+    owner, _created = get_guest_payment_owner(email=email, name=name)
     if owner is None:
         # The e-mail's account is not confirmed: maybe a squatter's. The payment waits, unclaimed.
         _keep_marketplace_unclaimed(external_id=external_id, status=status, amount_cents=amount_cents, email=email, name=name, now=now)
@@ -579,6 +596,9 @@ def record_marketplace_payment(
         subscription.save()
         _record_marketplace(live, external_id=external_id, amount_cents=amount_cents, starts_at=grant_start, now=now)
         emit_subscription_event("subscription.renewed", live, now=now)
+        queue_marketplace_receipt_after_commit(
+            subscription_pk=live.pk, amount_cents=amount_cents or 0, paid_at=now, transaction_id=external_id, payer_name=name or user.name, payer_email=user.email
+        )
         return live
 
     if subscription is None:
@@ -592,6 +612,9 @@ def record_marketplace_payment(
     subscription.save()
     _record_marketplace(subscription, external_id=external_id, amount_cents=amount_cents, starts_at=now, now=now)
     emit_subscription_event("subscription.activated", subscription, now=now)
+    queue_marketplace_receipt_after_commit(
+        subscription_pk=subscription.pk, amount_cents=amount_cents or 0, paid_at=now, transaction_id=external_id, payer_name=name or user.name, payer_email=user.email
+    )
     return subscription
 
 

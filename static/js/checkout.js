@@ -1,11 +1,14 @@
 /*
  * Checkout in three steps, against the checkout API (contract §3):
  *   1. identification  -> POST /api/checkout/process
- *   2. PIX             -> POST /api/checkout/pix, then GET /api/checkout/<id> every 1.5 s
+ *   2. PIX             -> POST /api/checkout/pix, then the payment is pushed by
+ *                         /api/checkout/events/<id> (checkout-events.js); polling GET /api/checkout/<id>
+ *                         only when that stream breaks
  *      or card         -> the card form of checkout-card.js (POST /api/checkout/card with the
- *                         tokenizer's hash); "processing" polls like PIX; a refusal lets the
- *                         buyer try another card or switch to PIX in place
- *   3. success         -> shown by itself when the polled status turns "paid"
+ *                         tokenizer's hash); "processing" waits for the push like PIX; a refusal lets
+ *                         the buyer try another card or switch to PIX in place
+ *   3. success         -> shown by itself when the status turns "paid"; a guest who paid here is
+ *                         signed in (checkout-events.js signIn)
  * The total shown here is for display only; the server computes the real one.
  */
 (function () {
@@ -24,7 +27,7 @@
 
   var form = document.getElementById("identify-form");
   var submitButton = document.getElementById("submit-identify");
-  var state = { checkoutId: null, totalCents: null, pollTimer: null, countdownTimer: null, done: false, pollStarted: null, polling: false };
+  var state = { checkoutId: null, totalCents: null, pollTimer: null, countdownTimer: null, done: false, pollStarted: null, polling: false, stream: null, streamBroken: false };
 
   function msg(name) { return root.getAttribute("data-msg-" + name) || ""; }
   function $(id) { return document.getElementById(id); }
@@ -272,11 +275,28 @@
     stopTimers();
     goToStep(3);
     $("step-done").focus();
+    if (window.CheckoutEvents && data.api.sign_in && !data.signed_in) {
+      window.CheckoutEvents.signIn(apiUrl("sign_in", state.checkoutId)).then(function (account) {
+        if (account) { document.dispatchEvent(new CustomEvent("cf:signed-in", { detail: account })); }
+      });
+    }
   }
 
   function stopTimers() {
     clearTimeout(state.pollTimer);
     clearInterval(state.countdownTimer);
+    if (state.stream) { state.stream.close(); state.stream = null; }
+  }
+
+  // Waiting for the payment: pushed by the event stream; polled only once that stream breaks.
+  function waitForPayment() {
+    if (state.done || state.stream) { return; }
+    if (!window.CheckoutEvents || !data.api.events || state.streamBroken) { schedulePoll(); return; }
+    state.stream = window.CheckoutEvents.listen(apiUrl("events", state.checkoutId), handleStatus, function () {
+      state.stream = null;
+      state.streamBroken = true;
+      if (!state.done) { schedulePoll(); }
+    });
   }
 
   function startCountdown(expiresAt) {
@@ -313,6 +333,7 @@
 
   function schedulePoll() {
     clearTimeout(state.pollTimer);
+    if (state.stream) { return; }  // the stream is listening: no polling beside it
     if (state.pollStarted === null) { state.pollStarted = Date.now(); }
     state.pollTimer = setTimeout(poll, pollDelay());
   }
@@ -357,7 +378,7 @@
     }
     goToStep(2);
     startCountdown(charge.expires_at);
-    if (!handleStatus(charge)) { announce("pix"); schedulePoll(); }
+    if (!handleStatus(charge)) { announce("pix"); waitForPayment(); }
   }
 
   // ---- card: checkout-card.js shows the form and says how the charge went ----
@@ -381,7 +402,7 @@
     $("waiting").querySelector("span:last-child").textContent = msg("card-processing");
     $("waiting").hidden = false;
     if ($("sandbox")) { $("sandbox").hidden = false; }
-    schedulePoll();
+    waitForPayment();
   });
   document.addEventListener("cf:pay-by-pix", function () {
     $("card-pay").hidden = true;

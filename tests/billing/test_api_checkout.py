@@ -115,7 +115,7 @@ def test_the_sandbox_flow_end_to_end_gives_access(api_client, gateway, django_ca
     user = Checkout.objects.get(public_id=checkout_id).user
     assert user.email == "nova@example.com"
     assert user_has_access(user)
-    assert [m.to for m in mailoutbox] == [["nova@example.com"]]  # the set-password e-mail
+    assert [m.to for m in mailoutbox] == [["nova@example.com"]] * 2  # the set-password e-mail and the receipt
 
 
 def test_simulate_refused_expired_and_refund(api_client, gateway):

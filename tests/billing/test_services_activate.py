@@ -32,7 +32,8 @@ def test_a_paid_checkout_creates_the_account_and_an_active_subscription(django_c
     checkout.refresh_from_db()
     assert checkout.status == Checkout.Status.PAID and checkout.paid_at == NOW and checkout.user == user
     assert not checkout.is_late
-    assert len(mail.outbox) == 1  # set-password e-mail for the new account
+    # The set-password e-mail for the new account, and the payment's receipt.
+    assert sorted(message.subject.split(":")[0] for message in mail.outbox) == ["Recibo", "Sua conta CreatorFlix"]
     assert Subscription.objects.granting_access(NOW).filter(user=user).exists()
 
 

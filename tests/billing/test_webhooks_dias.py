@@ -64,7 +64,7 @@ def test_an_unknown_email_gets_an_account_and_a_set_password_email(client, gatew
 
     user = User.objects.get(email="carla@example.com")
     assert user.name == "Carla Dias" and not user.has_usable_password()
-    assert [m.to for m in mailoutbox] == [["carla@example.com"]]
+    assert [m.to for m in mailoutbox] == [["carla@example.com"]] * 2  # the set-password e-mail and the receipt
     # The marketplace sends no birth date: the subscription is live, locked content waits for the age (contract §8).
     assert Subscription.objects.live().filter(user=user).exists() and not user_has_access(user)
     user = declare_birth_date(user=user, birth_date=date(1990, 5, 17))

@@ -114,3 +114,15 @@ def test_load_demo_with_force_and_no_debug_adds_no_trial_and_no_sales(settings):
     call_command("load_demo", "--force")
     assert not Plan.objects.filter(trial_days__gt=0).exists()
     assert not Checkout.objects.exists()
+
+
+def test_load_demo_publishes_the_terms_and_privacy_pages_once(settings, client):
+    from legal.models import LegalDocument
+
+    settings.DEBUG = True
+    call_command("load_demo", "--no-sales")
+    call_command("load_demo", "--no-sales")
+
+    assert sorted(LegalDocument.objects.filter(published_at__isnull=False).values_list("kind", flat=True)) == ["privacy", "terms"]
+    assert client.get("/terms/").status_code == 200
+    assert client.get("/privacy/").status_code == 200

@@ -45,6 +45,11 @@ def test_check_deploy_is_clean_with_production_settings():
             "SECRET_KEY": "a-long-random-production-secret-" + "k" * 40,
             "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
             "ALLOWED_HOSTS": "creatorflix.example",
+            # Who sells: billing.W001 warns while any is unset.
+            "SELLER_NAME": "CreatorFlix Conteúdo Digital Ltda.",
+            "SELLER_DOCUMENT": "12.345.678/0001-90",
+            "SELLER_ADDRESS": "Av. Paulista, 1000, São Paulo - SP",
+            "SUPPORT_EMAIL": "suporte@creatorflix.example",
         },
     )
 

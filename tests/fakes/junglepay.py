@@ -57,14 +57,6 @@ class FakeJunglePay:
         self._server.shutdown()
         self._server.server_close()
 
-    def set_status(self, transaction_id, status: str) -> dict:
-        with self._lock:
-            transaction = self.transactions[int(transaction_id)]
-            transaction["status"] = status
-            if status == "paid":
-                transaction["paidAt"] = "2026-01-01T12:00:00-03:00"
-            return dict(transaction)
-
     def postback_body(self, transaction_id) -> bytes:
         transaction = self.transactions[int(transaction_id)]
         return json.dumps(
@@ -141,6 +133,8 @@ class FakeJunglePay:
         """The provider's side changes (paid, refunded, ...): what a later GET /transactions/{id} answers."""
         with self._lock:
             transaction = self.transactions[int(transaction_id)]
+            if status == "paid" and "paidAt" not in fields:
+                fields["paidAt"] = "2026-01-01T12:00:00-03:00"
             transaction.update(status=status, **fields)
             return dict(transaction)
 

@@ -113,6 +113,26 @@ def test_account_needs_a_login(client):
     assert "/accounts/login/" in response["Location"]
 
 
+def test_account_created_by_a_payment_invites_to_create_a_password_without_requiring_it(client):
+    from tests.factories import UserFactory
+
+    buyer = UserFactory(email="ana@example.com")
+    buyer.set_unusable_password()
+    buyer.save()
+    client.force_login(buyer)
+
+    page = client.get("/account/").content.decode()
+
+    assert 'data-testid="set-password-invitation"' in page
+    assert 'name="email" value="ana@example.com"' in page
+
+
+def test_account_with_a_password_has_no_invitation(client, user):
+    client.force_login(user)
+
+    assert 'data-testid="set-password-invitation"' not in client.get("/account/").content.decode()
+
+
 def test_account_without_subscription_points_to_the_plans(client, user):
     client.force_login(user)
 

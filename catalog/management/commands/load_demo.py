@@ -1,7 +1,8 @@
 """
 Demo data for `make run`: plans (with DEBUG, the monthly one has a 7-day
 trial), an order bump, the sandbox gateway, an admin account, the demo coupon,
-a small catalog and, with DEBUG, four months of demo sales for the finance
+a small catalog, published terms and privacy pages (demo texts, when none is
+published) and, with DEBUG, four months of demo sales for the finance
 dashboard (billing.demo). Idempotent: running it twice leaves the same rows.
 
 `--force` without DEBUG (the benchmarks) loads the plans without a trial and
@@ -15,6 +16,9 @@ from django.db import transaction
 
 from billing.demo import load_demo_sales
 from billing.models import OrderBump, PaymentGateway, Plan
+from legal.models import LegalDocument
+from legal.selectors import current_document
+from legal.services import create_legal_document, publish_legal_document
 
 DEMO_ADMIN_EMAIL = "admin@creatorflix.local"
 # Development only (the command refuses to run without DEBUG unless --force).
@@ -60,6 +64,28 @@ PLANS = [
     },
 ]
 
+# Demo texts only: an operator writes the real ones in the admin (a new version each).
+LEGAL_PAGES = {
+    LegalDocument.Kind.TERMS: (
+        "Termos de uso",
+        "Texto de demonstração. A assinatura dá acesso ao conteúdo dos criadores enquanto estiver ativa. "
+        "Você pode cancelar quando quiser pela sua conta, e desistir da compra em até 7 dias do primeiro "
+        "pagamento com reembolso integral (CDC art. 49). O conteúdo é para maiores de 18 anos.",
+        "Terms of use",
+        "Demo text. A subscription gives access to the creators' content while it is active. You may cancel "
+        "at any time from your account, and withdraw within 7 days of the first payment with a full refund "
+        "(CDC art. 49). The content is for adults (18+).",
+    ),
+    LegalDocument.Kind.PRIVACY: (
+        "Política de privacidade",
+        "Texto de demonstração. Guardamos seu nome, e-mail, telefone e CPF (cifrado) para processar pagamentos "
+        "e dar acesso à assinatura. Você pode baixar seus dados ou excluir sua conta pela página da conta (LGPD art. 18).",
+        "Privacy policy",
+        "Demo text. We keep your name, e-mail, phone and CPF (encrypted) to process payments and give access to "
+        "your subscription. You can download your data or delete your account from the account page (LGPD art. 18).",
+    ),
+}
+
 
 class Command(BaseCommand):
     help = "Load demo plans, an admin, the sandbox gateway and a demo catalog (idempotent)."
@@ -94,12 +120,24 @@ class Command(BaseCommand):
                 admin.save(update_fields=["password"])
 
             catalog_summary = self._load_catalog()
+            legal_summary = self._publish_legal_pages()
 
         # After the commit above, in a transaction of its own (its e-mails are dropped on that commit).
         sales_summary = load_demo_sales() if settings.DEBUG and not no_sales else ""
 
-        self.stdout.write(self.style.SUCCESS(f"Demo data ready: {len(PLANS)} plans, 1 order bump, sandbox gateway active{catalog_summary}{sales_summary}."))
+        self.stdout.write(self.style.SUCCESS(f"Demo data ready: {len(PLANS)} plans, 1 order bump, sandbox gateway active{catalog_summary}{legal_summary}{sales_summary}."))
         self.stdout.write(f"Admin login: {settings.SITE_URL}/admin/  e-mail: {DEMO_ADMIN_EMAIL}  password: {DEMO_ADMIN_PASSWORD}")
+
+    def _publish_legal_pages(self) -> str:
+        """Every footer and the checkout link to /terms/ and /privacy/: a demo site has both in force."""
+        published = 0
+        for kind, (title_pt_br, body_pt_br, title_en, body_en) in LEGAL_PAGES.items():
+            if current_document(kind=kind) is not None:
+                continue
+            document = create_legal_document(kind=kind, title_pt_br=title_pt_br, body_pt_br=body_pt_br, title_en=title_en, body_en=body_en)
+            publish_legal_document(document=document)
+            published += 1
+        return f", {published} legal pages published" if published else ""
 
     def _load_catalog(self) -> str:
         try:
