@@ -87,8 +87,7 @@ def test_an_open_stream_is_counted_for_metrics_until_it_ends(client):
     next(chunks)  # connected: the stream is open
     assert REGISTRY.get_sample_value("creatorflix_sse_streams_open") == before + 1
 
-    chunks.close()  # the buyer left
-    response.close()
+    response.close()  # the buyer left: the stream's generator is closed
     assert REGISTRY.get_sample_value("creatorflix_sse_streams_open") == before
 
 

@@ -133,8 +133,6 @@ class FakeJunglePay:
         """The provider's side changes (paid, refunded, ...): what a later GET /transactions/{id} answers."""
         with self._lock:
             transaction = self.transactions[int(transaction_id)]
-            if status == "paid" and "paidAt" not in fields:
-                fields["paidAt"] = "2026-01-01T12:00:00-03:00"
             transaction.update(status=status, **fields)
             return dict(transaction)
 
