@@ -177,7 +177,14 @@ def send_card_refused(*, notice) -> int:
     return sent
 
 
-@shared_task(name="billing.tasks.send_card_refused", autoretry_for=(OSError,), retry_backoff=60, max_retries=5)
+@shared_task(
+    name="billing.tasks.send_card_refused",
+    autoretry_for=(OSError,),
+    retry_backoff=60,
+    # Below the broker's visibility timeout (config/settings.py); 7 tries cover about 25 minutes.
+    retry_backoff_max=settings.TASK_RETRY_WAIT_MAX,
+    max_retries=7,
+)
 def send_card_refused_task(*, notice: list) -> int:
     """E-mails the subscriber whose automatic renewal was refused, queued after the refusal's commit."""
     return send_card_refused(notice=notice)
@@ -288,7 +295,9 @@ def send_marketplace_receipt(*, subscription_pk: int, amount_cents: int, paid_at
     name="billing.tasks.send_marketplace_receipt",
     autoretry_for=(OSError,),
     retry_backoff=60,
-    max_retries=5,
+    # Below the broker's visibility timeout (config/settings.py); 7 tries cover about 25 minutes.
+    retry_backoff_max=settings.TASK_RETRY_WAIT_MAX,
+    max_retries=7,
 )
 def send_marketplace_receipt_task(**fields) -> bool:
     """E-mails one marketplace payment's receipt, queued after the payment's commit."""
@@ -299,7 +308,9 @@ def send_marketplace_receipt_task(**fields) -> bool:
     name="billing.tasks.send_receipt",
     autoretry_for=(OSError,),
     retry_backoff=60,
-    max_retries=5,
+    # Below the broker's visibility timeout (config/settings.py); 7 tries cover about 25 minutes.
+    retry_backoff_max=settings.TASK_RETRY_WAIT_MAX,
+    max_retries=7,
 )
 def send_receipt_task(*, checkout_pk: int) -> bool:
     """E-mails one payment's receipt, queued after the payment's commit."""
