@@ -223,7 +223,7 @@ class Rehearsal:
     def __init__(self, report: Report):
         self.report = report
         self.procs = Processes(cwd=ROOT, log_dir=LOG_DIR)
-        self.ports = {name: free_port() for name in ("nginx", *WEB_NODES, "s3", "smtp")}
+        self.ports = {name: free_port() for name in ("nginx", *WEB_NODES, "events", "s3", "smtp")}
         self.base = f"http://127.0.0.1:{self.ports['nginx']}"
         self.s3_internal = f"http://127.0.0.1:{self.ports['s3']}"
         # The browser reaches S3 by another name than the site does (AWS_S3_PUBLIC_ENDPOINT_URL).
@@ -418,7 +418,7 @@ class Rehearsal:
             note.append(f"{out.strip().splitlines()[-1]} periodic tasks")
 
     def start_servers(self):
-        with self.report.step("two web nodes (gunicorn, 2 workers each) behind nginx, two celery workers, celery beat up; /healthz through nginx") as note:
+        with self.report.step("two web nodes (gunicorn, 2 workers each) and the events server (uvicorn workers) behind nginx, two celery workers, celery beat up; /healthz through nginx") as note:
             launched = time.monotonic()
             for node in WEB_NODES:
                 # A node of its own: its port, its gunicorn master, its metrics directory.
@@ -428,12 +428,27 @@ class Rehearsal:
                     [str(BIN / "gunicorn"), "-c", "config/gunicorn_conf.py", "config.wsgi:application", "--bind", f"127.0.0.1:{self.ports[node]}", "--workers", "2"],
                     env=env,
                 )
+            # The checkout's event streams: an ASGI server of their own (uvicorn workers), so an open stream
+            # never holds a worker that serves pages; nginx routes /api/checkout/events/ to it.
+            self.procs.start(
+                "events",
+                [
+                    str(BIN / "gunicorn"), "-c", "config/gunicorn_conf.py", "config.asgi:application",
+                    "--worker-class", "uvicorn_worker.UvicornWorker", "--bind", f"127.0.0.1:{self.ports['events']}",
+                    "--workers", "2", "--graceful-timeout", "5",
+                ],
+                env={**self.env, "CONN_MAX_AGE": "0", "PROMETHEUS_MULTIPROC_DIR": str(RUN_DIR / "prometheus-events")},
+            )
             tmp = RUN_DIR / "nginx-tmp"
             tmp.mkdir(parents=True, exist_ok=True)
             os.chmod(tmp, 0o777)
             conf = (Path(__file__).resolve().parent / "nginx.conf.template").read_text()
             upstreams = "\n        ".join(f"server 127.0.0.1:{self.ports[node]};" for node in WEB_NODES)
-            for key, value in {"run_dir": str(RUN_DIR), "upstream_servers": upstreams, "nginx_port": str(self.ports["nginx"])}.items():
+            settings = {
+                "run_dir": str(RUN_DIR), "upstream_servers": upstreams, "events_server": f"127.0.0.1:{self.ports['events']}",
+                "nginx_port": str(self.ports["nginx"]),
+            }
+            for key, value in settings.items():
                 conf = conf.replace("{{" + key + "}}", value)
             (RUN_DIR / "nginx.conf").write_text(conf)
             nginx = find_binary("nginx")
@@ -658,6 +673,21 @@ class Rehearsal:
         with self.report.step("browser: checkout page turns paid by itself") as note:
             self.css("#step-done", timeout=60)
             note.append(f"{time.monotonic() - self.paid_at:.1f}s after the postback")
+
+        with self.report.step("the payment was pushed over the event stream, served by the events server, not a page worker") as note:
+            stream = f"GET /api/checkout/events/{self.checkout_id}"
+
+            events_log = next(p for p in self.procs.started if p.name == "events").log_path
+
+            def streamed():
+                # uvicorn's own access line ('"GET /path HTTP/1.1" 200'), through gunicorn's access log.
+                return f"{stream} HTTP/1.1\" 200" in events_log.read_text(errors="replace")
+
+            wait_until(streamed, timeout=20, what="the events server's access line for the buyer's stream", alive=self.alive)
+            on_web = [node for node in WEB_NODES if any(stream in line for line in self.access_lines(node))]
+            if on_web:
+                raise RuntimeError(f"nginx sent the event stream to a page worker: {on_web}")
+            note.append("stream answered by the uvicorn workers")
 
         with self.report.step("browser: unlocked post shows images and plays its video from S3 (presigned, checked)") as note:
             self.driver.get(self.base + self.post_path)
