@@ -102,7 +102,6 @@ def test_fuzz_the_money_machine_with_fresh_seeds(money_shop):
 
 @pytest.mark.postgres
 @pytest.mark.django_db
-@pytest.mark.xfail(strict=True, reason="unfixed (found by the money machine): the admin's activation grants days to a deleted account")
 def test_the_admins_activation_gives_no_days_to_a_deleted_account(money_shop):
     # given: a buyer whose pending subscription the admin canceled, and who then deleted the account
     machine = MoneyMachine()
