@@ -142,16 +142,19 @@ class CardOperations:
         assert response.status_code == 200, response.content
 
     @precondition(lambda self: Subscription.objects.live().exclude(card_id="").exists())
-    @rule(data=st.data(), when=st.sampled_from(sorted(RENEWAL_MOMENTS)))
-    def saved_card_renewal_day(self, data, when):
+    @rule(data=st.data(), when=st.sampled_from(sorted(RENEWAL_MOMENTS)), bank=st.sampled_from(["as before", *SAVED_CARD_OUTCOMES]))
+    def saved_card_renewal_day(self, data, when, bank):
         """
         The clock jumps to a moment of a saved card's renewal (the notice, end_date, each retry day, past
-        grace) and the sweep runs: the automatic charge and its retries, which random clock steps seldom reach.
+        grace), the bank's answer for the card may change, and the sweep runs: the automatic charge and its
+        retries, which random clock steps seldom reach.
         """
         subscription = data.draw(st.sampled_from(list(Subscription.objects.live().exclude(card_id="").order_by("pk"))), label="subscription")
+        if bank != "as before":
+            self.fake.card_outcomes[subscription.card_id] = bank
         target = subscription.end_date + RENEWAL_MOMENTS[when]
         if target > self.now:
             self.now = target
             self.clock.move_to(self.now)
-        self._say(f"clock to the {when} of subscription {subscription.pk}'s renewal ({subscription.end_date:%m-%d %H:%M})")
+        self._say(f"clock to the {when} of subscription {subscription.pk}'s renewal ({subscription.end_date:%m-%d %H:%M}); its card: {bank}")
         self.sweep()

@@ -27,7 +27,7 @@ from tests.fakes.junglepay import FakeJunglePay
 EXAMPLE_DATABASE = DirectoryBasedExampleDatabase(Path(__file__).parent / "hypothesis-db")
 FUZZ_MINUTES = float(os.environ.get("MONEY_FUZZ_MINUTES") or 0)
 # Bounded for `make test` (measured in docs/billing.md); MONEY_MACHINE_EXAMPLES overrides it.
-CI_EXAMPLES = int(os.environ.get("MONEY_MACHINE_EXAMPLES") or 50)
+CI_EXAMPLES = int(os.environ.get("MONEY_MACHINE_EXAMPLES") or 30)
 STEPS = 30
 SEED = 20261206
 FUZZ_ROUND = 10  # examples per round: the time limit is checked between rounds
