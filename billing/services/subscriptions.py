@@ -16,6 +16,7 @@ from billing.ledger_models import LedgerEntry
 from billing.models import Checkout, Plan, Subscription
 from billing.services.activation import activate_checkout
 from billing.services.checkouts import create_checkout
+from billing.services.erasure import is_erased_email
 from billing.services.common import cancel_open_renewals, set_transition, void_open_charges
 from billing.services.outbox import emit_subscription_event
 from billing.services.locks import lock_live_subscription, lock_subscription
@@ -25,6 +26,12 @@ from billing.services.proration import last_paid_checkout, upgrade_credit_cents
 def _require_live(subscription: Subscription) -> None:
     if not subscription.is_live:
         raise TransitionNotAllowed(_("This subscription is not active."), code="not_live")
+
+
+def _require_not_erased(subscription: Subscription) -> None:
+    """No days for a deleted account (contract §9.8): its money is listed for a person, never granted."""
+    if is_erased_email(subscription.user.email):
+        raise TransitionNotAllowed(_("This account was deleted: it cannot be given days."), code="account_deleted")
 
 
 @transaction.atomic
@@ -112,6 +119,7 @@ def activate_subscription(
     subscription = lock_subscription(subscription)
     if subscription.is_live:
         return subscription
+    _require_not_erased(subscription)
     other = lock_live_subscription(subscription.user_id)
     if other is not None:
         raise TransitionNotAllowed(_("This user already has a live subscription (#%(pk)s).") % {"pk": other.pk})
@@ -139,6 +147,7 @@ def extend_subscription(
     now = now or timezone.now()
     subscription = lock_subscription(subscription)
     _require_live(subscription)
+    _require_not_erased(subscription)
     extended_from = subscription.end_date
     subscription.end_date = subscription.end_date + timedelta(days=int(days))
     status = Subscription.Status.ACTIVE if subscription.end_date > now else subscription.status

@@ -31,6 +31,7 @@ from datetime import timedelta
 
 import time_machine
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
 from django.test import Client
@@ -57,6 +58,7 @@ from billing.refunds import withdraw
 from billing.webhooks import retry_failed_events
 from config.errors import DomainError
 from legal.services import delete_account
+from tests.billing.money_machine_cards import CardOperations
 from tests.billing.paymentkit import dias_body, post_webhook, transaction_postback
 from tests.factories import GatewayFactory, OrderBumpFactory, PlanFactory, UserFactory
 
@@ -134,8 +136,8 @@ def open_shop(*, now) -> Shop:
         jp=GatewayFactory(kind=PaymentGateway.Kind.JUNGLEPAY, secret_key="sk_test_fuzz", is_active=True),
         sandbox=GatewayFactory(kind=PaymentGateway.Kind.SANDBOX, is_active=False),
         dias=GatewayFactory(kind=PaymentGateway.Kind.DIAS, is_active=True),
-        basic=PlanFactory(name="Basic", price_cents=2990, duration_days=30),
-        premium=PlanFactory(name="Premium", price_cents=5990, duration_days=30),
+        basic=PlanFactory(name="Basic", price_cents=2990, duration_days=30, accepts_card=True),
+        premium=PlanFactory(name="Premium", price_cents=5990, duration_days=30, accepts_card=True, max_installments=3),
         trial_plan=PlanFactory(name="Trial", price_cents=1990, duration_days=30, trial_days=7),
         bump=OrderBumpFactory(price_cents=990),
         staff=UserFactory(email="staff@example.com", is_staff=True),
@@ -151,7 +153,7 @@ def open_shop(*, now) -> Shop:
     return shop
 
 
-class MoneyMachine(RuleBasedStateMachine):
+class MoneyMachine(CardOperations, RuleBasedStateMachine):
     """Every money operation, in any order, at any time; the money adds up after each."""
 
     # Set by the test before running: a started tests.fakes.junglepay.FakeJunglePay, and the shop.
@@ -169,6 +171,7 @@ class MoneyMachine(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
         self.fake.reset()
+        cache.clear()  # the card throttles count per checkout and address: each example starts afresh
         self.now = timezone.now().replace(second=0, microsecond=0)
         self.traveller = time_machine.travel(self.now, tick=False)
         self.clock = self.traveller.start()
@@ -325,6 +328,8 @@ class MoneyMachine(RuleBasedStateMachine):
     def provider_takes_money_back(self, data, status):
         """A refund, a chargeback, or a PIX dispute (MED) opened on a paid transaction."""
         transaction_id = self._draw_transaction(data, "paid")
+        if status == "in_protest" and self._jp_transaction(transaction_id).get("paymentMethod") == "credit_card":
+            status = "chargedback"  # a card has no PIX dispute (MED): its dispute is the chargeback
         self._say(f"provider: transaction {transaction_id} paid → {status}")
         self._queue_jp(self.fake.set_status(transaction_id, status))
 

@@ -7,8 +7,10 @@ from billing.models import Checkout, Subscription
 from billing.exceptions import TransitionNotAllowed
 from billing.services import (
     activate_subscription,
+    anonymous_email,
     cancel_subscription,
     cancel_subscription_now,
+    erase_customer_data,
     expire_subscription,
     extend_subscription,
     sweep_subscriptions,
@@ -98,6 +100,21 @@ def test_admin_activate_refuses_a_second_live_subscription():
     old = SubscriptionFactory(user=live.user, status=Subscription.Status.EXPIRED)
     with pytest.raises(TransitionNotAllowed):
         activate_subscription(subscription=old, now=NOW)
+
+
+def test_admin_activate_gives_no_days_to_a_deleted_account():
+    # given: a subscription the account's deletion ended (contract §9.8; found by the money machine)
+    sub = SubscriptionFactory()
+    erase_customer_data(user=sub.user, now=NOW)
+    sub.user.email = anonymous_email(sub.user.pk)
+    sub.user.save(update_fields=["email"])
+
+    # when / then: the admin's activation is refused and grants nothing
+    with pytest.raises(TransitionNotAllowed):
+        activate_subscription(subscription=sub, now=NOW + timedelta(hours=1))
+    sub.refresh_from_db()
+    assert sub.status == Subscription.Status.CANCELED
+    assert not _access(sub, NOW + timedelta(hours=1))
 
 
 def test_extend_brings_a_past_due_subscription_back_to_active():

@@ -87,7 +87,7 @@ class FakeJunglePay:
             else:
                 transaction.pop("refusedReason", None)
         if transaction["status"] == "paid":
-            transaction["paidAt"] = "2026-01-01T12:00:00-03:00"
+            transaction["paidAt"] = datetime.now(UTC).isoformat()  # the test's clock (time_machine), never a fixed day
         return transaction
 
     def mark_paid(self, transaction_id: int) -> dict:
@@ -140,6 +140,8 @@ class FakeJunglePay:
         """Forget every transaction (a fresh provider for the next test example)."""
         with self._lock:
             self.transactions.clear()
+            self.cards.clear()
+            self.card_outcomes.clear()
             self.posts = 0
 
     def _handler(self):
