@@ -5,22 +5,17 @@ import logging
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
-from django.contrib.auth.tokens import default_token_generator
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import timezone, translation
-from django.utils.encoding import force_bytes
-from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
 
 from accounts.age import DECLARATION, age_on, require_min_age
 from accounts.age import policy as age_policy
 from accounts.age import provider_for
-from accounts.language import language_for, supported
+from accounts.language import supported
+from accounts.emails import queue_confirmation_email, queue_set_password_email
 from accounts.models import AgeVerification
-from accounts.tokens import email_confirmation_token
+from accounts.signals import email_confirmed
 from config.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -56,48 +51,22 @@ def register_user(*, email: str, password: str, name: str = "", birth_date=None)
     return user
 
 
-def queue_confirmation_email(*, user) -> None:
-    """After commit, like the set-password e-mail: a retried task, never failing the sign-up."""
-    transaction.on_commit(lambda: _enqueue_email("send_confirmation_email", what="confirmation", user_id=user.pk))
-
-
-def send_confirmation_email(*, user_id: int) -> None:
-    User = get_user_model()
-    user = User.objects.filter(pk=user_id, email_confirmed_at__isnull=True).first()
-    if user is None:
-        return  # gone, or confirmed meanwhile
-    uid = urlsafe_base64_encode(force_bytes(user.pk))
-    token = email_confirmation_token.make_token(user)
-    link = settings.SITE_URL + reverse("accounts:confirm_email", kwargs={"uidb64": uid, "token": token})
-    with translation.override(language_for(user)):
-        send_mail(
-            subject=_("Confirm your CreatorFlix e-mail"),
-            message=render_to_string("accounts/email/confirm_email.txt", {"user": user, "link": link}),
-            from_email=None,
-            recipient_list=[user.email],
-            fail_silently=False,
-        )
-    logger.info("confirmation e-mail sent", extra={"user_id": user.pk})
-
-
 @transaction.atomic
 def confirm_email(*, user, now=None) -> bool:
     """
     The user proved they read their mailbox (a confirmation link, or a
     password set through a reset link). Marks the e-mail confirmed once, and
-    hands them the guest payments made with it that waited unclaimed.
+    hands them the guest payments made with it that waited unclaimed (billing does, on the
+    `email_confirmed` signal, in this transaction).
     Idempotent: returns whether this call confirmed it.
     """
-    # Function-local import: billing.services.activation imports this module (cycle).
-    from billing.services.activation import claim_guest_payments
-
     now = now or timezone.now()
     confirmed = bool(
         get_user_model().objects.filter(pk=user.pk, email_confirmed_at__isnull=True).update(email_confirmed_at=now)
     )
     if confirmed:
         user.email_confirmed_at = now
-    claim_guest_payments(user=user, now=now)
+    email_confirmed.send(sender=confirm_email, user=user, now=now)  # billing claims the guest payments
     return confirmed
 
 
@@ -149,41 +118,6 @@ def _declared_age(birth_date, *, now=None) -> dict:
     if age_policy() == DECLARATION and age_on(birth_date, timezone.localdate(now)) >= settings.MIN_AGE:
         fields.update(age_confirmed_at=now, age_confirmed_by=DECLARATION)
     return fields
-
-
-def queue_set_password_email(*, user_id: int) -> None:
-    """
-    After commit: the e-mail goes through a retried task, so an SMTP outage
-    neither fails the payment that created the account nor loses the e-mail.
-    """
-    _enqueue_email("send_set_password_email", what="set-password", user_id=user_id)
-
-
-def _enqueue_email(task_name: str, *, what: str, **kwargs) -> None:
-    # Function-local import: accounts.tasks imports this module (cycle).
-    from accounts import tasks
-    from config.tasks import enqueue
-
-    try:
-        enqueue(getattr(tasks, task_name), **kwargs)
-    except Exception:  # noqa: BLE001 - in-process (no broker) and still failing: log, never fail the caller
-        logger.exception(f"{what} e-mail not sent", extra=kwargs)
-
-
-def send_set_password_email(*, user_id: int) -> None:
-    User = get_user_model()
-    user = User.objects.filter(pk=user_id).first()
-    if user is None:
-        return
-    uid = urlsafe_base64_encode(force_bytes(user.pk))
-    token = default_token_generator.make_token(user)
-    link = settings.SITE_URL + reverse("accounts:password_reset_confirm", kwargs={"uidb64": uid, "token": token})
-    context = {"user": user, "link": link}
-    with translation.override(language_for(user)):
-        subject = _("Your CreatorFlix account: set your password")
-        message = render_to_string("accounts/email/set_password.txt", context)
-    send_mail(subject=subject, message=message, from_email=None, recipient_list=[user.email], fail_silently=False)
-    logger.info("set-password e-mail sent", extra={"user_id": user.pk})
 
 
 @transaction.atomic

@@ -19,7 +19,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
-from accounts.access import user_has_access
+from billing.access import user_has_access
 from catalog import api_cache, selectors
 from catalog.models import Creator, Media, Post
 from catalog.storage import PrivateFileSystemStorage

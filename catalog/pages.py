@@ -11,7 +11,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from accounts.access import user_has_access
+from billing.access import user_has_access
 from accounts.gate import age_gate
 from catalog import selectors
 from catalog.models import Creator, Post

@@ -367,6 +367,11 @@ def claim_guest_payments(*, user, now: datetime) -> list[Subscription]:
     return claimed
 
 
+def claim_guest_payments_on_confirmation(*, user, now: datetime, **kwargs) -> None:
+    """Receiver of accounts' `email_confirmed` (connected in BillingConfig.ready())."""
+    claim_guest_payments(user=user, now=now)
+
+
 def _claim_marketplace_payments(*, user, now: datetime) -> list[Subscription]:
     """
     The marketplace payments that waited for this e-mail, oldest first, each

@@ -30,7 +30,7 @@ def test_an_smtp_outage_does_not_fail_the_caller(settings, django_capture_on_com
     def down(*args, **kwargs):
         raise SMTPServerDisconnected("smtp down")
 
-    monkeypatch.setattr("accounts.services.send_mail", down)
+    monkeypatch.setattr("accounts.emails.send_mail", down)
 
     with django_capture_on_commit_callbacks(execute=True):
         user, created = get_or_create_customer(email="late@example.com")

@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts.access import user_has_access
+from billing.access import user_has_access
 from billing import ledger
 from billing.audit import expected_access, run_audit
 from billing.ledger_models import AppendOnlyError, LedgerEntry, MoneyAuditRun

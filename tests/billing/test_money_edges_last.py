@@ -14,7 +14,7 @@ import responses
 from django.core import mail
 from django.utils import timezone
 
-from accounts.access import user_has_access
+from billing.access import user_has_access
 from accounts.models import User
 from accounts.services import confirm_email
 from billing.gateways import ChargeStatus

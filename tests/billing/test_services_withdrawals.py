@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from accounts.access import user_has_access
+from billing.access import user_has_access
 from billing.audit import run_audit
 from billing import selectors
 from billing.exceptions import TransitionNotAllowed

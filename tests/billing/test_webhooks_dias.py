@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from accounts.access import user_has_access
+from billing.access import user_has_access
 from accounts.models import User
 from accounts.services import declare_birth_date
 from billing.models import Subscription, WebhookEvent

@@ -7,7 +7,7 @@ import pytest
 import responses
 from django.utils import timezone
 
-from accounts.access import user_has_access
+from billing.access import user_has_access
 from billing.models import Checkout, Subscription, WebhookEvent
 from billing.webhooks import MAX_ATTEMPTS, claim_event, process_event, processing_lease, retry_failed_events, store_event
 from config.beat import PERIODIC_TASKS

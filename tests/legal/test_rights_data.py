@@ -14,7 +14,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core import serializers
 from rest_framework.test import APIClient
 
-from accounts.access import user_has_access
+from billing.access import user_has_access
 from accounts.models import User
 from accounts.services import confirm_email
 from billing.gateways import ChargeStatus
