@@ -13,6 +13,8 @@ from django.utils.translation import ngettext
 from catalog.models import Creator, Media, Post
 from catalog.page_cache import bump_catalog_version
 from catalog.services import previews, publishing
+from catalog.services.previews import generate_previews_task
+from config.tasks import enqueue
 
 
 def _thumb(url: str, size: int = 48):
@@ -214,7 +216,4 @@ class PostAdmin(admin.ModelAdmin):
 
 
 def _enqueue_preview(post_id: int) -> None:
-    from catalog.tasks import generate_previews
-    from config.tasks import enqueue
-
-    enqueue(generate_previews, post_ids=[post_id])
+    enqueue(generate_previews_task, post_ids=[post_id])

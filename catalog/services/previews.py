@@ -11,6 +11,7 @@ upload their own preview instead; an uploaded one is never replaced.
 import io
 import logging
 
+from celery import shared_task
 from django.conf import settings
 from django.core.files.base import ContentFile
 from PIL import Image, ImageFilter
@@ -82,3 +83,8 @@ def generate_previews(*, post_ids: list[int]) -> int:
         else:
             storage.delete(name)
     return made
+
+
+@shared_task(name="catalog.tasks.generate_previews")
+def generate_previews_task(*, post_ids: list[int]) -> int:
+    return generate_previews(post_ids=post_ids)
