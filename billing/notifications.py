@@ -176,7 +176,14 @@ def send_card_refused(*, notice) -> int:
     return sent
 
 
-@shared_task(name="billing.tasks.send_card_refused", autoretry_for=(OSError,), retry_backoff=60, max_retries=5)
+@shared_task(
+    name="billing.tasks.send_card_refused",
+    autoretry_for=(OSError,),
+    retry_backoff=60,
+    # Below the broker's visibility timeout (config/settings.py), as the other e-mail tasks.
+    retry_backoff_max=settings.TASK_RETRY_WAIT_MAX,
+    max_retries=5,
+)
 def send_card_refused_task(*, notice: list) -> int:
     """E-mails the subscriber whose automatic renewal was refused, queued after the refusal's commit."""
     return send_card_refused(notice=notice)
