@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.checks import Error, register
 
-from billing.gateways.sandbox import sandbox_allowed
+from config.sandbox import sandbox_allowed
 
 
 @register()

@@ -28,7 +28,7 @@ from accounts.services import (
 )
 from accounts.throttling import is_rate_limited
 from accounts.tokens import email_confirmation_token
-from billing.gateways.sandbox import sandbox_allowed
+from config.sandbox import sandbox_allowed
 
 
 class LoginView(auth_views.LoginView):

@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from django.db import transaction
 from django.utils import timezone
 
+from config.sandbox import sandbox_allowed  # noqa: F401 - re-exported: billing's callers import it from here
 from billing.cards import read_test_card_hash, test_card_transaction
 from billing.exceptions import GatewayRejected, PaymentDetailsRefused
 from billing.gateways.base import CardChargeRequest, Charge, ChargeRequest, Gateway, Notification, RefundResult
@@ -47,10 +48,6 @@ def sandbox_postback(transaction_data: dict, *, transaction_id: str) -> bytes:
         "data": transaction_data,
     }
     return json.dumps(postback).encode()
-
-
-def sandbox_allowed() -> bool:
-    return bool(settings.DEBUG or settings.SANDBOX_GATEWAY_ALLOWED)
 
 
 class SandboxGateway(Gateway):
