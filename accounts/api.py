@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from accounts.services import register_user
 from accounts.throttling import clear_login_failures, is_login_blocked, record_login_failure
+
 # The one import of billing in accounts (an exception in pyproject's import contracts): the login answer
 # says whether the user may see paid content (docs/contract.md), a rule billing owns.
 from billing.access import user_has_access

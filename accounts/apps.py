@@ -8,11 +8,9 @@ class AccountsConfig(AppConfig):
 
     def ready(self):
         from django.contrib import admin
-
-        from accounts import checks  # noqa: F401 - registers accounts.E002
-
         from django.contrib.auth.signals import user_logged_in
 
+        from accounts import checks  # noqa: F401 - registers accounts.E002
         from accounts.forms import AdminLoginForm
         from accounts.language import remember_language_at_login
 

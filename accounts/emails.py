@@ -62,7 +62,7 @@ def queue_set_password_email(*, user_id: int) -> None:
 def _enqueue_email(task, *, what: str, **kwargs) -> None:
     try:
         enqueue(task, **kwargs)
-    except Exception:  # noqa: BLE001 - in-process (no broker) and still failing: log, never fail the caller
+    except Exception:  # in-process (no broker) and still failing: log, never fail the caller
         logger.exception(f"{what} e-mail not sent", extra=kwargs)
 
 

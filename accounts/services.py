@@ -9,11 +9,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from accounts.age import DECLARATION, age_on, require_min_age
+from accounts.age import DECLARATION, age_on, provider_for, require_min_age
 from accounts.age import policy as age_policy
-from accounts.age import provider_for
-from accounts.language import supported
 from accounts.emails import queue_confirmation_email, queue_set_password_email
+from accounts.language import supported
 from accounts.models import AgeVerification
 from accounts.signals import email_confirmed
 from config.errors import DomainError
@@ -44,7 +43,7 @@ def register_user(*, email: str, password: str, name: str = "", birth_date=None)
                 email=email, password=password, name=name, language=supported(translation.get_language()) or ""
             )
     except IntegrityError:
-        raise EmailTaken(_("An account with this e-mail already exists."), fields={"email": [_("Already registered.")]})
+        raise EmailTaken(_("An account with this e-mail already exists."), fields={"email": [_("Already registered.")]}) from None
     if birth_date is not None:
         user = declare_birth_date(user=user, birth_date=birth_date)
     queue_confirmation_email(user=user)

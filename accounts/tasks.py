@@ -11,6 +11,8 @@ __all__ = ["clear_expired_sessions", "send_confirmation_email_task", "send_set_p
 def clear_expired_sessions() -> None:
     """Beat, daily (config/beat.py): Django's `clearsessions`. Sessions are written through to the
     database (cached_db), one row per visitor who got a session, and never deleted otherwise."""
-    from django.contrib.sessions.backends.db import SessionStore  # noqa: PLC0415 - as the tasks above: no model import at autodiscovery
+    from django.contrib.sessions.backends.db import (
+        SessionStore,  # imports the Session model: only when run, not when Celery loads this module
+    )
 
     SessionStore.clear_expired()

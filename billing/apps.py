@@ -8,9 +8,11 @@ class BillingConfig(AppConfig):
     verbose_name = _("Billing")
 
     def ready(self):
-        from billing import checks  # noqa: F401 - registers billing.E001
-        from billing import notifications  # noqa: F401 - registers its Celery tasks with the worker
         from accounts.signals import email_confirmed
+        from billing import (
+            checks,  # noqa: F401 - registers billing.E001
+            notifications,  # noqa: F401 - registers its Celery tasks with the worker
+        )
         from billing.services.activation import claim_guest_payments_on_confirmation
         from config.beat import ensure_periodic_tasks
 

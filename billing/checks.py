@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.core.checks import Error, register
 
+from billing.models import PaymentGateway
+
 
 @register("billing", deploy=False)
 def sandbox_gateway_not_in_production(app_configs=None, databases=None, **kwargs):
@@ -14,8 +16,6 @@ def sandbox_gateway_not_in_production(app_configs=None, databases=None, **kwargs
     """
     if settings.DEBUG or settings.SANDBOX_GATEWAY_ALLOWED or not databases:
         return []
-    from billing.models import PaymentGateway
-
     try:
         active = PaymentGateway.objects.filter(kind=PaymentGateway.Kind.SANDBOX, is_active=True).exists()
     except Exception:  # noqa: BLE001 - no database yet (before migrate), or none allowed here (a test worker)

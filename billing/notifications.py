@@ -56,7 +56,7 @@ def queue_recovery_reminders(reminders: list) -> None:
         chunk = reminders[start : start + NOTICE_CHUNK]
         try:
             enqueue(send_recovery_reminders_task, reminders=chunk)
-        except Exception:  # noqa: BLE001 - a reminder is a nudge; the checkout stays payable either way
+        except Exception:  # a reminder is a nudge; the checkout stays payable either way
             logger.exception("checkout reminders not queued", extra={"count": len(chunk)})
 
 
@@ -97,7 +97,7 @@ def queue_renewal_notices(notices: list) -> None:
         chunk = notices[start : start + NOTICE_CHUNK]
         try:
             enqueue(send_renewal_notices_task, notices=chunk)
-        except Exception:  # noqa: BLE001 - the renewals exist either way; they show on /account/
+        except Exception:  # the renewals exist either way; they show on /account/
             logger.exception("renewal notices not queued", extra={"count": len(chunk)})
 
 
@@ -148,7 +148,7 @@ def queue_card_refused_notice(notice: list) -> None:
     """
     try:
         enqueue(send_card_refused_task, notice=notice)
-    except Exception:  # noqa: BLE001 - the renewal stays payable from the account page; the sweep retries the card
+    except Exception:  # the renewal stays payable from the account page; the sweep retries the card
         logger.exception("card refusal notice not queued")
 
 

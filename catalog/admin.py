@@ -12,6 +12,7 @@ from django.utils.translation import ngettext
 
 from catalog.models import Creator, Media, Post
 from catalog.page_cache import bump_catalog_version
+from catalog.selectors import media_urls
 from catalog.services import previews, publishing
 from catalog.services.previews import generate_previews_task
 from config.tasks import enqueue
@@ -40,8 +41,6 @@ class MediaInline(admin.TabularInline):
         # Admins are staff: show the real (signed) media to check what was published.
         if not obj.pk or obj.type != Media.Type.IMAGE:
             return "—"
-        from catalog.selectors import media_urls
-
         return _thumb(media_urls([obj]).get(obj.pk, ""), 64)
 
 

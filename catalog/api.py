@@ -53,10 +53,7 @@ class CatalogPagination(PageNumberPagination):
 
     def data(self, request, *, number: int, count: int, rows: list) -> dict:
         url = request.build_absolute_uri()
-        if number * self.page_size < count:
-            next_url = replace_query_param(url, self.page_query_param, number + 1)
-        else:
-            next_url = None
+        next_url = replace_query_param(url, self.page_query_param, number + 1) if number * self.page_size < count else None
         if number == 1:
             previous_url = None
         elif number == 2:

@@ -521,7 +521,7 @@ if not 0 <= SENTRY_TRACES_SAMPLE_RATE <= 1:
     raise ImproperlyConfigured("SENTRY_TRACES_SAMPLE_RATE must be between 0 and 1.")
 if SENTRY_DSN and not TESTING:
     # Here, in settings, so every process (gunicorn workers, celery worker and beat, commands) reports.
-    from config.sentry import default_release, init_sentry  # noqa: E402 - needs nothing of Django but must run once settings are read
+    from config.sentry import default_release, init_sentry  # needs nothing of Django but must run once settings are read
 
     init_sentry(
         dsn=SENTRY_DSN,

@@ -28,12 +28,8 @@ from billing.models import MAX_INSTALLMENTS, CardAttempt, Checkout, PaymentGatew
 from billing.pix import qr_svg
 from billing.tracking import MAX_VALUE_LENGTH, TRACKING_KEYS
 from billing.webhooks import receive_webhook
-from config.errors import NotFound
-from legal import selectors as legal_selectors
-from legal.consent import read_consent
-from legal.models import LegalDocument
-from integrations.attribution import tracking_for_checkout
 from config.client_ip import client_ip
+from config.errors import NotFound
 from config.throttling import (
     CheckoutAddressThrottle,
     CheckoutCardAddressThrottle,
@@ -43,6 +39,10 @@ from config.throttling import (
     CheckoutPixThrottle,
     CheckoutSimulateThrottle,
 )
+from integrations.attribution import tracking_for_checkout
+from legal import selectors as legal_selectors
+from legal.consent import read_consent
+from legal.models import LegalDocument
 
 
 def _get_checkout(checkout_id, request) -> Checkout:

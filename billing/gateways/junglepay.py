@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, time as dtime
-from typing import Iterable
+from collections.abc import Iterable
+from datetime import datetime
+from datetime import time as dtime
 from zoneinfo import ZoneInfo
 
 import requests
@@ -37,11 +38,11 @@ from urllib3.util.retry import Retry
 
 from billing.exceptions import GatewayError, GatewayRejected, GatewayUnavailable, PaymentDetailsRefused
 from billing.gateways.base import (
-    Card,
-    CardChargeRequest,
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
     BudgetExhausted,
+    Card,
+    CardChargeRequest,
     Charge,
     ChargeRequest,
     ChargeStatus,

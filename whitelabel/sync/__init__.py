@@ -28,9 +28,9 @@ from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
+import whitelabel.sync.stored as stored  # the submodule, not the package this file is
 from whitelabel import s3
 from whitelabel.models import SyncRun, WhitelabelCreator, WhitelabelMedia, WhitelabelPost
-import whitelabel.sync.stored as stored  # the submodule, not the package this file is
 from whitelabel.sync.listing import list_pages, prefetch, short_gil_switch_interval
 from whitelabel.sync.lock import exclusive_run
 from whitelabel.sync.pipeline import Committed, open_pipeline
