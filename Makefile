@@ -36,7 +36,7 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/python scripts/import_graph.py
+	$(BIN)/python scripts/import_graph.py --check
 
 # The same suite with the machine's clock a year ahead (libfaketime, Debian's `faketime`):
 # no test may depend on the calendar. CI runs it after `make test`.

@@ -2,6 +2,7 @@
 
     python scripts/import_graph.py            # circles between modules, function-local imports, app graph
     python scripts/import_graph.py --write    # rewrite the generated block of docs/architecture.md
+    python scripts/import_graph.py --check    # fail on a circle or a stale block (make lint)
 
 Every `import` counts, the ones inside functions too (a function-local import is still a dependency),
 except those inside an `AppConfig.ready()`: Django runs ready() once every app is loaded, which is the
@@ -179,6 +180,13 @@ def main(argv: list[str]) -> int:
         print(f"wrote the import graph into {DOC.relative_to(ROOT)}")
         return 0
     found = circles(module_graph(imports))
+    if "--check" in argv:
+        for component in found:
+            print("import circle: " + " <-> ".join(component))
+        stale = doc_block() != mermaid(imports)
+        if stale:
+            print(f"{DOC.relative_to(ROOT)}: the import graph is stale; run `python scripts/import_graph.py --write`")
+        return 1 if found or stale else 0
     print(f"circles between modules: {len(found)}")
     for component in found:
         print("  " + " <-> ".join(component))

@@ -32,3 +32,8 @@ def test_the_circle_finder_sees_a_circle_made_by_a_function_local_import():
         ]
     )
     assert import_graph.circles(graph) == [["a.services", "a.tasks"]]
+
+
+def test_the_import_picture_in_docs_architecture_is_current():
+    # Stale: run `python scripts/import_graph.py --write`.
+    assert import_graph.doc_block() == import_graph.mermaid(import_graph.all_imports())
