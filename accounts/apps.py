@@ -7,6 +7,7 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Accounts")
 
     def ready(self):
+        # Imported here: wiring (signals, checks, hooks) once every app is loaded.
         from django.contrib import admin
         from django.contrib.auth.signals import user_logged_in
 

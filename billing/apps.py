@@ -8,6 +8,7 @@ class BillingConfig(AppConfig):
     verbose_name = _("Billing")
 
     def ready(self):
+        # Imported here: wiring (signals, checks, hooks) once every app is loaded.
         from accounts.signals import email_confirmed
         from billing import (
             checks,  # noqa: F401 - registers billing.E001

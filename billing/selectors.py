@@ -228,8 +228,6 @@ def get_finance_figures(*, now: datetime | None = None) -> FinanceFigures:
         .values("plan__price_cents", "plan__duration_days")
         .annotate(n=Count("pk"))
     )
-    from math import lcm
-
     rows = list(per_plan)
     for row in rows:
         denominator = lcm(denominator, row["plan__duration_days"])

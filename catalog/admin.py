@@ -6,6 +6,7 @@ action on the white-label creators. Actions call services and report counts.
 
 from django.contrib import admin, messages
 from django.db import models, transaction
+from django.db.models import Count
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -162,8 +163,6 @@ class PostAdmin(admin.ModelAdmin):
     actions = ("publish_posts", "hide_posts", "regenerate_previews")
 
     def get_queryset(self, request):
-        from django.db.models import Count
-
         return super().get_queryset(request).annotate(media_total=Count("media"))
 
     @admin.display(description=_("media"), ordering="media_total")

@@ -15,7 +15,7 @@ from django.db import models
 from django.db.models.fields.json import KT
 from django.http import HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import localize
 from django.utils.html import format_html, format_html_join
@@ -548,8 +548,6 @@ class FinanceDashboardAdmin(admin.ModelAdmin):
         return False
 
     def get_urls(self):
-        from django.urls import path
-
         return [path("", self.admin_site.admin_view(self.changelist_view), name="billing_financedashboard_changelist")]
 
     def changelist_view(self, request, extra_context=None):

@@ -22,6 +22,7 @@ Rules this client keeps:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Iterable
@@ -166,8 +167,6 @@ def _refusal(data) -> Refusal:
 
 def parse_transaction_postback(body: bytes) -> Notification:
     """`{"id", "type", "objectId", "url", "data": {transaction}}` → Notification."""
-    import hashlib
-
     payload = json_object(body)
     data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
     postback_id = payload.get("id")
