@@ -908,4 +908,4 @@ class FinanceDashboard(Checkout):
 
 
 # The money ledger and the audit's runs live in their own module (they are billing's models all the same).
-from billing.ledger_models import LedgerEntry, MoneyAuditRun  # noqa: F401
+from billing.ledger_models import LedgerEntry, MoneyAuditRun  # noqa: F401 - importable as billing.models, like the others
