@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 RUN_ENV := DEBUG=true DATABASE_URL=sqlite:///db.sqlite3 REDIS_URL= AWS_STORAGE_BUCKET_NAME=
 
 # `make rehearsal` boots the production shape (nginx, gunicorn, celery, LocalStack S3, SMTP) and drives a buyer.
-.PHONY: install run test fuzz-money test-next-year rehearsal drill migrate messages compile-messages bench-sweep bench-sync bench-api bench-webhooks bench-load bench-launch bench-outbound bench-audit clean
+.PHONY: install run lint test fuzz-money test-next-year rehearsal drill migrate messages compile-messages bench-sweep bench-sync bench-api bench-webhooks bench-load bench-launch bench-outbound bench-audit clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,13 @@ MINUTES ?= 10
 fuzz-money: install
 	MONEY_FUZZ_MINUTES=$(MINUTES) MONEY_FUZZ_IGNORE=$(IGNORE) $(BIN)/python -m pytest tests/billing/test_money_state_machine.py \
 	  -k fuzz -x -q -p no:randomly $(PYTEST_ARGS)
+
+# ruff (pyproject's [tool.ruff]), the import contracts ([tool.importlinter]) and the circle finder;
+# `make test` runs the last two as well (tests/test_architecture.py). CI runs this before `make test`.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/python scripts/import_graph.py --check
 
 # The same suite with the machine's clock a year ahead (libfaketime, Debian's `faketime`):
 # no test may depend on the calendar. CI runs it after `make test`.

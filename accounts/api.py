@@ -11,6 +11,10 @@ from rest_framework.views import APIView
 
 from accounts.services import register_user
 from accounts.throttling import clear_login_failures, is_login_blocked, record_login_failure
+
+# The one import of billing in accounts (an exception in pyproject's import contracts): the login answer
+# says whether the user may see paid content (docs/contract.md), a rule billing owns.
+from billing.access import user_has_access
 from config.errors import DomainError, TooManyRequests
 from config.throttling import AuthThrottle
 
@@ -88,7 +92,7 @@ class AuthLoginApi(APIView):
             raise DomainError(_("E-mail or password is incorrect."), code="invalid_credentials")
         clear_login_failures(request, email)
         login(request, user)
-        return Response(LoginOutput({"id": user.pk, "email": user.email, "name": user.name, "has_access": user.has_access}).data)
+        return Response(LoginOutput({"id": user.pk, "email": user.email, "name": user.name, "has_access": user_has_access(user)}).data)
 
 
 class AuthLogoutApi(APIView):

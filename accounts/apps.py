@@ -7,12 +7,11 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Accounts")
 
     def ready(self):
+        # Imported here: wiring (signals, checks, hooks) once every app is loaded.
         from django.contrib import admin
-
-        from accounts import checks  # noqa: F401 - registers accounts.E002
-
         from django.contrib.auth.signals import user_logged_in
 
+        from accounts import checks  # noqa: F401 - registers accounts.E002
         from accounts.forms import AdminLoginForm
         from accounts.language import remember_language_at_login
 

@@ -1,13 +1,12 @@
 from django.conf import settings
 from django.core.checks import Error, register
 
-from billing.gateways.sandbox import sandbox_allowed
+from accounts.age import DECLARATION, PROVIDERS
+from config.sandbox import sandbox_allowed
 
 
 @register()
 def age_verification_is_known(app_configs, **kwargs):
-    from accounts.age import DECLARATION, PROVIDERS
-
     if settings.AGE_VERIFICATION == DECLARATION or settings.AGE_VERIFICATION in PROVIDERS:
         return []
     return [

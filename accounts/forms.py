@@ -1,6 +1,6 @@
 from django import forms
-from django.contrib.auth import authenticate, get_user_model
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, UserCreationForm
 from django.template.loader import render_to_string
 from django.utils import timezone

@@ -5,7 +5,6 @@ from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.utils import timezone
-from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 
@@ -93,13 +92,6 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self):
         return (self.name or self.email).split(" ")[0]
-
-    @cached_property
-    def has_access(self) -> bool:
-        """Whether the user may see paid content now. Billing owns the rule."""
-        from accounts.access import user_has_access
-
-        return user_has_access(self)
 
 
 def new_age_reference() -> str:

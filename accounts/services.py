@@ -5,22 +5,16 @@ import logging
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
-from django.contrib.auth.tokens import default_token_generator
 from django.db import IntegrityError, transaction
-from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import timezone, translation
-from django.utils.encoding import force_bytes
-from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
 
-from accounts.age import DECLARATION, age_on, require_min_age
+from accounts.age import DECLARATION, age_on, provider_for, require_min_age
 from accounts.age import policy as age_policy
-from accounts.age import provider_for
-from accounts.language import language_for, supported
+from accounts.emails import queue_confirmation_email, queue_set_password_email
+from accounts.language import supported
 from accounts.models import AgeVerification
-from accounts.tokens import email_confirmation_token
-from config.emails import transactional_email
+from accounts.signals import email_confirmed
 from config.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -49,34 +43,11 @@ def register_user(*, email: str, password: str, name: str = "", birth_date=None)
                 email=email, password=password, name=name, language=supported(translation.get_language()) or ""
             )
     except IntegrityError:
-        raise EmailTaken(_("An account with this e-mail already exists."), fields={"email": [_("Already registered.")]})
+        raise EmailTaken(_("An account with this e-mail already exists."), fields={"email": [_("Already registered.")]}) from None
     if birth_date is not None:
         user = declare_birth_date(user=user, birth_date=birth_date)
     queue_confirmation_email(user=user)
     return user
-
-
-def queue_confirmation_email(*, user) -> None:
-    """After commit, like the set-password e-mail: a retried task, never failing the sign-up."""
-    transaction.on_commit(lambda: _enqueue_email("send_confirmation_email", what="confirmation", user_id=user.pk))
-
-
-def send_confirmation_email(*, user_id: int) -> None:
-    User = get_user_model()
-    user = User.objects.filter(pk=user_id, email_confirmed_at__isnull=True).first()
-    if user is None:
-        return  # gone, or confirmed meanwhile
-    uid = urlsafe_base64_encode(force_bytes(user.pk))
-    token = email_confirmation_token.make_token(user)
-    link = settings.SITE_URL + reverse("accounts:confirm_email", kwargs={"uidb64": uid, "token": token})
-    with translation.override(language_for(user)):
-        message = transactional_email(
-            subject=_("Confirm your CreatorFlix e-mail"),
-            body=render_to_string("accounts/email/confirm_email.txt", {"user": user, "link": link}),
-            to=[user.email],
-        )
-    message.send()
-    logger.info("confirmation e-mail sent", extra={"user_id": user.pk})
 
 
 @transaction.atomic
@@ -84,19 +55,17 @@ def confirm_email(*, user, now=None) -> bool:
     """
     The user proved they read their mailbox (a confirmation link, or a
     password set through a reset link). Marks the e-mail confirmed once, and
-    hands them the guest payments made with it that waited unclaimed.
+    hands them the guest payments made with it that waited unclaimed (billing does, on the
+    `email_confirmed` signal, in this transaction).
     Idempotent: returns whether this call confirmed it.
     """
-    # Function-local import: billing.services.activation imports this module (cycle).
-    from billing.services.activation import claim_guest_payments
-
     now = now or timezone.now()
     confirmed = bool(
         get_user_model().objects.filter(pk=user.pk, email_confirmed_at__isnull=True).update(email_confirmed_at=now)
     )
     if confirmed:
         user.email_confirmed_at = now
-    claim_guest_payments(user=user, now=now)
+    email_confirmed.send(sender=confirm_email, user=user, now=now)  # billing claims the guest payments
     return confirmed
 
 
@@ -159,44 +128,6 @@ def keep_set_password_link_valid(*, user, last_login) -> None:
     """
     get_user_model().objects.filter(pk=user.pk).update(last_login=last_login)
     user.last_login = last_login
-
-
-def queue_set_password_email(*, user_id: int) -> None:
-    """
-    After commit: the e-mail goes through a retried task, so an SMTP outage
-    neither fails the payment that created the account nor loses the e-mail.
-    """
-    _enqueue_email("send_set_password_email", what="set-password", user_id=user_id)
-
-
-def _enqueue_email(task_name: str, *, what: str, **kwargs) -> None:
-    # Function-local import: accounts.tasks imports this module (cycle).
-    from accounts import tasks
-    from config.tasks import enqueue
-
-    try:
-        enqueue(getattr(tasks, task_name), **kwargs)
-    except Exception:  # noqa: BLE001 - in-process (no broker) and still failing: log, never fail the caller
-        logger.exception(f"{what} e-mail not sent", extra=kwargs)
-
-
-def send_set_password_email(*, user_id: int) -> None:
-    User = get_user_model()
-    user = User.objects.filter(pk=user_id).first()
-    if user is None:
-        return
-    uid = urlsafe_base64_encode(force_bytes(user.pk))
-    token = default_token_generator.make_token(user)
-    link = settings.SITE_URL + reverse("accounts:password_reset_confirm", kwargs={"uidb64": uid, "token": token})
-    context = {"user": user, "link": link}
-    with translation.override(language_for(user)):
-        message = transactional_email(
-            subject=_("Your CreatorFlix account: set your password"),
-            body=render_to_string("accounts/email/set_password.txt", context),
-            to=[user.email],
-        )
-    message.send()
-    logger.info("set-password e-mail sent", extra={"user_id": user.pk})
 
 
 @transaction.atomic

@@ -42,14 +42,14 @@ def record_login_failure(request, email: str) -> None:
         try:
             if not cache.add(key, 1, timeout=window):
                 cache.incr(key)
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - the cache (Redis) is down: counting failures must never fail a login
             pass
 
 
 def clear_login_failures(request, email: str) -> None:
     try:
         cache.delete_many(_keys(request, email)[1:])
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - the cache (Redis) is down: counting failures must never fail a login
         pass
 
 

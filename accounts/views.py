@@ -1,5 +1,7 @@
+from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import get_user_model, login, views as auth_views
+from django.contrib.auth import get_user_model, login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -9,8 +11,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 from django.views.i18n import set_language as django_set_language
-
-from django.conf import settings
 
 from accounts.age import DECLARATION, PROVIDERS, SandboxAgeProvider, provider_for
 from accounts.age import policy as age_policy
@@ -28,7 +28,7 @@ from accounts.services import (
 )
 from accounts.throttling import is_rate_limited
 from accounts.tokens import email_confirmation_token
-from billing.gateways.sandbox import sandbox_allowed
+from config.sandbox import sandbox_allowed
 
 
 class LoginView(auth_views.LoginView):

@@ -141,7 +141,7 @@ def subscriber_cookie() -> str:
     from django.contrib.sessions.backends.db import SessionStore
     from django.utils import timezone
 
-    from accounts.access import user_has_access
+    from billing.access import user_has_access
     from billing.models import Plan, Subscription
 
     User = get_user_model()

@@ -25,7 +25,6 @@ import secrets
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -109,7 +108,7 @@ def main():
     app.conf.task_always_eager = True  # the set-password e-mails run here (locmem), nothing left in Redis
     call_command("migrate", verbosity=0)
     plan = Plan.objects.create(name="Mensal", price_cents=2990, duration_days=30)
-    checkouts = Checkout.objects.bulk_create(
+    Checkout.objects.bulk_create(
         Checkout(
             plan=plan, plan_price_cents=2990, plan_duration_days=30, total_cents=2990, customer_name=f"Buyer {n}",
             customer_email=f"buyer{n}@bench.example", customer_document="52998224725", customer_phone="11987654321",

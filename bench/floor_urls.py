@@ -10,7 +10,8 @@ from django.http import JsonResponse
 from django.urls import path
 
 from catalog.models import Creator
-from config.urls import handler404, handler500, urlpatterns as project_urlpatterns  # noqa: F401
+from config.urls import handler404, handler500  # noqa: F401
+from config.urls import urlpatterns as project_urlpatterns
 
 
 def floor(request):

@@ -49,7 +49,7 @@ def prepare(env: dict) -> None:
     with psycopg.connect(admin_url.replace("postgres://", "postgresql://"), autocommit=True) as conn:
         conn.execute("DROP DATABASE IF EXISTS cf_bench_load WITH (FORCE)")
         conn.execute("CREATE DATABASE cf_bench_load")
-    run = lambda *args: subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True)  # noqa: E731
+    run = lambda *args: subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True)
     run("migrate", "--noinput")
     run("load_demo", "--force")
     run("collectstatic", "--noinput")
@@ -86,7 +86,7 @@ class Worker(threading.Thread):
         return response
 
     def run(self):
-        kinds, weights = zip(*MIX.items())
+        kinds, weights = zip(*MIX.items(), strict=True)
         while time.monotonic() < self.stop_at:
             kind = self.rng.choices(kinds, weights)[0]
             getattr(self, kind)()

@@ -43,7 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.webhooks import bench_database_url, ensure_database, free_port  # noqa: E402
+from bench.webhooks import bench_database_url, ensure_database, free_port
 
 ENV = {
     "DEBUG": "false",
@@ -263,7 +263,7 @@ def main() -> int:
         try:
             receiver_call(base, "GET", "/count")
             break
-        except Exception:  # noqa: BLE001 - not listening yet
+        except Exception:  # not listening yet
             if time.monotonic() > wait_until:
                 raise
             time.sleep(0.1)

@@ -8,9 +8,19 @@ class BillingConfig(AppConfig):
     verbose_name = _("Billing")
 
     def ready(self):
-        from billing import checks  # noqa: F401 - registers billing.E001
-        from billing import notifications  # noqa: F401 - registers its Celery tasks with the worker
+        # Imported here: wiring (signals, checks, hooks) once every app is loaded.
+        from accounts.signals import email_confirmed
+        from billing import (
+            checks,  # noqa: F401 - registers billing.E001
+            notifications,  # noqa: F401 - registers its Celery tasks with the worker
+        )
+        from billing.services.activation import claim_guest_payments_on_confirmation
         from config.beat import ensure_periodic_tasks
+
+        # Accounts is a leaf: a confirmed e-mail reaches billing through its signal.
+        email_confirmed.connect(
+            claim_guest_payments_on_confirmation, dispatch_uid="billing.claim_guest_payments_on_confirmation"
+        )
 
         # Framework hook, not business flow: make beat's schedule exist after migrate.
         post_migrate.connect(ensure_periodic_tasks, sender=self, dispatch_uid="billing.ensure_periodic_tasks")

@@ -178,7 +178,7 @@ class _Relay:
                 elif message["type"] == "message":
                     news = json.loads(message["data"])
                     waiting.deliver(news["checkout_id"], news["status"])
-        except Exception as error:  # noqa: BLE001 - any loss of Redis ends this relay; the next stream starts another
+        except Exception as error:
             logger.warning("checkout events relay lost Redis", exc_info=True)
             if not self.ready.done():
                 self.ready.set_exception(error)

@@ -20,6 +20,8 @@ def seller_named(app_configs=None, **kwargs):
         )
     ]
 
+from billing.models import PaymentGateway
+
 
 @register("billing", deploy=False)
 def sandbox_gateway_not_in_production(app_configs=None, databases=None, **kwargs):
@@ -31,8 +33,6 @@ def sandbox_gateway_not_in_production(app_configs=None, databases=None, **kwargs
     """
     if settings.DEBUG or settings.SANDBOX_GATEWAY_ALLOWED or not databases:
         return []
-    from billing.models import PaymentGateway
-
     try:
         active = PaymentGateway.objects.filter(kind=PaymentGateway.Kind.SANDBOX, is_active=True).exists()
     except Exception:  # noqa: BLE001 - no database yet (before migrate), or none allowed here (a test worker)

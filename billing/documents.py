@@ -21,7 +21,7 @@ def is_valid_cpf(value: str) -> bool:
     if len(cpf) != 11 or cpf == cpf[0] * 11:
         return False
     for size in (9, 10):
-        total = sum(int(d) * weight for d, weight in zip(cpf[:size], range(size + 1, 1, -1)))
+        total = sum(int(d) * weight for d, weight in zip(cpf[:size], range(size + 1, 1, -1), strict=True))
         check = (total * 10) % 11 % 10
         if check != int(cpf[size]):
             return False

@@ -13,7 +13,6 @@ from billing.money import format_brl
 from billing.personal_data import mask_cpf
 from billing.querysets import CheckoutQuerySet, SubscriptionQuerySet
 
-
 # The most installments any plan may offer (the card networks' usual ceiling in Brazil).
 MAX_INSTALLMENTS = 12
 
@@ -222,17 +221,6 @@ class Coupon(models.Model):
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
-    @staticmethod
-    def discount_for(*, kind: str, value: int, price_cents: int) -> int:
-        """
-        The one discount rule: percent rounded half up, or a fixed amount; never
-        more than the price it lowers (so never a total below zero).
-        """
-        if price_cents <= 0:
-            return 0
-        discount = (price_cents * value + 50) // 100 if kind == Coupon.Kind.PERCENT else value
-        return max(0, min(discount, price_cents))
-
     class Meta:
         verbose_name = _("coupon")
         verbose_name_plural = _("coupons")
@@ -251,6 +239,17 @@ class Coupon(models.Model):
     def save(self, *args, **kwargs):
         self.code = (self.code or "").strip().upper()
         super().save(*args, **kwargs)
+
+    @staticmethod
+    def discount_for(*, kind: str, value: int, price_cents: int) -> int:
+        """
+        The one discount rule: percent rounded half up, or a fixed amount; never
+        more than the price it lowers (so never a total below zero).
+        """
+        if price_cents <= 0:
+            return 0
+        discount = (price_cents * value + 50) // 100 if kind == Coupon.Kind.PERCENT else value
+        return max(0, min(discount, price_cents))
 
     @property
     def value_display(self) -> str:
@@ -916,4 +915,4 @@ class FinanceDashboard(Checkout):
 
 
 # The money ledger and the audit's runs live in their own module (they are billing's models all the same).
-from billing.ledger_models import LedgerEntry, MoneyAuditRun  # noqa: E402, F401
+from billing.ledger_models import LedgerEntry, MoneyAuditRun  # noqa: F401 - importable as billing.models, like the others

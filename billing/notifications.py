@@ -61,7 +61,7 @@ def queue_recovery_reminders(reminders: list) -> None:
         chunk = reminders[start : start + NOTICE_CHUNK]
         try:
             enqueue(send_recovery_reminders_task, reminders=chunk)
-        except Exception:  # noqa: BLE001 - a reminder is a nudge; the checkout stays payable either way
+        except Exception:  # a reminder is a nudge; the checkout stays payable either way
             logger.exception("checkout reminders not queued", extra={"count": len(chunk)})
 
 
@@ -102,7 +102,7 @@ def queue_renewal_notices(notices: list) -> None:
         chunk = notices[start : start + NOTICE_CHUNK]
         try:
             enqueue(send_renewal_notices_task, notices=chunk)
-        except Exception:  # noqa: BLE001 - the renewals exist either way; they show on /account/
+        except Exception:  # the renewals exist either way; they show on /account/
             logger.exception("renewal notices not queued", extra={"count": len(chunk)})
 
 
@@ -149,7 +149,7 @@ def queue_card_refused_notice(notice: list) -> None:
     """
     try:
         enqueue(send_card_refused_task, notice=notice)
-    except Exception:  # noqa: BLE001 - the renewal stays payable from the account page; the sweep retries the card
+    except Exception:  # the renewal stays payable from the account page; the sweep retries the card
         logger.exception("card refusal notice not queued")
 
 
@@ -222,7 +222,7 @@ def queue_receipt_after_commit(*, checkout_pk: int) -> None:
     def queue():
         try:
             enqueue(send_receipt_task, checkout_pk=checkout_pk)
-        except Exception:  # noqa: BLE001 - the payment stands either way; the receipt is also a page of the account
+        except Exception:
             logger.exception("receipt not queued", extra={"checkout_pk": checkout_pk})
 
     transaction.on_commit(queue)
@@ -270,7 +270,7 @@ def queue_marketplace_receipt_after_commit(
     def queue():
         try:
             enqueue(send_marketplace_receipt_task, **fields)
-        except Exception:  # noqa: BLE001 - the payment stands either way
+        except Exception:
             logger.exception("marketplace receipt not queued", extra={"external_id": transaction_id})
 
     transaction.on_commit(queue)

@@ -6,6 +6,7 @@ checkout shows any code as an inline SVG QR image made with segno.
 
 import hashlib
 import re
+import unicodedata
 
 import segno
 from django.core.cache import cache
@@ -32,8 +33,6 @@ _ASCII_SAFE = re.compile(r"[^A-Za-z0-9 .\-]")
 
 
 def _plain(text: str, limit: int) -> str:
-    import unicodedata
-
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return _ASCII_SAFE.sub("", ascii_text).strip()[:limit] or "NA"
 

@@ -29,7 +29,7 @@ from billing import ledger
 from billing.gateways import ChargeStatus, gateway_for
 from billing.gateways.junglepay import ListingIncomplete
 from billing.ledger_models import LedgerEntry
-from billing.models import Checkout, PaymentGateway, ReconciliationItem, WebhookEvent
+from billing.models import Checkout, PaymentGateway, ReconciliationItem
 from billing.services import checkout_for_charge
 from billing.services.review import (
     is_duplicate_payment,

@@ -14,6 +14,7 @@ from django.db.models import Count, Exists, F, Min, OuterRef, Q, Sum
 from django.db.models.fields.json import KT
 from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from billing.models import CardAttempt, Checkout, Coupon, Plan, ReconciliationItem, RefundRequest, Subscription
 from billing.money import format_brl
@@ -227,8 +228,6 @@ def get_finance_figures(*, now: datetime | None = None) -> FinanceFigures:
         .values("plan__price_cents", "plan__duration_days")
         .annotate(n=Count("pk"))
     )
-    from math import lcm
-
     rows = list(per_plan)
     for row in rows:
         denominator = lcm(denominator, row["plan__duration_days"])
@@ -323,10 +322,6 @@ def get_finance_figures(*, now: datetime | None = None) -> FinanceFigures:
 
 def bar_chart(points: list[RevenuePoint], *, label_format: str, width: int = 720, height: int = 180) -> dict:
     """Geometry for a server-rendered SVG bar chart (no JavaScript, no CDN)."""
-    from django.utils.formats import date_format
-
-    from billing.money import format_brl
-
     top = max((p.cents for p in points), default=0) or 1
     slot = width / max(len(points), 1)
     bar_width = max(slot * 0.7, 1)

@@ -16,6 +16,7 @@ from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -319,8 +320,6 @@ def checkout_pay(request, checkout_id):
 
 
 def _local_date(value):
-    from django.utils.formats import date_format
-
     return date_format(timezone.localtime(value), "SHORT_DATE_FORMAT") if value else ""
 
 

@@ -203,7 +203,7 @@ def process_event(*, event: WebhookEvent, notification: Notification | None = No
             transaction.on_commit(lambda: committed.append(True))
             outcome, note, checkout = apply(now)
             _record_outcome(event, outcome=outcome, note=note, checkout=checkout, now=now)
-    except Exception as exc:  # noqa: BLE001 - whatever failed, the event keeps it for replay
+    except Exception as exc:  # whatever failed, the event keeps it for replay
         if committed:
             logger.exception("side effect after a processed webhook failed", extra={"provider": event.provider, "event": event.pk})
             return str(outcome)

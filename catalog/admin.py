@@ -6,13 +6,17 @@ action on the white-label creators. Actions call services and report counts.
 
 from django.contrib import admin, messages
 from django.db import models, transaction
+from django.db.models import Count
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from catalog.models import Creator, Media, Post
 from catalog.page_cache import bump_catalog_version
+from catalog.selectors import media_urls
 from catalog.services import previews, publishing
+from catalog.services.previews import generate_previews_task
+from config.tasks import enqueue
 
 
 def _thumb(url: str, size: int = 48):
@@ -38,8 +42,6 @@ class MediaInline(admin.TabularInline):
         # Admins are staff: show the real (signed) media to check what was published.
         if not obj.pk or obj.type != Media.Type.IMAGE:
             return "—"
-        from catalog.selectors import media_urls
-
         return _thumb(media_urls([obj]).get(obj.pk, ""), 64)
 
 
@@ -161,8 +163,6 @@ class PostAdmin(admin.ModelAdmin):
     actions = ("publish_posts", "hide_posts", "regenerate_previews")
 
     def get_queryset(self, request):
-        from django.db.models import Count
-
         return super().get_queryset(request).annotate(media_total=Count("media"))
 
     @admin.display(description=_("media"), ordering="media_total")
@@ -214,7 +214,4 @@ class PostAdmin(admin.ModelAdmin):
 
 
 def _enqueue_preview(post_id: int) -> None:
-    from catalog.tasks import generate_previews
-    from config.tasks import enqueue
-
-    enqueue(generate_previews, post_ids=[post_id])
+    enqueue(generate_previews_task, post_ids=[post_id])

@@ -19,7 +19,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
-from accounts.access import user_has_access
+from billing.access import user_has_access
 from catalog import api_cache, selectors
 from catalog.models import Creator, Media, Post
 from catalog.storage import PrivateFileSystemStorage
@@ -53,10 +53,7 @@ class CatalogPagination(PageNumberPagination):
 
     def data(self, request, *, number: int, count: int, rows: list) -> dict:
         url = request.build_absolute_uri()
-        if number * self.page_size < count:
-            next_url = replace_query_param(url, self.page_query_param, number + 1)
-        else:
-            next_url = None
+        next_url = replace_query_param(url, self.page_query_param, number + 1) if number * self.page_size < count else None
         if number == 1:
             previous_url = None
         elif number == 2:

@@ -67,7 +67,7 @@ class Creator(models.Model):
     )
     # The stable identity of a white-label creator (its folder), the upsert's
     # conflict target: staging rows can be deleted and recreated with new ids.
-    source_folder = models.CharField(  # noqa: DJ001 - NULL for hand-made creators keeps it unique
+    source_folder = models.CharField(  # NULL for hand-made creators keeps it unique
         _("white-label folder"), max_length=KEY_MAX_LENGTH, null=True, blank=True, unique=True, editable=False
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -177,7 +177,7 @@ class Media(models.Model):
     )
     # Key in WHITELABEL_BUCKET for published white-label media (never shown to
     # visitors without access); NULL for uploads so the column stays unique.
-    key = models.CharField(  # noqa: DJ001
+    key = models.CharField(
         _("white-label key"), max_length=KEY_MAX_LENGTH, null=True, blank=True, unique=True, editable=False
     )
     source = models.OneToOneField(

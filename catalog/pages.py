@@ -11,8 +11,8 @@ from django.core.paginator import Paginator
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from accounts.access import user_has_access
 from accounts.gate import age_gate
+from billing.access import user_has_access
 from catalog import selectors
 from catalog.models import Creator, Post
 from catalog.page_cache import anonymous_page_cache

@@ -18,6 +18,7 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
+from billing.access import user_has_access
 from catalog import signing
 from catalog.models import Creator, Media, Post
 from catalog.storage import PrivateFileSystemStorage
@@ -274,8 +275,6 @@ def media_for(post_or_posts: Post | Iterable[Post], user, *, has_access: bool | 
     single = isinstance(post_or_posts, Post)
     posts = [post_or_posts] if single else list(post_or_posts)
     if has_access is None:
-        from accounts.access import user_has_access
-
         has_access = user_has_access(user)
 
     result: dict[int, dict] = {}

@@ -51,7 +51,7 @@ def private_storage() -> Storage:
 
 def public_storage() -> Storage:
     if default_storage_is_s3():
-        from storages.backends.s3 import S3Storage
+        from storages.backends.s3 import S3Storage  # imported when a bucket is configured: local media needs no boto3
 
         return S3Storage(location="public", querystring_auth=False, file_overwrite=False, **_public_url_options())
     return storages["default"]

@@ -10,7 +10,8 @@ views never translate exceptions themselves.
 
 import logging
 
-from django.core.exceptions import PermissionDenied, ValidationError as DjangoValidationError
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
@@ -18,7 +19,17 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from config.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, PaymentRefused, TooManyRequests, Unavailable, UpstreamFailed
+from config.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    PaymentRefused,
+    TooManyRequests,
+    Unavailable,
+    UpstreamFailed,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -4,6 +4,9 @@ django-celery-beat's tables after `migrate` if missing; an admin's later edits
 (schedule, enabled flag) are kept, never overwritten.
 """
 
+from django.conf import settings
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
 PERIODIC_TASKS = [
     # name, task, interval in seconds (or a crontab dict)
     {"name": "Sync white-label bucket", "task": "whitelabel.tasks.sync_bucket", "every": 15 * 60},  # */15 * * * *
@@ -19,8 +22,6 @@ PERIODIC_TASKS = [
 
 
 def ensure_periodic_tasks(**kwargs) -> None:
-    from django.conf import settings
-    from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
     for spec in PERIODIC_TASKS:
         if PeriodicTask.objects.filter(name=spec["name"]).exists():

@@ -6,7 +6,7 @@ from celery.signals import setup_logging, task_failure, task_postrun, task_preru
 from django.conf import settings
 from django.db import close_old_connections
 
-from config import request_id  # noqa: F401 - connects the signals that carry a request's id into its tasks
+import config.request_id  # noqa: F401 - connects the signals that carry a request's id into its tasks
 from config.metrics import remember_task_end
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")

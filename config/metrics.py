@@ -168,7 +168,7 @@ def _read_task_end(job: str) -> Callable[[], LastRun | None]:
 
 
 def _read_last_sync() -> LastRun | None:
-    from whitelabel.models import SyncRun  # noqa: PLC0415 - config must not import an app's models at its own import
+    from whitelabel.models import SyncRun  # config must not import an app's models at its own import
 
     run = SyncRun.objects.exclude(status=SyncRun.Status.RUNNING).order_by("-started_at").first()
     if run is None:
@@ -204,7 +204,7 @@ class StateCollector:
         yield up
 
     def _checkouts(self):
-        from billing.models import Checkout  # noqa: PLC0415 - see _read_last_sync
+        from billing.models import Checkout  # see _read_last_sync
 
         created = GaugeMetricFamily("creatorflix_checkouts_created", "Checkouts ever created, by payment method.", labels=["method"])
         paid = GaugeMetricFamily("creatorflix_checkouts_paid", "Checkouts ever paid, by payment method.", labels=["method"])
@@ -218,7 +218,7 @@ class StateCollector:
         yield paid
 
     def _webhook_events(self):
-        from billing.models import WebhookEvent  # noqa: PLC0415 - see _read_last_sync
+        from billing.models import WebhookEvent  # see _read_last_sync
 
         Outcome = WebhookEvent.Outcome
         events = GaugeMetricFamily("creatorflix_webhook_events", "Payment webhook events stored, by provider and outcome.", labels=["provider", "outcome"])
@@ -233,7 +233,7 @@ class StateCollector:
         )
 
     def _deliveries(self):
-        from integrations.models import Delivery, WebhookEndpoint  # noqa: PLC0415 - see _read_last_sync
+        from integrations.models import Delivery, WebhookEndpoint  # see _read_last_sync
 
         now = timezone.now()
         counts = Delivery.objects.aggregate(
@@ -254,7 +254,7 @@ class StateCollector:
     def _queues(self):
         if not settings.REDIS_URL:
             return
-        from django_redis import get_redis_connection  # noqa: PLC0415 - only with Redis configured
+        from django_redis import get_redis_connection  # only with Redis configured
 
         # The broker and the cache share REDIS_URL: the cache's client reaches the queues.
         client = get_redis_connection("default")

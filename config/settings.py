@@ -111,7 +111,8 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "accounts.context_processors.access",
+                "accounts.context_processors.age",
+                "billing.context_processors.access",
                 "config.seller.seller",
                 "legal.consent.consent",
                 "integrations.pixels.page_pixels",
@@ -531,7 +532,7 @@ if not 0 <= SENTRY_TRACES_SAMPLE_RATE <= 1:
     raise ImproperlyConfigured("SENTRY_TRACES_SAMPLE_RATE must be between 0 and 1.")
 if SENTRY_DSN and not TESTING:
     # Here, in settings, so every process (gunicorn workers, celery worker and beat, commands) reports.
-    from config.sentry import default_release, init_sentry  # noqa: E402 - needs nothing of Django but must run once settings are read
+    from config.sentry import default_release, init_sentry  # needs nothing of Django but must run once settings are read
 
     init_sentry(
         dsn=SENTRY_DSN,

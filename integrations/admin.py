@@ -11,9 +11,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
 from django.utils.html import format_html
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from billing.personal_data import mask_personal_data
 from integrations.models import EVENT_TYPES, Delivery, DeliveryAttempt, OutboxEvent, TrackingPixels, WebhookEndpoint

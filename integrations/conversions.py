@@ -97,7 +97,7 @@ def queue_purchase(checkout: Checkout) -> None:
         for platform in platforms:
             try:
                 enqueue(send_purchase_task, checkout_id=public_id, platform=platform)
-            except Exception:  # noqa: BLE001 - a lost conversion must never fail a payment
+            except Exception:  # a lost conversion must never fail a payment
                 logger.exception("purchase conversion not queued", extra={"platform": platform})
 
     transaction.on_commit(queue)

@@ -87,7 +87,7 @@ def emit_many(event_type: str, *, items: list[tuple[dict, str]], now: datetime, 
 def _queue_delivery(event_ids: list[str]) -> None:
     try:
         enqueue(deliver_events_task, event_ids=event_ids)
-    except Exception:  # noqa: BLE001 - the rows are committed; the beat task delivers them
+    except Exception:  # the rows are committed; the beat task delivers them
         logger.exception("webhook delivery not queued", extra={"count": len(event_ids)})
 
 

@@ -3,9 +3,8 @@
 from django.contrib import admin
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from legal import services
 from legal.models import ConsentRecord, DataRequest, LegalDocument

@@ -106,7 +106,7 @@ class PrivateRedis:
 
 
 def _port_open(port: int) -> bool:
-    import socket  # noqa: PLC0415 - only here
+    import socket  # only here
 
     try:
         socket.create_connection(("127.0.0.1", port), timeout=0.5).close()

@@ -4,6 +4,7 @@ a session of its own, remembered by pid, and stopped by that pid (its process
 group) when the run ends, fails or is interrupted.
 """
 
+import contextlib
 import os
 import signal
 import socket
@@ -52,10 +53,8 @@ class Process:
                     continue
         else:
             # The leader is gone; its children (gunicorn or celery workers) may not be.
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
         self._log.close()
 
     def tail(self, lines: int = 25) -> str:

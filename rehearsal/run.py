@@ -134,7 +134,7 @@ class Report:
         ok = bool(self.rows) and all(row[1] for row in self.rows)
         total = time.monotonic() - self.started
         print("\n== rehearsal report ==")
-        for name, passed, elapsed, detail in self.rows:
+        for name, passed, elapsed, _detail in self.rows:
             print(f"{'pass' if passed else 'FAIL'} {elapsed:7.1f}s  {name}")
         if self.figures:
             print("-- figures --")
@@ -893,7 +893,7 @@ class Rehearsal:
             counts = {}
             for name, url in (("backup", source_url), ("restore", restore_url)):
                 with psycopg.connect(url, autocommit=True) as conn:
-                    counts[name] = {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in tables}  # noqa: S608 - fixed names
+                    counts[name] = {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in tables}  # fixed names
             if counts["backup"] != counts["restore"]:
                 raise RuntimeError(f"the restored database differs: {counts}")
             note.append(", ".join(f"{table.split('_', 1)[1]} {n}" for table, n in counts["restore"].items()))

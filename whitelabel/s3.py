@@ -17,7 +17,7 @@ catalog.signing's, which presigns and downloads media.
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import boto3
 import botocore.session
@@ -40,7 +40,7 @@ def parse_timestamp(value):
         except ValueError:
             return DEFAULT_TIMESTAMP_PARSER(value)
         if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=timezone.utc)
+            parsed = parsed.replace(tzinfo=UTC)
         return parsed
     return DEFAULT_TIMESTAMP_PARSER(value)
 

@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from config.tasks import enqueue
 from whitelabel import s3
 from whitelabel.models import SyncRun, WhitelabelCreator
-from whitelabel.sync import disabled_message
+from whitelabel.sync import disabled_message, sync_bucket_task
 
 
 def hide_creators(*, creator_ids: list[int]) -> int:
@@ -43,8 +43,6 @@ def request_sync(*, prefixes: list[str] | None = None, trigger: str = SyncRun.Tr
     Queued after commit, so a task never starts before the request's writes are visible.
     Without a broker (`make run`) tasks run in-process and their outcome is reported here.
     """
-    from whitelabel.tasks import sync_bucket
-
     if not s3.sync_enabled():
         return SyncRequest(ok=False, message=disabled_message())
     outcomes: list[dict] = []
@@ -52,7 +50,7 @@ def request_sync(*, prefixes: list[str] | None = None, trigger: str = SyncRun.Tr
     def queue_syncs():
         for prefix in prefixes or [""]:
             try:
-                result = enqueue(sync_bucket, prefix=prefix, trigger=trigger)
+                result = enqueue(sync_bucket_task, prefix=prefix, trigger=trigger)
             except Exception as exc:  # noqa: BLE001 - eager mode raises the sync's own failure here
                 outcomes.append({"status": "failed", "message": _("Sync failed: %(error)s") % {"error": exc}})
                 continue

@@ -15,24 +15,24 @@ from django.db import models
 from django.db.models.fields.json import KT
 from django.http import HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import localize
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from billing import selectors, services
-from billing.admin.forms import ExtendDaysForm, OrderBumpAdminForm, PaymentGatewayAdminForm, PlanAdminForm
 from billing.admin.access import has_finance_permission
+from billing.admin.forms import ExtendDaysForm, OrderBumpAdminForm, PaymentGatewayAdminForm, PlanAdminForm
 from billing.admin.payments import replay_webhook_events
 from billing.models import CardAttempt, Checkout, FinanceDashboard, OrderBump, PaymentGateway, Plan, Subscription, WebhookEvent
 from billing.money import format_brl
 from billing.personal_data import mask_personal_data, mask_personal_text
 from billing.tracking import TRACKING_KEYS
 from config.errors import DomainError
+
 
 class FinanceOnlyMixin:
     """Money pages: the model permission and the finance permission, both."""
@@ -548,8 +548,6 @@ class FinanceDashboardAdmin(admin.ModelAdmin):
         return False
 
     def get_urls(self):
-        from django.urls import path
-
         return [path("", self.admin_site.admin_view(self.changelist_view), name="billing_financedashboard_changelist")]
 
     def changelist_view(self, request, extra_context=None):
@@ -561,7 +559,7 @@ class FinanceDashboardAdmin(admin.ModelAdmin):
             return _offer_csv(table, offers)
         figures = selectors.get_finance_figures()
         method_rows, renewal_methods = selectors.get_method_figures()
-        pct = lambda value: localize(value) + "%" if value is not None else "—"  # noqa: E731 - a display helper
+        pct = lambda value: localize(value) + "%" if value is not None else "—"  # a display helper
         context = {
             "method_rows": [
                 {

@@ -23,22 +23,19 @@ from rest_framework.views import APIView
 from accounts.api import LoginOutput
 from accounts.services import keep_set_password_link_valid
 from billing import selectors, services
-from billing.guest_session import created_here, forget_guest_checkout, remember_guest_checkout
+from billing.access import user_has_access
 from billing.checkout_status import cached_status, remember_status
 from billing.documents import digits_only, is_valid_cpf, normalize_phone
 from billing.exceptions import CheckoutNotFound, GuestSignInRefused, InvalidInput
 from billing.gateways import GatewayUnavailable, get_active_gateway
 from billing.gateways.sandbox import SANDBOX_OUTCOMES, sandbox_allowed
+from billing.guest_session import created_here, forget_guest_checkout, remember_guest_checkout
 from billing.models import MAX_INSTALLMENTS, CardAttempt, Checkout, PaymentGateway, Plan
 from billing.pix import qr_svg
 from billing.tracking import MAX_VALUE_LENGTH, TRACKING_KEYS
 from billing.webhooks import receive_webhook
-from config.errors import NotFound
-from legal import selectors as legal_selectors
-from legal.consent import read_consent
-from legal.models import LegalDocument
-from integrations.attribution import tracking_for_checkout
 from config.client_ip import client_ip
+from config.errors import NotFound
 from config.throttling import (
     CheckoutAddressThrottle,
     CheckoutCardAddressThrottle,
@@ -48,6 +45,10 @@ from config.throttling import (
     CheckoutPixThrottle,
     CheckoutSimulateThrottle,
 )
+from integrations.attribution import tracking_for_checkout
+from legal import selectors as legal_selectors
+from legal.consent import read_consent
+from legal.models import LegalDocument
 
 
 def _get_checkout(checkout_id, request) -> Checkout:
@@ -433,9 +434,9 @@ class CheckoutSignInApi(APIView):
             last_login = user.last_login
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             keep_set_password_link_valid(user=user, last_login=last_login)
-            response = Response(LoginOutput({"id": user.pk, "email": user.email, "name": user.name, "has_access": user.has_access}).data)
+            response = Response(LoginOutput({"id": user.pk, "email": user.email, "name": user.name, "has_access": user_has_access(user)}).data)
             forget_guest_checkout(request, response, checkout_id)  # once
             return response
         if not Checkout.objects.filter(public_id=checkout_id, user=user).exists():
             raise GuestSignInRefused(_("Sign in with your e-mail and password to see this purchase."))
-        return Response(LoginOutput({"id": user.pk, "email": user.email, "name": user.name, "has_access": user.has_access}).data)
+        return Response(LoginOutput({"id": user.pk, "email": user.email, "name": user.name, "has_access": user_has_access(user)}).data)

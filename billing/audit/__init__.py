@@ -13,7 +13,7 @@ Public interface (stable; the property test and the command rely on it):
   involved: {"checkout": [ids], "subscription": [ids], "ledger": [ids], ...}.
 - `expected_access(user, now=...) -> bool`: what the ledger's coverage
   (paid, trial and admin days, minus what was revoked) says about the
-  user's access at `now`; `accounts.access.user_has_access` must agree.
+  user's access at `now`; `billing.access.user_has_access` must agree.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ and the registry below that builds the one in use from its PaymentGateway row.
 
 from __future__ import annotations
 
+from billing.exceptions import GatewayError, GatewayRejected, GatewayUnavailable  # noqa: F401 - the package's public names
 from billing.gateways.base import (  # noqa: F401 - the package's public names
     NO_GATEWAY_MESSAGE,
     Card,
@@ -17,10 +18,9 @@ from billing.gateways.base import (  # noqa: F401 - the package's public names
     Gateway,
     Notification,
     NotificationInvalid,
-    Refusal,
     RefundResult,
+    Refusal,
 )
-from billing.exceptions import GatewayError, GatewayRejected, GatewayUnavailable  # noqa: F401 - the package's public names
 from billing.gateways.dias import DiasGateway
 from billing.gateways.junglepay import JunglePayGateway
 from billing.gateways.sandbox import SandboxGateway, sandbox_allowed

@@ -75,20 +75,20 @@ class CircuitBreaker:
             cache.add(self._failures_key, 0, timeout=self.window)
             if cache.incr(self._failures_key) >= self.threshold:
                 self._open()
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - the cache (Redis) is down: the breaker's bookkeeping never fails a payment call
             pass
 
     def record_success(self) -> None:
         try:
             cache.delete_many([self._failures_key, self._open_key, self._probe_key])
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - the cache (Redis) is down: the breaker's bookkeeping never fails a payment call
             pass
 
     def release_probe(self) -> None:
         """The probe got an answer that is neither health nor failure (a refusal): let the next call probe."""
         try:
             cache.delete(self._probe_key)
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - the cache (Redis) is down: the breaker's bookkeeping never fails a payment call
             pass
 
     def _open(self) -> None:

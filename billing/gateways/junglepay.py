@@ -22,10 +22,12 @@ Rules this client keeps:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
-from datetime import datetime, time as dtime
-from typing import Iterable
+from collections.abc import Iterable
+from datetime import datetime
+from datetime import time as dtime
 from zoneinfo import ZoneInfo
 
 import requests
@@ -37,11 +39,11 @@ from urllib3.util.retry import Retry
 
 from billing.exceptions import GatewayError, GatewayRejected, GatewayUnavailable, PaymentDetailsRefused
 from billing.gateways.base import (
-    Card,
-    CardChargeRequest,
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
     BudgetExhausted,
+    Card,
+    CardChargeRequest,
     Charge,
     ChargeRequest,
     ChargeStatus,
@@ -165,8 +167,6 @@ def _refusal(data) -> Refusal:
 
 def parse_transaction_postback(body: bytes) -> Notification:
     """`{"id", "type", "objectId", "url", "data": {transaction}}` → Notification."""
-    import hashlib
-
     payload = json_object(body)
     data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
     postback_id = payload.get("id")

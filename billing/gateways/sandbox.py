@@ -17,20 +17,21 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Iterable
 
-from django.conf import settings
-from django.templatetags.static import static
-from django.utils.translation import gettext as _
 from django.db import transaction
+from django.templatetags.static import static
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from billing.cards import read_test_card_hash, test_card_transaction
 from billing.exceptions import GatewayRejected, PaymentDetailsRefused
 from billing.gateways.base import CardChargeRequest, Charge, ChargeRequest, Gateway, Notification, RefundResult
 from billing.gateways.junglepay import charge_from_transaction, parse_transaction_postback
+from billing.models import CardAttempt, Checkout
 from billing.pix import build_br_code
+from config.sandbox import sandbox_allowed  # noqa: F401 - re-exported: billing's callers import it from here
 
 # A random EVP-shaped key that belongs to nobody: banking apps read the code, no bank pays it.
 SANDBOX_PIX_KEY = "00000000-0000-4000-8000-5a4db0c0ffee"
@@ -47,10 +48,6 @@ def sandbox_postback(transaction_data: dict, *, transaction_id: str) -> bytes:
         "data": transaction_data,
     }
     return json.dumps(postback).encode()
-
-
-def sandbox_allowed() -> bool:
-    return bool(settings.DEBUG or settings.SANDBOX_GATEWAY_ALLOWED)
 
 
 class SandboxGateway(Gateway):
@@ -113,21 +110,15 @@ class SandboxGateway(Gateway):
             sandbox=True,
         )
         # The sandbox's side of the charge lives on our attempt row (the database: every worker sees it).
-        from billing.models import CardAttempt  # the models import the gateways package: imported when used
-
         CardAttempt.objects.filter(
             gateway__kind=self.kind, external_ref=request.external_ref, status=CardAttempt.Status.IN_FLIGHT
         ).update(gateway_response=transaction_data)
         return charge_from_transaction(transaction_data)
 
     def _card_attempts(self):
-        from billing.models import CardAttempt  # the models import the gateways package: imported when used
-
         return CardAttempt.objects.filter(gateway__kind=self.kind, gateway_response__isnull=False)
 
     def _checkouts(self):
-        from billing.models import Checkout
-
         return Checkout.objects.filter(gateway__kind=self.kind).exclude(gateway_transaction_id="")
 
     def find_charge(self, *, external_ref: str, skip_transaction_ids=()) -> Charge | None:

@@ -15,9 +15,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.services import declare_birth_date, get_guest_payment_owner
+from billing import ledger
 from billing.checkout_status import save_checkout
 from billing.exceptions import MarketplaceError, TransitionNotAllowed
-from billing import ledger
 from billing.gateways import ChargeStatus
 from billing.ledger_models import LedgerEntry
 from billing.models import Checkout, PaymentGateway, Plan, ReconciliationItem, Subscription, UnclaimedMarketplacePayment
@@ -382,6 +382,11 @@ def claim_guest_payments(*, user, now: datetime) -> list[Subscription]:
             claimed.append(subscription)
     claimed.extend(_claim_marketplace_payments(user=user, now=now))
     return claimed
+
+
+def claim_guest_payments_on_confirmation(*, user, now: datetime, **kwargs) -> None:
+    """Receiver of accounts' `email_confirmed` (connected in BillingConfig.ready())."""
+    claim_guest_payments(user=user, now=now)
 
 
 def _claim_marketplace_payments(*, user, now: datetime) -> list[Subscription]:

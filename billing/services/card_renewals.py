@@ -35,7 +35,14 @@ from billing.exceptions import ChargeInProgress, GatewayError
 from billing.gateways.sandbox import sandbox_allowed
 from billing.models import CardAttempt, Checkout, PaymentGateway, Subscription
 from billing.services.card_attempts import next_charge_at
-from billing.services.cards import UNCONFIRMED, card_request, claim_create, next_attempt_number, recover_card_attempt, send_card_charge
+from billing.services.cards import (
+    UNCONFIRMED,
+    card_request,
+    claim_create,
+    next_attempt_number,
+    recover_card_attempt,
+    send_card_charge,
+)
 from billing.services.charges import in_flight_window
 from billing.services.locks import lock_subscription
 

@@ -48,11 +48,11 @@ from billing.exceptions import (
 from billing.gateways import CardChargeRequest, Charge, ChargeStatus, Customer, gateway_for
 from billing.gateways.base import CreateUnconfirmed, gateway_budget
 from billing.models import CardAttempt, ChargeAttempt, Checkout, CheckoutCharge, Subscription
-from billing.services.card_attempts import CARD_FIELDS, forget_card_fields
 from billing.notifications import queue_renewal_notices
-from billing.services.locks import lock_open_charges, lock_subscription
+from billing.services.card_attempts import CARD_FIELDS, forget_card_fields
 from billing.services.charges import begin_charge_attempt, charge_items, in_flight_window
 from billing.services.gateway_config import gateway_for_new_charge
+from billing.services.locks import lock_open_charges, lock_subscription
 from billing.services.payments import apply_charge
 
 logger = logging.getLogger(__name__)

@@ -12,21 +12,21 @@ from django.utils.translation import ngettext
 
 from accounts.age import require_min_age
 from accounts.services import declare_birth_date
-from billing.checkout_status import save_checkout
 from billing import ledger
+from billing.checkout_status import save_checkout
 from billing.documents import digits_only
 from billing.exceptions import InvalidInput, TransitionNotAllowed, TrialNotAvailable
 from billing.gateways.base import CHARGEBACK_PROVIDER_STATUSES, DISPUTED_PROVIDER_STATUSES
 from billing.ledger_models import LedgerEntry
 from billing.models import Checkout, OrderBump, Plan, ReconciliationItem, RefundRequest, Subscription
-from billing.services.common import set_transition, void_open_charges
 from billing.periods import status_by_clock
 from billing.personal_data import document_digest
 from billing.pricing import price_checkout
+from billing.services.common import set_transition, void_open_charges
 from billing.services.locks import lock_checkout
+from billing.services.offers import coupon_for_checkout, hold_coupon_use, is_first_time_buyer
 from billing.services.outbox import emit_checkout_event
 from billing.services.review import list_for_review
-from billing.services.offers import coupon_for_checkout, hold_coupon_use, is_first_time_buyer
 from billing.tracking import checkout_tracking
 
 logger = logging.getLogger(__name__)

@@ -7,7 +7,6 @@ from datetime import datetime
 from billing.checkout_status import update_checkouts
 from billing.models import Checkout, Subscription
 
-
 # The decisions that end a subscription for good: a refund (or chargeback), the admin's cancel or
 # expire, the buyer's withdrawal, the account's deletion. The clock's endings (expired after grace, a
 # trial ended unpaid, canceled at the period's end, never paid) are not decisions.

@@ -25,8 +25,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from billing.checkout_status import save_checkout
 from billing import ledger
+from billing.checkout_status import save_checkout
 from billing.ledger_models import LedgerEntry
 from billing.models import (
     Checkout,
@@ -41,7 +41,6 @@ from billing.services.common import set_transition, void_open_charges
 from billing.services.locks import lock_user
 from billing.services.outbox import ordering_key
 from integrations.models import OutboxEvent
-
 
 ERASED_EMAIL_DOMAIN = "deleted.invalid"
 

@@ -68,11 +68,9 @@ def is_first_time_buyer(*, email: str, document: str = "", user=None) -> bool:
         owners |= Q(user_id=user.pk)
     if Checkout.objects.filter(bought, status__in=BOUGHT_STATUSES).exists():
         return False
-    if Subscription.objects.filter(owners).exclude(
+    return not Subscription.objects.filter(owners).exclude(
         status__in=[Subscription.Status.PENDING]
-    ).exclude(last_reason=Subscription.Reason.NEVER_PAID).exists():
-        return False
-    return True
+    ).exclude(last_reason=Subscription.Reason.NEVER_PAID).exists()
 
 
 def _find(code: str) -> Coupon:

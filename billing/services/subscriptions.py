@@ -16,10 +16,10 @@ from billing.ledger_models import LedgerEntry
 from billing.models import Checkout, Plan, Subscription
 from billing.services.activation import activate_checkout
 from billing.services.checkouts import create_checkout
-from billing.services.erasure import is_erased_email
 from billing.services.common import cancel_open_renewals, set_transition, void_open_charges
-from billing.services.outbox import emit_subscription_event
+from billing.services.erasure import is_erased_email
 from billing.services.locks import lock_live_subscription, lock_subscription
+from billing.services.outbox import emit_subscription_event
 from billing.services.proration import last_paid_checkout, upgrade_credit_cents
 
 

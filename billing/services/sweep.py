@@ -17,10 +17,10 @@ from billing.checkout_status import update_checkouts
 from billing.fields import EncryptedTextField
 from billing.models import Checkout, ReminderOptOut, Subscription
 from billing.notifications import card_label, queue_recovery_reminders, queue_renewal_notices
-from billing.services.offers import REOPEN_HOLD, coupon_applies_to_plan, coupon_plan_ids
 from billing.periods import grace_start
 from billing.pricing import price_checkout
 from billing.services.card_renewals import RenewalCharges, charge_due_card_renewals
+from billing.services.offers import REOPEN_HOLD, coupon_applies_to_plan, coupon_plan_ids
 from billing.services.outbox import emit_checkouts_abandoned, emit_swept
 
 logger = logging.getLogger(__name__)

@@ -11,12 +11,14 @@ upload their own preview instead; an uploaded one is never replaced.
 import io
 import logging
 
+from celery import shared_task
 from django.conf import settings
 from django.core.files.base import ContentFile
 from PIL import Image, ImageFilter
 
 from catalog.models import Media, Post
 from catalog.page_cache import bump_catalog_version
+from catalog.signing import s3_client
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +46,6 @@ def make_preview(data: bytes) -> bytes:
 
 def _read(item: Media) -> bytes:
     if item.key:
-        from catalog.signing import s3_client
-
         return s3_client().get_object(Bucket=settings.WHITELABEL_BUCKET, Key=item.key)["Body"].read()
     with item.file.open("rb") as handle:
         return handle.read()
@@ -71,7 +71,7 @@ def generate_previews(*, post_ids: list[int]) -> int:
             continue  # video-only post: no preview; the site shows a placeholder
         try:
             data = make_preview(_read(item))
-        except Exception:  # noqa: BLE001 - one bad file must not stop the batch
+        except Exception:  # one bad file must not stop the batch
             logger.exception("preview failed", extra={"post_id": post.pk, "media_id": item.pk})
             continue
         name = storage.save(f"previews/{post.pk}.jpg", ContentFile(data))
@@ -82,3 +82,8 @@ def generate_previews(*, post_ids: list[int]) -> int:
         else:
             storage.delete(name)
     return made
+
+
+@shared_task(name="catalog.tasks.generate_previews")
+def generate_previews_task(*, post_ids: list[int]) -> int:
+    return generate_previews(post_ids=post_ids)

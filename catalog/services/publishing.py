@@ -27,6 +27,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 
+from celery import shared_task
 from django.db import transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
@@ -35,6 +36,8 @@ from django.utils.translation import gettext as _
 
 from catalog.models import Creator, Media, Post
 from catalog.page_cache import bump_catalog_version
+from catalog.services.previews import generate_previews_task
+from config.tasks import enqueue
 from whitelabel.models import WhitelabelCreator, WhitelabelMedia, WhitelabelPost
 
 logger = logging.getLogger(__name__)
@@ -91,7 +94,7 @@ def publish_whitelabel(
     """
     Publish the given staging creators (by folder name or slug), or with
     `publish_all` every staging creator not marked hidden. Returns counts.
-    New posts get a preview generated after commit (catalog.tasks).
+    New posts get a preview generated after commit (previews.generate_previews_task).
     """
     if not publish_all and not folder_names:
         raise PublishError(_("Name at least one creator, or publish all."))
@@ -135,11 +138,8 @@ def publish_whitelabel(
 
 
 def _enqueue_previews(post_ids: list[int]) -> None:
-    from catalog.tasks import generate_previews
-    from config.tasks import enqueue
-
     for chunk in _chunks(post_ids, 500):
-        enqueue(generate_previews, post_ids=chunk)
+        enqueue(generate_previews_task, post_ids=chunk)
 
 
 # ---------------------------------------------------------------------------
@@ -386,3 +386,26 @@ def set_posts_status(*, post_ids: list[int], status: str) -> int:
     bump_catalog_version()
     refresh_post_counts(creator_ids=creator_ids)
     return changed
+
+
+# ---------------------------------------------------------------------------
+# Celery doors (catalog/tasks.py re-exports them for autodiscovery). Contract §6 names the
+# publish task `whitelabel.tasks.publish`; it is registered under that name as well as
+# `catalog.tasks.publish`.
+# ---------------------------------------------------------------------------
+def _publish(*, creator: str | None = None, creators: list[str] | None = None, publish_all: bool = False) -> str:
+    names = list(creators or []) + ([creator] if creator else [])
+    result = publish_whitelabel(folder_names=names or None, publish_all=publish_all)
+    return result.summary()
+
+
+@shared_task(name="catalog.tasks.publish")
+def publish_task(*, creator: str | None = None, creators: list[str] | None = None, publish_all: bool = False) -> str:
+    """Publish white-label creators (by folder name or slug), or all of them."""
+    return _publish(creator=creator, creators=creators, publish_all=publish_all)
+
+
+@shared_task(name="whitelabel.tasks.publish")
+def publish_whitelabel_task(*, creator: str | None = None, creators: list[str] | None = None, publish_all: bool = False) -> str:
+    """The contract's name for `catalog.tasks.publish`."""
+    return _publish(creator=creator, creators=creators, publish_all=publish_all)

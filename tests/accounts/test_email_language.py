@@ -11,8 +11,8 @@ from django.core import mail
 from django.utils import timezone, translation
 from django.utils.formats import date_format
 
+from accounts.emails import send_set_password_email
 from accounts.models import User
-from accounts.services import send_set_password_email
 from billing.notifications import send_renewal_notices
 from tests.factories import UserFactory
 

@@ -24,8 +24,8 @@ say in plain words what broke).
 from __future__ import annotations
 
 import itertools
-import os
 import json
+import os
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -37,12 +37,12 @@ from django.db.models import Q
 from django.test import Client
 from django.utils import timezone
 from hypothesis import note
-from hypothesis.errors import InvalidArgument
 from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, multiple, precondition, rule
 
-from accounts.access import user_has_access
 from billing import services
+from billing.access import user_has_access
 from billing.models import (
     Checkout,
     Coupon,

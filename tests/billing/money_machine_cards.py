@@ -15,7 +15,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, precondition, rule
 

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from accounts.access import user_has_access
+from billing.access import user_has_access
 from billing.models import Checkout, PaymentGateway, Subscription, WebhookEvent
 from billing.pix import is_valid_br_code
 from tests.billing.paymentkit import sandbox

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 import requests
-from prometheus_client import REGISTRY
 from asgiref.sync import sync_to_async
 from django.db import connection, connections
 from django.test import AsyncClient
 from django.utils import timezone
+from prometheus_client import REGISTRY
 
 from billing import services
 from billing.models import Checkout
@@ -196,10 +196,10 @@ def uvicorn_server(settings):
         try:
             requests.get(f"{base}/healthz", timeout=10)
             break
-        except requests.RequestException:
+        except requests.RequestException as exc:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                raise RuntimeError(f"uvicorn did not start: {process.stdout.read().decode()[-2000:]}")
+                raise RuntimeError(f"uvicorn did not start: {process.stdout.read().decode()[-2000:]}") from exc
             time.sleep(0.2)
     yield base
     process.terminate()

@@ -8,8 +8,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts.access import user_has_access
 from billing import ledger
+from billing.access import user_has_access
 from billing.audit import expected_access, run_audit
 from billing.ledger_models import AppendOnlyError, LedgerEntry, MoneyAuditRun
 from billing.models import Checkout, Coupon, Subscription

@@ -8,14 +8,13 @@ import requests
 import responses
 from responses import matchers
 
-from billing.services import issue_pix_charge
 from billing.gateways import ChargeStatus, GatewayRejected, GatewayUnavailable, gateway_for
 from billing.gateways.base import gateway_budget
 from billing.models import ChargeAttempt, Checkout
-from billing.services import create_checkout
+from billing.services import create_checkout, issue_pix_charge
 from config.api_errors import status_for
-from tests.concurrency import race
 from tests.billing.paymentkit import JP, SECRET, junglepay, payload
+from tests.concurrency import race
 from tests.factories import OrderBumpFactory, PlanFactory
 
 pytestmark = pytest.mark.django_db

@@ -3,10 +3,10 @@
 import pytest
 
 from billing.checks import sandbox_gateway_not_in_production
-from billing.services import gateway_for_new_charge
 from billing.gateways import ChargeItem, ChargeRequest, Customer, GatewayUnavailable, get_active_gateway
 from billing.models import PaymentGateway
 from billing.pix import build_br_code, crc16_ccitt, is_valid_br_code, qr_svg
+from billing.services import gateway_for_new_charge
 from tests.billing.paymentkit import junglepay, sandbox
 
 

@@ -14,9 +14,9 @@ import responses
 from django.core import mail
 from django.utils import timezone
 
-from accounts.access import user_has_access
 from accounts.models import User
 from accounts.services import confirm_email
+from billing.access import user_has_access
 from billing.gateways import ChargeStatus
 from billing.gateways.junglepay import charge_from_transaction
 from billing.models import (

@@ -13,7 +13,7 @@ import responses
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.access import user_has_access
+from billing.access import user_has_access
 from billing.gateways.junglepay import JunglePayGateway
 from billing.models import Checkout, ReconciliationItem, Subscription, WebhookEvent
 from billing.personal_data import mask_personal_data

@@ -6,7 +6,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from accounts.access import user_has_access
+from billing.access import user_has_access
 from billing.exceptions import TrialNotAvailable
 from billing.models import Checkout, Coupon, Subscription
 from billing.services import activate_checkout, cancel_subscription, create_checkout, settle_free_checkout, sweep_subscriptions

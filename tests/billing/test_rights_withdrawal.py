@@ -7,8 +7,8 @@ import responses
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.access import user_has_access
 from billing import refunds, selectors, services
+from billing.access import user_has_access
 from billing.models import Checkout, RefundRequest, Subscription, WebhookEvent
 from tests.billing.paymentkit import JP, jp_checkout, junglepay, post_webhook, postback, sandbox, transaction
 from tests.factories import OrderBumpFactory, PlanFactory, UserFactory

@@ -3,8 +3,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from billing.models import Checkout, Subscription
 from billing.exceptions import TransitionNotAllowed
+from billing.models import Checkout, Subscription
 from billing.services import (
     activate_subscription,
     anonymous_email,

@@ -3,8 +3,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from billing.models import Checkout, Subscription
 from billing.exceptions import TransitionNotAllowed
+from billing.models import Checkout, Subscription
 from billing.services import activate_checkout, create_checkout, fail_checkout, refund_checkout
 from tests.factories import PlanFactory, UserFactory
 

@@ -9,7 +9,7 @@ import pytest
 import responses
 from django.utils import timezone
 
-from accounts.access import user_has_access
+from billing.access import user_has_access
 from billing.models import Checkout, ReconciliationItem, Subscription, WebhookEvent
 from tests.billing.paymentkit import JP, junglepay, post_webhook, postback, transaction
 from tests.billing.test_money_edges_last import _charge, _pay, _renewal_with_two_charges

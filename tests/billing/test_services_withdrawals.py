@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from accounts.access import user_has_access
-from billing.audit import run_audit
 from billing import selectors
+from billing.access import user_has_access
+from billing.audit import run_audit
 from billing.exceptions import TransitionNotAllowed
 from billing.gateways.junglepay import charge_from_transaction
 from billing.models import Checkout, ReconciliationItem, RefundRequest, Subscription

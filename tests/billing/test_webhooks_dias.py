@@ -4,9 +4,9 @@ from datetime import date
 
 import pytest
 
-from accounts.access import user_has_access
 from accounts.models import User
 from accounts.services import declare_birth_date
+from billing.access import user_has_access
 from billing.models import Subscription, WebhookEvent
 from tests.billing.paymentkit import dias, payload, post_webhook
 from tests.factories import PlanFactory, SubscriptionFactory, UserFactory

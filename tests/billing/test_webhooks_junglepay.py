@@ -7,12 +7,12 @@ import pytest
 import responses
 from django.utils import timezone
 
-from accounts.access import user_has_access
+from billing.access import user_has_access
 from billing.models import Checkout, Subscription, WebhookEvent
 from billing.webhooks import MAX_ATTEMPTS, claim_event, process_event, processing_lease, retry_failed_events, store_event
 from config.beat import PERIODIC_TASKS
-from tests.concurrency import race
 from tests.billing.paymentkit import JP, jp_checkout, junglepay, payload, post_webhook, postback, transaction
+from tests.concurrency import race
 
 Outcome = WebhookEvent.Outcome
 

@@ -4,7 +4,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone, translation
 
-from accounts.services import send_set_password_email
+from accounts.emails import send_set_password_email
 from billing.notifications import send_renewal_notices
 from config.emails import transactional_email
 from tests.factories import UserFactory

@@ -12,9 +12,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from billing.services import issue_pix_charge
 from billing.models import Checkout, Subscription
-from billing.services import cancel_subscription, sweep_subscriptions
+from billing.services import cancel_subscription, issue_pix_charge, sweep_subscriptions
 from tests.concurrency import race
 from tests.factories import GatewayFactory, PlanFactory, SubscriptionFactory, UserFactory
 
@@ -56,7 +55,7 @@ def test_payments_cancels_and_sweeps_racing_keep_every_invariant(settings):
         return lambda: cancel_subscription(subscription=Subscription.objects.get(pk=subscription.pk), reason="race")
 
     calls = []
-    for subscription, renewal in zip(subscriptions, renewals):
+    for subscription, renewal in zip(subscriptions, renewals, strict=True):
         calls += [pay(renewal), pay(renewal), cancel(subscription)]
     calls += [lambda: sweep_subscriptions(), lambda: sweep_subscriptions()]
     errors = race(*calls)
@@ -64,7 +63,7 @@ def test_payments_cancels_and_sweeps_racing_keep_every_invariant(settings):
     # then
     assert errors == []
     assert statuses and all(code < 500 for code in statuses), statuses
-    for subscription, renewal in zip(subscriptions, renewals):
+    for subscription, renewal in zip(subscriptions, renewals, strict=True):
         user_subscriptions = Subscription.objects.filter(user=subscription.user)
         assert user_subscriptions.live().count() == 1
         assert user_subscriptions.count() == 1  # no second subscription was opened

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from django.conf import settings
 from django.db import connection
 
 from billing.models import Checkout, PaymentGateway, Subscription, WebhookEvent

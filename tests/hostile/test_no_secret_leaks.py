@@ -4,6 +4,7 @@ encryption key and AWS keys configured, and a customer's CPF stored, none of
 them appears in any admin page, API answer, site page or log line.
 """
 
+import contextlib
 import io
 import json
 import logging
@@ -75,7 +76,7 @@ def _assert_clean(text: str, secrets: list[str], where: str) -> None:
 
 def _admin_urls(world) -> list[str]:
     urls = [reverse("admin:index")]
-    for model, model_admin in admin.site._registry.items():
+    for model in admin.site._registry:
         info = (model._meta.app_label, model._meta.model_name)
         try:
             urls.append(reverse("admin:%s_%s_changelist" % info))
@@ -83,10 +84,8 @@ def _admin_urls(world) -> list[str]:
             continue
         obj = model._default_manager.first()
         if obj is not None:
-            try:
+            with contextlib.suppress(NoReverseMatch):
                 urls.append(reverse("admin:%s_%s_change" % info, args=[obj.pk]))
-            except NoReverseMatch:
-                pass
     return urls
 
 

@@ -11,7 +11,9 @@ import re
 import pytest
 import responses
 from django.test import Client
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from billing.models import WebhookEvent
 from tests.billing.paymentkit import JP, dias, junglepay, payload, sandbox

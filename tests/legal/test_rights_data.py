@@ -14,9 +14,9 @@ from django.contrib.contenttypes.models import ContentType
 from django.core import serializers
 from rest_framework.test import APIClient
 
-from accounts.access import user_has_access
 from accounts.models import User
 from accounts.services import confirm_email
+from billing.access import user_has_access
 from billing.gateways import ChargeStatus
 from billing.models import Checkout, ReconciliationItem, ReminderOptOut, Subscription, UnclaimedMarketplacePayment, WebhookEvent
 from billing.services import record_marketplace_payment, unsubscribe_from_reminders

@@ -11,6 +11,7 @@ import pytest
 from django.core import mail
 from selenium.webdriver.common.by import By
 
+from billing.access import user_has_access
 from billing.models import Checkout, Subscription
 from tests.factories import GatewayFactory, OrderBumpFactory, PlanFactory
 from tests.site.art import svg_data_url
@@ -154,5 +155,5 @@ def test_a_refused_payment_says_so_and_offers_to_start_again(browser, settings, 
     assert browser.find("#pay-problem a").get_attribute("href").endswith(f"/checkout/{plan.pk}/")
     assert Checkout.objects.get().status == Checkout.Status.FAILED
     assert not Subscription.objects.filter(user=user).live().exists()
-    assert not user.has_access
+    assert not user_has_access(user)
     browser.screenshot("refused")

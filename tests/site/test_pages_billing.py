@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from billing.access import user_has_access
 from billing.models import Checkout, PaymentGateway
 from tests.factories import CheckoutFactory, GatewayFactory, OrderBumpFactory, PlanFactory, SubscriptionFactory
 
@@ -232,7 +233,7 @@ def test_cancel_at_period_end_from_the_account_page_keeps_access(client):
     assert subscription.status == "active"
     assert subscription.cancel_reason == "Caro demais"
     assert [m.level_tag for m in response.context["messages"]] == ["success"]
-    assert subscription.user.has_access
+    assert user_has_access(subscription.user)
 
 
 def test_upgrade_from_the_account_page_leads_to_the_pix_of_the_difference(client):

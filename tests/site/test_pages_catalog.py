@@ -35,7 +35,7 @@ def test_home_falls_back_to_all_creators_when_none_is_featured(client, make_crea
 
 
 def test_home_query_count_does_not_grow_with_posts(client, make_creator, make_post, django_assert_max_num_queries):
-    for i in range(10):
+    for _ in range(10):
         creator = make_creator(is_featured=True)
         make_post(creator)
 

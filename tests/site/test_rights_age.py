@@ -7,8 +7,8 @@ from django.core.checks import run_checks
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.access import user_has_access
 from accounts.models import AgeVerification, User
+from billing.access import user_has_access
 from billing.models import Checkout, Subscription
 from tests.billing.paymentkit import sandbox
 from tests.factories import PlanFactory, SubscriptionFactory, UserFactory

@@ -12,7 +12,7 @@ from whitelabel.keys import (
     title_from_folder,
 )
 
-T, I, B, M, S = KeyKind.THUMBNAIL, KeyKind.ICON, KeyKind.BANNER, KeyKind.MEDIA, KeyKind.SKIPPED  # noqa: E741
+T, I, B, M, S = KeyKind.THUMBNAIL, KeyKind.ICON, KeyKind.BANNER, KeyKind.MEDIA, KeyKind.SKIPPED
 
 # key, kind, creator, post, media type, path in post, skip reason
 TABLE = [

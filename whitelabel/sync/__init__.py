@@ -24,12 +24,13 @@ import logging
 import time
 from contextlib import nullcontext
 
+from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
+import whitelabel.sync.stored as stored  # the submodule, not the package this file is
 from whitelabel import s3
 from whitelabel.models import SyncRun, WhitelabelCreator, WhitelabelMedia, WhitelabelPost
-from whitelabel.sync import stored
 from whitelabel.sync.listing import list_pages, prefetch, short_gil_switch_interval
 from whitelabel.sync.lock import exclusive_run
 from whitelabel.sync.pipeline import Committed, open_pipeline
@@ -44,7 +45,7 @@ from whitelabel.sync.results import (
 )
 from whitelabel.sync.writes import Writer, writer_for
 
-__all__ = ["SyncAlreadyRunning", "SyncCounts", "SyncDisabled", "SyncResult", "disabled_message", "sync_bucket"]
+__all__ = ["SyncAlreadyRunning", "SyncCounts", "SyncDisabled", "SyncResult", "disabled_message", "sync_bucket", "sync_bucket_task"]
 
 logger = logging.getLogger(__name__)
 # The admin's history shows a running sync's progress: a few writes a minute at most.
@@ -187,3 +188,24 @@ class _Sync:
             )
         except Exception:
             logger.exception("white-label sync %s: could not record the failure", self.run.pk)
+
+
+# The Celery door (whitelabel/tasks.py re-exports it for autodiscovery; whitelabel.services queues it).
+@shared_task(name="whitelabel.tasks.sync_bucket", ignore_result=True)
+def sync_bucket_task(prefix: str = "", trigger: str = SyncRun.Trigger.TASK) -> dict:
+    """
+    Scheduled every 15 minutes by beat, and queued by the admin's "sync now".
+
+    Not retried: a failed run is recorded in the history and the next scheduled run
+    starts over, which is the retry. A disabled or already running sync is not an error.
+    """
+    try:
+        result = sync_bucket(prefix=prefix, trigger=trigger)
+    except SyncDisabled as exc:
+        logger.info("%s", exc)
+        return {"status": "disabled", "message": str(exc)}
+    except SyncAlreadyRunning as exc:
+        logger.info("%s", exc)
+        return {"status": "already_running", "message": str(exc)}
+    logger.info("%s", result.summary())
+    return {"status": "succeeded", "run_id": result.run.pk, "message": result.summary()}

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from whitelabel.keys import title_from_folder
 from whitelabel.models import WhitelabelCreator, WhitelabelMedia, WhitelabelPost
-from whitelabel.sync import aggregates
+from whitelabel.sync.aggregates import refresh_aggregates_portable, refresh_aggregates_postgres
 from whitelabel.sync.planning import PagePlan, Ref
 
 # After a first sync that created this many rows, refresh the planner's statistics:
@@ -129,7 +129,7 @@ class Writer:
         """Refresh the query planner's statistics after a big load, where that matters."""
 
     def refresh_aggregates(self, *, post_ids, creator_ids, now) -> None:
-        aggregates.refresh_aggregates_portable(post_ids=post_ids, creator_ids=creator_ids, now=now)
+        refresh_aggregates_portable(post_ids=post_ids, creator_ids=creator_ids, now=now)
 
 
 class PortableWriter(Writer):
@@ -234,7 +234,7 @@ class PostgresWriter(Writer):
                     cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
 
     def refresh_aggregates(self, *, post_ids, creator_ids, now) -> None:
-        aggregates.refresh_aggregates_postgres(post_ids=post_ids, creator_ids=creator_ids, now=now)
+        refresh_aggregates_postgres(post_ids=post_ids, creator_ids=creator_ids, now=now)
 
 
 class DryRunWriter(Writer):

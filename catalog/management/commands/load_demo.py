@@ -141,7 +141,7 @@ class Command(BaseCommand):
 
     def _load_catalog(self) -> str:
         try:
-            from catalog.demo import load_demo_catalog
+            from catalog.demo import load_demo_catalog  # guarded: the demo catalogue is optional, the plans load without it
         except ImportError:
             return ""
         return load_demo_catalog()

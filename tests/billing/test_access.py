@@ -1,6 +1,6 @@
 """
 `user_has_access` runs billing's rule compiled once per process
-(accounts/access.py): it must answer exactly what the queryset answers.
+(billing/access.py): it must answer exactly what the queryset answers.
 """
 
 from datetime import timedelta
@@ -9,8 +9,8 @@ import pytest
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts import access
-from accounts.access import user_has_access
+from billing import access
+from billing.access import user_has_access
 from billing.models import Subscription
 from tests.factories import SubscriptionFactory, UserFactory
 

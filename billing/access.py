@@ -1,7 +1,7 @@
 """
 The one question the rest of the code asks about a user's access to paid
 content. The rule itself ("an active subscription, or past due within grace")
-lives in billing's `SubscriptionQuerySet.granting_access`.
+lives next door, in `SubscriptionQuerySet.granting_access` (billing/querysets.py).
 
 It is asked from PostgreSQL on every request that needs it (a refund or an
 expiry takes effect on the next request), but the query is compiled once per
@@ -20,6 +20,7 @@ from django.db import connections
 from django.dispatch import receiver
 from django.utils import timezone
 
+from billing.models import Subscription
 from billing.periods import grace_start
 
 # Stand-ins no real query carries: a user id that cannot exist and an instant long past.
@@ -29,8 +30,6 @@ _compiled: dict[tuple, tuple[str, tuple] | None] = {}
 
 
 def _granting_access(now):
-    from billing.models import Subscription
-
     return Subscription.objects.granting_access(now)
 
 
@@ -59,8 +58,6 @@ def _compile(alias: str) -> tuple[str, tuple] | None:
 
 
 def _exists(user_id: int, now: datetime) -> bool:
-    from billing.models import Subscription
-
     alias = Subscription.objects.db_manager().db  # the router's read database, as `.exists()` would use
     key = (alias, settings.SUBSCRIPTION_GRACE_DAYS)
     if key not in _compiled:
