@@ -14,12 +14,15 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from billing.gateways.base import Refusal
 from billing.money import format_brl
+
+if TYPE_CHECKING:  # annotations only: billing.gateways imports this module (its sandbox takes test cards)
+    from billing.gateways.base import Refusal
 
 # Refusal codes we know (the acquirers' ABECS codes and the names gateways use for them) → our words.
 _REFUSALS = {

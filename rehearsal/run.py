@@ -52,6 +52,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
+from billing.cards import make_test_card_hash
 from rehearsal.fakes import PayingJunglePay, SmtpSink, body_text
 from rehearsal.procs import Processes, Stopped, free_port, http_ok, wait_until
 
@@ -384,6 +385,8 @@ class Rehearsal:
             "EMAIL_PORT": str(self.ports["smtp"]),
             "DEFAULT_FROM_EMAIL": "CreatorFlix <no-reply@rehearsal.test>",
             "JUNGLEPAY_API_URL": self.gateway.url,
+            # The fake's card tokenizer (the real one is JunglePay's script): only the checkout page may load it.
+            "JUNGLEPAY_JS_URL": self.gateway.url + "/js",
             "METRICS_TOKEN": secrets.token_urlsafe(24),
         }
         with self.report.step("deploy: catalogues compiled, migrate, collectstatic, plans, JunglePay gateway") as note:
@@ -849,6 +852,61 @@ class Rehearsal:
                 raise RuntimeError(f"took {elapsed:.0f}s, not within a minute")
             note.append(f"40 × (process + pix×2 + status) in {elapsed:.1f}s")
 
+    def cards(self):
+        with self.report.step("card buyer through nginx: refused, then paid in 3 installments with another card; only the hash reached us") as note:
+            buyer = visitor("127.0.0.7")
+            plans = buyer.get(f"{self.base}/api/plans", timeout=15).json()
+            plan = next(p for p in (plans["results"] if isinstance(plans, dict) else plans) if p["max_installments"] > 1)
+            body = {
+                "plan_id": plan["id"], "payment_method": "card", "installments": 3, "order_bump_ids": [],
+                "name": "Cartão Rehearsal", "email": "cartao@example.com", "cpf": valid_cpf(900),
+                "phone": "11987654321", "birth_date": BUYER["birth_date"],
+            }
+            created = buyer.post(f"{self.base}/api/checkout/process", json=body, timeout=30)
+            if created.status_code != 201:
+                raise RuntimeError(f"process answered {created.status_code}: {created.text[:300]}")
+            self.card_checkout_id = created.json()["checkout_id"]
+            card = {"checkout_id": self.card_checkout_id, "installments": 3}
+            refused = buyer.post(f"{self.base}/api/checkout/card", json={**card, "card_hash": make_test_card_hash(last_digits="0002")}, timeout=30)
+            if refused.status_code != 402 or refused.json()["error"]["code"] != "card_refused":
+                raise RuntimeError(f"a refused card answered {refused.status_code}: {refused.text[:300]}")
+            paid = buyer.post(
+                f"{self.base}/api/checkout/card",
+                json={**card, "card_hash": make_test_card_hash(last_digits="4242", brand="visa", exp_month=12, exp_year=2030)},
+                timeout=30,
+            )
+            if paid.status_code != 200 or paid.json()["status"] != "paid" or paid.json()["installments"] != 3:
+                raise RuntimeError(f"the second card answered {paid.status_code}: {paid.text[:300]}")
+            charges = [t for t in self.gateway.transactions.values() if t.get("paymentMethod") == "credit_card"]
+            if [t["status"] for t in charges] != ["refused", "paid"] or charges[-1].get("installments") != 3:
+                raise RuntimeError(f"the gateway holds {[(t['status'], t.get('installments')) for t in charges]}")
+            note.append(f"402 then paid, {refused.json()['error']['message'][:40]!r}")
+
+        with self.report.step("beat renews the card subscription by itself at end_date: one charge of the saved card, its own externalRef") as note:
+            script = (
+                "from datetime import timedelta\n"
+                "from django.utils import timezone\n"
+                "from billing.models import Checkout\n"
+                f"sub = Checkout.objects.get(public_id='{self.card_checkout_id}').subscription\n"
+                "assert sub.card_id, 'no saved card'\n"
+                "type(sub).objects.filter(pk=sub.pk).update(end_date=timezone.now() - timedelta(minutes=1))\n"
+                "print(sub.card_id)\n"
+            )
+            known = set(self.gateway.transactions)  # the purchase's own charges
+            card_id = manage(self.env, "shell", "-c", script, log="cards").stdout.strip().splitlines()[-1]
+            before = time.monotonic()
+
+            def renewal_charges():
+                return [t for i, t in list(self.gateway.transactions.items()) if i not in known and (t.get("card") or {}).get("id") == card_id]
+
+            charged = wait_until(lambda: [t for t in renewal_charges() if t["status"] == "paid"], timeout=90, what="beat's card renewal", alive=self.alive, interval=1)
+            time.sleep(2 * BEAT_EVERY)  # later sweeps must not charge the card again for this period
+            renewals = renewal_charges()
+            if len(renewals) != 1:
+                raise RuntimeError(f"{len(renewals)} charges of the saved card for one period")
+            self.report.figure("automatic card renewal", f"charged by beat's sweep {time.monotonic() - before - 2 * BEAT_EVERY:.1f} s after end_date passed (sweep every {BEAT_EVERY} s)")
+            note.append(f"externalRef {(charged[0].get('externalRef') or '')[:40]}")
+
     def operations(self):
         with self.report.step("both web nodes served the buyer's journey (no state kept in one node)") as note:
             served = {node: self.access_lines(node) for node in WEB_NODES}
@@ -953,6 +1011,7 @@ def main(argv=None) -> int:
         rehearsal.beat_sync()
         rehearsal.journey()
         rehearsal.beat_sweep()
+        rehearsal.cards()
         rehearsal.proxies()
         rehearsal.operations()
         rehearsal.shutdown()
