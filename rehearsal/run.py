@@ -883,13 +883,27 @@ class Rehearsal:
             note.append(f"402 then paid, {refused.json()['error']['message'][:40]!r}")
 
         with self.report.step("beat renews the card subscription by itself at end_date: one charge of the saved card, its own externalRef") as note:
+            # The buyer's whole history moves back in time until its period ended a minute ago (no clock
+            # moves in a running server): every moment of its subscription, checkouts, attempts and ledger
+            # rows, by the same delta, so the money audit of the backup step still finds it consistent.
             script = (
                 "from datetime import timedelta\n"
+                "from django.db import connection, models\n"
                 "from django.utils import timezone\n"
-                "from billing.models import Checkout\n"
+                "from billing.ledger_models import LedgerEntry\n"
+                "from billing.models import CardAttempt, ChargeAttempt, Checkout, Subscription\n"
                 f"sub = Checkout.objects.get(public_id='{self.card_checkout_id}').subscription\n"
                 "assert sub.card_id, 'no saved card'\n"
-                "type(sub).objects.filter(pk=sub.pk).update(end_date=timezone.now() - timedelta(minutes=1))\n"
+                "delta = sub.end_date - timezone.now() + timedelta(minutes=1)\n"
+                "checkouts = list(Checkout.objects.filter(subscription=sub).values_list('pk', flat=True))\n"
+                "rows = [(Subscription, 'id = ANY(%s)', [[sub.pk]]), (Checkout, 'id = ANY(%s)', [checkouts]),\n"
+                "        (CardAttempt, 'checkout_id = ANY(%s)', [checkouts]), (ChargeAttempt, 'checkout_id = ANY(%s)', [checkouts]),\n"
+                "        (LedgerEntry, 'subscription_id = ANY(%s) OR checkout_id = ANY(%s)', [[sub.pk], checkouts])]\n"
+                "with connection.cursor() as cursor:\n"
+                "    for model, where, params in rows:\n"
+                "        columns = [f.column for f in model._meta.concrete_fields if isinstance(f, models.DateTimeField)]\n"
+                "        sets = ', '.join(f'{c} = {c} - %s' for c in columns)\n"
+                "        cursor.execute(f'UPDATE {model._meta.db_table} SET {sets} WHERE {where}', [delta] * len(columns) + params)\n"
                 "print(sub.card_id)\n"
             )
             known = set(self.gateway.transactions)  # the purchase's own charges
