@@ -11,6 +11,7 @@ import socket
 from urllib.parse import urlparse
 
 import pytest
+from celery._state import _set_task_join_will_block  # no public way to clear it (see _celery_in_process)
 from django.conf import settings
 from django.db import connection
 
@@ -81,6 +82,11 @@ def _celery_in_process():
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = previous
+    # Celery keeps "a join would block" in one process-wide flag, set and restored around every eager
+    # task: two threads running eager tasks at once (a live server's thread and the test's) can restore
+    # it in the wrong order and leave it set, and a later test's .get() fails with "Never call
+    # result.get() within a task!". Each test starts with it cleared.
+    _set_task_join_will_block(False)
 
 
 @pytest.fixture(autouse=True)
