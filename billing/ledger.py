@@ -162,19 +162,8 @@ def record_grant(
     save: bool = True,
 ) -> LedgerEntry:
     """Days [starts_at, ends_at) of `subscription`, bought by `checkout` or given by `cause` (an admin: `actor`, `note`)."""
-    entry = LedgerEntry(
-        kind=Kind.GRANT,
-        cause=cause,
-        starts_at=starts_at,
-        ends_at=ends_at,
-        checkout=checkout,
-        subscription=subscription,
-        user_id=subscription.user_id,
-        actor=actor if getattr(actor, "pk", None) else None,
-        note=(note or "")[:500],
-        created_at=now,
-    )
-    return write(entry)[0] if save else entry
+    return _days(Kind.GRANT, subscription=subscription, starts_at=starts_at, ends_at=ends_at, cause=cause, now=now,
+                 checkout=checkout, actor=actor, note=note, save=save)
 
 
 def record_revoke(
@@ -195,8 +184,14 @@ def record_revoke(
     subscription had (kept for reading; never before `starts_at`).
     """
     ends_at = max(ends_at or starts_at, starts_at)
+    return _days(Kind.REVOKE, subscription=subscription, starts_at=starts_at, ends_at=ends_at, cause=cause, now=now,
+                 checkout=checkout, actor=actor, note=note, save=save)
+
+
+def _days(kind, *, subscription, starts_at, ends_at, cause, now, checkout, actor, note, save) -> LedgerEntry:
+    """A row of days given or taken (record_grant, record_revoke): `actor` and `note` say who and why."""
     entry = LedgerEntry(
-        kind=Kind.REVOKE,
+        kind=kind,
         cause=cause,
         starts_at=starts_at,
         ends_at=ends_at,

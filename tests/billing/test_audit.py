@@ -24,20 +24,10 @@ from billing.services import (
     withdraw_subscription,
 )
 from billing.tasks import audit_money
-from tests.factories import PlanFactory, UserFactory
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 NOW = timezone.now().replace(microsecond=0)
-
-
-@pytest.fixture
-def monthly():
-    return PlanFactory(name="Mensal", price_cents=2990, duration_days=30)
-
-
-@pytest.fixture
-def quarterly():
-    return PlanFactory(name="Trimestral", price_cents=7990, duration_days=90)
 
 
 def buy(user, plan, *, at, purpose=Checkout.Purpose.NEW, subscription=None):

@@ -23,21 +23,11 @@ from billing.services import (
     upgrade_credit_cents,
 )
 from tests.billing.paymentkit import JP, jp_checkout, junglepay, sandbox, transaction
-from tests.factories import CheckoutFactory, PlanFactory, SubscriptionFactory
+from tests.factories import CheckoutFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
 NOW = timezone.now().replace(microsecond=0)
 DAY = timedelta(days=1)
-
-
-@pytest.fixture
-def monthly():
-    return PlanFactory(name="Mensal", price_cents=2990, duration_days=30)
-
-
-@pytest.fixture
-def quarterly():
-    return PlanFactory(name="Trimestral", price_cents=7990, duration_days=90)
 
 
 def paid_subscription(plan, *, days_left=20):

@@ -122,11 +122,6 @@ def marketplace():
     return dias()
 
 
-@pytest.fixture
-def monthly():
-    return PlanFactory(name="Mensal", price_cents=2990, duration_days=30)
-
-
 def deliver_dias(client, gateway, body):
     return post_webhook(client, "dias/payment-sucess", body, token=gateway.postback_token)
 

@@ -21,16 +21,6 @@ pytestmark = pytest.mark.django_db
 NOW = timezone.now().replace(microsecond=0)
 
 
-@pytest.fixture
-def monthly():
-    return PlanFactory(name="Mensal", price_cents=2990, duration_days=30)
-
-
-@pytest.fixture
-def quarterly():
-    return PlanFactory(name="Trimestral", price_cents=7990, duration_days=90)
-
-
 def test_upgrade_proration_worked_example(monthly, quarterly):
     # given: R$ 29,90 for 30 days, 10 days used
     sub = SubscriptionFactory(plan=monthly, start_date=NOW - timedelta(days=10), end_date=NOW + timedelta(days=20))

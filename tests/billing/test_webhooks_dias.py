@@ -19,11 +19,6 @@ def gateway():
     return dias()
 
 
-@pytest.fixture
-def monthly():
-    return PlanFactory(name="Mensal", price_cents=2990, duration_days=30)
-
-
 def deliver(client, gateway, body, path="payment-success"):
     return post_webhook(client, f"dias/{path}", body, token=gateway.postback_token)
 
