@@ -420,38 +420,25 @@ class JunglePayGateway(Gateway):
         return charge
 
     def _after_ambiguous_card_create(self, request: CardChargeRequest, *, reason: str) -> Charge:
-        self.breaker.record_failure()
-        logger.warning("junglepay card create unconfirmed; looking it up", extra={"reason": reason, "external_ref": request.external_ref})
-        try:
-            found = self.find_charge(
-                external_ref=request.external_ref,
-                skip_transaction_ids=request.known_transaction_ids,
-                counts_as_health=False,
-                retried=False,
-            )
-        except GatewayUnavailable:
-            found = None
-        if found is not None:
-            return found
-        raise CreateUnconfirmed(_("The payment provider is unavailable right now. Please try again in a minute."))
+        return self._look_up_unconfirmed("card create", request.external_ref, request.known_transaction_ids, reason=reason)
 
     def _after_ambiguous_create(self, request: ChargeRequest, *, reason: str) -> Charge:
+        return self._usable(self._look_up_unconfirmed("create", request.external_ref, request.superseded_transaction_ids, reason=reason))
+
+    def _look_up_unconfirmed(self, what: str, external_ref: str, skip_transaction_ids, *, reason: str) -> Charge:
         """The create may or may not have happened: look it up; never post it again here."""
         self.breaker.record_failure()
-        logger.warning("junglepay create unconfirmed; looking it up", extra={"reason": reason, "external_ref": request.external_ref})
+        logger.warning(f"junglepay {what} unconfirmed; looking it up", extra={"reason": reason, "external_ref": external_ref})
         try:
             # A lookup that works says nothing about creates: it must not close the breaker.
             found = self.find_charge(
-                external_ref=request.external_ref,
-                skip_transaction_ids=request.superseded_transaction_ids,
-                counts_as_health=False,
-                retried=False,
+                external_ref=external_ref, skip_transaction_ids=skip_transaction_ids, counts_as_health=False, retried=False
             )
         except GatewayUnavailable:
             found = None
-        if found is not None:
-            return self._usable(found)
-        raise CreateUnconfirmed(_("The payment provider is unavailable right now. Please try again in a minute."))
+        if found is None:
+            raise CreateUnconfirmed(_("The payment provider is unavailable right now. Please try again in a minute."))
+        return found
 
     def _usable(self, charge: Charge) -> Charge:
         if charge.payment_method == "pix" and not charge.pix_code:
