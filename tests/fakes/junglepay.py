@@ -15,7 +15,7 @@ import json
 import secrets
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -40,7 +40,8 @@ class FakeJunglePay:
         self.cards: dict[str, dict] = {}  # card id -> the card it stands for (no number: brand, last digits)
         self.card_outcomes: dict[str, str] = {}  # card id -> "refused" | "processing" | "paid", for its next charges
         self.refused_with_4xx = False  # answer a refusal with HTTP 402 and the transaction, as some gateways do
-        self.pix_expiration_date = "2030-01-01"  # the day a created PIX is payable through (YYYY-MM-DD)
+        # The day a created PIX is payable through (YYYY-MM-DD): a year from today, never a fixed day.
+        self.pix_expiration_date = (datetime.now(UTC).date() + timedelta(days=365)).isoformat()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
