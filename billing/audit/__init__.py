@@ -33,12 +33,18 @@ from billing.periods import grace_start
 __all__ = ["ROW_LIMIT", "AuditReport", "Violation", "coverage", "expected_access", "record_audit_run", "run_audit"]
 
 
+class AuditNeedsPostgreSQL(Exception):
+    """The audit's statements are PostgreSQL's (LATERAL, FILTER, window functions): `make run`'s SQLite cannot run them."""
+
+
 def run_audit(*, since: datetime | None = None, now: datetime | None = None) -> AuditReport:
     """
     Every invariant of contract §9, over the whole database or the rows
     touched since `since`, in one read-only snapshot (PostgreSQL: the
     statements use LATERAL, FILTER and window functions).
     """
+    if connection.vendor != "postgresql":
+        raise AuditNeedsPostgreSQL(f"the money audit is PostgreSQL's SQL; this database is {connection.vendor}")
     now = now or timezone.now()
     report = AuditReport(since=since, now=now)
     started = time.monotonic()

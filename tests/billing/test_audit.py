@@ -1,9 +1,11 @@
 """The money audit (billing.audit): clean on histories the services write; each invariant reports the corruption it forbids."""
 
 from datetime import timedelta
+from importlib import import_module
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -264,3 +266,13 @@ def test_outside_a_transaction_the_audit_reads_one_read_only_snapshot(monthly):
     assert report.violations == []
     assert statements[0] == "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
     assert report.queries == len(statements) - 1
+
+
+def test_on_sqlite_the_command_says_it_needs_postgresql_and_the_backfill_does_nothing(monkeypatch):
+    # `make run`'s development database is SQLite: migrating it must work, and the audit must say why it cannot run.
+    backfill = import_module("billing.migrations.0013_money_audit_backfill").backfill
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+
+    assert backfill(connection=connection) == []
+    with pytest.raises(CommandError, match="needs PostgreSQL"):
+        call_command("audit_money")

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from billing.audit import run_audit
+from billing.audit import AuditNeedsPostgreSQL, run_audit
 
 
 class Command(BaseCommand):
@@ -18,7 +18,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, since=None, **options):
         since_at = _parse_since(since) if since else None
-        report = run_audit(since=since_at)
+        try:
+            report = run_audit(since=since_at)
+        except AuditNeedsPostgreSQL as error:
+            raise CommandError(f"audit_money needs PostgreSQL (DATABASE_URL): {error}") from error
         for violation in report.violations:
             self.stdout.write(str(violation))
         line = f"{report.summary()}; {report.queries} queries in {report.duration_ms} ms."
