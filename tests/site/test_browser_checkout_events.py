@@ -69,7 +69,7 @@ def test_the_page_polls_when_the_stream_breaks(browser, shop, monkeypatch):
     # given: an event stream that breaks at once (a proxy cutting it, a server without it)
     def broken(*args, **kwargs):
         raise ConnectionError("the stream broke")
-        yield  # noqa: unreachable - makes this a generator, like the real stream
+        yield  # unreachable: makes this a generator, like the real stream
 
     monkeypatch.setattr(events, "stream_sync", broken)
     checkout = reach_the_pix(browser, shop)
