@@ -29,6 +29,10 @@ from config.tasks import enqueue
 
 logger = logging.getLogger(__name__)
 
+# Every e-mail task retries an SMTP failure the same way: waits below the broker's visibility timeout
+# (config/settings.py, TASK_RETRY_WAIT_MAX); 7 tries cover about 25 minutes.
+EMAIL_RETRY = {"autoretry_for": (OSError,), "retry_backoff": 60, "retry_backoff_max": settings.TASK_RETRY_WAIT_MAX, "max_retries": 7}
+
 # Renewal e-mails go to the worker in chunks: the sweep neither waits on SMTP
 # nor renders thousands of templates; a chunk that fails is retried alone.
 NOTICE_CHUNK = 500
@@ -179,11 +183,7 @@ def send_card_refused(*, notice) -> int:
 
 @shared_task(
     name="billing.tasks.send_card_refused",
-    autoretry_for=(OSError,),
-    retry_backoff=60,
-    # Below the broker's visibility timeout (config/settings.py); 7 tries cover about 25 minutes.
-    retry_backoff_max=settings.TASK_RETRY_WAIT_MAX,
-    max_retries=7,
+    **EMAIL_RETRY,
 )
 def send_card_refused_task(*, notice: list) -> int:
     """E-mails the subscriber whose automatic renewal was refused, queued after the refusal's commit."""
@@ -192,11 +192,7 @@ def send_card_refused_task(*, notice: list) -> int:
 
 @shared_task(
     name="billing.tasks.send_renewal_notices",
-    autoretry_for=(OSError,),
-    retry_backoff=60,
-    # Below the broker's visibility timeout (config/settings.py); 7 tries cover about 25 minutes.
-    retry_backoff_max=settings.TASK_RETRY_WAIT_MAX,
-    max_retries=7,
+    **EMAIL_RETRY,
 )
 def send_renewal_notices_task(*, notices: list) -> int:
     """E-mails a chunk of renewal links, queued by the sweep after its commit."""
@@ -205,11 +201,7 @@ def send_renewal_notices_task(*, notices: list) -> int:
 
 @shared_task(
     name="billing.tasks.send_recovery_reminders",
-    autoretry_for=(OSError,),
-    retry_backoff=60,
-    # Below the broker's visibility timeout (config/settings.py); 7 tries cover about 25 minutes.
-    retry_backoff_max=settings.TASK_RETRY_WAIT_MAX,
-    max_retries=7,
+    **EMAIL_RETRY,
 )
 def send_recovery_reminders_task(*, reminders: list) -> int:
     """E-mails a chunk of unpaid-checkout reminders, queued by the sweep after its commit."""
@@ -293,11 +285,7 @@ def send_marketplace_receipt(*, subscription_pk: int, amount_cents: int, paid_at
 
 @shared_task(
     name="billing.tasks.send_marketplace_receipt",
-    autoretry_for=(OSError,),
-    retry_backoff=60,
-    # Below the broker's visibility timeout (config/settings.py); 7 tries cover about 25 minutes.
-    retry_backoff_max=settings.TASK_RETRY_WAIT_MAX,
-    max_retries=7,
+    **EMAIL_RETRY,
 )
 def send_marketplace_receipt_task(**fields) -> bool:
     """E-mails one marketplace payment's receipt, queued after the payment's commit."""
@@ -306,11 +294,7 @@ def send_marketplace_receipt_task(**fields) -> bool:
 
 @shared_task(
     name="billing.tasks.send_receipt",
-    autoretry_for=(OSError,),
-    retry_backoff=60,
-    # Below the broker's visibility timeout (config/settings.py); 7 tries cover about 25 minutes.
-    retry_backoff_max=settings.TASK_RETRY_WAIT_MAX,
-    max_retries=7,
+    **EMAIL_RETRY,
 )
 def send_receipt_task(*, checkout_pk: int) -> bool:
     """E-mails one payment's receipt, queued after the payment's commit."""
