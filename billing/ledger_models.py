@@ -1,10 +1,10 @@
 """
-The money ledger's tables (imported at the end of billing.models, so they are
+The money ledger's tables (re-exported by billing.models, so they are
 billing's models): `LedgerEntry`, the append-only record of every grant of
 days and every movement of money, and `MoneyAuditRun`, the last runs of the
 money audit. Writers live in billing.ledger, the audit in billing.audit.
 
-Kept apart from billing/models.py, which is long enough already.
+Beside the billing/models/ package, whose modules hold the other models.
 """
 
 from __future__ import annotations
