@@ -14,7 +14,7 @@ class BillingConfig(AppConfig):
             checks,  # noqa: F401 - registers billing.E001
             notifications,  # noqa: F401 - registers its Celery tasks with the worker
         )
-        from billing.services.activation import claim_guest_payments_on_confirmation
+        from billing.services.guest_claims import claim_guest_payments_on_confirmation
         from config.beat import ensure_periodic_tasks
 
         # Accounts is a leaf: a confirmed e-mail reaches billing through its signal.

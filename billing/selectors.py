@@ -187,13 +187,58 @@ def get_finance_figures(*, now: datetime | None = None) -> FinanceFigures:
     subscription's plan price to 30 days (price × 30 / duration), rounded once.
     """
     now = now or timezone.now()
+    window = now - timedelta(days=30)
+    revenue_by_day, revenue_by_month = _revenue_points(now)
+    active_subscribers = Subscription.objects.granting_access(now).values("user_id").distinct().count()
+    mrr_cents = _mrr_cents(now)
+    pending = _pending_pix_and_refunds(window)
+    recent = _recent_checkouts(window)
+    conversion = round(100 * recent["paid"] / recent["total"], 1) if recent["total"] else None
+    by_source = _figures_by_source(window)
+    partial = ReconciliationItem.objects.filter(kind=ReconciliationItem.Kind.PARTIAL_PAYMENT, resolved=False).aggregate(
+        n=Count("pk"), cents=Sum("amount_cents")
+    )
+    owed = RefundRequest.objects.filter(status=RefundRequest.Status.PENDING).aggregate(
+        n=Count("pk"), cents=Sum("amount_cents"), overdue=Count("pk", filter=Q(deadline__lt=now))
+    )
+    renewals_due, renewals_due_cents = _renewals_due_7d(now)
+    churned, churn = _churn_30d(window)
+
+    return FinanceFigures(
+        now=now,
+        revenue_by_day=revenue_by_day,
+        revenue_by_month=revenue_by_month,
+        revenue_30d_cents=sum(p.cents for p in revenue_by_day),
+        active_subscribers=active_subscribers,
+        mrr_cents=mrr_cents,
+        pending_pix_count=pending["n"] or 0,
+        pending_pix_cents=pending["cents"] or 0,
+        checkouts_30d=recent["total"],
+        paid_checkouts_30d=recent["paid"],
+        conversion_pct=conversion,
+        renewals_due_7d=renewals_due,
+        renewals_due_7d_cents=renewals_due_cents,
+        churned_30d=churned,
+        churn_pct=churn,
+        late_payments_30d=recent["late"],
+        partial_payments_count=partial["n"] or 0,
+        partial_payments_cents=partial["cents"] or 0,
+        refunds_30d_count=pending["refunded_n"] or 0,
+        refunds_30d_cents=pending["refunded_cents"] or 0,
+        pending_refunds_count=owed["n"] or 0,
+        pending_refunds_cents=owed["cents"] or 0,
+        pending_refunds_overdue=owed["overdue"] or 0,
+        by_source=by_source,
+    )
+
+
+def _revenue_points(now: datetime) -> tuple[list[RevenuePoint], list[RevenuePoint]]:
+    """Paid checkouts by payment day (the last 30) and month (the last 12), in the site's time zone; empty ones as 0."""
     tz = timezone.get_current_timezone()
     today = timezone.localtime(now, tz).date()
     first_day = today - timedelta(days=29)
     first_month = _month_start(today, 11)
-    S, C = Subscription.Status, Checkout.Status
-
-    paid = Checkout.objects.filter(status=C.PAID, paid_at__isnull=False)
+    paid = Checkout.objects.filter(status=Checkout.Status.PAID, paid_at__isnull=False)
     by_day = {
         row["day"]: row
         for row in paid.filter(paid_at__gte=datetime.combine(first_day, datetime.min.time(), tzinfo=tz))
@@ -218,13 +263,14 @@ def get_finance_figures(*, now: datetime | None = None) -> FinanceFigures:
         month = _month_start(today, back)
         row = by_month.get(month) or {}
         revenue_by_month.append(RevenuePoint(month, row.get("cents") or 0, row.get("n") or 0))
+    return revenue_by_day, revenue_by_month
 
-    active_subscribers = Subscription.objects.granting_access(now).values("user_id").distinct().count()
 
-    # Σ price × 30 / duration over active subscriptions, one rounding step (half up).
+def _mrr_cents(now: datetime) -> int:
+    """Σ price × 30 / duration over active subscriptions, one rounding step (half up)."""
     numerator, denominator = 0, 1
     per_plan = (
-        Subscription.objects.filter(status=S.ACTIVE, end_date__gt=now)
+        Subscription.objects.filter(status=Subscription.Status.ACTIVE, end_date__gt=now)
         .values("plan__price_cents", "plan__duration_days")
         .annotate(n=Count("pk"))
     )
@@ -233,25 +279,34 @@ def get_finance_figures(*, now: datetime | None = None) -> FinanceFigures:
         denominator = lcm(denominator, row["plan__duration_days"])
     for row in rows:
         numerator += row["n"] * row["plan__price_cents"] * 30 * (denominator // row["plan__duration_days"])
-    mrr_cents = (2 * numerator + denominator) // (2 * denominator)
+    return (2 * numerator + denominator) // (2 * denominator)
 
-    window = now - timedelta(days=30)
-    # Pending PIX, and refunds by the day they were confirmed, in one pass.
-    open_pix = Q(status=C.PENDING, payment_method=Checkout.Method.PIX)
-    refunded_recently = Q(status=C.REFUNDED, refunded_at__gte=window)
-    pending = Checkout.objects.filter(open_pix | refunded_recently).aggregate(
+
+def _pending_pix_and_refunds(window: datetime) -> dict:
+    """Pending PIX, and refunds by the day they were confirmed, in one pass."""
+    open_pix = Q(status=Checkout.Status.PENDING, payment_method=Checkout.Method.PIX)
+    refunded_recently = Q(status=Checkout.Status.REFUNDED, refunded_at__gte=window)
+    return Checkout.objects.filter(open_pix | refunded_recently).aggregate(
         n=Count("pk", filter=open_pix),
         cents=Sum("total_cents", filter=open_pix),
         refunded_n=Count("pk", filter=refunded_recently),
         refunded_cents=Sum("total_cents", filter=refunded_recently),
     )
-    recent = Checkout.objects.filter(created_at__gte=window).aggregate(
+
+
+def _recent_checkouts(window: datetime) -> dict:
+    """Checkouts created in the window: how many, how many paid (refunded ones included), how many paid late."""
+    return Checkout.objects.filter(created_at__gte=window).aggregate(
         total=Count("pk"),
-        paid=Count("pk", filter=Q(status__in=[C.PAID, C.REFUNDED])),
+        paid=Count("pk", filter=Q(status__in=[Checkout.Status.PAID, Checkout.Status.REFUNDED])),
         late=Count("pk", filter=Q(is_late=True)),
     )
-    conversion = round(100 * recent["paid"] / recent["total"], 1) if recent["total"] else None
-    by_source = [
+
+
+def _figures_by_source(window: datetime) -> list[SourceFigures]:
+    """The window's checkouts by last-touch campaign, the best earners first (SOURCE_ROWS of them)."""
+    C = Checkout.Status
+    return [
         SourceFigures(
             utm_source=row["source"] or "", utm_campaign=row["campaign"] or "", checkouts=row["total"],
             paid=row["paid"], revenue_cents=row["cents"] or 0,
@@ -266,13 +321,10 @@ def get_finance_figures(*, now: datetime | None = None) -> FinanceFigures:
         )
         .order_by(F("cents").desc(nulls_last=True), "-total", "source", "campaign")[:SOURCE_ROWS]
     ]
-    partial = ReconciliationItem.objects.filter(kind=ReconciliationItem.Kind.PARTIAL_PAYMENT, resolved=False).aggregate(
-        n=Count("pk"), cents=Sum("amount_cents")
-    )
-    owed = RefundRequest.objects.filter(status=RefundRequest.Status.PENDING).aggregate(
-        n=Count("pk"), cents=Sum("amount_cents"), overdue=Count("pk", filter=Q(deadline__lt=now))
-    )
 
+
+def _renewals_due_7d(now: datetime) -> tuple[int, int]:
+    """Live subscriptions that renew within 7 days, and what they will be charged (the next plan's price when one is set)."""
     due = (
         Subscription.objects.filter(
             status__in=Subscription.LIVE_STATUSES, cancel_at_period_end=False, end_date__gt=now,
@@ -282,42 +334,20 @@ def get_finance_figures(*, now: datetime | None = None) -> FinanceFigures:
         .values("plan__price_cents", "next_plan__price_cents")
     )
     due_rows = list(due)
-    renewals_due_cents = sum(r["next_plan__price_cents"] or r["plan__price_cents"] for r in due_rows)
+    return len(due_rows), sum(r["next_plan__price_cents"] or r["plan__price_cents"] for r in due_rows)
 
-    # Churn: subscriptions that ended in the window (never-paid ones never started),
-    # over those that were live at some point of it: still active + churned.
+
+def _churn_30d(window: datetime) -> tuple[int, float | None]:
+    """
+    Churn: subscriptions that ended in the window (never-paid ones never started),
+    over those that were live at some point of it: still active + churned.
+    """
+    S = Subscription.Status
     churned = Subscription.objects.filter(
         status__in=[S.EXPIRED, S.CANCELED, S.REFUNDED], last_transition_at__gte=window
     ).exclude(last_reason=Subscription.Reason.NEVER_PAID).count()
     live_now = Subscription.objects.live().count()
-    churn = round(100 * churned / (live_now + churned), 1) if (live_now + churned) else None
-
-    return FinanceFigures(
-        now=now,
-        revenue_by_day=revenue_by_day,
-        revenue_by_month=revenue_by_month,
-        revenue_30d_cents=sum(p.cents for p in revenue_by_day),
-        active_subscribers=active_subscribers,
-        mrr_cents=mrr_cents,
-        pending_pix_count=pending["n"] or 0,
-        pending_pix_cents=pending["cents"] or 0,
-        checkouts_30d=recent["total"],
-        paid_checkouts_30d=recent["paid"],
-        conversion_pct=conversion,
-        renewals_due_7d=len(due_rows),
-        renewals_due_7d_cents=renewals_due_cents,
-        churned_30d=churned,
-        churn_pct=churn,
-        late_payments_30d=recent["late"],
-        partial_payments_count=partial["n"] or 0,
-        partial_payments_cents=partial["cents"] or 0,
-        refunds_30d_count=pending["refunded_n"] or 0,
-        refunds_30d_cents=pending["refunded_cents"] or 0,
-        pending_refunds_count=owed["n"] or 0,
-        pending_refunds_cents=owed["cents"] or 0,
-        pending_refunds_overdue=owed["overdue"] or 0,
-        by_source=by_source,
-    )
+    return churned, round(100 * churned / (live_now + churned), 1) if (live_now + churned) else None
 
 
 def bar_chart(points: list[RevenuePoint], *, label_format: str, width: int = 720, height: int = 180) -> dict:

@@ -13,18 +13,14 @@ Rules every function follows:
 - side effects (e-mail) only after commit, through billing.notifications.
 """
 
-from billing.services.activation import (
-    activate_checkout,
-    claim_guest_payments,
-    match_plan,
-    record_marketplace_payment,
-    settle_free_checkout,
-)
+from billing.services.activation import activate_checkout, settle_free_checkout
 from billing.services.cards import charge_card, remove_saved_card
 from billing.services.charges import issue_pix_charge, needs_customer_details, simulate_sandbox_event
 from billing.services.checkouts import FAIL_STATUSES, create_checkout, fail_checkout, refund_checkout, restore_disputed_checkout
 from billing.services.erasure import anonymous_email, erase_customer_data
 from billing.services.gateway_config import activate_gateway, deactivate_gateway, gateway_for_new_charge, rotate_postback_token
+from billing.services.guest_claims import claim_guest_payments
+from billing.services.marketplace import match_plan, record_marketplace_payment
 from billing.services.offers import (
     CouponQuote,
     count_coupon_use,

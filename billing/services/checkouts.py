@@ -18,7 +18,7 @@ from billing.documents import digits_only
 from billing.exceptions import InvalidInput, TransitionNotAllowed, TrialNotAvailable
 from billing.gateways.base import CHARGEBACK_PROVIDER_STATUSES, DISPUTED_PROVIDER_STATUSES
 from billing.ledger_models import LedgerEntry
-from billing.models import Checkout, OrderBump, Plan, ReconciliationItem, RefundRequest, Subscription
+from billing.models import Checkout, Coupon, OrderBump, Plan, ReconciliationItem, RefundRequest, Subscription
 from billing.periods import status_by_clock
 from billing.personal_data import document_digest
 from billing.pricing import price_checkout
@@ -80,48 +80,17 @@ def create_checkout(
     """
     now = now or timezone.now()
     plan = Plan.objects.get(pk=plan.pk)  # fresh: the price is read from the database, not a stale instance
-    if purpose not in Checkout.Purpose.values:
-        raise InvalidInput("purpose", _("Unknown checkout purpose."))
-    # A renewal may continue a plan that is no longer sold; new sales and upgrades may not.
-    if purpose != Checkout.Purpose.RENEWAL and not plan.is_active:
-        raise InvalidInput("plan_id", _("This plan is not available."), code="plan_unavailable")
-    if payment_method not in Checkout.Method.values or not plan.accepts(payment_method):
-        raise InvalidInput("payment_method", _("This plan does not accept this payment method."), code="method_not_accepted")
-    if payment_method != Checkout.Method.CARD:
-        installments = 1  # installments are a card's
-    max_installments = plan.max_installments if purpose == Checkout.Purpose.NEW else 1
-    if not 1 <= installments <= max_installments:
-        raise InvalidInput(
-            "installments", _("Choose from 1 to %(max)d installments.") % {"max": max_installments}, code="invalid_installments"
-        )
-    if purpose != Checkout.Purpose.NEW and subscription is None:
-        raise InvalidInput("subscription", _("A renewal or upgrade needs the subscription it continues."))
-    customer_name = (customer_name or "").strip()
-    customer_email = (customer_email or "").strip().lower()
-    if not customer_name:
-        raise InvalidInput("name", _("Enter your name."))
-    if not customer_email or "@" not in customer_email:
-        raise InvalidInput("email", _("Enter a valid e-mail address."))
-    if customer_birth_date is not None:
-        require_min_age(customer_birth_date, today=timezone.localdate(now))
-        if user is not None:
-            declare_birth_date(user=user, birth_date=customer_birth_date, now=now)
-
-    bump_ids = sorted({int(pk) for pk in order_bump_ids or ()})
-    bumps = list(OrderBump.objects.filter(pk__in=bump_ids, is_active=True).order_by("display_order", "pk"))
-    if len(bumps) != len(bump_ids):
-        raise InvalidInput("order_bump_ids", _("One of the chosen extras is not available."), code="bump_unavailable")
-
-    is_trial = bool(
-        trial and purpose == Checkout.Purpose.NEW and plan.trial_days and not (coupon_code or "").strip()
+    installments = _check_purchase(
+        plan=plan, purpose=purpose, payment_method=payment_method, installments=installments, subscription=subscription
     )
-    if is_trial:
-        if not is_first_time_buyer(email=customer_email, document=customer_document, user=user):
-            raise TrialNotAvailable(_trial_used_message(plan))
-        if bumps:
-            raise InvalidInput("order_bump_ids", _("Extras cannot be added to a free trial."), code="bump_unavailable")
-
-    duration_days = plan.trial_days if is_trial else plan.duration_days
+    customer_name, customer_email = _check_buyer(
+        customer_name=customer_name, customer_email=customer_email, customer_birth_date=customer_birth_date, user=user, now=now
+    )
+    bumps = _chosen_bumps(order_bump_ids)
+    is_trial = _is_trial(
+        plan=plan, purpose=purpose, trial=trial, coupon_code=coupon_code, bumps=bumps,
+        customer_email=customer_email, customer_document=customer_document, user=user,
+    )
     coupon = None
     if coupon_code and coupon_code.strip():
         if purpose != Checkout.Purpose.NEW:
@@ -136,27 +105,9 @@ def create_checkout(
         coupon_kind=coupon.kind if coupon else None,
         coupon_value=coupon.value if coupon else 0,
     )
-
-    plan_title = plan.name
-    if purpose == Checkout.Purpose.RENEWAL:
-        plan_title = _("%(plan)s (renewal)") % {"plan": plan.name}
-    elif purpose == Checkout.Purpose.UPGRADE:
-        plan_title = _("%(plan)s (upgrade, prorated)") % {"plan": plan.name}
-    elif is_trial:
-        plan_title = ngettext(
-            "%(plan)s (free trial, %(days)d day)", "%(plan)s (free trial, %(days)d days)", plan.trial_days
-        ) % {"plan": plan.name, "days": plan.trial_days}
-    elif coupon is not None:
-        plan_title = _("%(plan)s (coupon %(code)s)") % {"plan": plan.name, "code": coupon.code}
-    items = [{"title": str(plan_title), "unit_price_cents": sold.plan_line_cents, "quantity": 1}]
-    items += [{"title": bump.name, "unit_price_cents": bump.price_cents, "quantity": 1} for bump in bumps]
-
+    items = _sold_items(plan=plan, purpose=purpose, is_trial=is_trial, coupon=coupon, plan_line_cents=sold.plan_line_cents, bumps=bumps)
     if user is not None and purpose == Checkout.Purpose.NEW and subscription is None:
-        has_live = Subscription.objects.live().filter(user=user).exists()
-        if not has_live:
-            subscription = Subscription.objects.create(
-                user=user, plan=plan, status=Subscription.Status.PENDING, last_transition_at=now, created_at=now
-            )
+        subscription = _pending_subscription(user=user, plan=plan, now=now)
 
     fields = dict(
         user=user,
@@ -166,7 +117,7 @@ def create_checkout(
         payment_method=payment_method,
         installments=installments,
         plan_price_cents=sold.plan_price_cents,
-        plan_duration_days=duration_days,
+        plan_duration_days=plan.trial_days if is_trial else plan.duration_days,
         is_trial=is_trial,
         bumps_cents=sold.bumps_cents,
         credit_cents=sold.credit_cents,
@@ -187,21 +138,110 @@ def create_checkout(
         marketing_consent=consent[1] if consent is not None else None,
         created_at=now,
     )
-    if is_trial:
-        try:
-            with transaction.atomic():
-                checkout = Checkout.objects.create(**fields)
-        except IntegrityError:
-            # one_trial_per_email / one_trial_per_cpf: a trial for this person was taken a moment ago.
-            raise TrialNotAvailable(_trial_used_message(plan)) from None
-    else:
-        checkout = Checkout.objects.create(**fields)
+    checkout = _store_checkout(fields, plan=plan)
     if bumps:
         checkout.order_bumps.set(bumps)
     emit_checkout_event("checkout.created", checkout, now=now)
     if coupon is not None:
         hold_coupon_use(checkout=checkout, now=now)  # last: the coupon row is the last lock of the order
     return checkout
+
+
+def _check_purchase(*, plan: Plan, purpose: str, payment_method: str, installments: int, subscription: Subscription | None) -> int:
+    """What is bought may be bought this way; returns the installments (1 unless a card's)."""
+    if purpose not in Checkout.Purpose.values:
+        raise InvalidInput("purpose", _("Unknown checkout purpose."))
+    # A renewal may continue a plan that is no longer sold; new sales and upgrades may not.
+    if purpose != Checkout.Purpose.RENEWAL and not plan.is_active:
+        raise InvalidInput("plan_id", _("This plan is not available."), code="plan_unavailable")
+    if payment_method not in Checkout.Method.values or not plan.accepts(payment_method):
+        raise InvalidInput("payment_method", _("This plan does not accept this payment method."), code="method_not_accepted")
+    if payment_method != Checkout.Method.CARD:
+        installments = 1  # installments are a card's
+    max_installments = plan.max_installments if purpose == Checkout.Purpose.NEW else 1
+    if not 1 <= installments <= max_installments:
+        raise InvalidInput(
+            "installments", _("Choose from 1 to %(max)d installments.") % {"max": max_installments}, code="invalid_installments"
+        )
+    if purpose != Checkout.Purpose.NEW and subscription is None:
+        raise InvalidInput("subscription", _("A renewal or upgrade needs the subscription it continues."))
+    return installments
+
+
+def _check_buyer(*, customer_name: str, customer_email: str, customer_birth_date, user, now: datetime) -> tuple[str, str]:
+    """The buyer's name and e-mail, cleaned; a declared birth date must be of age (and becomes the user's)."""
+    customer_name = (customer_name or "").strip()
+    customer_email = (customer_email or "").strip().lower()
+    if not customer_name:
+        raise InvalidInput("name", _("Enter your name."))
+    if not customer_email or "@" not in customer_email:
+        raise InvalidInput("email", _("Enter a valid e-mail address."))
+    if customer_birth_date is not None:
+        require_min_age(customer_birth_date, today=timezone.localdate(now))
+        if user is not None:
+            declare_birth_date(user=user, birth_date=customer_birth_date, now=now)
+    return customer_name, customer_email
+
+
+def _chosen_bumps(order_bump_ids) -> list[OrderBump]:
+    """The extras chosen, every one of them active, in display order."""
+    bump_ids = sorted({int(pk) for pk in order_bump_ids or ()})
+    bumps = list(OrderBump.objects.filter(pk__in=bump_ids, is_active=True).order_by("display_order", "pk"))
+    if len(bumps) != len(bump_ids):
+        raise InvalidInput("order_bump_ids", _("One of the chosen extras is not available."), code="bump_unavailable")
+    return bumps
+
+
+def _is_trial(
+    *, plan: Plan, purpose: str, trial: bool, coupon_code: str, bumps: list[OrderBump], customer_email: str, customer_document: str, user
+) -> bool:
+    """A free trial was asked for a plan that has one, without a coupon; only a first-time buyer, without extras, gets it."""
+    is_trial = bool(trial and purpose == Checkout.Purpose.NEW and plan.trial_days and not (coupon_code or "").strip())
+    if is_trial:
+        if not is_first_time_buyer(email=customer_email, document=customer_document, user=user):
+            raise TrialNotAvailable(_trial_used_message(plan))
+        if bumps:
+            raise InvalidInput("order_bump_ids", _("Extras cannot be added to a free trial."), code="bump_unavailable")
+    return is_trial
+
+
+def _sold_items(
+    *, plan: Plan, purpose: str, is_trial: bool, coupon: Coupon | None, plan_line_cents: int, bumps: list[OrderBump]
+) -> list[dict]:
+    """What is sold, as sent to the gateway: the plan line (titled by what it is) and one line per extra."""
+    plan_title = plan.name
+    if purpose == Checkout.Purpose.RENEWAL:
+        plan_title = _("%(plan)s (renewal)") % {"plan": plan.name}
+    elif purpose == Checkout.Purpose.UPGRADE:
+        plan_title = _("%(plan)s (upgrade, prorated)") % {"plan": plan.name}
+    elif is_trial:
+        plan_title = ngettext(
+            "%(plan)s (free trial, %(days)d day)", "%(plan)s (free trial, %(days)d days)", plan.trial_days
+        ) % {"plan": plan.name, "days": plan.trial_days}
+    elif coupon is not None:
+        plan_title = _("%(plan)s (coupon %(code)s)") % {"plan": plan.name, "code": coupon.code}
+    items = [{"title": str(plan_title), "unit_price_cents": plan_line_cents, "quantity": 1}]
+    items += [{"title": bump.name, "unit_price_cents": bump.price_cents, "quantity": 1} for bump in bumps]
+    return items
+
+
+def _pending_subscription(*, user, plan: Plan, now: datetime) -> Subscription | None:
+    """A known user's NEW checkout without a live subscription opens a pending one (contract §8)."""
+    if Subscription.objects.live().filter(user=user).exists():
+        return None
+    return Subscription.objects.create(user=user, plan=plan, status=Subscription.Status.PENDING, last_transition_at=now, created_at=now)
+
+
+def _store_checkout(fields: dict, *, plan: Plan) -> Checkout:
+    """Insert the checkout; a trial that loses the race for one-per-person is TrialNotAvailable."""
+    if not fields["is_trial"]:
+        return Checkout.objects.create(**fields)
+    try:
+        with transaction.atomic():
+            return Checkout.objects.create(**fields)
+    except IntegrityError:
+        # one_trial_per_email / one_trial_per_cpf: a trial for this person was taken a moment ago.
+        raise TrialNotAvailable(_trial_used_message(plan)) from None
 
 
 def _trial_used_message(plan: Plan) -> str:

@@ -15,11 +15,12 @@ from django.db.models import Q
 from billing.exceptions import TransitionNotAllowed
 from billing.gateways import ChargeStatus
 from billing.models import CardAttempt, Checkout, CheckoutCharge, PaymentGateway, WebhookEvent
-from billing.services.activation import activate_checkout, record_marketplace_payment
+from billing.services.activation import activate_checkout
 from billing.services.card_attempts import card_attempt_for_charge, record_card_answer
 from billing.services.charges import CHARGE_FIELDS
 from billing.services.checkouts import fail_checkout, refund_checkout, restore_disputed_checkout
 from billing.services.locks import lock_checkout
+from billing.services.marketplace import record_marketplace_payment
 from billing.services.review import (
     close_duplicate_payment,
     is_duplicate_payment,

@@ -30,7 +30,7 @@ STALE_CHECKOUT_AGE = timedelta(days=1)
 # A reminder step goes only to checkouts created within this long after its time: a backlog (a sweep
 # that did not run, a newly configured step) never mails checkouts long forgotten.
 RECOVERY_WINDOW = timedelta(days=1)
-# How a marketplace sale's plan was matched (billing.services.activation.record_marketplace_payment).
+# How a marketplace sale's plan was matched (billing.services.marketplace.record_marketplace_payment).
 MARKETPLACE_MATCH_RULES = (Subscription.PlanMatch.EXACT_PRICE, Subscription.PlanMatch.NEAREST_PRICE)
 
 
@@ -101,99 +101,124 @@ def sweep_subscriptions(*, now: datetime | None = None, progress=None) -> SweepR
     now = now or timezone.now()
     result = SweepResult()
     report = progress or (lambda step, count: None)
-    S, C = Subscription.Status, Checkout.Status
-    grace_ended = grace_start(now)
 
-    with transaction.atomic():
-        # Pages polling these checkouts see the change at once, not after the status cache's TTL.
-        result.checkouts_expired = update_checkouts(
-            Checkout.objects.filter(status=C.PENDING, purpose=Checkout.Purpose.NEW)
-            # A PIX is payable until its expiry, however old the checkout; the age rule is for checkouts without one.
-            .filter(Q(pix_expires_at__lt=now) | Q(pix_expires_at__isnull=True, created_at__lt=now - STALE_CHECKOUT_AGE))
-            # Reopened from a reminder moments ago: its fresh PIX is being issued.
-            .exclude(reopened_at__gt=now - REOPEN_HOLD),
-            status=C.EXPIRED,
-            updated_at=now,
-        )
+    result.checkouts_expired = _expire_unpaid_checkouts(now=now)  # 1
     report("checkouts_expired", result.checkouts_expired)
-
-    with transaction.atomic():
-        unpaid_first = Checkout.objects.filter(
-            subscription=OuterRef("pk"), purpose=Checkout.Purpose.NEW, status__in=[C.EXPIRED, C.FAILED, C.CANCELED]
-        )
-        still_open = Checkout.objects.filter(subscription=OuterRef("pk"), status__in=[C.PENDING, C.PAID])
-        result.never_paid = (
-            Subscription.objects.filter(status=S.PENDING)
-            .filter(Exists(unpaid_first), ~Exists(still_open))
-            .update(status=S.EXPIRED, last_reason=Subscription.Reason.NEVER_PAID, last_transition_at=now, updated_at=now)
-        )
+    result.never_paid = _expire_never_paid(now=now)  # 2
     report("never_paid", result.never_paid)
-
-    with transaction.atomic():
-        # No grace for a trial: its first charge unpaid at the end, access ends. A trial canceled by the
-        # user is left to step 4 (canceled at period end, never charged).
-        claim = uuid.uuid4()  # tags the rows this step changed, for their outbound events
-        result.trials_ended = Subscription.objects.filter(
-            status=S.TRIALING, cancel_at_period_end=False, end_date__lte=now
-        ).update(
-            status=S.EXPIRED, last_reason=Subscription.Reason.TRIAL_ENDED, last_transition_at=now, updated_at=now, sweep_claim=claim
-        )
-        if result.trials_ended:
-            emit_swept("subscription.expired", claim, now=now)
+    result.trials_ended = _end_unpaid_trials(now=now)  # 2b
     report("trials_ended", result.trials_ended)
-
-    with transaction.atomic():
-        claim = uuid.uuid4()  # tags the rows this step changed, for their outbound events
-        result.expired = Subscription.objects.filter(
-            status__in=Subscription.LIVE_STATUSES, cancel_at_period_end=False, end_date__lte=grace_ended
-        ).update(
-            status=S.EXPIRED, last_reason=Subscription.Reason.EXPIRED, last_transition_at=now, updated_at=now, sweep_claim=claim
-        )
-        if result.expired:
-            emit_swept("subscription.expired", claim, now=now)
+    result.expired = _expire_past_grace(now=now)  # 3
     report("expired", result.expired)
-
-    with transaction.atomic():
-        # The reason stays `canceled_by_user`: that is why it ended.
-        result.canceled_at_period_end = Subscription.objects.filter(
-            status__in=Subscription.LIVE_STATUSES, cancel_at_period_end=True, end_date__lte=now
-        ).update(status=S.CANCELED, last_transition_at=now, updated_at=now)
+    result.canceled_at_period_end = _cancel_at_period_end(now=now)  # 4
     report("canceled_at_period_end", result.canceled_at_period_end)
-
-    with transaction.atomic():
-        # Still payable (activate_checkout accepts a late payment); just no longer open.
-        result.renewals_closed = update_checkouts(
-            Checkout.objects.filter(status=C.PENDING, purpose=Checkout.Purpose.RENEWAL).exclude(
-                Exists(Subscription.objects.filter(pk=OuterRef("subscription_id"), status__in=Subscription.LIVE_STATUSES))
-            ),
-            status=C.EXPIRED,
-            updated_at=now,
-        )
+    result.renewals_closed = _close_orphan_renewals(now=now)  # 5
     report("renewals_closed", result.renewals_closed)
-
-    # Before past_due: a saved card paid at end_date keeps the subscription active throughout.
+    # 5b, before past_due: a saved card paid at end_date keeps the subscription active throughout.
     result.card_renewals = charge_due_card_renewals(now=now)
     report("card_renewals_charged", result.card_renewals.charged)
-
-    with transaction.atomic():
-        claim = uuid.uuid4()
-        result.past_due = Subscription.objects.filter(
-            status=S.ACTIVE, cancel_at_period_end=False, end_date__lte=now
-        ).update(
-            status=S.PAST_DUE, last_reason=Subscription.Reason.GRACE_STARTED, last_transition_at=now, updated_at=now,
-            sweep_claim=claim,
-        )
-        if result.past_due:
-            emit_swept("subscription.past_due", claim, now=now)
+    result.past_due = _start_grace(now=now)  # 6
     report("past_due", result.past_due)
-
-    _issue_renewals(now=now, result=result)
+    _issue_renewals(now=now, result=result)  # 7
     report("renewals_issued", result.renewals_issued)
-
-    _send_recovery_reminders(now=now, result=result)
+    _send_recovery_reminders(now=now, result=result)  # 8
     report("reminders_sent", result.reminders_sent)
     logger.info("subscriptions swept", extra={"summary": result.summary()})
     return result
+
+
+@transaction.atomic
+def _expire_unpaid_checkouts(*, now: datetime) -> int:
+    """1. Unpaid first checkouts whose PIX expired, or a day old without one → expired."""
+    # Pages polling these checkouts see the change at once, not after the status cache's TTL.
+    return update_checkouts(
+        Checkout.objects.filter(status=Checkout.Status.PENDING, purpose=Checkout.Purpose.NEW)
+        # A PIX is payable until its expiry, however old the checkout; the age rule is for checkouts without one.
+        .filter(Q(pix_expires_at__lt=now) | Q(pix_expires_at__isnull=True, created_at__lt=now - STALE_CHECKOUT_AGE))
+        # Reopened from a reminder moments ago: its fresh PIX is being issued.
+        .exclude(reopened_at__gt=now - REOPEN_HOLD),
+        status=Checkout.Status.EXPIRED,
+        updated_at=now,
+    )
+
+
+@transaction.atomic
+def _expire_never_paid(*, now: datetime) -> int:
+    """2. Pending subscriptions whose first checkout ended unpaid, none other open → expired (`never_paid`)."""
+    C, S = Checkout.Status, Subscription.Status
+    unpaid_first = Checkout.objects.filter(
+        subscription=OuterRef("pk"), purpose=Checkout.Purpose.NEW, status__in=[C.EXPIRED, C.FAILED, C.CANCELED]
+    )
+    still_open = Checkout.objects.filter(subscription=OuterRef("pk"), status__in=[C.PENDING, C.PAID])
+    return (
+        Subscription.objects.filter(status=S.PENDING)
+        .filter(Exists(unpaid_first), ~Exists(still_open))
+        .update(status=S.EXPIRED, last_reason=Subscription.Reason.NEVER_PAID, last_transition_at=now, updated_at=now)
+    )
+
+
+@transaction.atomic
+def _end_unpaid_trials(*, now: datetime) -> int:
+    """
+    2b. No grace for a trial: its first charge unpaid at the end, access ends. A trial canceled by the
+    user is left to step 4 (canceled at period end, never charged).
+    """
+    S = Subscription.Status
+    claim = uuid.uuid4()  # tags the rows this step changed, for their outbound events
+    ended = Subscription.objects.filter(status=S.TRIALING, cancel_at_period_end=False, end_date__lte=now).update(
+        status=S.EXPIRED, last_reason=Subscription.Reason.TRIAL_ENDED, last_transition_at=now, updated_at=now, sweep_claim=claim
+    )
+    if ended:
+        emit_swept("subscription.expired", claim, now=now)
+    return ended
+
+
+@transaction.atomic
+def _expire_past_grace(*, now: datetime) -> int:
+    """3. Live subscriptions past grace → expired."""
+    claim = uuid.uuid4()  # tags the rows this step changed, for their outbound events
+    expired = Subscription.objects.filter(
+        status__in=Subscription.LIVE_STATUSES, cancel_at_period_end=False, end_date__lte=grace_start(now)
+    ).update(
+        status=Subscription.Status.EXPIRED, last_reason=Subscription.Reason.EXPIRED, last_transition_at=now, updated_at=now,
+        sweep_claim=claim,
+    )
+    if expired:
+        emit_swept("subscription.expired", claim, now=now)
+    return expired
+
+
+@transaction.atomic
+def _cancel_at_period_end(*, now: datetime) -> int:
+    """4. Subscriptions canceled at period end whose period is over → canceled; the reason stays `canceled_by_user`."""
+    return Subscription.objects.filter(
+        status__in=Subscription.LIVE_STATUSES, cancel_at_period_end=True, end_date__lte=now
+    ).update(status=Subscription.Status.CANCELED, last_transition_at=now, updated_at=now)
+
+
+@transaction.atomic
+def _close_orphan_renewals(*, now: datetime) -> int:
+    """5. Renewal charges of subscriptions no longer live → expired: still payable (activate_checkout accepts a late payment), no longer open."""
+    return update_checkouts(
+        Checkout.objects.filter(status=Checkout.Status.PENDING, purpose=Checkout.Purpose.RENEWAL).exclude(
+            Exists(Subscription.objects.filter(pk=OuterRef("subscription_id"), status__in=Subscription.LIVE_STATUSES))
+        ),
+        status=Checkout.Status.EXPIRED,
+        updated_at=now,
+    )
+
+
+@transaction.atomic
+def _start_grace(*, now: datetime) -> int:
+    """6. Active subscriptions past `end_date` → past_due (`grace_started`)."""
+    claim = uuid.uuid4()
+    past_due = Subscription.objects.filter(status=Subscription.Status.ACTIVE, cancel_at_period_end=False, end_date__lte=now).update(
+        status=Subscription.Status.PAST_DUE, last_reason=Subscription.Reason.GRACE_STARTED, last_transition_at=now, updated_at=now,
+        sweep_claim=claim,
+    )
+    if past_due:
+        emit_swept("subscription.past_due", claim, now=now)
+    return past_due
 
 
 @transaction.atomic
