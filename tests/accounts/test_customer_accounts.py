@@ -1,7 +1,10 @@
+import re
+
 import pytest
 from django.core import mail
 
-from accounts.services import get_or_create_customer
+from accounts.models import User
+from accounts.services import get_or_create_customer, register_user
 
 pytestmark = pytest.mark.django_db
 
@@ -37,3 +40,49 @@ def test_an_smtp_outage_does_not_fail_the_caller(settings, django_capture_on_com
 
     assert created
     assert user.pk
+
+
+PASSWORD = "s3nha-bem-forte!"
+
+
+def _link_path(message) -> str:
+    return re.search(r"https?://[^/\s]+(/\S+)", message.body).group(1)
+
+
+def test_sign_up_sends_a_confirmation_email_in_the_users_language(client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/accounts/signup/",
+            {"name": "Caio", "email": "caio@example.com", "password1": PASSWORD, "password2": PASSWORD},
+            HTTP_ACCEPT_LANGUAGE="en",
+        )
+
+    assert response.status_code == 302
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    assert message.to == ["caio@example.com"] and message.subject == "Confirm your CreatorFlix e-mail"
+    assert "/accounts/confirm-email/" in message.body
+    assert User.objects.get(email="caio@example.com").email_confirmed_at is None
+
+
+def test_a_tampered_confirmation_link_confirms_nothing(client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        register_user(email="caio@example.com", password=PASSWORD, name="Caio")
+    path = _link_path(mail.outbox[0])
+
+    client.get(path[:-2] + "xx/")
+
+    assert User.objects.get(email="caio@example.com").email_confirmed_at is None
+
+
+def test_a_password_reset_link_does_not_confirm_without_setting_the_password(client, django_capture_on_commit_callbacks):
+    # The confirmation token has its own salt: a reset token is not a confirmation link.
+    with django_capture_on_commit_callbacks(execute=True):
+        register_user(email="caio@example.com", password=PASSWORD, name="Caio")
+    mail.outbox.clear()
+    client.post("/accounts/password-reset/", {"email": "caio@example.com"})
+    reset_path = _link_path(mail.outbox[0])
+
+    client.get(reset_path.replace("/accounts/reset/", "/accounts/confirm-email/"))
+
+    assert User.objects.get(email="caio@example.com").email_confirmed_at is None

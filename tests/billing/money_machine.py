@@ -1,5 +1,5 @@
 """
-A stateful property test of every money operation (issue 20 §2): a hypothesis RuleBasedStateMachine
+A stateful property test of every money operation (docs/billing.md, the money machine): a hypothesis RuleBasedStateMachine
 that drives the billing services and the webhook doors (real HTTP through Django's test client, the
 fake JunglePay of tests/fakes/junglepay.py as the provider) through random sequences, and checks the
 money invariants of contract §9 after every step.
@@ -62,7 +62,7 @@ from tests.billing.money_machine_cards import CardOperations
 from tests.billing.paymentkit import dias_body, post_webhook, transaction_postback
 from tests.factories import GatewayFactory, OrderBumpFactory, PlanFactory, UserFactory
 
-try:  # the audit of issue 20 §1 (branch money-audit); the machine's own checks stand in until it lands
+try:  # the money audit (billing.audit); the machine's own checks stand in where it is missing
     from billing.audit import expected_access, run_audit
 except ImportError:  # pragma: no cover - depends on what is merged
     expected_access = run_audit = None
@@ -591,7 +591,7 @@ def refunds_of_another_payment(machine: MoneyMachine) -> list[tuple[str, str]]:
 
 def deleted_emails_kept(machine: MoneyMachine) -> list[tuple[str, str]]:
     """
-    LGPD (issue 20 defect 8): a deleted account's e-mail is left in no marketplace record stored before
+    LGPD: a deleted account's e-mail is left in no marketplace record stored before
     the deletion (a marketplace payment made with that e-mail afterwards is a new buyer's, and kept).
     """
     found = []

@@ -1,5 +1,5 @@
 """
-The money machine's card operations (issue 21): purchase through `POST /api/checkout/card` with the
+The money machine's card operations: purchase through `POST /api/checkout/card` with the
 test tokenizer's hashes (paid, refused, processing; installments), a refused card followed by another
 card or by PIX (the checkout stays payable, any rule may pay it next), the bank's later answer to a
 processing charge, the saved card's outcome for the sweep's automatic renewals and their retries

@@ -4,10 +4,12 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import responses
 from django.utils import timezone
 
 from billing.models import Checkout, PaymentGateway
-from tests.factories import CheckoutFactory, GatewayFactory, PlanFactory
+from billing.services import create_checkout, issue_pix_charge
+from tests.factories import CheckoutFactory, GatewayFactory, PlanFactory, SubscriptionFactory, UserFactory
 
 FIXTURES = Path(__file__).parent / "fixtures"
 JP = "https://jp.test/v1"
@@ -106,3 +108,56 @@ def use_fake_junglepay(settings_fixture):
     settings_fixture.JUNGLEPAY_API_URL = JP
     return JP
 
+
+def jp_answer(checkout, *, transaction_id=282, expires_on=None, **changes):
+    """JunglePay's answer to a create for `checkout`: transaction `transaction_id`, PIX payable through `expires_on`."""
+    data = payload("junglepay_transaction_waiting.json", ref=checkout.public_id, token="t")
+    data.update({"id": transaction_id, "amount": checkout.total_cents, **changes})
+    if expires_on is not None:
+        data["pix"]["expirationDate"] = expires_on.isoformat()
+    return data
+
+
+def live_subscription_with_renewal(*, plan=None, document="52998224725", phone="11987654321", now=None):
+    """A live subscription ending in two days and its pending renewal checkout."""
+    now = now or timezone.now()
+    plan = plan or PlanFactory(price_cents=3980)
+    user = UserFactory()
+    subscription = SubscriptionFactory(user=user, plan=plan, start_date=now - timedelta(days=28), end_date=now + timedelta(days=2))
+    renewal = create_checkout(
+        plan=plan, customer_name="Ana Souza", customer_email=user.email, customer_document=document, customer_phone=phone,
+        user=user, purpose=Checkout.Purpose.RENEWAL, subscription=subscription, now=now,
+    )
+    return subscription, renewal
+
+
+def renewal_with_two_charges(jp, *, now):
+    """A renewal whose expired charge 282 was replaced by 283 (both still payable at the bank)."""
+    subscription, renewal = live_subscription_with_renewal(now=now)
+    Checkout.objects.filter(pk=renewal.pk).update(gateway=jp, gateway_transaction_id="282", pix_expires_at=now - timedelta(hours=1))
+    responses.post(f"{JP}/transactions", json=jp_answer(renewal, transaction_id=283))
+    issue_pix_charge(checkout_id=renewal.public_id, now=now)
+    renewal.refresh_from_db()
+    return subscription, renewal
+
+
+def charge_of(renewal, transaction_id):
+    """The checkout as one of its charges (no externalRef: matched by the transaction id)."""
+    return Checkout(public_id=renewal.public_id, gateway_transaction_id=transaction_id, total_cents=renewal.total_cents)
+
+
+def pay_charge(client, jp, renewal, transaction_id, postback_id):
+    charge = charge_of(renewal, transaction_id)
+    responses.upsert(responses.GET, f"{JP}/transactions/{transaction_id}", json=transaction(charge, status="paid", externalRef=None))
+    return post_webhook(client, "junglepay", postback(charge, postback_id=postback_id), token=jp.postback_token)
+
+
+class RefundRecorder:
+    """Stands in for the checkout's gateway at the refund door: records each refund asked."""
+
+    def __init__(self, asked):
+        self.asked = asked
+
+    def refund(self, transaction_id, amount_cents):
+        self.asked.append((transaction_id, amount_cents))
+        return None  # "no refund API": the request stays pending for staff

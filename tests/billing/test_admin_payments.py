@@ -5,15 +5,9 @@ import responses
 from django.urls import reverse
 
 from billing.models import Checkout, ReconciliationItem, WebhookEvent
-from tests.billing.paymentkit import JP, jp_checkout, junglepay, postback, transaction
+from tests.billing.paymentkit import JP, jp_checkout, postback, transaction
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def jp(settings):
-    settings.JUNGLEPAY_API_URL = JP
-    return junglepay()
 
 
 def test_the_reconciliation_pages_render_for_a_superuser(client, superuser, jp):

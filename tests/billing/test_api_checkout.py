@@ -4,12 +4,22 @@ import re
 import uuid
 
 import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
 
 from billing.access import user_has_access
 from billing.models import Checkout, PaymentGateway, Subscription, WebhookEvent
 from billing.pix import is_valid_br_code
-from tests.billing.paymentkit import sandbox
-from tests.factories import OrderBumpFactory, PlanFactory, UserFactory
+from tests.billing.paymentkit import (
+    sandbox,
+)
+from tests.factories import (
+    CheckoutFactory,
+    OrderBumpFactory,
+    PlanFactory,
+    SubscriptionFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -188,3 +198,54 @@ def test_checkout_has_a_ceiling_per_address(api_client, gateway, settings):
     codes = [process(api_client, PlanFactory()).status_code for _ in range(4)]
 
     assert codes == [201, 201, 201, 429]
+
+
+@pytest.fixture
+def sandbox_gateway(settings):
+    settings.DEBUG = False
+    settings.SANDBOX_GATEWAY_ALLOWED = True
+    return sandbox()
+
+
+def test_a_logged_out_caller_sees_only_the_status_of_an_accounts_checkout(sandbox_gateway):
+    # given: a paid checkout of a logged-in user's account
+    user = UserFactory(email="ana@example.com", name="Ana Souza")
+    subscription = SubscriptionFactory(user=user)
+    checkout = CheckoutFactory(
+        user=user, plan=subscription.plan, subscription=subscription, status=Checkout.Status.PAID, paid_at=timezone.now(),
+        customer_email="ana@example.com", customer_name="Ana Souza",
+    )
+    owner = APIClient()
+    owner.force_login(user)
+
+    # when
+    anonymous = APIClient().get(f"/api/checkout/{checkout.public_id}")
+    own = owner.get(f"/api/checkout/{checkout.public_id}")
+
+    # then
+    assert anonymous.status_code == 200
+    body = anonymous.json()
+    assert body["status"] == "paid" and body["total_amount"] == checkout.total_cents and body["paid_at"]
+    assert body["subscription"] is None
+    assert "ana@example.com" not in anonymous.content.decode() and "Ana Souza" not in anonymous.content.decode()
+    assert own.json()["subscription"]["plan"] == subscription.plan.name
+
+
+def test_pix_for_a_logged_out_holder_answers_the_charge_and_nothing_of_the_customer(sandbox_gateway):
+    # given: a renewal checkout of an account; its link was opened logged out (a renewal e-mail)
+    user = UserFactory(email="ana@example.com", name="Ana Souza")
+    subscription = SubscriptionFactory(user=user)
+    checkout = CheckoutFactory(
+        user=user, plan=subscription.plan, subscription=subscription, purpose=Checkout.Purpose.RENEWAL,
+        customer_email="ana@example.com", customer_name="Ana Souza", customer_phone="11987654321",
+    )
+
+    # when
+    response = APIClient().post("/api/checkout/pix", {"checkout_id": str(checkout.public_id)}, format="json")
+
+    # then: payable, and the answer is the charge only
+    assert response.status_code == 200, response.content
+    assert set(response.json()) == {"checkout_id", "transaction_id", "pix_code", "pix_qr_svg", "pix_url", "expires_at", "status", "total_amount"}
+    text = response.content.decode()
+    for secret in ("ana@example.com", "Ana Souza", "52998224725", "11987654321"):
+        assert secret not in text

@@ -3,9 +3,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from billing.models import Checkout, Subscription
+from billing.models import Checkout, ReconciliationItem, Subscription
 from billing.selectors import get_finance_figures
+from tests.billing.paymentkit import (
+    jp_checkout,
+)
 from tests.factories import CheckoutFactory, PlanFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
@@ -95,3 +99,21 @@ def test_the_dashboard_page_shows_the_figures_and_a_chart(client, superuser, kno
 def test_its_query_count_is_fixed(known_data, django_assert_max_num_queries):
     with django_assert_max_num_queries(12):  # + partial payments awaiting a person, + refunds pending (withdrawals), + revenue by source
         get_finance_figures(now=NOW)
+
+
+Kind = ReconciliationItem.Kind
+
+
+def test_the_finance_dashboard_shows_partial_payments_awaiting_a_person(admin_client, jp):
+    now = timezone.now()
+    for index, (cents, resolved) in enumerate([(1000, False), (2500, False), (9900, True)]):
+        checkout = jp_checkout(jp, transaction_id=str(900 + index))
+        ReconciliationItem.objects.create(
+            gateway=jp, transaction_id=str(900 + index), checkout=checkout, kind=Kind.PARTIAL_PAYMENT, amount_cents=cents, resolved=resolved
+        )
+
+    figures = get_finance_figures(now=now)
+    page = admin_client.get("/admin/billing/financedashboard/").content.decode()
+
+    assert (figures.partial_payments_count, figures.partial_payments_cents) == (2, 3500)
+    assert 'id="fin-partial"' in page and "R$ 35,00" in page

@@ -1,10 +1,28 @@
 """manage.py configure_gateway (contract §6)."""
 
+from datetime import timedelta
+
 import pytest
+import responses
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.utils import timezone
 
-from billing.models import PaymentGateway
+from billing.models import (
+    Checkout,
+    PaymentGateway,
+    WebhookEvent,
+)
+from billing.services import (
+    rotate_postback_token,
+)
+from tests.billing.paymentkit import (
+    JP,
+    jp_checkout,
+    post_webhook,
+    postback,
+    transaction,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -64,3 +82,32 @@ def test_rotating_the_token_changes_the_url():
     output = run("sandbox", "--rotate-token")
     new = PaymentGateway.objects.get(kind="sandbox").postback_token
     assert new != old and new in output and old not in output
+
+
+@responses.activate
+def test_a_postback_with_the_token_before_a_rotation_still_processes(client, jp):
+    # given: a charge issued with the current token in its postback URL, then the token is rotated
+    checkout = jp_checkout(jp, customer_email="ana@example.com")
+    old_token = jp.postback_token
+    rotated = rotate_postback_token(gateway=jp)
+    assert rotated.postback_token != old_token
+
+    # when: the charge is paid and JunglePay posts to the URL it was given
+    responses.upsert(responses.GET, f"{JP}/transactions/282", json=transaction(checkout, status="paid"))
+    response = post_webhook(client, "junglepay", postback(checkout), token=old_token)
+
+    # then: authenticated and applied; the new token works too
+    assert response.status_code == 200
+    checkout.refresh_from_db()
+    assert checkout.status == Checkout.Status.PAID
+    assert post_webhook(client, "junglepay", postback(checkout, postback_id=2), token=rotated.postback_token).status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_token_before_a_rotation_stops_working_after_its_grace_period(client, jp):
+    checkout = jp_checkout(jp)
+    old_token = jp.postback_token
+    rotate_postback_token(gateway=jp, now=timezone.now() - PaymentGateway.POSTBACK_TOKEN_GRACE - timedelta(minutes=1))
+
+    assert post_webhook(client, "junglepay", postback(checkout), token=old_token).status_code == 401
+    assert not WebhookEvent.objects.exists()

@@ -2,18 +2,36 @@
 
 import base64
 import json
+import time
+from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
 import responses
+from django.utils import timezone
 from responses import matchers
 
 from billing.gateways import ChargeStatus, GatewayRejected, GatewayUnavailable, gateway_for
 from billing.gateways.base import gateway_budget
-from billing.models import ChargeAttempt, Checkout
-from billing.services import create_checkout, issue_pix_charge
+from billing.gateways.junglepay import (
+    charge_from_transaction,
+)
+from billing.models import (
+    ChargeAttempt,
+    Checkout,
+)
+from billing.services import (
+    create_checkout,
+    issue_pix_charge,
+)
 from config.api_errors import status_for
-from tests.billing.paymentkit import JP, SECRET, junglepay, payload
+from tests.billing.paymentkit import (
+    JP,
+    SECRET,
+    junglepay,
+    payload,
+)
 from tests.concurrency import race
 from tests.factories import OrderBumpFactory, PlanFactory
 
@@ -21,10 +39,10 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def jp(settings):
-    settings.JUNGLEPAY_API_URL = JP
+def jp(jp, settings):
+    """conftest's JunglePay, the postback URLs on the site's public address."""
     settings.SITE_URL = "https://creatorflix.example"
-    return junglepay()
+    return jp
 
 
 @pytest.fixture
@@ -230,7 +248,6 @@ def test_statuses_map_to_what_we_act_upon(jp, checkout):
 @pytest.mark.django_db(transaction=True)
 @responses.activate
 def test_concurrent_pix_requests_create_one_charge(settings):
-    import time
 
 
     # given: a slow JunglePay, and four tabs asking for the PIX of one checkout at once
@@ -293,3 +310,17 @@ def test_gets_inside_a_budget_stop_when_it_is_spent(jp):
         gateway_for(jp).fetch_charge("282")
 
     assert len(responses.calls) == 1  # the 0.3 s backoff left no time for a second try
+
+
+SAO_PAULO = ZoneInfo("America/Sao_Paulo")
+
+
+@pytest.mark.django_db
+def test_a_pix_expiration_day_is_read_as_the_end_of_that_day_in_sao_paulo():
+    day = timezone.localdate() + timedelta(days=1)
+
+    charge = charge_from_transaction({"id": 1, "status": "waiting_payment", "pix": {"qrcode": "x", "expirationDate": day.isoformat()}})
+
+    local = charge.expires_at.astimezone(SAO_PAULO)
+    assert local.date() == day
+    assert (local.hour, local.minute, local.second) == (23, 59, 59)

@@ -1,5 +1,5 @@
 """
-Issue 16, the wait made cheap: the polled checkout status comes from the cache,
+The wait made cheap: the polled checkout status comes from the cache,
 written through by every status change after its commit, never stale once the
 payment committed, and still only what the caller may see.
 """

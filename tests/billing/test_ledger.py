@@ -6,7 +6,6 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 from django.db import connection
-from django.utils import timezone
 
 from billing.audit import run_audit
 from billing.ledger_models import LedgerEntry
@@ -25,7 +24,6 @@ from billing.services import (
 from tests.factories import PlanFactory, SubscriptionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-NOW = timezone.now().replace(microsecond=0)
 backfill = importlib.import_module("billing.migrations.0013_money_audit_backfill").backfill
 
 
@@ -44,28 +42,28 @@ def buy(user, plan, *, at, purpose=Checkout.Purpose.NEW, subscription=None):
     return checkout
 
 
-def test_typical_histories_audit_clean_once_backfilled():
+def test_typical_histories_audit_clean_once_backfilled(now):
     monthly = PlanFactory(price_cents=2990, duration_days=30)
     quarterly = PlanFactory(price_cents=7990, duration_days=90)
-    renewed = buy(UserFactory(), monthly, at=NOW)
-    buy(renewed.user, monthly, at=NOW + timedelta(days=28), purpose=Checkout.Purpose.RENEWAL, subscription=renewed.subscription)
-    upgraded = buy(UserFactory(), monthly, at=NOW)
-    upgrade = change_plan(subscription=upgraded.subscription, plan=quarterly, now=NOW + timedelta(days=5)).checkout
-    activate_checkout(checkout=upgrade, now=NOW + timedelta(days=5), transaction_id="tx-up")
-    refund_checkout(checkout=buy(UserFactory(), monthly, at=NOW), now=NOW + timedelta(days=1))
-    withdraw_subscription(subscription=buy(UserFactory(), monthly, at=NOW).subscription, now=NOW + timedelta(days=2))
-    cancel_subscription_now(subscription=buy(UserFactory(), monthly, at=NOW).subscription, now=NOW + timedelta(days=3))
-    expire_subscription(subscription=buy(UserFactory(), monthly, at=NOW).subscription, now=NOW + timedelta(days=3))
+    renewed = buy(UserFactory(), monthly, at=now)
+    buy(renewed.user, monthly, at=now + timedelta(days=28), purpose=Checkout.Purpose.RENEWAL, subscription=renewed.subscription)
+    upgraded = buy(UserFactory(), monthly, at=now)
+    upgrade = change_plan(subscription=upgraded.subscription, plan=quarterly, now=now + timedelta(days=5)).checkout
+    activate_checkout(checkout=upgrade, now=now + timedelta(days=5), transaction_id="tx-up")
+    refund_checkout(checkout=buy(UserFactory(), monthly, at=now), now=now + timedelta(days=1))
+    withdraw_subscription(subscription=buy(UserFactory(), monthly, at=now).subscription, now=now + timedelta(days=2))
+    cancel_subscription_now(subscription=buy(UserFactory(), monthly, at=now).subscription, now=now + timedelta(days=3))
+    expire_subscription(subscription=buy(UserFactory(), monthly, at=now).subscription, now=now + timedelta(days=3))
     courtesy = SubscriptionFactory(plan=monthly, status=Subscription.Status.PENDING, start_date=None, end_date=None)
-    activate_subscription(subscription=courtesy, now=NOW)
-    buy(UserFactory(), monthly, at=NOW - timedelta(days=60))  # lapsed: the sweep expires it
-    sweep_subscriptions(now=NOW + timedelta(days=6))
+    activate_subscription(subscription=courtesy, now=now)
+    buy(UserFactory(), monthly, at=now - timedelta(days=60))  # lapsed: the sweep expires it
+    sweep_subscriptions(now=now + timedelta(days=6))
     forget_the_ledger()
 
-    assert run_audit(now=NOW + timedelta(days=6)).violations  # before: the old rows explain nothing
+    assert run_audit(now=now + timedelta(days=6)).violations  # before: the old rows explain nothing
     added = backfill(connection=connection)
 
-    report = run_audit(now=NOW + timedelta(days=6))
+    report = run_audit(now=now + timedelta(days=6))
     assert report.violations == [], [str(v) for v in report.violations]
     assert backfill(connection=connection) == [0] * len(added)  # idempotent
     assert LedgerEntry.objects.filter(cause=LedgerEntry.Cause.BACKFILL, kind=LedgerEntry.Kind.GRANT, note="backfilled").exists()

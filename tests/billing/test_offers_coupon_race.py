@@ -1,4 +1,4 @@
-"""Issue 13 races on PostgreSQL: twenty buyers for the last use of a "max 1" coupon; two sweeps sending reminders."""
+"""Offers raced on PostgreSQL: twenty buyers for the last use of a "max 1" coupon; two sweeps sending reminders."""
 
 import pytest
 from django.utils import timezone

@@ -1,4 +1,4 @@
-"""Issue 13, the dashboard: coupon use, trial → paid, recovered sales, renewal funnel, churn by cause, MRR net."""
+"""The offers' figures (billing.selectors.get_offer_figures): coupon use, trial → paid, recovered sales, renewal funnel, churn by cause, MRR net."""
 
 from datetime import timedelta
 
@@ -6,7 +6,6 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
 
 from billing.models import Checkout, Coupon, Subscription
 from billing.selectors import get_offer_figures
@@ -14,10 +13,9 @@ from billing.services import activate_checkout, cancel_subscription, create_chec
 from tests.factories import PlanFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-NOW = timezone.now().replace(microsecond=0)
 
 
-def make_data(n=1, *, now=NOW):
+def make_data(n=1, *, now):
     """n of each: a paid coupon sale (recurring), an unpaid coupon checkout, a trial converted, a trial ended unpaid,
     a recovered sale, a renewal issued/opened/paid, a voluntary and an involuntary churn."""
     plan = PlanFactory(price_cents=3000, duration_days=30, trial_days=7)
@@ -55,10 +53,10 @@ def make_data(n=1, *, now=NOW):
     return coupon
 
 
-def test_the_offer_figures_count_each_offer():
-    coupon = make_data()
+def test_the_offer_figures_count_each_offer(now):
+    coupon = make_data(now=now)
 
-    f = get_offer_figures(now=NOW + timedelta(minutes=1))
+    f = get_offer_figures(now=now + timedelta(minutes=1))
 
     [row] = [r for r in f.coupons if r.code == coupon.code]
     assert (row.checkouts, row.paid, row.discount_cents, row.uses) == (2, 1, 600, 1)  # the sale's and its renewal's discount
@@ -71,18 +69,18 @@ def test_the_offer_figures_count_each_offer():
     assert f.mrr_discount_cents == 300  # the recurring coupon's 10% on the one active discounted subscription
 
 
-def test_the_offer_figures_take_the_same_number_of_queries_whatever_the_rows():
-    make_data(1)
+def test_the_offer_figures_take_the_same_number_of_queries_whatever_the_rows(now):
+    make_data(1, now=now)
     with CaptureQueriesContext(connection) as few:
-        get_offer_figures(now=NOW + timedelta(minutes=1))
-    make_data(3)
+        get_offer_figures(now=now + timedelta(minutes=1))
+    make_data(3, now=now)
     with CaptureQueriesContext(connection) as many:
-        get_offer_figures(now=NOW + timedelta(minutes=1))
+        get_offer_figures(now=now + timedelta(minutes=1))
     assert len(many) == len(few) == 6
 
 
-def test_the_dashboard_shows_the_offers_and_exports_each_table_as_csv(client, superuser):
-    coupon = make_data()
+def test_the_dashboard_shows_the_offers_and_exports_each_table_as_csv(client, superuser, now):
+    coupon = make_data(now=now)
     client.force_login(superuser)
     url = reverse("admin:billing_financedashboard_changelist")
 

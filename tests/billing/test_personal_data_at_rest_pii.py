@@ -1,5 +1,5 @@
 """
-Personal data at rest (issue 11, defect 2): the customer's CPF, phone and
+Personal data at rest (billing.personal_data, billing.fields): the customer's CPF, phone and
 e-mail inside stored provider payloads (the checkout's gateway response, the
 webhook event's body and payload) are encrypted or masked in the database,
 masked on every admin page, and webhook events are for finance staff only.
@@ -25,7 +25,6 @@ from tests.billing.paymentkit import (
     JP,
     dias,
     jp_checkout,
-    junglepay,
     payload,
     post_webhook,
     postback,
@@ -43,12 +42,6 @@ PHONE = "11987654321"
 EMAIL = "ana@example.com"
 DIAS_EMAIL = "carla@example.com"
 PERSONAL = [CPF, CPF_FORMATTED, PHONE, EMAIL, DIAS_EMAIL]
-
-
-@pytest.fixture
-def jp(settings):
-    settings.JUNGLEPAY_API_URL = JP
-    return junglepay()
 
 
 @pytest.fixture

@@ -1,23 +1,33 @@
 """Reconciliation against JunglePay's transaction list: fixes missed postbacks, lists the rest, idempotent."""
 
+import json
 from datetime import timedelta
 
 import pytest
 import responses
 from django.utils import timezone
 
-from billing.models import Checkout, ReconciliationItem, Subscription, WebhookEvent
-from billing.reconciliation import reconcile_payments
+from billing.gateways.junglepay import (
+    LIST_MAX_PAGES,
+    JunglePayGateway,
+    ListingIncomplete,
+)
+from billing.models import (
+    Checkout,
+    ReconciliationItem,
+    Subscription,
+    WebhookEvent,
+)
+from billing.reconciliation import reconcile_gateway, reconcile_payments
 from billing.tasks import reconcile_payments as reconcile_task
-from tests.billing.paymentkit import JP, jp_checkout, junglepay, transaction
+from tests.billing.paymentkit import (
+    JP,
+    jp_checkout,
+    sandbox,
+    transaction,
+)
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def jp(settings):
-    settings.JUNGLEPAY_API_URL = JP
-    return junglepay()
 
 
 def listing(*transactions):
@@ -55,7 +65,7 @@ def test_it_fixes_a_paid_charge_whose_postback_never_came(jp):
 @responses.activate
 def test_other_differences_are_listed_for_a_person_and_nothing_changes(jp):
     amount = jp_checkout(jp, transaction_id="301")
-    # (a refund there of a checkout paid here is no longer only listed: it is replayed, test_money_edges_periods)
+    # (a refund there of a checkout paid here is no longer only listed: it is replayed, test_services_refund_fail)
     canceled_there = jp_checkout(jp, transaction_id="302")
     Checkout.objects.filter(pk=canceled_there.pk).update(status=Checkout.Status.PAID, paid_at=timezone.now())
     agrees = jp_checkout(jp, transaction_id="303")
@@ -102,8 +112,32 @@ def test_it_asks_only_for_the_last_days_and_follows_pages(jp):
 
 
 def test_the_task_reconciles_the_sandbox_too(settings):
-    from tests.billing.paymentkit import sandbox
 
     settings.DEBUG = True
     sandbox()
     assert reconcile_task() == ["sandbox: 0 charges listed, 0 agree, 0 missed payments fixed, 0 differences listed"]
+
+
+@responses.activate
+def test_a_listing_cut_at_the_page_limit_says_so_and_reconciliation_reports_it(jp, caplog):
+    # given: JunglePay always has another page
+    def page(request):
+        number = int(request.params["page"])
+        item = {"id": 10_000 + number, "status": "waiting_payment", "amount": 100, "externalRef": ""}
+        return 200, {}, json.dumps({"data": [item], "pagination": {"page": number, "next": number + 1}})
+
+    listing = responses.add_callback(responses.GET, f"{JP}/transactions", callback=page, content_type="application/json")
+    now = timezone.now()
+
+    # when / then: the gateway reads its page limit, yields what it read, and says the rest is missing
+    read = []
+    with pytest.raises(ListingIncomplete):
+        for charge in JunglePayGateway(jp).list_charges(since=now - timedelta(days=3)):
+            read.append(charge)
+    assert len(read) == LIST_MAX_PAGES == listing.call_count
+    assert "junglepay listing stopped with pages left" in caplog.text
+
+    # and: reconciliation lists what it read and reports the listing as an error
+    report = reconcile_gateway(config=jp, now=now)
+    assert report.listed == LIST_MAX_PAGES
+    assert any("listing incomplete" in error for error in report.errors)

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from billing import refunds, selectors, services
 from billing.access import user_has_access
 from billing.models import Checkout, RefundRequest, Subscription, WebhookEvent
-from tests.billing.paymentkit import JP, jp_checkout, junglepay, post_webhook, postback, sandbox, transaction
+from tests.billing.paymentkit import JP, RefundRecorder, jp_checkout, post_webhook, postback, sandbox, transaction
 from tests.factories import OrderBumpFactory, PlanFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -23,12 +23,6 @@ def sbx(settings):
     settings.DEBUG = False
     settings.SANDBOX_GATEWAY_ALLOWED = True
     return sandbox()
-
-
-@pytest.fixture
-def jp(settings):
-    settings.JUNGLEPAY_API_URL = JP
-    return junglepay()
 
 
 def _client(user):
@@ -189,17 +183,6 @@ def test_withdrawing_twice_refunds_once(jp):
     assert [r.pk for r in first.refunds] == [r.pk for r in second.refunds] and RefundRequest.objects.count() == 1
 
 
-class _CountingGateway:
-    """Stands in for the checkout's gateway at the refund door: records each refund asked."""
-
-    def __init__(self, asked):
-        self.asked = asked
-
-    def refund(self, transaction_id, amount_cents):
-        self.asked.append((transaction_id, amount_cents))
-        return None  # "no refund API": the request stays pending for staff
-
-
 @responses.activate
 def test_a_withdrawal_refund_is_asked_for_the_transaction_that_paid_not_the_checkouts_latest_charge(jp, monkeypatch):
     # given: a checkout paid by its first QR (282), whose fresh QR 283 was issued meanwhile
@@ -208,7 +191,7 @@ def test_a_withdrawal_refund_is_asked_for_the_transaction_that_paid_not_the_chec
     services.activate_checkout(checkout=checkout, transaction_id="282")
     Checkout.objects.filter(pk=checkout.pk).update(gateway_transaction_id="283")
     asked = []
-    monkeypatch.setattr(refunds, "gateway_for", lambda config: _CountingGateway(asked))
+    monkeypatch.setattr(refunds, "gateway_for", lambda config: RefundRecorder(asked))
 
     # when
     refunds.withdraw(subscription=Subscription.objects.get(user=user))
@@ -222,7 +205,7 @@ def test_withdrawing_again_never_asks_the_gateway_for_a_second_refund(jp, monkey
     checkout = jp_checkout(jp, user=user, customer_email=user.email)
     services.activate_checkout(checkout=checkout)
     asked = []
-    monkeypatch.setattr(refunds, "gateway_for", lambda config: _CountingGateway(asked))
+    monkeypatch.setattr(refunds, "gateway_for", lambda config: RefundRecorder(asked))
     subscription = Subscription.objects.get(user=user)
 
     first = refunds.withdraw(subscription=subscription)

@@ -4,8 +4,7 @@ import pytest
 
 from billing import refunds, services
 from billing.models import RefundRequest, Subscription
-from tests.billing.paymentkit import jp_checkout, junglepay
-from tests.billing.test_rights_withdrawal import _CountingGateway
+from tests.billing.paymentkit import RefundRecorder, jp_checkout, junglepay
 from tests.concurrency import race
 from tests.factories import UserFactory
 
@@ -21,7 +20,7 @@ def test_two_withdrawals_at_once_ask_the_gateway_for_one_refund(attempt, monkeyp
     services.activate_checkout(checkout=checkout)
     subscription = Subscription.objects.get(user=user)
     asked = []
-    monkeypatch.setattr(refunds, "gateway_for", lambda config: _CountingGateway(asked))
+    monkeypatch.setattr(refunds, "gateway_for", lambda config: RefundRecorder(asked))
 
     # when: the buyer's two tabs withdraw at the same instant
     errors = race(

@@ -1,7 +1,13 @@
+
 import pytest
 
-from billing.models import Checkout, Subscription
-from billing.services import create_checkout
+from billing.models import (
+    Checkout,
+    Subscription,
+)
+from billing.services import (
+    create_checkout,
+)
 from config.errors import DomainError
 from tests.factories import OrderBumpFactory, PlanFactory, SubscriptionFactory, UserFactory
 
@@ -73,3 +79,12 @@ def test_a_renewal_may_continue_a_plan_no_longer_sold():
     sub = SubscriptionFactory(plan=PlanFactory(is_active=False))
     checkout = _checkout(sub.plan, purpose=Checkout.Purpose.RENEWAL, subscription=sub)
     assert checkout.purpose == Checkout.Purpose.RENEWAL
+
+
+@pytest.mark.django_db
+def test_a_discontinued_plan_is_not_sold_anew(client):
+    plan = PlanFactory(is_active=False)
+
+    assert client.get(f"/checkout/{plan.pk}/").status_code == 404
+    new_sale = create_checkout(plan=PlanFactory(), customer_name="Ana", customer_email="ana@example.com")
+    assert client.get(f"/checkout/{plan.pk}/?checkout={new_sale.public_id}").status_code == 404

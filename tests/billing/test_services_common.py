@@ -3,7 +3,6 @@
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 
 from billing.audit import run_audit
 from billing.ledger_models import LedgerEntry
@@ -13,21 +12,20 @@ from billing.services.common import ended_by_decision
 from tests.factories import PlanFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-NOW = timezone.now().replace(microsecond=0)
 
 
-def test_a_renewal_paid_after_a_withdrawal_is_listed_never_a_new_period():
+def test_a_renewal_paid_after_a_withdrawal_is_listed_never_a_new_period(now):
     plan = PlanFactory(price_cents=2990, duration_days=30)
     user = UserFactory()
-    first = create_checkout(plan=plan, customer_name="Ana", customer_email=user.email, user=user, now=NOW)
-    subscription = activate_checkout(checkout=first, now=NOW, transaction_id="tx-1")
+    first = create_checkout(plan=plan, customer_name="Ana", customer_email=user.email, user=user, now=now)
+    subscription = activate_checkout(checkout=first, now=now, transaction_id="tx-1")
     renewal = create_checkout(
         plan=plan, customer_name="Ana", customer_email=user.email, user=user, purpose=Checkout.Purpose.RENEWAL,
-        subscription=subscription, now=NOW + timedelta(days=1),
+        subscription=subscription, now=now + timedelta(days=1),
     )
-    withdraw_subscription(subscription=subscription, now=NOW + timedelta(days=2))
+    withdraw_subscription(subscription=subscription, now=now + timedelta(days=2))
 
-    activate_checkout(checkout=renewal, now=NOW + timedelta(days=3), transaction_id="tx-2")
+    activate_checkout(checkout=renewal, now=now + timedelta(days=3), transaction_id="tx-2")
 
     subscription.refresh_from_db()
     renewal.refresh_from_db()
@@ -35,7 +33,7 @@ def test_a_renewal_paid_after_a_withdrawal_is_listed_never_a_new_period():
     assert subscription.status == Subscription.Status.REFUNDED and subscription.last_reason == Subscription.Reason.WITHDRAWN
     assert renewal.status == Checkout.Status.PAID and renewal.subscription is None and renewal.is_late
     assert LedgerEntry.objects.filter(checkout=renewal, kind=LedgerEntry.Kind.LISTED, cause=LedgerEntry.Cause.VOIDED).exists()
-    assert run_audit(now=NOW + timedelta(days=3)).violations == []
+    assert run_audit(now=now + timedelta(days=3)).violations == []
 
 
 def test_the_clock_ending_a_subscription_is_not_a_decision():

@@ -15,19 +15,12 @@ from billing.gateways.junglepay import charge_from_transaction
 from billing.models import Checkout, ReconciliationItem, Subscription
 from billing.services import apply_charge
 from legal.services import delete_account
-from tests.billing.paymentkit import JP, jp_checkout, junglepay, transaction
-from tests.billing.test_money_edges_charges import live_subscription_with_renewal
+from tests.billing.paymentkit import jp_checkout, live_subscription_with_renewal, transaction
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
 PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's
-
-
-@pytest.fixture
-def jp(settings, db):
-    settings.JUNGLEPAY_API_URL = JP
-    return junglepay()
 
 
 def _paid(checkout, *, now):

@@ -11,21 +11,14 @@ from django.utils import timezone
 
 from billing.access import user_has_access
 from billing.models import Checkout, ReconciliationItem, Subscription, WebhookEvent
-from tests.billing.paymentkit import JP, junglepay, post_webhook, postback, transaction
-from tests.billing.test_money_edges_last import _charge, _pay, _renewal_with_two_charges
+from tests.billing.paymentkit import JP, charge_of, pay_charge, post_webhook, postback, renewal_with_two_charges, transaction
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def jp(settings, db):
-    settings.JUNGLEPAY_API_URL = JP
-    return junglepay()
-
-
 def _refund_postback(client, jp, renewal, transaction_id, postback_id, status="refunded"):
     """The gateway says `transaction_id` (one of the checkout's charges) was refunded."""
-    charge = _charge(renewal, transaction_id)
+    charge = charge_of(renewal, transaction_id)
     responses.upsert(
         responses.GET, f"{JP}/transactions/{transaction_id}",
         json=transaction(charge, status=status, externalRef=str(renewal.public_id)),
@@ -37,9 +30,9 @@ def _refund_postback(client, jp, renewal, transaction_id, postback_id, status="r
 def test_refunding_a_duplicate_payment_closes_its_review_item_and_keeps_the_period_the_first_payment_bought(client, jp):
     # given: a renewal paid by its old QR 282, then by its fresh one 283 (listed as a duplicate)
     now = timezone.now()
-    subscription, renewal = _renewal_with_two_charges(jp, now=now)
-    _pay(client, jp, renewal, "282", postback_id=1)
-    _pay(client, jp, renewal, "283", postback_id=2)
+    subscription, renewal = renewal_with_two_charges(jp, now=now)
+    pay_charge(client, jp, renewal, "282", postback_id=1)
+    pay_charge(client, jp, renewal, "283", postback_id=2)
     subscription.refresh_from_db()
     end_date = subscription.end_date
 
@@ -61,9 +54,9 @@ def test_refunding_a_duplicate_payment_closes_its_review_item_and_keeps_the_peri
 @responses.activate
 def test_a_chargeback_of_a_duplicate_payment_keeps_the_period_the_first_payment_bought(client, jp):
     now = timezone.now()
-    subscription, renewal = _renewal_with_two_charges(jp, now=now)
-    _pay(client, jp, renewal, "282", postback_id=1)
-    _pay(client, jp, renewal, "283", postback_id=2)
+    subscription, renewal = renewal_with_two_charges(jp, now=now)
+    pay_charge(client, jp, renewal, "282", postback_id=1)
+    pay_charge(client, jp, renewal, "283", postback_id=2)
 
     _refund_postback(client, jp, renewal, "283", postback_id=3, status="chargedback")
 
@@ -76,9 +69,9 @@ def test_a_chargeback_of_a_duplicate_payment_keeps_the_period_the_first_payment_
 @responses.activate
 def test_refunding_the_transaction_that_paid_still_refunds_the_checkout(client, jp):
     now = timezone.now()
-    subscription, renewal = _renewal_with_two_charges(jp, now=now)
-    _pay(client, jp, renewal, "282", postback_id=1)
-    _pay(client, jp, renewal, "283", postback_id=2)
+    subscription, renewal = renewal_with_two_charges(jp, now=now)
+    pay_charge(client, jp, renewal, "282", postback_id=1)
+    pay_charge(client, jp, renewal, "283", postback_id=2)
 
     _refund_postback(client, jp, renewal, "282", postback_id=3)
 

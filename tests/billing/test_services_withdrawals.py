@@ -25,16 +25,10 @@ from billing.services import (
     sweep_subscriptions,
     withdraw_subscription,
 )
-from tests.billing.paymentkit import JP, jp_checkout, junglepay, transaction
+from tests.billing.paymentkit import jp_checkout, transaction
 from tests.factories import PlanFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def jp(settings, db):
-    settings.JUNGLEPAY_API_URL = JP
-    return junglepay()
 
 
 def _subscribed_with_renewal(jp, *, now):

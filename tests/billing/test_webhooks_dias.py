@@ -1,15 +1,24 @@
 """Dias Marketplace postbacks: PENDING → pending subscription, PAID → active, plan by price, accounts for new payers."""
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
+from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import declare_birth_date
 from billing.access import user_has_access
-from billing.models import Subscription, WebhookEvent
-from tests.billing.paymentkit import dias, payload, post_webhook
-from tests.factories import PlanFactory, SubscriptionFactory, UserFactory
+from billing.models import ReconciliationItem, Subscription, WebhookEvent
+from tests.billing.paymentkit import (
+    dias,
+    payload,
+    post_webhook,
+)
+from tests.factories import (
+    PlanFactory,
+    SubscriptionFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -119,3 +128,83 @@ def test_a_body_without_transaction_or_payer_is_stored_and_ignored(client, gatew
 
     assert set(WebhookEvent.objects.values_list("outcome", flat=True)) == {WebhookEvent.Outcome.IGNORED}
     assert not Subscription.objects.exists()
+
+
+Outcome = WebhookEvent.Outcome
+
+
+Kind = ReconciliationItem.Kind
+
+
+@pytest.fixture
+def marketplace():
+    return dias()
+
+
+def deliver_dias(client, gateway, body):
+    return post_webhook(client, "dias/payment-sucess", body, token=gateway.postback_token)
+
+
+@pytest.mark.parametrize("amount", [1, 2989, 7500, None])
+def test_a_marketplace_payment_matching_no_price_grants_nothing_and_is_listed(client, marketplace, monthly, amount):
+    PlanFactory(price_cents=7990, duration_days=90)
+    body = payload("dias_paid.json")
+    body["amount"] = amount
+
+    assert deliver_dias(client, marketplace, body).status_code == 200
+
+    assert not Subscription.objects.exists()
+    item = ReconciliationItem.objects.get()
+    assert item.kind == Kind.MARKETPLACE_AMOUNT_MISMATCH and item.gateway == marketplace
+    assert item.transaction_id == "DM-2026-000123" and item.amount_cents == amount
+    event = WebhookEvent.objects.get()
+    assert event.outcome == Outcome.IGNORED and "listed for a person" in event.error
+
+
+def test_a_paid_that_differs_from_its_pending_amount_grants_nothing_and_is_listed(client, marketplace, monthly):
+    # given: PENDING announced R$ 29,90 (the monthly plan); a dearer plan also exists
+    PlanFactory(price_cents=7990, duration_days=90)
+    deliver_dias(client, marketplace, payload("dias_pending.json"))
+    pending = Subscription.objects.get()
+    assert pending.external_amount_cents == 2990
+
+    # when: the PAID says R$ 79,90 — a price, but not the one PENDING announced
+    body = payload("dias_paid.json")
+    body["amount"] = 7990
+    assert deliver_dias(client, marketplace, body).status_code == 200
+
+    # then
+    pending.refresh_from_db()
+    assert pending.status == Subscription.Status.PENDING and not user_has_access(pending.user)
+    item = ReconciliationItem.objects.get()
+    assert item.kind == Kind.MARKETPLACE_AMOUNT_MISMATCH and item.detail["expected_amount"] == 2990 and item.amount_cents == 7990
+
+
+def test_a_paid_confirming_its_pending_amount_activates_even_after_a_reprice(client, marketplace, monthly):
+    deliver_dias(client, marketplace, payload("dias_pending.json"))
+    monthly.price_cents = 3490
+    monthly.save()
+
+    deliver_dias(client, marketplace, payload("dias_paid.json"))
+
+    subscription = Subscription.objects.get()
+    assert subscription.status == Subscription.Status.ACTIVE and subscription.plan == monthly
+    assert not ReconciliationItem.objects.exists()
+
+
+def test_a_marketplace_payment_in_grace_extends_from_the_end_date(client, marketplace, monthly):
+    # given: a subscriber whose period ended a day ago (in grace, past due)
+    now = timezone.now()
+    user = UserFactory(email="carla@example.com")
+    live = SubscriptionFactory(
+        user=user, plan=monthly, status=Subscription.Status.PAST_DUE, start_date=now - timedelta(days=31), end_date=now - timedelta(days=1)
+    )
+    end_date = live.end_date
+
+    # when
+    deliver_dias(client, marketplace, payload("dias_paid.json"))
+
+    # then: the 30 days bought follow the old end date, as for our own renewals
+    live.refresh_from_db()
+    assert live.status == Subscription.Status.ACTIVE
+    assert live.end_date == end_date + timedelta(days=30)

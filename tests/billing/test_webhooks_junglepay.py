@@ -8,19 +8,27 @@ import responses
 from django.utils import timezone
 
 from billing.access import user_has_access
-from billing.models import Checkout, Subscription, WebhookEvent
-from billing.webhooks import MAX_ATTEMPTS, claim_event, process_event, processing_lease, retry_failed_events, store_event
+from billing.gateways.junglepay import JunglePayGateway
+from billing.models import Checkout, ReconciliationItem, Subscription, WebhookEvent
+from billing.personal_data import mask_personal_data
+from billing.reconciliation import reconcile_payments
+from billing.webhooks import (
+    MAX_ATTEMPTS,
+    claim_event,
+    process_event,
+    processing_lease,
+    receive_webhook,
+    retry_failed_events,
+    store_event,
+)
 from config.beat import PERIODIC_TASKS
 from tests.billing.paymentkit import JP, jp_checkout, junglepay, payload, post_webhook, postback, transaction
 from tests.concurrency import race
+from tests.factories import (
+    UserFactory,
+)
 
 Outcome = WebhookEvent.Outcome
-
-
-@pytest.fixture
-def jp(settings, db):
-    settings.JUNGLEPAY_API_URL = JP
-    return junglepay()
 
 
 @pytest.fixture
@@ -434,3 +442,115 @@ def test_of_two_claims_on_one_stuck_event_only_one_wins(jp, checkout):
     assert claim_event(second, now=now, redelivery=True) is False
     # and: the winner holds a fresh lease, so a third claimant now also loses
     assert claim_event(WebhookEvent.objects.get(pk=event.pk), now=now) is False
+
+
+Kind = ReconciliationItem.Kind
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_a_partially_paid_postback_is_recorded_and_listed_but_grants_nothing(client, jp):
+    # given: a R$ 39,80 charge of which R$ 10,00 arrived
+    user = UserFactory()
+    checkout = jp_checkout(jp, user=user)
+    fetch_answers(checkout, "partially_paid", paidAmount=1000)
+
+    # when: the postback comes, twice
+    for _ in range(2):
+        assert post_webhook(client, "junglepay", postback(checkout, status="partially_paid"), token=jp.postback_token).status_code == 200
+
+    # then
+    checkout.refresh_from_db()
+    assert checkout.status == Checkout.Status.PENDING and checkout.paid_amount_cents == 1000
+    item = ReconciliationItem.objects.get()
+    assert item.kind == Kind.PARTIAL_PAYMENT and item.checkout == checkout and item.amount_cents == 1000 and not item.resolved
+    assert WebhookEvent.objects.get().outcome == Outcome.PROCESSED
+    assert not Subscription.objects.exists() and not user_has_access(user)
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_reconciliation_lists_a_partial_payment_instead_of_calling_it_pending(jp):
+    checkout = jp_checkout(jp, transaction_id="282")
+    partial = transaction(checkout, status="partially_paid", paidAmount=1500)
+    responses.get(f"{JP}/transactions", json={"data": [partial], "pagination": {"page": 1, "totalPages": 1}})
+
+    [report] = reconcile_payments()
+    [again] = reconcile_payments()
+
+    assert report.flagged == 1 and report.matched == 0 and again.flagged == 0
+    item = ReconciliationItem.objects.get()
+    assert item.kind == Kind.PARTIAL_PAYMENT and item.amount_cents == 1500
+    checkout.refresh_from_db()
+    assert checkout.status == Checkout.Status.PENDING and checkout.paid_amount_cents == 1500
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_a_due_event_behind_250_waiting_ones_is_retried(jp):
+    # given: 250 failed events, older but not yet due, and one due event received after them
+    now = timezone.now()
+    WebhookEvent.objects.bulk_create(
+        WebhookEvent(
+            provider="junglepay", event_id=f"waiting-{n}", body="{}", outcome=Outcome.FAILED, attempts=5,
+            received_at=now - timedelta(hours=3), processed_at=now - timedelta(minutes=1), next_attempt_at=now + timedelta(minutes=31),
+        )
+        for n in range(250)
+    )
+    checkout = jp_checkout(jp)
+    due = WebhookEvent.objects.create(
+        provider="junglepay", event_id="due", body=json.dumps(postback(checkout)), outcome=Outcome.FAILED, attempts=1,
+        received_at=now - timedelta(hours=1), processed_at=now - timedelta(minutes=5), next_attempt_at=now - timedelta(minutes=3),
+    )
+    fetch_answers(checkout, "paid")
+
+    # when
+    counts = retry_failed_events(now=now)
+
+    # then
+    due.refresh_from_db()
+    assert counts["retried"] == 1 and due.outcome == Outcome.PROCESSED and due.next_attempt_at is None
+    checkout.refresh_from_db()
+    assert checkout.status == Checkout.Status.PAID
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_a_failed_event_is_scheduled_by_its_backoff(client, jp):
+    checkout = jp_checkout(jp)
+    responses.get(f"{JP}/transactions/282", status=503)
+
+    post_webhook(client, "junglepay", postback(checkout), token=jp.postback_token)
+
+    event = WebhookEvent.objects.get()
+    assert event.outcome == Outcome.FAILED and event.attempts == 1
+    assert event.next_attempt_at == event.processed_at + timedelta(minutes=2)
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_a_live_postback_is_parsed_once(jp, monkeypatch):
+    checkout = jp_checkout(jp)
+    fetch_answers(checkout, "paid")
+    body = json.dumps(postback(checkout), separators=(",", ":")).encode()
+    loads_of_the_body = []
+    parses = []
+    real_loads, real_parse = json.loads, JunglePayGateway.parse_notification
+
+    def counting_loads(value, *args, **kwargs):
+        if value in (body, body.decode()):
+            loads_of_the_body.append(value)
+        return real_loads(value, *args, **kwargs)
+
+    def counting_parse(self, raw):
+        parses.append(raw)
+        return real_parse(self, raw)
+
+    monkeypatch.setattr(json, "loads", counting_loads)
+    monkeypatch.setattr(JunglePayGateway, "parse_notification", counting_parse)
+
+    result = receive_webhook(provider="junglepay", token=jp.postback_token, body=body)
+
+    assert result.status_code == 200 and result.body["status"] == Outcome.PROCESSED
+    assert len(parses) == 1 and len(loads_of_the_body) == 1
+    assert WebhookEvent.objects.get().payload == mask_personal_data(real_loads(body))  # stored masked

@@ -1,4 +1,4 @@
-"""Every `make bench-*` target checks what it needs first and says how to get it (issue 12)."""
+"""Every `make bench-*` target checks what it needs first and says how to get it."""
 
 import re
 from pathlib import Path

@@ -123,7 +123,7 @@ def test_a_visitor_without_consent_gets_no_page_event_markup(client, pixels):
 
 
 def test_the_anonymous_page_cache_keeps_banner_and_pixels_per_choice(client, pixels, settings):
-    # given: the cached creator page (issue 16), first rendered for a visitor who has not chosen
+    # given: the cached creator page, first rendered for a visitor who has not chosen
     settings.CATALOG_PAGE_CACHE_SECONDS = 300
     creator = Creator.objects.create(name="Luna", slug="luna")
     undecided = client

@@ -162,7 +162,7 @@ def _pg_dump() -> str:
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_after_deletion_the_database_dump_holds_no_email_cpf_phone_or_name(sbx):
-    """Issue 15's "done when": the committed rows, dumped by pg_dump, scanned for the person's values."""
+    """The committed rows, dumped by pg_dump, scanned for the person's values."""
     ana = UserFactory(email=EMAIL, name=NAME)
     client = _client(ana)
     first = _buy(client, email=EMAIL, name=NAME)  # paid through the sandbox postback: receive_webhook

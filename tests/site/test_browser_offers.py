@@ -1,5 +1,5 @@
 """
-Issue 13's journeys in a real browser: a coupon link gives a discounted PIX
+The offers' journeys in a real browser: a coupon link gives a discounted PIX
 that the sandbox pays; a plan's free trial gives access at once, and its
 first charge is e-mailed when the (moved) clock reaches it.
 """

@@ -1,5 +1,5 @@
 """
-Issue 16: anonymous creator and post pages come from a cache that keeps
+Anonymous creator and post pages come from a cache that keeps
 languages and login states apart; subscribers' pages stay their own.
 """
 
