@@ -13,13 +13,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-
-from billing.money import format_brl
 
 if TYPE_CHECKING:  # annotations only: billing.gateways imports this module (its sandbox takes test cards)
     from billing.gateways.base import Refusal
@@ -64,23 +61,6 @@ def refusal_message(refusal: Refusal | None) -> str:
     if refusal is not None and refusal.message:
         return refusal.message
     return _("The card was refused. Try another card or pay by PIX.")
-
-
-@dataclass(frozen=True)
-class InstallmentOption:
-    count: int
-    amount_cents: int  # each installment; the last one takes the rounding remainder
-
-    @property
-    def label(self) -> str:
-        if self.count == 1:
-            return _("1× of %(amount)s (one payment)") % {"amount": format_brl(self.amount_cents)}
-        return _("%(count)d× of %(amount)s interest-free") % {"count": self.count, "amount": format_brl(self.amount_cents)}
-
-
-def installment_options(*, total_cents: int, max_installments: int) -> list[InstallmentOption]:
-    """1 to `max_installments` installments of a total that never changes with them (no interest)."""
-    return [InstallmentOption(count=n, amount_cents=total_cents // n + (1 if total_cents % n else 0)) for n in range(1, max(1, max_installments) + 1)]
 
 
 # --- the sandbox's test cards --------------------------------------------------------------

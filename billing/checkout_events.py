@@ -109,17 +109,8 @@ class _Waiting:
         for deliver in targets:
             deliver(news)
 
-    def count(self) -> int:
-        with self._lock:
-            return sum(len(waiting) for waiting in self._by_checkout.values())
-
 
 waiting = _Waiting()
-
-
-def open_streams() -> int:
-    """Streams this process holds now (for a gauge)."""
-    return waiting.count()
 
 
 # ---------------------------------------------------------------------------

@@ -4,7 +4,7 @@ turns "29,90" into 2990 and 2990 into "R$ 29,90".
 """
 
 import re
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 
 _AMOUNT = re.compile(r"^\s*(?:R\$\s*)?(\d{1,3}(?:\.\d{3})*|\d+)(?:,(\d{1,2}))?\s*$")
 _DOT_DECIMAL = re.compile(r"^\s*(?:R\$\s*)?(\d+)\.(\d{1,2})\s*$")
@@ -38,10 +38,3 @@ def format_brl(cents: int | None) -> str:
 
 def cents_to_decimal(cents: int) -> Decimal:
     return (Decimal(cents) / 100).quantize(Decimal("0.01"))
-
-
-def decimal_to_cents(value) -> int:
-    try:
-        return int((Decimal(value) * 100).quantize(Decimal("1"), rounding=ROUND_HALF_UP))
-    except (InvalidOperation, TypeError) as exc:
-        raise ValueError(f"not an amount: {value!r}") from exc

@@ -97,10 +97,6 @@ class Creator(models.Model):
     def thumbnail_url(self) -> str:
         return self.thumbnail.url if self.thumbnail else self.source_thumbnail_url
 
-    @property
-    def is_published(self) -> bool:
-        return self.status == self.Status.PUBLISHED
-
 
 class Post(models.Model):
     class Status(models.TextChoices):
@@ -155,10 +151,6 @@ class Post(models.Model):
     def __str__(self):
         return self.title
 
-    @property
-    def is_published(self) -> bool:
-        return self.status == self.Status.PUBLISHED
-
 
 class Media(models.Model):
     class Type(models.TextChoices):
@@ -204,9 +196,4 @@ class Media(models.Model):
         indexes = [models.Index(fields=["post", "position", "id"], name="catalog_media_post_position")]
 
     def __str__(self):
-        return self.key or self.file.name
-
-    @property
-    def storage_key(self) -> str:
-        """The object's key in its bucket (white-label or uploads); never shown to locked visitors."""
         return self.key or self.file.name
