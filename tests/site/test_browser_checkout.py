@@ -265,7 +265,8 @@ def test_an_empty_form_shows_every_error_at_once_and_fixing_a_field_clears_its_o
     assert phone.find("#id_name").get_attribute("aria-invalid") is None
 
     # and an under-age birth date is said together with a wrong CPF
-    phone.driver.execute_script("document.getElementById('id_birth_date').value = '2015-01-01'")
+    ten_years_old = (timezone.localdate() - timedelta(days=10 * 365)).isoformat()
+    phone.driver.execute_script("document.getElementById('id_birth_date').value = arguments[0]", ten_years_old)
     phone.find("#id_email").send_keys("maria@example.com")
     phone.find("#id_cpf").send_keys("11111111111")
     phone.find("#id_phone").send_keys("11987654321")
