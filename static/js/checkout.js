@@ -79,7 +79,7 @@
     if (discountLine) {
       discountLine.hidden = !coupon.discount;
       $("summary-coupon-code").textContent = coupon.code;
-      $("summary-discount-amount").textContent = "- " + formatBRL(coupon.discount);
+      $("summary-discount-amount").textContent = formatBRL(-coupon.discount);
     }
     var lines = $("summary-bumps");
     lines.textContent = "";

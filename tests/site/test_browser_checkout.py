@@ -294,7 +294,7 @@ def test_the_paid_summary_lists_the_plan_the_bump_the_coupon_and_the_total(phone
 
     # then: the summary keeps every line: plan, coupon, bump, total (79,90 - 10,00 + 9,90)
     summary = phone.find("[data-testid=order-summary]").text
-    for line in ("Trimestral", "R$ 79,90", "BEMVINDA10", "- R$ 10,00", "Pack de boas-vindas", "R$ 9,90", "R$ 79,80"):
+    for line in ("Trimestral", "R$ 79,90", "BEMVINDA10", "-R$ 10,00", "Pack de boas-vindas", "R$ 9,90", "R$ 79,80"):
         assert line in summary
     assert Checkout.objects.get().total_cents == 7980
 
