@@ -87,7 +87,8 @@ def _description(checkout: Checkout) -> str:
     return _("%(plan)s · %(days)s") % {"plan": checkout.plan.name, "days": days}
 
 
-def _lines(checkout: Checkout) -> list[ReceiptLine]:
+def order_lines(checkout: Checkout) -> list[ReceiptLine]:
+    """What a checkout sells, line by line as sold (plan, credit, coupon, bumps); the receipt and the checkout page's summary."""
     lines = [ReceiptLine(_description(checkout), checkout.plan_price_cents)]
     if checkout.credit_cents:
         lines.append(ReceiptLine(_("Credit for the unused days of the previous plan"), -checkout.credit_cents))
@@ -122,7 +123,7 @@ def build_receipt(checkout: Checkout) -> Receipt:
         payer_email=checkout.customer_email,
         payer_document=checkout.masked_document,
         description=_description(checkout),
-        lines=_lines(checkout),
+        lines=order_lines(checkout),
         amount_cents=checkout.total_cents,
         method=checkout.payment_method,
         method_display=_method_display(checkout.payment_method, card, installments),
