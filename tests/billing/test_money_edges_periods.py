@@ -6,8 +6,10 @@ import pytest
 import responses
 from django.utils import timezone
 
+from billing import ledger
 from billing.gateways import ChargeStatus
 from billing.gateways.base import Charge
+from billing.ledger_models import LedgerEntry
 from billing.models import Checkout, ReconciliationItem, Subscription
 from billing.reconciliation import reconcile_payments
 from billing.services import (
@@ -36,6 +38,8 @@ def paid_subscription(plan, *, days_left=20):
     paid = CheckoutFactory(
         plan=plan, user=sub.user, subscription=sub, status=Checkout.Status.PAID, paid_at=sub.start_date, created_at=sub.start_date
     )
+    # What activate_checkout records: the days this checkout bought (upgrade credits are read from the ledger).
+    ledger.record_grant(subscription=sub, starts_at=sub.start_date, ends_at=sub.end_date, cause=LedgerEntry.Cause.NEW, checkout=paid, now=sub.start_date)
     return sub, paid
 
 

@@ -7,9 +7,11 @@ from billing.audit import run_audit
 from billing.models import Checkout, Coupon, Subscription
 from billing.services import (
     activate_checkout,
+    activate_subscription,
     change_plan,
     create_checkout,
     create_coupon,
+    extend_subscription,
     settle_free_checkout,
     sweep_subscriptions,
     upgrade_credit_cents,
@@ -173,6 +175,37 @@ def test_trial_days_left_when_the_first_charge_is_paid_are_worth_nothing_in_an_u
     # then: the 30 paid days are worth what was paid; the 2 trial days left, nothing
     assert change.checkout.credit_cents == 2990
     assert run_audit(now=NOW + timedelta(days=10)).violations == []  # contract §9 holds after it
+
+
+def test_days_an_admin_gave_are_worth_nothing_in_an_upgrade_credit(monthly, quarterly):
+    # given: an ended subscription the admin activated again: 30 days that no money bought
+    sub = SubscriptionFactory(
+        plan=monthly, status=Subscription.Status.EXPIRED, start_date=NOW - timedelta(days=60), end_date=NOW - timedelta(days=30)
+    )
+    activate_subscription(subscription=sub, actor=UserFactory(is_staff=True), reason="cortesia", now=NOW)
+
+    # when: upgrading 10 days later, and paying
+    change = change_plan(subscription=sub, plan=quarterly, now=NOW + timedelta(days=10))
+    activate_checkout(checkout=change.checkout, now=NOW + timedelta(days=10, minutes=1))
+
+    # then: the full price (found by the money machine: it was credited at the plan's rate)
+    assert (change.checkout.credit_cents, change.checkout.total_cents) == (0, 7990)
+    assert run_audit(now=NOW + timedelta(days=11)).violations == []
+
+
+def test_days_an_admin_added_to_a_paid_period_are_worth_nothing_in_an_upgrade_credit(monthly, quarterly):
+    # given: the monthly plan paid, and 30 days the admin added on top
+    sub = _bought(monthly)
+    extend_subscription(subscription=sub, days=30, actor=UserFactory(is_staff=True), reason="cortesia", now=NOW + timedelta(days=1))
+
+    # when: upgrading 10 days after the purchase, and paying
+    change = change_plan(subscription=sub, plan=quarterly, now=NOW + timedelta(days=10))
+    activate_checkout(checkout=change.checkout, now=NOW + timedelta(days=10, minutes=1))
+
+    # then: only the 20 paid days left count: 2990 × 20/30 = 1993
+    assert change.checkout.credit_cents == 1993
+    assert run_audit(now=NOW + timedelta(days=11)).violations == []
+
 
 def test_a_renewal_paid_early_credits_both_paid_periods_at_their_price(monthly, quarterly):
     # given: the monthly plan paid, then its renewal paid 2 days early: 32 paid days ahead
