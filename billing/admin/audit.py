@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from billing.admin.finance import FinanceOnlyMixin
+from billing.admin.access import FinanceOnlyMixin
 from billing.ledger_models import LedgerEntry, MoneyAuditRun
 
 

@@ -3,7 +3,7 @@ The payments part of the back office: the replay action of webhook events
 and the reconciliation list with its "reconcile now" button. Doors only: each
 calls `billing.webhooks` / `billing.reconciliation` and reports counts.
 
-`billing/admin/finance.py` gives its WebhookEventAdmin the replay action.
+`billing/admin/webhooks.py` gives its WebhookEventAdmin the replay action.
 """
 
 import json

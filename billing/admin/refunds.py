@@ -12,7 +12,8 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from billing import services
-from billing.admin.finance import FinanceOnlyMixin, _run_service
+from billing.admin.access import FinanceOnlyMixin
+from billing.admin.actions import run_service
 from billing.models import RefundRequest
 
 
@@ -55,7 +56,7 @@ class RefundRequestAdmin(FinanceOnlyMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Mark refunded (refunded at the provider by hand)"))
     def mark_refunded(self, request, queryset):
-        _run_service(
+        run_service(
             self, request, queryset.filter(status=RefundRequest.Status.PENDING), services.complete_refund_request,
             gettext("Refunded by hand at the provider; the checkout is refunded."),
         )
