@@ -21,6 +21,9 @@ class AccountsConfig(AppConfig):
         admin.site.site_header = _("CreatorFlix back office")
         admin.site.site_title = _("CreatorFlix back office")
         admin.site.index_title = _("Plans, payments, subscriptions and content")
+        # No app list beside every page: the breadcrumbs and the index lead there, and lists keep
+        # their width for the columns an operator scans (a checkout's total and status at 1366 px).
+        admin.site.enable_nav_sidebar = False
         # django-celery-beat's one admin label outside gettext (its other strings are in
         # locale/third_party): without this it reads "Crontab translation" in pt-BR too.
         PeriodicTaskAdmin.crontab_translation.short_description = _("Schedule in words")

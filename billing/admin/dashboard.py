@@ -4,12 +4,14 @@ index; its figures come from billing.selectors.
 """
 
 import csv
+from datetime import timedelta
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.formats import localize
 from django.utils.translation import gettext
 
@@ -17,6 +19,31 @@ from billing import selectors
 from billing.admin.access import has_finance_permission
 from billing.models import Checkout, FinanceDashboard
 from billing.money import format_brl
+
+
+def card_links(*, now) -> dict[str, str]:
+    """Each card's changelist, filtered as near to the card's figure as the list's filters allow."""
+    checkouts = reverse("admin:billing_checkout_changelist")
+    subscriptions = reverse("admin:billing_subscription_changelist")
+    since_30d = (timezone.localdate(now) - timedelta(days=30)).isoformat()
+    today = timezone.localdate(now)
+    return {
+        "revenue": f"{checkouts}?status__exact=paid&paid_at__gte={since_30d}",
+        "active": f"{subscriptions}?status__in=trialing,active,past_due",
+        "mrr": f"{subscriptions}?status__exact=active",
+        "pending_pix": f"{checkouts}?status__exact=pending&payment_method__exact=pix",
+        "conversion": f"{checkouts}?purpose__exact=new&created_at__gte={since_30d}",
+        "renewals": f"{subscriptions}?end_date__gte={today.isoformat()}&end_date__lt={(today + timedelta(days=8)).isoformat()}",
+        "churn": f"{subscriptions}?status__in=canceled,expired&last_transition_at__gte={since_30d}",
+        "late": f"{checkouts}?is_late__exact=1&paid_at__gte={since_30d}",
+        "partial": reverse("admin:billing_reconciliationitem_changelist") + "?kind__exact=partial_payment&resolved__exact=0",
+        "refunds": f"{checkouts}?status__exact=refunded",
+        "coupons": reverse("admin:billing_coupon_changelist"),
+        "trials": f"{subscriptions}?status__exact=trialing",
+        "recovered": f"{checkouts}?is_recovered__exact=1&paid_at__gte={since_30d}",
+        "card_renewals": f"{checkouts}?purpose__exact=renewal&payment_method__exact=card",
+        "pix_renewals": f"{checkouts}?purpose__exact=renewal&payment_method__exact=pix",
+    }
 
 
 @admin.register(FinanceDashboard)
@@ -67,6 +94,7 @@ class FinanceDashboardAdmin(admin.ModelAdmin):
             "title": gettext("Finance dashboard"),
             "opts": self.model._meta,
             "figures": figures,
+            "links": card_links(now=timezone.now()),
             "day_chart": selectors.bar_chart(figures.revenue_by_day, label_format="d/m"),
             "month_chart": selectors.bar_chart(figures.revenue_by_month, label_format="M/y"),
             "money": {

@@ -8,6 +8,7 @@ from django.contrib import admin
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from billing.admin.display import benefits_text
 from billing.admin.forms import OrderBumpAdminForm, PlanAdminForm
 from billing.models import OrderBump, Plan
 
@@ -16,7 +17,7 @@ from billing.models import OrderBump, Plan
 class PlanAdmin(admin.ModelAdmin):
     form = PlanAdminForm
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    list_display = ["name", "price_admin", "duration_days", "trial_days", "is_active", "accepts_pix", "accepts_card", "display_order", "card_style"]
+    list_display = ["name", "price_admin", "duration_days", "benefits_admin", "is_active", "accepts_pix", "accepts_card", "display_order"]
     list_editable = ["display_order"]
     list_filter = ["is_active", "accepts_pix", "accepts_card", "card_style"]
     search_fields = ["name"]
@@ -29,6 +30,10 @@ class PlanAdmin(admin.ModelAdmin):
     @admin.display(description=_("price"), ordering="price_cents")
     def price_admin(self, obj):
         return obj.price_display
+
+    @admin.display(description=_("benefits"))
+    def benefits_admin(self, obj):
+        return benefits_text(obj.benefits)
 
     def has_delete_permission(self, request, obj=None):
         # A plan that was sold is only ever deactivated.

@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from billing import services
 from billing.admin.access import FinanceOnlyMixin
 from billing.admin.actions import run_service
-from billing.admin.display import card_attempts_html
+from billing.admin.display import card_attempts_html, short_datetime, status_badge
 from billing.admin.forms import ExtendDaysForm
 from billing.models import CardAttempt, Subscription
 
@@ -25,10 +25,10 @@ from billing.models import CardAttempt, Subscription
 @admin.register(Subscription)
 class SubscriptionAdmin(FinanceOnlyMixin, admin.ModelAdmin):
     service_arg = "subscription"
-    list_display = ["pk", "user", "plan", "status", "start_date", "end_date", "cancel_at_period_end", "next_plan", "last_reason", "last_transition_at"]
+    list_display = ["pk", "user", "plan_admin", "status_admin", "start_admin", "end_admin", "cancel_at_period_end"]
     list_filter = ["status", "plan", "cancel_at_period_end", "last_reason", "plan_match_rule", ("end_date", admin.DateFieldListFilter)]
     search_fields = ["user__email", "=external_id"]
-    list_select_related = ["user", "plan", "next_plan"]
+    list_select_related = ["user", "plan"]
     raw_id_fields = ["user"]
     date_hierarchy = "end_date"
     actions = ["activate", "extend_days", "cancel_now", "expire"]
@@ -37,6 +37,22 @@ class SubscriptionAdmin(FinanceOnlyMixin, admin.ModelAdmin):
         "next_plan", "external_id", "plan_match_rule", "last_reason", "last_transition_at", "created_at", "updated_at",
         "saved_card_admin", "checkouts_admin", "renewal_attempts_admin",
     ]
+
+    @admin.display(description=_("plan"), ordering="plan__name")
+    def plan_admin(self, obj):
+        return obj.plan.name
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_admin(self, obj):
+        return status_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description=_("start date"), ordering="start_date")
+    def start_admin(self, obj):
+        return short_datetime(obj.start_date)
+
+    @admin.display(description=_("end date"), ordering="end_date")
+    def end_admin(self, obj):
+        return short_datetime(obj.end_date)
 
     def get_fields(self, request, obj=None):
         return self.readonly_on_change if obj is not None else ["user", "plan"]
