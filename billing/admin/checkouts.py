@@ -4,13 +4,11 @@ CSV export (CPF masked).
 """
 
 import csv
-import json
 
 from django.contrib import admin
 from django.db.models.fields.json import KT
 from django.http import StreamingHttpResponse
 from django.utils import timezone
-from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from billing.admin.access import FinanceOnlyMixin
@@ -22,6 +20,7 @@ from billing.admin.display import (
     short_datetime,
     short_id,
     status_badge,
+    tracking_text,
 )
 from billing.models import Checkout
 from billing.money import format_brl
@@ -134,7 +133,7 @@ class CheckoutAdmin(FinanceOnlyMixin, admin.ModelAdmin):
     actions = ["export_csv"]
     change_list_template = "admin/billing/checkout/change_list.html"
     fieldsets = [
-        (None, {"fields": ["public_id", "status", "purpose", "is_late", "is_trial", "is_recovered", "recovery_reminders_sent", "created_at", "paid_at", "updated_at"]}),
+        (None, {"fields": ["public_id", "status_admin", "purpose", "is_late", "is_trial", "is_recovered", "recovery_reminders_sent", "created_at", "paid_at", "updated_at"]}),
         (_("Money"), {"fields": ["plan", "order_bumps", "plan_price_admin", "bumps_admin", "credit_admin", "coupon", "discount_admin", "total_admin", "items_admin"]}),
         (_("Customer"), {"fields": ["user", "customer_name", "customer_email", "masked_document", "phone_admin", "subscription"]}),
         (_("Gateway"), {"fields": ["payment_method", "gateway", "gateway_transaction_id", "gateway_status", "pix_expires_at", "gateway_response_admin"]}),
@@ -213,7 +212,7 @@ class CheckoutAdmin(FinanceOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description=_("tracking (first and last touch)"))
     def tracking_admin(self, obj):
-        return format_html("<pre>{}</pre>", json.dumps(obj.tracking or {}, indent=2, ensure_ascii=False))
+        return tracking_text(obj.tracking)
 
     @admin.action(description=_("Export selected checkouts as CSV (CPF masked)"), permissions=["view"])
     def export_csv(self, request, queryset):

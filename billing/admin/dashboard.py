@@ -5,6 +5,7 @@ index; its figures come from billing.selectors.
 
 import csv
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
@@ -23,26 +24,31 @@ from billing.money import format_brl
 
 def card_links(*, now) -> dict[str, str]:
     """Each card's changelist, filtered as near to the card's figure as the list's filters allow."""
-    checkouts = reverse("admin:billing_checkout_changelist")
-    subscriptions = reverse("admin:billing_subscription_changelist")
-    since_30d = (timezone.localdate(now) - timedelta(days=30)).isoformat()
-    today = timezone.localdate(now)
+    midnight = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    since_30d = str(midnight - timedelta(days=30))  # aware, as the admin's own date filters write it
+
+    def checkouts(**params):
+        return f"{reverse('admin:billing_checkout_changelist')}?{urlencode(params)}"
+
+    def subscriptions(**params):
+        return f"{reverse('admin:billing_subscription_changelist')}?{urlencode(params)}"
+
     return {
-        "revenue": f"{checkouts}?status__exact=paid&paid_at__gte={since_30d}",
-        "active": f"{subscriptions}?status__in=trialing,active,past_due",
-        "mrr": f"{subscriptions}?status__exact=active",
-        "pending_pix": f"{checkouts}?status__exact=pending&payment_method__exact=pix",
-        "conversion": f"{checkouts}?purpose__exact=new&created_at__gte={since_30d}",
-        "renewals": f"{subscriptions}?end_date__gte={today.isoformat()}&end_date__lt={(today + timedelta(days=8)).isoformat()}",
-        "churn": f"{subscriptions}?status__in=canceled,expired&last_transition_at__gte={since_30d}",
-        "late": f"{checkouts}?is_late__exact=1&paid_at__gte={since_30d}",
+        "revenue": checkouts(status__exact="paid", paid_at__gte=since_30d),
+        "active": subscriptions(status__in="trialing,active,past_due"),
+        "mrr": subscriptions(status__exact="active"),
+        "pending_pix": checkouts(status__exact="pending", payment_method__exact="pix"),
+        "conversion": checkouts(purpose__exact="new", created_at__gte=since_30d),
+        "renewals": subscriptions(end_date__gte=str(midnight), end_date__lt=str(midnight + timedelta(days=8))),
+        "churn": subscriptions(status__in="canceled,expired", last_transition_at__gte=since_30d),
+        "late": checkouts(is_late__exact=1, paid_at__gte=since_30d),
         "partial": reverse("admin:billing_reconciliationitem_changelist") + "?kind__exact=partial_payment&resolved__exact=0",
-        "refunds": f"{checkouts}?status__exact=refunded",
+        "refunds": checkouts(status__exact="refunded"),
         "coupons": reverse("admin:billing_coupon_changelist"),
-        "trials": f"{subscriptions}?status__exact=trialing",
-        "recovered": f"{checkouts}?is_recovered__exact=1&paid_at__gte={since_30d}",
-        "card_renewals": f"{checkouts}?purpose__exact=renewal&payment_method__exact=card",
-        "pix_renewals": f"{checkouts}?purpose__exact=renewal&payment_method__exact=pix",
+        "trials": subscriptions(status__exact="trialing"),
+        "recovered": checkouts(is_recovered__exact=1, paid_at__gte=since_30d),
+        "card_renewals": checkouts(purpose__exact="renewal", payment_method__exact="card"),
+        "pix_renewals": checkouts(purpose__exact="renewal", payment_method__exact="pix"),
     }
 
 

@@ -19,6 +19,8 @@ from billing.personal_data import mask_personal_data
 
 def masked_json(value):
     """A provider payload for people to read: CPFs, phones and e-mails masked (billing.personal_data)."""
+    if value in (None, {}, []):
+        return "—"
     return format_html("<pre>{}</pre>", json.dumps(mask_personal_data(value), indent=2, ensure_ascii=False))
 
 
@@ -107,6 +109,13 @@ def items_table(items: list[dict]) -> str:
         '<th scope="col">{}</th></tr></thead><tbody>{}</tbody></table>',
         gettext("Item"), gettext("Quantity"), gettext("Unit price"), gettext("Subtotal"), rows,
     )
+
+
+def tracking_text(tracking: dict | None) -> str:
+    """First and last touch as two lines of `key value`, not JSON."""
+    touches = [(gettext("First touch"), (tracking or {}).get("first")), (gettext("Last touch"), (tracking or {}).get("last"))]
+    lines = [(label, " · ".join(f"{key} {value}" for key, value in touch.items())) for label, touch in touches if touch]
+    return format_html_join(mark_safe("<br>"), "<strong>{}</strong>: {}", lines) or "—"
 
 
 def benefits_text(benefits: list[dict]) -> str:
