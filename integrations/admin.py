@@ -228,7 +228,7 @@ class DeliveryAdmin(admin.ModelAdmin):
 
 @admin.register(OutboxEvent)
 class OutboxEventAdmin(admin.ModelAdmin):
-    list_display = ["id", "type", "created_at"]
+    list_display = ["id_admin", "type", "created_at"]
     list_filter = ["type"]
     search_fields = ["=id"]
     fields = ["id", "type", "ordering_key", "created_at", "data_admin"]
@@ -240,6 +240,10 @@ class OutboxEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    @admin.display(description=_("event id"), ordering="id")
+    def id_admin(self, obj):
+        return short_id(obj.id)
 
     @admin.display(description=_("data (personal data masked)"))
     def data_admin(self, obj):

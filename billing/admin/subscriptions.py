@@ -8,7 +8,6 @@ from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
@@ -17,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from billing import services
 from billing.admin.access import FinanceOnlyMixin
 from billing.admin.actions import run_service
-from billing.admin.display import card_attempts_html, short_datetime, status_badge
+from billing.admin.display import card_attempts_html, short_datetime, short_id, status_badge
 from billing.admin.forms import ExtendDaysForm
 from billing.models import CardAttempt, Subscription
 
@@ -85,14 +84,14 @@ class SubscriptionAdmin(FinanceOnlyMixin, admin.ModelAdmin):
             return "—"
         return format_html_join(
             mark_safe("<br>"),
-            '<a href="{}">{}</a> · {} · {} · {}{}',
+            '{} · {} · {} · {} · {}{}',
             (
                 (
-                    reverse("admin:billing_checkout_change", args=[c.pk]),
-                    timezone.localtime(c.created_at).strftime("%Y-%m-%d"),
+                    short_id(c.public_id, url=reverse("admin:billing_checkout_change", args=[c.pk])),
+                    short_datetime(c.created_at),
                     c.get_purpose_display(),
                     c.total_display,
-                    c.get_status_display(),
+                    status_badge(c.status, c.get_status_display()),
                     " · " + gettext("paid late") if c.is_late else "",
                 )
                 for c in rows
