@@ -32,7 +32,7 @@ class SubscriptionAdmin(FinanceOnlyMixin, admin.ModelAdmin):
     date_hierarchy = "end_date"
     actions = ["activate", "extend_days", "cancel_now", "expire"]
     readonly_on_change = [
-        "user", "plan", "status", "start_date", "end_date", "cancel_at_period_end", "cancel_reason", "canceled_at",
+        "user", "plan", "status_admin", "start_date", "end_date", "cancel_at_period_end", "cancel_reason", "canceled_at",
         "next_plan", "external_id", "plan_match_rule", "last_reason", "last_transition_at", "created_at", "updated_at",
         "saved_card_admin", "checkouts_admin", "renewal_attempts_admin",
     ]
