@@ -79,7 +79,7 @@ messages: install
 
 # Babel compiles in pure Python, so a fresh machine needs no GNU gettext.
 compile-messages: install
-	@for dir in locale $(foreach app,$(APPS),$(app)/locale); do \
+	@for dir in locale locale/third_party $(foreach app,$(APPS),$(app)/locale); do \
 	  if [ -d $$dir ]; then $(BIN)/pybabel --quiet compile -D django -d $$dir || exit 1; fi; \
 	done
 

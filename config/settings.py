@@ -180,7 +180,7 @@ SIGNUP_RATE_WINDOW = env.int("SIGNUP_RATE_WINDOW", default=3600)
 # ---------------------------------------------------------------------------
 LANGUAGE_CODE = "pt-br"
 LANGUAGES = [("pt-br", _("Portuguese (Brazil)")), ("en", _("English"))]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+LOCALE_PATHS = [BASE_DIR / "locale", BASE_DIR / "locale" / "third_party"]  # third_party: apps that ship no pt-BR
 TIME_ZONE = "America/Sao_Paulo"
 USE_I18N = True
 USE_TZ = True

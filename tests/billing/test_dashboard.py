@@ -1,3 +1,5 @@
+import html
+import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -95,3 +97,17 @@ def test_the_dashboard_page_shows_the_figures_and_a_chart(client, superuser, kno
 def test_its_query_count_is_fixed(known_data, django_assert_max_num_queries):
     with django_assert_max_num_queries(12):  # + partial payments awaiting a person, + refunds pending (withdrawals), + revenue by source
         get_finance_figures(now=NOW)
+
+
+def test_every_card_links_by_its_title_to_the_list_behind_it(client, superuser, known_data):
+    client.force_login(superuser)
+    page = client.get(reverse("admin:billing_financedashboard_changelist")).content.decode()
+
+    cards = re.findall(r'<div class="fin-card" id="([\w-]+)"><h3>(.*?)</h3>', page)
+    links = {card: re.match(r'<a href="([^"]+)">([^<]+)</a>$', title) for card, title in cards}
+    assert len(cards) >= 16 and [card for card, link in links.items() if link is None] == []
+    for card, link in links.items():
+        url, text = html.unescape(link.group(1)), link.group(2).strip()
+        assert text, card  # a link with words, for screen readers (axe-core's link-name)
+        response = client.get(url)
+        assert response.status_code == 200 and "cl" in response.context, card  # a filter the list refused redirects with ?e=1
