@@ -77,6 +77,7 @@ class Result:
     failed_audits: dict = field(default_factory=dict)  # category → ["audit id: title"]
     axe: list = field(default_factory=list)  # [{"id", "impact", "nodes", "help"}]
     errors: list = field(default_factory=list)
+    note: str = ""  # a Lighthouse run retried, and why
 
     @property
     def name(self) -> str:
@@ -86,7 +87,7 @@ class Result:
         found = list(self.errors)
         for category, least in THRESHOLDS.items():
             score = self.scores.get(category)
-            if least is not None and (score is None or score < least):
+            if least is not None and self.scores and (score is None or score < least):
                 found.append(
                     f"{category} {score} < {least}: {', '.join(self.failed_audits.get(category, [])) or 'no audit named'}"
                 )
@@ -231,9 +232,28 @@ def cookie_header(session: requests.Session) -> str:
 # ---------------------------------------------------------------------------
 # The audits
 # ---------------------------------------------------------------------------
-def lighthouse(procs: Processes, name: str, url: str, form_factor: str, cookies: str, chromium: str) -> tuple[dict, dict]:
-    """One Lighthouse run (its own Chromium and profile), started through `procs` so an interrupted run stops it too."""
+def lighthouse(procs: Processes, name: str, url: str, form_factor: str, cookies: str, chromium: str) -> tuple[dict, dict, str]:
+    """
+    Lighthouse on one page and form factor: its scores, the audits that lost points, and a note. A run that
+    Lighthouse itself could not finish (a runtime error such as NO_NAVSTART on a loaded machine: no score at all)
+    is run once more; a score below the line is never retried.
+    """
     out = ARTIFACTS / f"{name}.lighthouse.json"
+    try:
+        return (*lighthouse_run(procs, f"{name}-1", url, form_factor, cookies, chromium, out), "")
+    except LighthouseError as exc:
+        first = str(exc).strip().splitlines()[-1][:200]
+    return (*lighthouse_run(procs, f"{name}-2", url, form_factor, cookies, chromium, out), f"retried after: {first}")
+
+
+class LighthouseError(RuntimeError):
+    """Lighthouse gave no report (not a low score)."""
+
+
+def lighthouse_run(
+    procs: Processes, name: str, url: str, form_factor: str, cookies: str, chromium: str, out: Path
+) -> tuple[dict, dict]:
+    """One Lighthouse run (its own Chromium and profile), started through `procs` so an interrupted run stops it too."""
     flags = [*CHROME_FLAGS, f"--user-data-dir={RUN_DIR / f'lighthouse-{name}'}"]
     argv = [
         "node",
@@ -252,12 +272,13 @@ def lighthouse(procs: Processes, name: str, url: str, form_factor: str, cookies:
     try:
         code = process.popen.wait(timeout=180)
     except subprocess.TimeoutExpired:
+        process.stop()
         code = "timeout"
     if code != 0:
-        raise RuntimeError(f"Lighthouse exited {code}: {process.tail(10)}")
+        raise LighthouseError(f"Lighthouse exited {code}: {process.tail(10)}")
     report = json.loads(out.read_text())
     if report.get("runtimeError"):
-        raise RuntimeError(f"Lighthouse: {report['runtimeError'].get('message')}")
+        raise LighthouseError(f"Lighthouse: {report['runtimeError'].get('message')}")
     scores, failed = {}, {}
     for key, category in report["categories"].items():
         scores[key] = None if category["score"] is None else round(category["score"] * 100)
@@ -390,10 +411,11 @@ def main(argv=None) -> int:
         for future in as_completed(runs):
             r = runs[future]
             try:
-                r.scores, r.failed_audits = future.result()
+                r.scores, r.failed_audits, r.note = future.result()
             except Exception as exc:  # noqa: BLE001 - as above
                 r.errors.append(f"lighthouse: {type(exc).__name__}: {exc}")
-            step(f"lighthouse {r.name}: {r.page.path}", started)
+                r.note = "no report"
+            step(f"lighthouse {r.name}: {r.page.path}" + (f" ({r.note})" if r.note else ""), started)
     except KeyboardInterrupt as exc:
         print(f"interrupted ({exc}): stopping what was started")
         return 1
@@ -423,6 +445,7 @@ def main(argv=None) -> int:
                 "failed_audits": r.failed_audits,
                 "axe_violations": r.axe,
                 "misses": r.misses(),
+                "note": r.note,
             }
             for r in results
         ],
