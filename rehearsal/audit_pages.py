@@ -204,7 +204,6 @@ def subscriber(base: str, plan: dict) -> requests.Session:
     if post(f"/api/checkout/{checkout_id}/simulate", {"outcome": "paid"})["status"] != "paid":
         raise RuntimeError("the simulated PIX payment did not turn the checkout paid")
     post(f"/api/checkout/{checkout_id}/sign-in", {})
-    headers["X-CSRFToken"] = session.cookies["csrftoken"]  # login rotates it
     return session
 
 
