@@ -86,6 +86,7 @@ def send_recovery_reminders(*, reminders) -> int:
                     body=render_to_string("billing/email/checkout_reminder.txt", context),
                     to=[email],
                     headers={"List-Unsubscribe": f"<{unsubscribe}>"},
+                    tag="checkout_reminder",
                 )
             )
     with get_connection() as connection:
@@ -140,7 +141,9 @@ def send_renewal_notices(*, notices) -> int:
             else:
                 subject = _("Your free trial ends soon") if trial else _("Your CreatorFlix subscription renews soon")
             messages.append(
-                transactional_email(subject=subject, body=render_to_string("billing/email/renewal_notice.txt", context), to=[email])
+                transactional_email(
+                    subject=subject, body=render_to_string("billing/email/renewal_notice.txt", context), to=[email], tag="renewal_notice"
+                )
             )
     with get_connection() as connection:
         sent = connection.send_messages(messages) or 0
@@ -177,6 +180,8 @@ def send_card_refused(*, notice) -> int:
             subject=_("Your card was refused: your subscription is waiting for payment"),
             body=render_to_string("billing/email/card_refused.txt", context),
             to=[email],
+            tag="card_refused",
+            metadata={"checkout_id": public_id},
         )
     with get_connection() as connection:
         sent = connection.send_messages([message]) or 0
@@ -249,6 +254,8 @@ def _send_receipt_email(email: str, build: Callable[[], Receipt]) -> None:
             body=render_to_string("billing/email/receipt.txt", context),
             html=render_to_string("billing/email/receipt.html", context),
             to=[email],
+            tag="receipt",
+            metadata={"checkout_id": receipt.checkout_id, "transaction_id": receipt.transaction_id},
         )
     message.send()
 
