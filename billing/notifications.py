@@ -255,7 +255,7 @@ def _send_receipt_email(email: str, build: Callable[[], Receipt]) -> None:
             html=render_to_string("billing/email/receipt.html", context),
             to=[email],
             tag="receipt",
-            metadata={"checkout_id": receipt.checkout_id, "transaction_id": receipt.transaction_id},
+            metadata={key: value for key, value in {"checkout_id": receipt.checkout_id, "transaction_id": receipt.transaction_id}.items() if value},
         )
     message.send()
 
