@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
-from django.db import transaction
 from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
+from django.db import transaction
 from django.utils import timezone
 
 from billing import services
