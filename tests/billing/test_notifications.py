@@ -68,7 +68,7 @@ def test_a_cancel_at_period_end_emails_once_that_access_stays_until_the_end(djan
     [message] = sent("cancellation")
     assert message.to == [subscription.user.email]
     assert message.subject == "Sua assinatura foi cancelada: acesso até o fim do período"
-    assert "Olá Ana" in message.body and "Mensal" in message.body and "/account/" in message.body
+    assert "Ana," in message.body and "Mensal" in message.body and "/account/" in message.body
     assert_well_formed(message)
 
 
