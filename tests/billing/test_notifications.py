@@ -124,6 +124,20 @@ def test_a_chargeback_sends_no_refund_email(django_capture_on_commit_callbacks):
     assert sent("refund") == []
 
 
+def test_a_refund_after_the_account_was_deleted_emails_no_one(django_capture_on_commit_callbacks):
+    now = timezone.now()
+    user = UserFactory()
+    checkout = paid(django_capture_on_commit_callbacks, user=user, now=now)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.erase_customer_data(user=user, now=now)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.refund_checkout(checkout=Checkout.objects.get(pk=checkout.pk), now=now)
+
+    assert Checkout.objects.get(pk=checkout.pk).status == Checkout.Status.REFUNDED
+    assert sent("refund") == []
+
+
 def test_a_withdrawal_is_emailed_once_when_its_last_refund_is_confirmed(django_capture_on_commit_callbacks):
     # given: a first payment and an upgrade paid, then the buyer withdraws (two refunds pending)
     now = timezone.now()
