@@ -26,7 +26,7 @@ from billing.gateways.sandbox import sandbox_allowed
 from billing.models import Checkout, OrderBump, PaymentGateway, Plan
 from billing.money import format_brl
 from billing.notifications import email_of_unsubscribe_token
-from billing.receipts import build_receipt, get_receipt_checkout, order_lines
+from billing.receipts import build_receipt, get_marketplace_receipt, get_receipt_checkout, order_lines
 from config.errors import DomainError
 
 HISTORY_LIMIT = 50
@@ -337,3 +337,13 @@ def receipt(request, checkout_id):
     if checkout is None:
         raise Http404
     return render(request, "site/receipt.html", {"receipt": build_receipt(checkout)})
+
+
+@login_required
+@require_GET
+def marketplace_receipt(request, transaction_id):
+    """The printable receipt of one of the user's marketplace (Dias) payments, by the marketplace's transaction id."""
+    receipt = get_marketplace_receipt(user=request.user, transaction_id=transaction_id)
+    if receipt is None:
+        raise Http404
+    return render(request, "site/receipt.html", {"receipt": receipt})

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from billing.checkout_status import update_checkouts
 from billing.fields import EncryptedTextField
 from billing.models import Checkout, ReminderOptOut, Subscription
-from billing.notifications import card_label, queue_recovery_reminders, queue_renewal_notices
+from billing.notifications import card_label, queue_recovery_reminders, queue_renewal_notices, queue_swept_emails
 from billing.periods import grace_start
 from billing.pricing import price_checkout
 from billing.services.card_renewals import RenewalCharges, charge_due_card_renewals
@@ -140,6 +140,7 @@ def sweep_subscriptions(*, now: datetime | None = None, progress=None) -> SweepR
         )
         if result.trials_ended:
             emit_swept("subscription.expired", claim, now=now)
+            queue_swept_emails("expired", claim)
     report("trials_ended", result.trials_ended)
 
     with transaction.atomic():
@@ -151,6 +152,7 @@ def sweep_subscriptions(*, now: datetime | None = None, progress=None) -> SweepR
         )
         if result.expired:
             emit_swept("subscription.expired", claim, now=now)
+            queue_swept_emails("expired", claim)
     report("expired", result.expired)
 
     with transaction.atomic():
@@ -185,6 +187,7 @@ def sweep_subscriptions(*, now: datetime | None = None, progress=None) -> SweepR
         )
         if result.past_due:
             emit_swept("subscription.past_due", claim, now=now)
+            queue_swept_emails("past_due", claim)
     report("past_due", result.past_due)
 
     _issue_renewals(now=now, result=result)
