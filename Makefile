@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 RUN_ENV := DEBUG=true DATABASE_URL=sqlite:///db.sqlite3 REDIS_URL= AWS_STORAGE_BUCKET_NAME=
 
 # `make rehearsal` boots the production shape (nginx, gunicorn, celery, LocalStack S3, SMTP) and drives a buyer.
-.PHONY: install run lint test fuzz-money test-next-year rehearsal drill migrate messages compile-messages bench-sweep bench-sync bench-api bench-webhooks bench-load bench-launch bench-outbound bench-audit clean
+.PHONY: install run lint test fuzz-money test-next-year rehearsal audit-pages drill migrate messages compile-messages bench-sweep bench-sync bench-api bench-webhooks bench-load bench-launch bench-outbound bench-audit clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,13 @@ rehearsal: install
 	$(MAKE) compile-messages
 	$(BIN)/python -m rehearsal.run
 
+# Lighthouse and axe-core on home, a creator, plans, a checkout and the account, phone and desktop
+# (docs/site.md): `make run`'s shape on a throwaway SQLite database; npm packages pinned in
+# rehearsal/audit/package-lock.json, cached in .rehearsal-cache/audit/. Needs Node 18.16+, chromium, chromedriver.
+audit-pages: install
+	$(MAKE) compile-messages
+	$(BIN)/python -m rehearsal.audit_pages $(AUDIT_ARGS)
+
 # The fault drill (docs/operations.md, ~6 min): a private PostgreSQL and Redis it can kill, gunicorn, celery
 # worker and beat, the fake JunglePay; five faults under buyers' traffic, each counted, failing on a loss or duplicate.
 drill: install
@@ -79,7 +86,7 @@ messages: install
 
 # Babel compiles in pure Python, so a fresh machine needs no GNU gettext.
 compile-messages: install
-	@for dir in locale $(foreach app,$(APPS),$(app)/locale); do \
+	@for dir in locale locale/third_party $(foreach app,$(APPS),$(app)/locale); do \
 	  if [ -d $$dir ]; then $(BIN)/pybabel --quiet compile -D django -d $$dir || exit 1; fi; \
 	done
 

@@ -22,15 +22,24 @@ an SMTP sink. No LocalStack and no browser: media are local files.
 2. The launch: simulated buyers arrive at a rising rate (one step per rate).
    Each buyer is logged in (its session made at setup: a login's password hash
    is not what a launch waits on; of age, its birth date declared) and does what the real pages do: home, plans,
-   the checkout page, `process`, `pix`, then polls `GET /api/checkout/<id>`
-   exactly as `static/js/checkout.js` does (its POLL_SCHEDULE, read from the file)
-   until the fake gateway pays it a random 10-40 s later through a real postback
-   to nginx; then it opens an unlocked post page with its media URLs.
+   the checkout page, `process`, `pix`, then waits for its payment as
+   `static/js/checkout.js` does: it opens the event stream
+   `GET /api/checkout/events/<id>` (served by the events server, uvicorn
+   workers under gunicorn, routed by nginx as in production) and reads it until
+   `payment_confirmed`; when the stream breaks (no `connected` within 5 s, an
+   error, `timeout`) it falls back to polling `GET /api/checkout/<id>` on the
+   page's POLL_SCHEDULE (read from the file), and counts that buyer as a
+   fallback. `--listen poll` makes every buyer poll from the start (the page
+   before the event stream), for comparison. The fake gateway pays each charge
+   a random 10-40 s later through a real postback to nginx; then the buyer opens
+   an unlocked post page with its media URLs.
 
-Per step: buyers/min completed, concurrent waiters, requests/s by kind, p50/p95/p99
-of page requests (HTML) and of postback → "paid" seen by the page, errors; and
-the first rate where page p99 passes 1 s or errors appear (the run stops there).
-Figures are noisy on a shared machine: read the ratios.
+Per step: buyers/min completed, concurrent waiters (open streams), requests/s by
+kind, p50/p95/p99 of page requests (HTML) and of postback sent → "paid" seen by
+the page, fallbacks, errors; the events server's memory with the streams of the
+busiest moment open (per stream); and the first rate where page p99 passes 1 s
+or errors appear (the run stops there). Figures are noisy on a shared machine:
+read the ratios.
 """
 
 import argparse
@@ -83,9 +92,11 @@ def valid_cpf(seed: int) -> str:
 
 
 PAGE_P99_LIMIT = 1.0
-POLL_GIVE_UP = (
-    120  # seconds a buyer waits after the payment before counting it an error
-)
+POLL_GIVE_UP = 120  # seconds a buyer waits after the payment before counting it an error
+# checkout-events.js: no `connected` this long after opening and the page takes the stream for broken.
+CONNECT_WITHIN = 5.0
+# The server's heartbeat is every 15 s: a read that waits longer than this means the stream is dead.
+STREAM_READ_TIMEOUT = 45.0
 
 
 def poll_schedule() -> list[tuple[float, float]]:
@@ -93,10 +104,7 @@ def poll_schedule() -> list[tuple[float, float]]:
     source = (ROOT / "static/js/checkout.js").read_text()
     match = re.search(r"POLL_SCHEDULE\s*=\s*(\[[^;]*\]);", source)
     if match:
-        return [
-            (float(until) or float("inf"), float(every))
-            for until, every in json.loads(match.group(1))
-        ]
+        return [(float(until) or float("inf"), float(every)) for until, every in json.loads(match.group(1))]
     every = float(re.search(r"POLL_MS\s*=\s*(\d+)", source).group(1))
     return [(float("inf"), every)]
 
@@ -184,18 +192,16 @@ print("SESSIONS" + json.dumps({"buyers": out, "visitor": visitor.session_key}))
 class Site:
     """nginx → gunicorn, a Celery worker, an SMTP sink and the fake JunglePay, on loopback."""
 
-    def __init__(self, *, workers: int):
-        self.workers = workers
-        self.ports = {name: free_port() for name in ("nginx", "gunicorn", "smtp")}
+    def __init__(self, *, workers: int, events_workers: int):
+        self.workers, self.events_workers = workers, events_workers
+        self.ports = {name: free_port() for name in ("nginx", "gunicorn", "events", "smtp")}
         self.base = f"http://127.0.0.1:{self.ports['nginx']}"
         self.procs = Processes(cwd=ROOT, log_dir=RUN_DIR / "logs")
         self.smtp = SmtpSink(self.ports["smtp"])
         self.gateway = PayingJunglePay()
 
     def env(self) -> dict:
-        admin_url = os.environ.get(
-            "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"
-        )
+        admin_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
         return {
             "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
             "HOME": os.environ.get("HOME", str(RUN_DIR)),
@@ -234,14 +240,9 @@ class Site:
             conn.execute(f'CREATE DATABASE "{DB_NAME}"')
         for catalogue in [
             ROOT / "locale",
-            *(
-                ROOT / app / "locale"
-                for app in ("accounts", "billing", "catalog", "whitelabel")
-            ),
+            *(ROOT / app / "locale" for app in ("accounts", "billing", "catalog", "whitelabel")),
         ]:
-            if (
-                catalogue.is_dir()
-            ):  # what `make compile-messages` does, without its install step
+            if catalogue.is_dir():  # what `make compile-messages` does, without its install step
                 subprocess.run(
                     [
                         str(BIN / "pybabel"),
@@ -267,9 +268,7 @@ class Site:
             "--activate",
             log="setup",
         )
-        out = manage(
-            env, "shell", log="setup", input_text=SESSIONS_SCRIPT % {"count": BUYERS}
-        )
+        out = manage(env, "shell", log="setup", input_text=SESSIONS_SCRIPT % {"count": BUYERS})
         return json.loads(out.split("SESSIONS", 1)[1])
 
     def start(self, env):
@@ -289,6 +288,23 @@ class Site:
             ],
             env=env,
         )
+        # The event streams: their own ASGI server, as in the rehearsal and docker-compose.yml.
+        self.procs.start(
+            "events",
+            [
+                str(BIN / "gunicorn"),
+                "config.asgi:application",
+                "--worker-class",
+                "uvicorn_worker.UvicornWorker",
+                "--bind",
+                f"127.0.0.1:{self.ports['events']}",
+                "--workers",
+                str(self.events_workers),
+                "--graceful-timeout",
+                "5",
+            ],
+            env={**env, "CONN_MAX_AGE": "0"},
+        )
         tmp = RUN_DIR / "nginx-tmp"
         tmp.mkdir(parents=True, exist_ok=True)
         os.chmod(tmp, 0o777)
@@ -296,6 +312,7 @@ class Site:
         for key, value in {
             "run_dir": str(RUN_DIR),
             "upstream_servers": f"server 127.0.0.1:{self.ports['gunicorn']};",
+            "events_server": f"127.0.0.1:{self.ports['events']}",
             "nginx_port": str(self.ports["nginx"]),
         }.items():
             conf = conf.replace("{{" + key + "}}", value)
@@ -327,6 +344,19 @@ class Site:
             alive=self.procs.check_alive,
         )
 
+    def events_rss_kb(self) -> int:
+        """Resident memory of the events server: its gunicorn master and every uvicorn worker."""
+        master = next(p for p in self.procs.started if p.name == "events").pid
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        total = 0
+        for pid in [master, *map(int, children)]:
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except FileNotFoundError:
+                continue
+            total += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
+        return total
+
     def stop(self):
         self.procs.stop_all()
         for stop in (self.smtp.stop, lambda: self.gateway.__exit__(None, None, None)):
@@ -343,9 +373,7 @@ def wrk(url: str, *, seconds: int, cookie: str | None = None) -> float:
     argv = ["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency"]
     if cookie:
         argv += ["-H", f"Cookie: {cookie}"]
-    out = subprocess.run(
-        [*argv, url], capture_output=True, text=True, timeout=seconds + 30, check=True
-    ).stdout
+    out = subprocess.run([*argv, url], capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     if re.search(r"Non-2xx or 3xx responses: (\d+)", out):
         raise RuntimeError(f"{url}: non-2xx answers under wrk:\n{out}")
@@ -356,19 +384,15 @@ def wrk(url: str, *, seconds: int, cookie: str | None = None) -> float:
 # The launch
 # ---------------------------------------------------------------------------
 class Launch:
-    def __init__(self, site: Site, sessions: list[dict], catalog: dict, schedule):
-        self.site, self.catalog, self.schedule = site, catalog, schedule
+    def __init__(self, site: Site, sessions: list[dict], catalog: dict, schedule, *, listen: str = "stream"):
+        self.site, self.catalog, self.schedule, self.listen = site, catalog, schedule, listen
         self.sessions = iter(sessions)
         self.lock = threading.Lock()
-        self.requests: list[
-            tuple[float, str, float, bool]
-        ] = []  # (started, kind, seconds, ok)
+        self.requests: list[tuple[float, str, float, bool]] = []  # (started, kind, seconds, ok)
         self.buyers: list[dict] = []
         self.waiting = 0
         self.paid_at: dict[str, float] = {}
-        self.payments: list[
-            tuple[float, int, str]
-        ] = []  # heap of (due, transaction, checkout)
+        self.payments: list[tuple[float, int, str]] = []  # heap of (due, transaction, checkout)
         self.stop = threading.Event()
         self.payer = threading.Thread(target=self.pay_loop, daemon=True)
 
@@ -376,11 +400,7 @@ class Launch:
     def pay_loop(self):
         while not self.stop.is_set():
             with self.lock:
-                due = (
-                    self.payments[0]
-                    if self.payments and self.payments[0][0] <= time.monotonic()
-                    else None
-                )
+                due = self.payments[0] if self.payments and self.payments[0][0] <= time.monotonic() else None
                 if due:
                     heapq.heappop(self.payments)
             if due is None:
@@ -389,9 +409,7 @@ class Launch:
             _, transaction, checkout = due
             with self.lock:
                 self.paid_at[checkout] = time.monotonic()
-            threading.Thread(
-                target=self.postback, args=(transaction,), daemon=True
-            ).start()
+            threading.Thread(target=self.postback, args=(transaction,), daemon=True).start()
 
     def postback(self, transaction):
         started = time.monotonic()
@@ -408,9 +426,7 @@ class Launch:
     def call(self, session, kind, method, path, **kwargs):
         started = time.monotonic()
         try:
-            response = session.request(
-                method, self.site.base + path, timeout=30, **kwargs
-            )
+            response = session.request(method, self.site.base + path, timeout=30, **kwargs)
             ok = response.status_code < 400
         except requests.RequestException:
             response, ok = None, False
@@ -475,25 +491,14 @@ class Launch:
                     ),
                 )
                 self.waiting += 1
-            started = time.monotonic()
             try:
-                while True:
-                    time.sleep(
-                        poll_delay(self.schedule, (time.monotonic() - started) * 1000)
-                    )
-                    status = self.call(
-                        session, "poll", "GET", f"/api/checkout/{checkout}"
-                    )
-                    if status is not None and status.json()["status"] == "paid":
-                        record["paid_seen"] = time.monotonic() - self.paid_at[checkout]
-                        break
-                    paid = self.paid_at.get(checkout)
-                    if (
-                        paid
-                        and time.monotonic() - paid > POLL_GIVE_UP
-                        or self.stop.is_set()
-                    ):
-                        return
+                seen = self.listen == "stream" and self.wait_on_stream(session, checkout)
+                if not seen:
+                    record["fallback"] = self.listen == "stream"
+                    seen = self.wait_by_polling(session, checkout)
+                if not seen:
+                    return
+                record["paid_seen"] = seen - self.paid_at[checkout]
             finally:
                 with self.lock:
                     self.waiting -= 1
@@ -511,6 +516,58 @@ class Launch:
         finally:
             record["finished"] = True
 
+    def wait_on_stream(self, session, checkout) -> float | None:
+        """
+        checkout-events.js: the event stream until `payment_confirmed`. Returns when "paid" was read
+        (monotonic), or None when the stream broke and the page would fall back to polling.
+        """
+        started = time.monotonic()
+        event = None
+        try:
+            with session.get(
+                f"{self.site.base}/api/checkout/events/{checkout}",
+                headers={"Accept": "text/event-stream"},
+                stream=True,
+                timeout=(CONNECT_WITHIN, STREAM_READ_TIMEOUT),
+            ) as response:
+                if response.status_code != 200:
+                    self.record(started, "stream", time.monotonic() - started, False)
+                    return None
+                connected = False
+                for line in response.iter_lines(decode_unicode=True):
+                    if self.stop.is_set():
+                        return None
+                    if line.startswith("event:"):
+                        event = line[6:].strip()
+                    elif line.startswith("data:"):
+                        status = json.loads(line[5:]).get("status")
+                        if event == "connected" and not connected:
+                            connected = True
+                            self.record(started, "stream", time.monotonic() - started, True)
+                        if status == "paid":
+                            return time.monotonic()
+                        if event in {"payment_failed", "timeout"}:
+                            return None
+                    elif not connected and time.monotonic() - started > CONNECT_WITHIN:
+                        return None  # the page's watchdog: no `connected` in time
+        except (requests.RequestException, ValueError):
+            pass
+        if event is None:
+            self.record(started, "stream", time.monotonic() - started, False)
+        return None
+
+    def wait_by_polling(self, session, checkout) -> float | None:
+        """checkout.js's fallback: poll the status on its POLL_SCHEDULE. Returns when "paid" was read."""
+        started = time.monotonic()
+        while True:
+            time.sleep(poll_delay(self.schedule, (time.monotonic() - started) * 1000))
+            status = self.call(session, "poll", "GET", f"/api/checkout/{checkout}")
+            if status is not None and status.json()["status"] == "paid":
+                return time.monotonic()
+            paid = self.paid_at.get(checkout)
+            if paid and time.monotonic() - paid > POLL_GIVE_UP or self.stop.is_set():
+                return None
+
     def run_step(self, rate: float, seconds: float) -> dict:
         start = time.monotonic()
         gap = 60 / rate
@@ -525,13 +582,15 @@ class Launch:
             else:
                 time.sleep(min(0.05, due - time.monotonic()))
             if not waiters or time.monotonic() - waiters[-1][0] >= 1:
-                waiters.append((time.monotonic(), self.waiting))
+                waiters.append((time.monotonic(), self.waiting, self.site.events_rss_kb()))
+        busiest = max(waiters, key=lambda w: w[1])
         return {
             "rate": rate,
             "start": start,
             "end": time.monotonic(),
             "arrivals": n,
-            "waiters": max(w for _, w in waiters),
+            "waiters": busiest[1],
+            "events_rss_kb": busiest[2],
         }
 
     def report(self, step: dict) -> dict:
@@ -544,6 +603,7 @@ class Launch:
         pages = sorted(r[2] for r in window if r[1] == "page")
         polls = sorted(r[2] for r in window if r[1] == "poll")
         seen = sorted(b["paid_seen"] for b in buyers if "paid_seen" in b)
+        fallbacks = sum(1 for b in buyers if b.get("fallback"))
         by_kind = defaultdict(int)
         for r in window:
             by_kind[r[1]] += 1
@@ -556,30 +616,21 @@ class Launch:
             "page": [percentile(pages, q) for q in (50, 95, 99)],
             "poll": [percentile(polls, q) for q in (50, 95, 99)],
             "paid_seen": [percentile(seen, q) for q in (50, 95, 99)],
+            "paid_seen_max": max(seen) if seen else float("nan"),
+            "fallbacks": fallbacks,
+            "events_rss_kb": step["events_rss_kb"],
             "errors": errors,
         }
 
 
 def discover(base: str) -> dict:
     session = requests.Session()
-    slugs = [
-        m["slug"]
-        for m in session.get(f"{base}/api/models", timeout=10).json()["results"]
-    ]
+    slugs = [m["slug"] for m in session.get(f"{base}/api/models", timeout=10).json()["results"]]
     posts = []
     for slug in slugs[:5]:
-        posts += [
-            p["id"]
-            for p in session.get(f"{base}/api/models/{slug}/posts", timeout=10)
-            .json()
-            .get("results", [])
-        ]
+        posts += [p["id"] for p in session.get(f"{base}/api/models/{slug}/posts", timeout=10).json().get("results", [])]
     body = session.get(f"{base}/api/plans", timeout=10).json()
-    plans = [
-        p["id"]
-        for p in (body["results"] if isinstance(body, dict) else body)
-        if not p.get("checkout_url")
-    ]
+    plans = [p["id"] for p in (body["results"] if isinstance(body, dict) else body) if not p.get("checkout_url")]
     return {"slugs": slugs, "posts": posts, "plans": plans}
 
 
@@ -588,20 +639,23 @@ def ms(value: float) -> str:
 
 
 def main():
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--rates", default="30,60,120,240,480", help="buyers per minute, one step each"
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rates", default="30,60,120,240,480", help="buyers per minute, one step each")
     parser.add_argument("--seconds-per-step", type=float, default=30)
     parser.add_argument("--wrk-seconds", type=int, default=6)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers serving pages")
+    parser.add_argument("--events-workers", type=int, default=1, help="uvicorn workers serving event streams")
+    parser.add_argument(
+        "--listen",
+        choices=("stream", "poll"),
+        default="stream",
+        help="how a waiting buyer learns of its payment: the event stream (the page today) or polling only",
+    )
     args = parser.parse_args()
 
     shutil.rmtree(RUN_DIR, ignore_errors=True)
     (RUN_DIR / "logs").mkdir(parents=True)
-    site = Site(workers=args.workers)
+    site = Site(workers=args.workers, events_workers=args.events_workers)
     env = site.env()
     launch = None
     try:
@@ -615,7 +669,11 @@ def main():
         catalog = discover(site.base)
         schedule = poll_schedule()
         print(
-            f"nginx → gunicorn ({args.workers} sync workers) + celery worker; {len(catalog['slugs'])} creators, {len(catalog['posts'])} posts, plans {catalog['plans']}"
+            f"nginx → gunicorn ({args.workers} sync workers) + events server ({args.events_workers} uvicorn workers)"
+            f" + celery worker; {len(catalog['slugs'])} creators, {len(catalog['posts'])} posts, plans {catalog['plans']}"
+        )
+        print(
+            f"waiting buyers listen by: {'the event stream, polling if it breaks' if args.listen == 'stream' else 'polling only'}"
         )
         print(
             f"checkout.js polls: {', '.join(f'every {e / 1000:g} s' + ('' if u == float('inf') else f' until {u / 1000:g} s') for u, e in schedule)}"
@@ -654,16 +712,10 @@ def main():
         print("\n== floors and capacities (wrk -t2 -c16, through nginx) ==", flush=True)
         floor_before = wrk(f"{site.base}/bench/bare", seconds=args.wrk_seconds)
         figures = {
-            "status endpoint (pending, anonymous)": wrk(
-                f"{site.base}/api/checkout/{pending}", seconds=args.wrk_seconds
-            ),
+            "status endpoint (pending, anonymous)": wrk(f"{site.base}/api/checkout/{pending}", seconds=args.wrk_seconds),
             # A visitor past the 18+ gate (its answer is in the session), as one browsing the site is.
-            "creator page (anonymous)": wrk(
-                f"{site.base}/models/{slug}/", seconds=args.wrk_seconds, cookie=visitor
-            ),
-            "post page (anonymous, locked)": wrk(
-                f"{site.base}/posts/{post}/", seconds=args.wrk_seconds, cookie=visitor
-            ),
+            "creator page (anonymous)": wrk(f"{site.base}/models/{slug}/", seconds=args.wrk_seconds, cookie=visitor),
+            "post page (anonymous, locked)": wrk(f"{site.base}/posts/{post}/", seconds=args.wrk_seconds, cookie=visitor),
             "subscriber API page (logged in)": wrk(
                 f"{site.base}/api/models/{slug}/posts",
                 seconds=args.wrk_seconds,
@@ -672,14 +724,13 @@ def main():
         }
         floor_after = wrk(f"{site.base}/bench/bare", seconds=args.wrk_seconds)
         floor = (floor_before + floor_after) / 2
-        print(
-            f"{'floor: bare JsonResponse':<40} {floor:8.0f} req/s  (before {floor_before:.0f}, after {floor_after:.0f})"
-        )
+        print(f"{'floor: bare JsonResponse':<40} {floor:8.0f} req/s  (before {floor_before:.0f}, after {floor_after:.0f})")
         for name, rate in figures.items():
             print(f"{name:<40} {rate:8.0f} req/s  {rate / floor:5.2f}× floor")
 
         print("\n== the launch ==", flush=True)
-        launch = Launch(site, sessions, catalog, schedule)
+        idle_rss = site.events_rss_kb()
+        launch = Launch(site, sessions, catalog, schedule, listen=args.listen)
         launch.payer.start()
         steps = []
         breaks_at = None
@@ -691,36 +742,37 @@ def main():
                 break
         # Let the last buyers finish (each waits at most 40 s for its payment, then a poll).
         deadline = time.monotonic() + 40 + 15
-        while time.monotonic() < deadline and not all(
-            b["finished"] for b in launch.buyers
-        ):
+        while time.monotonic() < deadline and not all(b["finished"] for b in launch.buyers):
             time.sleep(0.5)
         launch.stop.set()
         print(
-            f"{'rate/min':>8} {'done/min':>8} {'waiters':>7} {'page p50':>8} {'p95':>7} {'p99':>7} {'poll p50':>8} {'p99':>7} {'paid seen p50':>13} {'p95':>7} {'p99':>7} {'errors':>6}   req/s by kind"
+            f"{'rate/min':>8} {'done/min':>8} {'waiters':>7} {'page p50':>8} {'p95':>7} {'p99':>7} {'poll p50':>8} {'p99':>7} {'paid seen p50':>13} {'p95':>7} {'p99':>7} {'max':>7} {'fallbk':>6} {'errors':>6} {'KiB/stream':>10}   req/s by kind"
         )
         for step in steps:
             row = launch.report(step)
             kinds = " ".join(f"{k}={v:.0f}" for k, v in row["rps"].items())
+            per_stream = (row["events_rss_kb"] - idle_rss) / row["waiters"] if row["waiters"] else float("nan")
             print(
                 f"{row['rate']:>8.0f} {row['completed_per_min']:>8.0f} {row['waiters']:>7} {ms(row['page'][0])} {ms(row['page'][1])} {ms(row['page'][2])} "
-                f"{ms(row['poll'][0])} {ms(row['poll'][2])} {ms(row['paid_seen'][0]):>13} {ms(row['paid_seen'][1])} {ms(row['paid_seen'][2])} {row['errors']:>6}   {kinds}",
+                f"{ms(row['poll'][0])} {ms(row['poll'][2])} {ms(row['paid_seen'][0]):>13} {ms(row['paid_seen'][1])} {ms(row['paid_seen'][2])} {ms(row['paid_seen_max'])}"
+                f" {row['fallbacks']:>6} {row['errors']:>6} {per_stream:>10.1f}   {kinds}",
                 flush=True,
             )
+        print(
+            f"events server: {idle_rss / 1024:.0f} MiB resident before the launch; 'KiB/stream' = (resident at the step's"
+            " busiest second - that) / the waiters then (with --listen poll the streams are not opened)"
+        )
         sustained = [s["rate"] for s in steps if s["rate"] != breaks_at]
         print(
-            "(ms; 'paid seen' = postback sent → the polling page gets \"paid\"; a step's requests are those started in it)"
+            "(ms; 'paid seen' = postback sent → the page reads \"paid\" (stream or poll); 'fallbk' = buyers whose stream broke,"
+            " who then polled; a step's requests are those started in it)"
         )
         print(
             f"breaks at: {breaks_at:.0f} buyers/min (page p99 > 1 s or errors)"
             if breaks_at
             else "breaks at: not reached within the rates run"
         )
-        print(
-            f"sustainable: {max(sustained):.0f} buyers/min"
-            if sustained
-            else "sustainable: below the first rate"
-        )
+        print(f"sustainable: {max(sustained):.0f} buyers/min" if sustained else "sustainable: below the first rate")
     finally:
         if launch is not None:
             launch.stop.set()

@@ -73,10 +73,12 @@ def qr_svg(code: str) -> str:
     """
     if not code:
         return ""
-    key = "pix-qr:" + hashlib.sha256(code.encode()).hexdigest()
+    # v2: a viewBox instead of a fixed width and height, so CSS really scales the drawing (the fixed
+    # 132 px drawing sat in the top corner of a larger box on a phone).
+    key = "pix-qr:v2:" + hashlib.sha256(code.encode()).hexdigest()
     svg = cache.get(key)
     if svg is None:
         qr = segno.make(code, error="m", micro=False)
-        svg = qr.svg_inline(scale=4, border=2, svgclass="pix-qr", lineclass=None).strip()
+        svg = qr.svg_inline(scale=4, border=2, svgclass="pix-qr", lineclass=None, omitsize=True).strip()
         cache.set(key, svg, timeout=24 * 60 * 60)
     return svg

@@ -5,7 +5,10 @@ payment bought, from whom, how and when it was paid. A read: the e-mail
 page of the account all build it here, in the language active at the call.
 
 Every paid checkout with money in it has one (a free trial or a 100% coupon
-moved no money: none). Labels are rendered in the active language; the
+moved no money: none), and so has every marketplace (Dias) payment that
+bought days: it has no checkout of ours, so its receipt is read from its
+ledger payment (billing.ledger.record_marketplace_payment), keyed by the
+marketplace's transaction id. Labels are rendered in the active language; the
 checkout's own snapshot (prices, duration, bumps as sold) is what it shows,
 never today's plan.
 """
@@ -21,6 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from billing.ledger_models import LedgerEntry
 from billing.models import Checkout, Subscription
 from billing.money import format_brl
 from config.seller import Seller, get_seller
@@ -87,7 +91,8 @@ def _description(checkout: Checkout) -> str:
     return _("%(plan)s · %(days)s") % {"plan": checkout.plan.name, "days": days}
 
 
-def _lines(checkout: Checkout) -> list[ReceiptLine]:
+def order_lines(checkout: Checkout) -> list[ReceiptLine]:
+    """What a checkout sells, line by line as sold (plan, credit, coupon, bumps); the receipt and the checkout page's summary."""
     lines = [ReceiptLine(_description(checkout), checkout.plan_price_cents)]
     if checkout.credit_cents:
         lines.append(ReceiptLine(_("Credit for the unused days of the previous plan"), -checkout.credit_cents))
@@ -122,7 +127,7 @@ def build_receipt(checkout: Checkout) -> Receipt:
         payer_email=checkout.customer_email,
         payer_document=checkout.masked_document,
         description=_description(checkout),
-        lines=_lines(checkout),
+        lines=order_lines(checkout),
         amount_cents=checkout.total_cents,
         method=checkout.payment_method,
         method_display=_method_display(checkout.payment_method, card, installments),
@@ -143,9 +148,10 @@ def build_marketplace_receipt(*, subscription: Subscription, amount_cents: int, 
     keeps the payer's CPF. `subscription`: the one whose access it paid.
     """
     plan = subscription.plan
+    account_url = settings.SITE_URL + reverse("billing:account")
+    receipt_url = settings.SITE_URL + reverse("billing:marketplace-receipt", kwargs={"transaction_id": transaction_id})
     days = ngettext("%(days)d day", "%(days)d days", plan.duration_days) % {"days": plan.duration_days}
     description = _("%(plan)s · %(days)s") % {"plan": plan.name, "days": days}
-    account_url = settings.SITE_URL + reverse("billing:account")
     return Receipt(
         checkout_id="",
         seller=get_seller(),
@@ -162,13 +168,13 @@ def build_marketplace_receipt(*, subscription: Subscription, amount_cents: int, 
         paid_at=timezone.localtime(paid_at),
         access_until=timezone.localtime(subscription.end_date) if subscription.end_date else None,
         transaction_id=transaction_id,
-        receipt_url=account_url,
+        receipt_url=receipt_url,
         account_url=account_url,
     )
 
 
 def list_receipts(*, user):
-    """The user's paid checkouts with money in them, newest payment first (`GET /api/me/receipts`)."""
+    """The user's paid checkouts with money in them, newest payment first."""
     return (
         Checkout.objects.of_customer(user)
         .filter(status__in=[Checkout.Status.PAID, Checkout.Status.REFUNDED], paid_at__isnull=False, total_cents__gt=0)
@@ -179,3 +185,33 @@ def list_receipts(*, user):
 
 def get_receipt_checkout(*, user, checkout_id) -> Checkout | None:
     return list_receipts(user=user).filter(public_id=checkout_id).first()
+
+
+def _marketplace_payments(*, user):
+    return (
+        LedgerEntry.objects.filter(user=user, kind=LedgerEntry.Kind.PAYMENT, cause=LedgerEntry.Cause.MARKETPLACE, amount_cents__gt=0)
+        .select_related("subscription__plan")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def _marketplace_receipt(entry: LedgerEntry, *, user) -> Receipt:
+    return build_marketplace_receipt(
+        subscription=entry.subscription, amount_cents=entry.amount_cents, paid_at=entry.created_at,
+        transaction_id=entry.transaction_id, payer_name=user.name or user.email, payer_email=user.email,
+    )
+
+
+def list_all_receipts(*, user) -> list[Receipt]:
+    """
+    Every confirmed payment of the user, ours and the marketplace's, newest
+    first, as receipts in the active language (`GET /api/me/receipts`).
+    """
+    receipts = [build_receipt(checkout) for checkout in list_receipts(user=user)]
+    receipts += [_marketplace_receipt(entry, user=user) for entry in _marketplace_payments(user=user)]
+    return sorted(receipts, key=lambda receipt: receipt.paid_at, reverse=True)
+
+
+def get_marketplace_receipt(*, user, transaction_id: str) -> Receipt | None:
+    entry = _marketplace_payments(user=user).filter(transaction_id=transaction_id).first()
+    return _marketplace_receipt(entry, user=user) if entry else None

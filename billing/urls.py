@@ -12,6 +12,7 @@ urlpatterns = [
     path("checkout/reminders/unsubscribe/<str:token>/", views.reminders_unsubscribe, name="reminders-unsubscribe"),
     path("account/", views.account, name="account"),
     path("account/receipts/<uuid:checkout_id>/", views.receipt, name="receipt"),
+    path("account/receipts/marketplace/<str:transaction_id>/", views.marketplace_receipt, name="marketplace-receipt"),
     path("account/cancel/", views.account_cancel, name="account_cancel"),
     path("account/card/remove/", views.account_card_remove, name="account_card_remove"),
     path("account/withdraw/", views.account_withdraw, name="account_withdraw"),

@@ -26,7 +26,7 @@ from billing.gateways.sandbox import sandbox_allowed
 from billing.models import Checkout, OrderBump, PaymentGateway, Plan
 from billing.money import format_brl
 from billing.notifications import email_of_unsubscribe_token
-from billing.receipts import build_receipt, get_receipt_checkout
+from billing.receipts import build_receipt, get_marketplace_receipt, get_receipt_checkout, order_lines
 from config.errors import DomainError
 
 HISTORY_LIMIT = 50
@@ -137,6 +137,8 @@ def checkout(request, plan_id: int):
             "sign_in": "/api/checkout/{id}/sign-in",
         },
         "signed_in": user.is_authenticated,
+        # The summary is the server's (order_lines below): the page does not rebuild it from the form.
+        "summary_fixed": resumed is not None and not reopen,
     }
     response = render(
         request,
@@ -148,6 +150,10 @@ def checkout(request, plan_id: int):
             "sandbox": page_data["sandbox"],
             "subscription": selectors.get_latest_subscription(user=user),
             "reopen_checkout": resumed if reopen else None,
+            # Back on a checkout already made (a reload on return from the bank app, a renewal): the summary
+            # lists what it sold, bumps and coupon included, not the plan alone.
+            "order_lines": order_lines(resumed) if resumed is not None and not reopen else None,
+            "order_total": resumed.total_display if resumed is not None else "",
             "prefill_name": getattr(user, "name", "") if user.is_authenticated else "",
             "prefill_email": user.email if user.is_authenticated else "",
             "prefill_birth_date": user.birth_date.isoformat() if user.is_authenticated and user.birth_date else "",
@@ -331,3 +337,13 @@ def receipt(request, checkout_id):
     if checkout is None:
         raise Http404
     return render(request, "site/receipt.html", {"receipt": build_receipt(checkout)})
+
+
+@login_required
+@require_GET
+def marketplace_receipt(request, transaction_id):
+    """The printable receipt of one of the user's marketplace (Dias) payments, by the marketplace's transaction id."""
+    receipt = get_marketplace_receipt(user=request.user, transaction_id=transaction_id)
+    if receipt is None:
+        raise Http404
+    return render(request, "site/receipt.html", {"receipt": receipt})

@@ -22,13 +22,17 @@ PERIODIC_TASKS = [
 
 
 def ensure_periodic_tasks(**kwargs) -> None:
-
+    """
+    An interval task expires after its own interval: while the workers are down, beat keeps
+    queueing (the retry every 15 s, 240 an hour); when they come back, the runs that waited
+    longer than one interval are dropped, not all run, since the next one does the same work.
+    """
     for spec in PERIODIC_TASKS:
         if PeriodicTask.objects.filter(name=spec["name"]).exists():
             continue
         if "every" in spec:
             interval, _ = IntervalSchedule.objects.get_or_create(every=spec["every"], period=IntervalSchedule.SECONDS)
-            PeriodicTask.objects.create(name=spec["name"], task=spec["task"], interval=interval)
+            PeriodicTask.objects.create(name=spec["name"], task=spec["task"], interval=interval, expire_seconds=spec["every"])
         else:
             crontab, _ = CrontabSchedule.objects.get_or_create(timezone=settings.TIME_ZONE, **spec["crontab"])
             PeriodicTask.objects.create(name=spec["name"], task=spec["task"], crontab=crontab)

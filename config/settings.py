@@ -180,7 +180,7 @@ SIGNUP_RATE_WINDOW = env.int("SIGNUP_RATE_WINDOW", default=3600)
 # ---------------------------------------------------------------------------
 LANGUAGE_CODE = "pt-br"
 LANGUAGES = [("pt-br", _("Portuguese (Brazil)")), ("en", _("English"))]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+LOCALE_PATHS = [BASE_DIR / "locale", BASE_DIR / "locale" / "third_party"]  # third_party: apps that ship no pt-BR
 TIME_ZONE = "America/Sao_Paulo"
 USE_I18N = True
 USE_TZ = True
@@ -366,6 +366,22 @@ EMAIL_BACKEND = env.str(
 )
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+# An e-mail service's API instead of SMTP (django-anymail, docs/operations.md): EMAIL_BACKEND names it,
+# anymail.backends.<esp>.EmailBackend (mailgun, postmark, sendgrid, brevo, amazon_ses, ...), and these
+# variables give its credentials under the names Anymail reads for that service (<ESP>_API_KEY, ...).
+# Unset ones are left out: Anymail then says which one the service needs, at the first send.
+ANYMAIL_ESP = EMAIL_BACKEND.split(".")[2].upper() if EMAIL_BACKEND.startswith("anymail.backends.") else ""
+ANYMAIL = {
+    f"{ANYMAIL_ESP}_{name}": value
+    for name, value in {
+        # Postmark calls its key a server token.
+        "SERVER_TOKEN" if ANYMAIL_ESP == "POSTMARK" else "API_KEY": env.str("ANYMAIL_API_KEY", default=""),
+        "SECRET_KEY": env.str("ANYMAIL_SECRET_KEY", default=""),  # Mailjet, Scaleway
+        "SENDER_DOMAIN": env.str("ANYMAIL_SENDER_DOMAIN", default=""),  # Mailgun
+        "API_URL": env.str("ANYMAIL_API_URL", default=""),  # Mailgun's EU region, a Postal server
+    }.items()
+    if ANYMAIL_ESP and value
+}
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="CreatorFlix <no-reply@localhost>")
 
 # ---------------------------------------------------------------------------

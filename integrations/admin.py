@@ -14,9 +14,10 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from billing.admin.display import short_datetime, short_id, status_badge
 from billing.personal_data import mask_personal_data
 from integrations.models import EVENT_TYPES, Delivery, DeliveryAttempt, OutboxEvent, TrackingPixels, WebhookEndpoint
-from integrations.outbox import replay_deliveries
+from integrations.outbox import failing_endpoints, replay_deliveries
 from integrations.pixels import forget_pixel_ids
 
 SECRET_FIELDS = {
@@ -126,11 +127,26 @@ class WebhookEndpointForm(forms.ModelForm):
         fields = ["url", "events", "is_active", "description"]
 
 
+class FailingFilter(admin.SimpleListFilter):
+    """The admin index's "outbound endpoints failing" figure, as a filter (integrations.outbox)."""
+
+    title = _("failing")
+    parameter_name = "failing"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Failing for more than an hour"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(pk__in=failing_endpoints().values("pk"))
+        return queryset
+
+
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):
     form = WebhookEndpointForm
     list_display = ["url", "is_active", "events_admin", "failing_since", "created_at"]
-    list_filter = ["is_active"]
+    list_filter = [FailingFilter, "is_active"]
     readonly_fields = ["failing_since", "created_at"]
     fields = ["url", "events", "is_active", "description", "failing_since", "created_at"]
 
@@ -170,7 +186,7 @@ def _replay(modeladmin, request, deliveries):
 
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
-    list_display = ["event_type", "event_id_admin", "endpoint", "status", "attempts", "next_attempt_at", "delivered_at", "created_at"]
+    list_display = ["event_id_admin", "event_type", "endpoint", "status_admin", "attempts", "next_admin", "delivered_admin"]
     list_filter = ["status", "endpoint", "event__type"]
     search_fields = ["=event__id"]
     list_select_related = ["event", "endpoint"]
@@ -191,7 +207,19 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("event id"))
     def event_id_admin(self, obj):
-        return str(obj.event_id)
+        return short_id(obj.event_id)
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_admin(self, obj):
+        return status_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description=_("next attempt at"), ordering="next_attempt_at")
+    def next_admin(self, obj):
+        return short_datetime(obj.next_attempt_at)
+
+    @admin.display(description=_("delivered at"), ordering="delivered_at")
+    def delivered_admin(self, obj):
+        return short_datetime(obj.delivered_at)
 
     @admin.action(description=_("Replay (send again now)"), permissions=["view"])
     def replay(self, request, queryset):
@@ -200,7 +228,7 @@ class DeliveryAdmin(admin.ModelAdmin):
 
 @admin.register(OutboxEvent)
 class OutboxEventAdmin(admin.ModelAdmin):
-    list_display = ["id", "type", "created_at"]
+    list_display = ["id_admin", "type", "created_at"]
     list_filter = ["type"]
     search_fields = ["=id"]
     fields = ["id", "type", "ordering_key", "created_at", "data_admin"]
@@ -212,6 +240,10 @@ class OutboxEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    @admin.display(description=_("event id"), ordering="id")
+    def id_admin(self, obj):
+        return short_id(obj.id)
 
     @admin.display(description=_("data (personal data masked)"))
     def data_admin(self, obj):

@@ -146,3 +146,45 @@ def api_client():
 @pytest.fixture
 def is_postgres():
     return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def make_trouble(db):
+    """
+    `make_trouble(n)` leaves the site with n of each problem the admin index's health lists
+    (config.site_health): failed postbacks, failing outbound endpoints, a failed last sync,
+    review items waiting, and a money audit with n violations. Returns `now`.
+    """
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from billing.ledger_models import MoneyAuditRun
+    from billing.models import PaymentGateway, ReconciliationItem, WebhookEvent
+    from integrations import outbox
+    from integrations.models import WebhookEndpoint
+    from tests.factories import GatewayFactory
+    from whitelabel.models import SyncRun
+
+    now = timezone.now()
+    counter = iter(range(1_000_000))
+
+    def make(n):
+        gateway = PaymentGateway.objects.first() or GatewayFactory(kind=PaymentGateway.Kind.SANDBOX)
+        for _ in range(n):
+            i = next(counter)
+            WebhookEvent.objects.create(
+                provider="sandbox", event_id=f"evt-{i}", body="{}", outcome=WebhookEvent.Outcome.FAILED,
+                received_at=now - timedelta(hours=1),
+            )
+            WebhookEndpoint.objects.create(url=f"https://hooks{i}.example.com/in", failing_since=now - timedelta(hours=3))
+            ReconciliationItem.objects.create(
+                gateway=gateway, transaction_id=f"tx-{i}", kind=ReconciliationItem.Kind.PARTIAL_PAYMENT, amount_cents=1000
+            )
+        # Every failing endpoint has a delivery waiting (what makes it "failing", not merely idle).
+        outbox.emit("checkout.created", data={"n": n}, now=now - timedelta(hours=2))
+        SyncRun.objects.create(status=SyncRun.Status.FAILED, finished_at=now, error="AccessDenied")
+        MoneyAuditRun.objects.create(started_at=now, violation_count=n)
+        return now
+
+    return make

@@ -3,7 +3,7 @@ The payments part of the back office: the replay action of webhook events
 and the reconciliation list with its "reconcile now" button. Doors only: each
 calls `billing.webhooks` / `billing.reconciliation` and reports counts.
 
-`billing/admin/finance.py` gives its WebhookEventAdmin the replay action.
+`billing/admin/webhooks.py` gives its WebhookEventAdmin the replay action.
 """
 
 import json
@@ -17,8 +17,10 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from billing.admin.access import has_finance_permission
+from billing.admin.display import short_datetime, short_id
 from billing.gateways import GatewayError
 from billing.models import ReconciliationItem, UnclaimedMarketplacePayment, WebhookEvent
+from billing.money import format_brl
 from billing.reconciliation import reconcile_payments
 from billing.webhooks import process_event
 
@@ -45,10 +47,26 @@ def replay_webhook_events(modeladmin, request, queryset):
 class UnclaimedMarketplacePaymentAdmin(admin.ModelAdmin):
     """Marketplace money waiting for its e-mail's owner to confirm (contract §3); read-only, claimed by the owner."""
 
-    list_display = ["received_at", "external_id", "email", "paid_amount_cents", "paid_at", "claimed_at", "subscription"]
+    list_display = ["received_admin", "external_id", "email", "amount_admin", "paid_admin", "claimed_admin"]
     list_filter = [("claimed_at", admin.EmptyFieldListFilter)]
     search_fields = ["=external_id", "email"]
     list_select_related = ["subscription"]
+
+    @admin.display(description=_("received at"), ordering="received_at")
+    def received_admin(self, obj):
+        return short_datetime(obj.received_at)
+
+    @admin.display(description=_("amount"), ordering="paid_amount_cents")
+    def amount_admin(self, obj):
+        return format_brl(obj.paid_amount_cents)
+
+    @admin.display(description=_("paid at"), ordering="paid_at")
+    def paid_admin(self, obj):
+        return short_datetime(obj.paid_at)
+
+    @admin.display(description=_("claimed at"), ordering="claimed_at")
+    def claimed_admin(self, obj):
+        return short_datetime(obj.claimed_at)
 
     def has_view_permission(self, request, obj=None):
         return has_finance_permission(request.user) and super().has_view_permission(request, obj)
@@ -65,12 +83,12 @@ class UnclaimedMarketplacePaymentAdmin(admin.ModelAdmin):
 
 @admin.register(ReconciliationItem)
 class ReconciliationItemAdmin(admin.ModelAdmin):
-    list_display = ["found_at", "kind", "gateway", "transaction_id", "checkout", "resolved"]
+    list_display = ["found_admin", "kind", "amount_admin", "transaction_admin", "checkout_admin", "resolved"]
     list_filter = ["kind", "resolved", "gateway"]
     search_fields = ["=transaction_id", "checkout__customer_email"]
     list_select_related = ["gateway", "checkout"]
-    fields = ["found_at", "gateway", "kind", "transaction_id", "checkout", "detail_admin", "resolved"]
-    readonly_fields = ["found_at", "gateway", "kind", "transaction_id", "checkout", "detail_admin"]
+    fields = ["found_at", "gateway", "kind", "amount_admin", "transaction_id", "checkout", "detail_admin", "resolved"]
+    readonly_fields = ["found_at", "gateway", "kind", "amount_admin", "transaction_id", "checkout", "detail_admin"]
     actions = ["mark_resolved"]
 
     # Money differences: the finance permission as well as the model permission.
@@ -85,6 +103,24 @@ class ReconciliationItemAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description=_("found at"), ordering="found_at")
+    def found_admin(self, obj):
+        return short_datetime(obj.found_at)
+
+    @admin.display(description=_("amount"), ordering="amount_cents")
+    def amount_admin(self, obj):
+        return format_brl(obj.amount_cents) if obj.amount_cents is not None else "—"
+
+    @admin.display(description=_("transaction id"), ordering="transaction_id")
+    def transaction_admin(self, obj):
+        return short_id(obj.transaction_id)
+
+    @admin.display(description=_("checkout"))
+    def checkout_admin(self, obj):
+        if obj.checkout_id is None:
+            return "—"
+        return short_id(obj.checkout.public_id, url=reverse("admin:billing_checkout_change", args=[obj.checkout_id]))
 
     @admin.display(description=_("detail"))
     def detail_admin(self, obj):

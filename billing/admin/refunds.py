@@ -12,13 +12,15 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from billing import services
-from billing.admin.finance import FinanceOnlyMixin, _run_service
+from billing.admin.access import FinanceOnlyMixin
+from billing.admin.actions import run_service
+from billing.admin.display import short_datetime, status_badge
 from billing.models import RefundRequest
 
 
 @admin.register(RefundRequest)
 class RefundRequestAdmin(FinanceOnlyMixin, admin.ModelAdmin):
-    list_display = ["requested_at", "amount_admin", "customer", "gateway", "transaction_id", "deadline_admin", "status", "closed_by", "closed_at"]
+    list_display = ["requested_admin", "customer", "amount_admin", "deadline_admin", "status_admin", "closed_admin"]
     list_filter = ["status", "closed_by", "checkout__gateway__kind"]
     search_fields = ["checkout__customer_email", "=checkout__gateway_transaction_id"]
     list_select_related = ["checkout", "checkout__gateway"]
@@ -29,6 +31,18 @@ class RefundRequestAdmin(FinanceOnlyMixin, admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    @admin.display(description=_("requested at"), ordering="requested_at")
+    def requested_admin(self, obj):
+        return short_datetime(obj.requested_at)
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_admin(self, obj):
+        return status_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description=_("closed at"), ordering="closed_at")
+    def closed_admin(self, obj):
+        return short_datetime(obj.closed_at)
 
     @admin.display(description=_("amount"), ordering="amount_cents")
     def amount_admin(self, obj):
@@ -55,7 +69,7 @@ class RefundRequestAdmin(FinanceOnlyMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Mark refunded (refunded at the provider by hand)"))
     def mark_refunded(self, request, queryset):
-        _run_service(
+        run_service(
             self, request, queryset.filter(status=RefundRequest.Status.PENDING), services.complete_refund_request,
             gettext("Refunded by hand at the provider; the checkout is refunded."),
         )

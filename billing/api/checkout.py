@@ -20,6 +20,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.age import require_min_age
 from accounts.api import LoginOutput
 from accounts.services import keep_set_password_link_valid
 from billing import selectors, services
@@ -35,7 +36,7 @@ from billing.pix import qr_svg
 from billing.tracking import MAX_VALUE_LENGTH, TRACKING_KEYS
 from billing.webhooks import receive_webhook
 from config.client_ip import client_ip
-from config.errors import NotFound
+from config.errors import Invalid, NotFound
 from config.throttling import (
     CheckoutAddressThrottle,
     CheckoutCardAddressThrottle,
@@ -49,6 +50,19 @@ from integrations.attribution import tracking_for_checkout
 from legal import selectors as legal_selectors
 from legal.consent import read_consent
 from legal.models import LegalDocument
+
+# What the checkout form says about a field left empty or unreadable, in a person's words (DRF's
+# defaults read like a machine: "Este campo pode não estar em branco.").
+CPF_INVALID = gettext_lazy("This CPF is not valid: check its 11 digits.")
+PHONE_INVALID = gettext_lazy("Enter your mobile number with area code (DDD), like (11) 91234-5678.")
+
+
+def _says(required, invalid=None, **others) -> dict:
+    messages = {"required": required, "blank": required, "null": required, **others}
+    if invalid is not None:
+        messages["invalid"] = invalid
+        messages["datetime"] = invalid
+    return messages
 
 
 def _get_checkout(checkout_id, request) -> Checkout:
@@ -95,15 +109,27 @@ class CheckoutProcessApi(APIView):
             help_text="Card only: 1 to the plan's max_installments; the total does not change.",
         )
         order_bump_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, default=list, max_length=20)
-        name = serializers.CharField(max_length=150)
-        email = serializers.EmailField(max_length=254)
-        cpf = serializers.CharField(max_length=20)
-        phone = serializers.CharField(max_length=20)
+        name = serializers.CharField(
+            max_length=150,
+            error_messages=_says(gettext_lazy("Enter your full name."), max_length=gettext_lazy("Use at most 150 characters for your name.")),
+        )
+        email = serializers.EmailField(
+            max_length=254,
+            error_messages=_says(
+                gettext_lazy("Enter your e-mail: your access is sent to it."),
+                gettext_lazy("Check your e-mail: it should look like name@example.com."),
+                max_length=gettext_lazy("Check your e-mail: it should look like name@example.com."),
+            ),
+        )
+        cpf = serializers.CharField(max_length=20, error_messages=_says(gettext_lazy("Enter your CPF."), max_length=CPF_INVALID))
+        phone = serializers.CharField(max_length=20, error_messages=_says(gettext_lazy("Enter your mobile number with area code (DDD)."), max_length=PHONE_INVALID))
         coupon = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
         # A plan's free trial is taken unless the buyer chose to pay now (the answer to `trial_already_used`).
         trial = serializers.BooleanField(required=False, default=True)
         birth_date = serializers.DateField(
-            input_formats=["%Y-%m-%d"], help_text="YYYY-MM-DD; the buyer must be at least MIN_AGE years old."
+            input_formats=["%Y-%m-%d"],
+            help_text="YYYY-MM-DD; the buyer must be at least MIN_AGE years old.",
+            error_messages=_says(gettext_lazy("Enter your birth date."), gettext_lazy("Enter your birth date.")),
         )
         tracking = serializers.DictField(
             child=serializers.CharField(max_length=MAX_VALUE_LENGTH, allow_blank=True), required=False, default=dict
@@ -124,14 +150,22 @@ class CheckoutProcessApi(APIView):
 
         def validate_cpf(self, value):
             if not is_valid_cpf(value):
-                raise serializers.ValidationError(gettext_lazy("Enter a valid CPF."))
+                raise serializers.ValidationError(CPF_INVALID)
             return digits_only(value)
 
         def validate_phone(self, value):
             phone = normalize_phone(value)
             if phone is None:
-                raise serializers.ValidationError(gettext_lazy("Enter a phone number with area code (DDD)."))
+                raise serializers.ValidationError(PHONE_INVALID)
             return phone
+
+        def validate_birth_date(self, value):
+            # Said with the other fields' errors, not only once they pass (create_checkout checks it again).
+            try:
+                require_min_age(value, today=timezone.localdate())
+            except Invalid as error:
+                raise serializers.ValidationError(error.message, code=error.code) from error
+            return value
 
     class CheckoutProcessOutput(serializers.Serializer):
         checkout_id = serializers.UUIDField(source="public_id")

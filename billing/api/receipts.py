@@ -5,14 +5,14 @@ from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import IsAuthenticated
 
-from billing.receipts import build_receipt, list_receipts
+from billing.receipts import list_all_receipts
 
 
 class MyReceiptsApi(ListAPIView):
     permission_classes = [IsAuthenticated]
 
     class ReceiptOutput(serializers.Serializer):
-        checkout_id = serializers.CharField()
+        checkout_id = serializers.SerializerMethodField(help_text="null for a marketplace payment (no checkout of ours).")
         paid_at = serializers.DateTimeField()
         amount = serializers.IntegerField(source="amount_cents", help_text="Cents of BRL.")
         description = serializers.CharField()
@@ -22,17 +22,15 @@ class MyReceiptsApi(ListAPIView):
         transaction_id = serializers.CharField()
         receipt_url = serializers.URLField()
 
+        def get_checkout_id(self, receipt) -> str | None:
+            return receipt.checkout_id or None
+
     serializer_class = ReceiptOutput
 
     def get_queryset(self):
-        return list_receipts(user=self.request.user)
+        # Receipts in the request's language: the user's checkouts and marketplace payments, newest first.
+        return list_all_receipts(user=self.request.user)
 
     @extend_schema(responses={200: ReceiptOutput(many=True)})
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
-
-    def get_serializer(self, instance=None, *args, **kwargs):
-        # The rows are checkouts; what is shown is each one's receipt, in the request's language.
-        if instance is not None:
-            instance = [build_receipt(checkout) for checkout in instance] if kwargs.get("many") else build_receipt(instance)
-        return super().get_serializer(instance, *args, **kwargs)

@@ -390,14 +390,14 @@ def _complete_customer_details(checkout: Checkout, *, cpf: str | None, phone: st
     changed = []
     if cpf and not digits_only(checkout.customer_document):
         if not is_valid_cpf(cpf):
-            raise InvalidInput("cpf", _("Enter a valid CPF."))
+            raise InvalidInput("cpf", _("This CPF is not valid: check its 11 digits."))
         checkout.customer_document = digits_only(cpf)
         checkout.customer_document_digest = document_digest(cpf)
         changed += ["customer_document", "customer_document_digest"]
     if phone and not digits_only(checkout.customer_phone):
         normalized = normalize_phone(phone)
         if normalized is None:
-            raise InvalidInput("phone", _("Enter a phone number with area code (DDD)."))
+            raise InvalidInput("phone", _("Enter your mobile number with area code (DDD), like (11) 91234-5678."))
         checkout.customer_phone = normalized[:20]
         changed.append("customer_phone")
     if changed:

@@ -19,6 +19,7 @@ from billing.exceptions import InvalidInput, TransitionNotAllowed, TrialNotAvail
 from billing.gateways.base import CHARGEBACK_PROVIDER_STATUSES, DISPUTED_PROVIDER_STATUSES
 from billing.ledger_models import LedgerEntry
 from billing.models import Checkout, Coupon, OrderBump, Plan, ReconciliationItem, RefundRequest, Subscription
+from billing.notifications import queue_refund_email
 from billing.periods import status_by_clock
 from billing.personal_data import document_digest
 from billing.pricing import price_checkout
@@ -288,6 +289,7 @@ def refund_checkout(
             )
         void_open_charges(subscription, now=now)
     emit_checkout_event("payment.chargedback" if chargeback else "payment.refunded", checkout, now=now)
+    queue_refund_email(checkout)
     logger.info("checkout refunded", extra={"checkout": str(checkout.public_id)})
     return checkout
 

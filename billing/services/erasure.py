@@ -37,6 +37,7 @@ from billing.models import (
     WebhookEvent,
 )
 from billing.personal_data import ERASED, erase_personal_data, erase_personal_text
+from billing.services.card_attempts import CARD_FIELDS, forget_card_fields
 from billing.services.common import set_transition, void_open_charges
 from billing.services.locks import lock_user
 from billing.services.outbox import ordering_key
@@ -85,6 +86,9 @@ def erase_customer_data(*, user, now: datetime | None = None) -> dict:
         elif subscription.cancel_reason:
             subscription.cancel_reason = ""  # free text the customer wrote
             subscription.save(update_fields=["cancel_reason", "updated_at"])
+        if subscription.card_id:  # the gateway's id of the person's card: nothing may charge it again
+            forget_card_fields(subscription)
+            subscription.save(update_fields=[*CARD_FIELDS, "updated_at"])
 
     ledger.record_erasure(user=user, now=now)  # from here on, money for this account is listed, never granted
     email = anonymous_email(user.pk)

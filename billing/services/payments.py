@@ -134,13 +134,24 @@ def apply_charge(*, checkout: Checkout, charge, now) -> tuple[str, str]:
             ):
                 return Outcome.PROCESSED, "duplicate payment given back: its review item is closed"
             return Outcome.IGNORED, f"status {charge.provider_status!r} of a transaction that did not pay this checkout"
-        try:
-            refund_checkout(checkout=checkout, now=now)
-        except TransitionNotAllowed as exc:
-            # Not paid here (yet): the payment may be on its way; retried, never dropped.
-            raise ProcessingError(f"refund for a checkout not paid here yet; retried: {exc}") from exc
-        return _noted(checkout, charge, Outcome.PROCESSED, "")
+        _refund_for_charge(checkout=checkout, charge=charge, now=now)
+        return Outcome.PROCESSED, ""
     return Outcome.IGNORED, f"unknown status {charge.provider_status!r}"
+
+
+def _refund_for_charge(*, checkout: Checkout, charge, now) -> None:
+    """
+    The money went back (a refund, a chargeback, a PIX dispute): the provider's status is
+    recorded first, since it is what tells refund_checkout a chargeback from a refund (the
+    ledger's kind, `payment.chargedback` or `.refunded`) and lets a dispute decided for us restore.
+    """
+    Checkout.objects.filter(pk=checkout.pk).update(gateway_status=charge.provider_status[:40])
+    checkout.gateway_status = charge.provider_status[:40]
+    try:
+        refund_checkout(checkout=checkout, now=now)
+    except TransitionNotAllowed as exc:
+        # Not paid here (yet): the payment may be on its way; retried, never dropped (the update rolls back with it).
+        raise ProcessingError(f"refund for a checkout not paid here yet; retried: {exc}") from exc
 
 
 
@@ -193,13 +204,7 @@ def _apply_card_charge(*, checkout: Checkout, attempt: CardAttempt, charge, now)
         )
         if checkout.status in (Status.PAID, Status.REFUNDED) and not paid_by_it:
             return Outcome.IGNORED, f"card transaction {charge.transaction_id} did not pay this checkout"
-        # The chargeback's status first, so the refund announces payment.chargedback.
-        Checkout.objects.filter(pk=checkout.pk).update(gateway_status=charge.provider_status[:40])
-        checkout.gateway_status = charge.provider_status[:40]
-        try:
-            refund_checkout(checkout=checkout, now=now)
-        except TransitionNotAllowed as exc:
-            raise ProcessingError(f"refund for a checkout not paid here yet; retried: {exc}") from exc
+        _refund_for_charge(checkout=checkout, charge=charge, now=now)
         return Outcome.PROCESSED, ""
     if charge.status == ChargeStatus.PENDING:
         record_card_answer(attempt=attempt, charge=charge, now=now)

@@ -14,6 +14,7 @@ from billing.checkout_status import update_checkouts
 from billing.exceptions import InvalidInput, TransitionNotAllowed
 from billing.ledger_models import LedgerEntry
 from billing.models import Checkout, Plan, Subscription
+from billing.notifications import queue_cancellation_email, queue_expiry_email
 from billing.services.activation import activate_checkout
 from billing.services.checkouts import create_checkout
 from billing.services.common import cancel_open_renewals, set_transition, void_open_charges
@@ -56,6 +57,7 @@ def cancel_subscription(*, subscription: Subscription, reason: str = "", now: da
     # Announced when decided (access stays until end_date, `cancel_at_period_end` says so);
     # the sweep's move to `canceled` at the end of the period sends nothing more.
     emit_subscription_event("subscription.canceled", subscription, now=now)
+    queue_cancellation_email(subscription, immediate=False)
     return subscription
 
 
@@ -81,6 +83,7 @@ def cancel_subscription_now(
     )
     void_open_charges(subscription, now=now)
     emit_subscription_event("subscription.canceled", subscription, now=now)
+    queue_cancellation_email(subscription, immediate=True)
     return subscription
 
 
@@ -103,6 +106,7 @@ def expire_subscription(
     )
     void_open_charges(subscription, now=now)
     emit_subscription_event("subscription.expired", subscription, now=now)
+    queue_expiry_email(subscription)
     return subscription
 
 

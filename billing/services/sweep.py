@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from billing.checkout_status import update_checkouts
 from billing.fields import EncryptedTextField
 from billing.models import Checkout, ReminderOptOut, Subscription
-from billing.notifications import card_label, queue_recovery_reminders, queue_renewal_notices
+from billing.notifications import card_label, queue_recovery_reminders, queue_renewal_notices, queue_swept_emails
 from billing.periods import grace_start
 from billing.pricing import price_checkout
 from billing.services.card_renewals import RenewalCharges, charge_due_card_renewals
@@ -170,6 +170,7 @@ def _end_unpaid_trials(*, now: datetime) -> int:
     )
     if ended:
         emit_swept("subscription.expired", claim, now=now)
+        queue_swept_emails("expired", claim)
     return ended
 
 
@@ -185,6 +186,7 @@ def _expire_past_grace(*, now: datetime) -> int:
     )
     if expired:
         emit_swept("subscription.expired", claim, now=now)
+        queue_swept_emails("expired", claim)
     return expired
 
 
@@ -218,6 +220,7 @@ def _start_grace(*, now: datetime) -> int:
     )
     if past_due:
         emit_swept("subscription.past_due", claim, now=now)
+        queue_swept_emails("past_due", claim)
     return past_due
 
 

@@ -1,11 +1,11 @@
 from django import template
 
-from billing.ledger_models import MoneyAuditRun
+from config.site_health import get_site_health
 
 register = template.Library()
 
 
 @register.simple_tag
-def last_money_audit():
-    """The money audit's last run, for the admin index (a read); None before the first."""
-    return MoneyAuditRun.objects.order_by("-started_at").first()
+def site_health():
+    """The figures the admin index opens with (config.site_health; a read)."""
+    return get_site_health()

@@ -71,6 +71,7 @@
   // The coupon as the server last quoted it (GET /api/coupons/<code>); display only.
   var coupon = { code: "", discount: 0, timer: null, seq: 0 };
   function updateTotal() {
+    if (data.summary_fixed) { return; }  // a checkout already made: the server rendered its lines
     // A free trial (no coupon typed) costs nothing today.
     var onTrial = data.trial && !(form.elements.coupon && form.elements.coupon.value.trim());
     var total = onTrial ? 0 : data.plan.price_cents - coupon.discount;
@@ -78,7 +79,7 @@
     if (discountLine) {
       discountLine.hidden = !coupon.discount;
       $("summary-coupon-code").textContent = coupon.code;
-      $("summary-discount-amount").textContent = "- " + formatBRL(coupon.discount);
+      $("summary-discount-amount").textContent = formatBRL(-coupon.discount);
     }
     var lines = $("summary-bumps");
     lines.textContent = "";
@@ -102,14 +103,7 @@
   });
 
   // ---- coupon: checked live against the server ----------------------------
-  function setCouponError(text) {
-    var p = $("error-coupon"), input = form.elements.coupon;
-    if (!p || !input) { return; }
-    p.textContent = text || "";
-    p.hidden = !text;
-    if (text) { input.setAttribute("aria-invalid", "true"); } else { input.removeAttribute("aria-invalid"); }
-    input.closest(".field").classList.toggle("has-error", !!text);
-  }
+  function setCouponError(text) { setFieldError("coupon", text); }
   function checkCoupon() {
     var input = form.elements.coupon;
     if (!input) { return; }
@@ -174,18 +168,29 @@
   }
 
   // ---- step 1 errors ------------------------------------------------------
+  // The server says what is wrong (every field at once); a field's message goes as soon as that
+  // field is edited, so no stale error sits under a fixed field. The next submit asks the server again.
+  function setFieldError(name, text) {
+    var p = $("error-" + name), input = form.elements[name];
+    if (!p || !input) { return false; }
+    p.textContent = text || "";
+    p.hidden = !text;
+    if (text) { input.setAttribute("aria-invalid", "true"); } else { input.removeAttribute("aria-invalid"); }
+    input.closest(".field").classList.toggle("has-error", !!text);
+    return true;
+  }
   function clearErrors() {
     $("form-error").hidden = true;
     $("form-error").textContent = "";
-    FIELD_NAMES.forEach(function (name) {
-      var p = $("error-" + name);
-      if (!p) { return; }
-      p.hidden = true;
-      p.textContent = "";
-      var input = form.elements[name];
-      if (input) { input.removeAttribute("aria-invalid"); input.closest(".field").classList.remove("has-error"); }
-    });
+    FIELD_NAMES.forEach(function (name) { setFieldError(name, ""); });
   }
+  FIELD_NAMES.forEach(function (name) {
+    var input = form.elements[name];
+    if (!input || name === "coupon") { return; }  // the coupon is checked live on its own
+    function clearOwnError() { if (input.getAttribute("aria-invalid")) { setFieldError(name, ""); } }
+    input.addEventListener("input", clearOwnError);
+    input.addEventListener("change", clearOwnError);  // a date picker may only fire "change"
+  });
   function flatten(value) {
     if (Array.isArray(value)) { return value.map(flatten).join(" "); }
     if (value && typeof value === "object") {
@@ -200,14 +205,8 @@
     var first = null;
     Object.keys(fields).forEach(function (name) {
       var text = flatten(fields[name]);
-      if (FIELD_NAMES.indexOf(name) >= 0 && $("error-" + name) && form.elements[name]) {
-        var p = $("error-" + name);
-        p.textContent = text;
-        p.hidden = false;
-        var input = form.elements[name];
-        input.setAttribute("aria-invalid", "true");
-        input.closest(".field").classList.add("has-error");
-        first = first || input;
+      if (FIELD_NAMES.indexOf(name) >= 0 && setFieldError(name, text)) {
+        first = first || form.elements[name];
       } else {
         unplaced.push(text);
       }
@@ -299,21 +298,39 @@
     });
   }
 
+  // "PIX válido até 07/12 às 23:59", in the seller's time (America/Sao_Paulo) whatever the phone's;
+  // a calm "expira em 12 min" joins it only in the last hour, refreshed every few seconds, never a ticking clock.
+  var PIX_TIME_ZONE = "America/Sao_Paulo";
+  var LAST_HOUR_MS = 3600 * 1000;
+  function formatExpiry(end) {
+    var lang = document.documentElement.lang || "pt-BR";
+    var when = new Date(end);
+    var date = new Intl.DateTimeFormat(lang, { day: "2-digit", month: "2-digit", timeZone: PIX_TIME_ZONE }).format(when);
+    var time = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit", timeZone: PIX_TIME_ZONE }).format(when);
+    return msg("valid-until").replace("%(date)s", date).replace("%(time)s", time);
+  }
   function startCountdown(expiresAt) {
-    var node = $("pix-countdown");
+    var expiry = $("pix-expiry"), countdown = $("pix-countdown");
     var end = expiresAt ? Date.parse(expiresAt) : NaN;
-    if (isNaN(end)) { node.textContent = "--:--"; return; }
+    clearInterval(state.countdownTimer);
+    countdown.hidden = true;
+    if (isNaN(end)) { expiry.textContent = ""; return; }
+    expiry.textContent = formatExpiry(end);
     function tick() {
-      var left = Math.max(0, Math.floor((end - Date.now()) / 1000));
-      var h = Math.floor(left / 3600), m = Math.floor((left % 3600) / 60), s = left % 60;
-      node.textContent = (h ? h + ":" + String(m).padStart(2, "0") : String(m).padStart(2, "0")) + ":" + String(s).padStart(2, "0");
-      if (left === 0) {
+      var left = end - Date.now();
+      if (left <= 0) {
         clearInterval(state.countdownTimer);
-        node.textContent = msg("timeup");
+        countdown.textContent = msg("timeup");
+        countdown.hidden = false;
+        return;
       }
+      if (left > LAST_HOUR_MS) { countdown.hidden = true; return; }
+      var minutes = Math.floor(left / 60000);
+      countdown.textContent = "· " + (minutes < 1 ? msg("expires-soon") : msg("expires-in").replace("%(minutes)s", minutes));
+      countdown.hidden = false;
     }
     tick();
-    state.countdownTimer = setInterval(tick, 1000);
+    state.countdownTimer = setInterval(tick, 15000);
   }
 
   function handleStatus(payload) {
@@ -377,8 +394,16 @@
       state.totalCents = charge.total_amount;
     }
     goToStep(2);
+    showPayStep();
     startCountdown(charge.expires_at);
     if (!handleStatus(charge)) { announce("pix"); waitForPayment(); }
+  }
+
+  // On a phone the summary and the form sit above: bring the QR and its copy button up to the top,
+  // and tell a screen reader where it is now (the heading takes the focus without scrolling again).
+  function showPayStep() {
+    $("step-pay").scrollIntoView({ block: "start" });
+    $("pay-title").focus({ preventScroll: true });
   }
 
   // ---- card: checkout-card.js shows the form and says how the charge went ----
@@ -392,6 +417,7 @@
     $("waiting").hidden = true;
     if ($("sandbox")) { $("sandbox").hidden = true; }
     goToStep(2);
+    $("step-pay").scrollIntoView({ block: "start" });
     announce("card");
   }
   document.addEventListener("cf:card-result", function (event) {
@@ -479,6 +505,13 @@
         return;
       }
       rememberCheckout(result.json.checkout_id);
+      // The summary takes the server's discount, even when the live coupon check had not answered yet.
+      if (body.coupon && result.json.discount_amount) {
+        coupon.seq++;  // a check still on its way must not undo this
+        coupon.code = body.coupon.toUpperCase();
+        coupon.discount = result.json.discount_amount;
+        updateTotal();
+      }
       if (result.json.status === "paid") {  // nothing to pay
         state.totalCents = result.json.total_amount;
         busy(submitButton, false);

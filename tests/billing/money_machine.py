@@ -43,6 +43,8 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invar
 
 from billing import services
 from billing.access import user_has_access
+from billing.audit import expected_access, run_audit
+from billing.ledger_models import LedgerEntry
 from billing.models import (
     Checkout,
     Coupon,
@@ -61,11 +63,6 @@ from legal.services import delete_account
 from tests.billing.money_machine_cards import CardOperations
 from tests.billing.paymentkit import dias_body, post_webhook, transaction_postback
 from tests.factories import GatewayFactory, OrderBumpFactory, PlanFactory, UserFactory
-
-try:  # the money audit (billing.audit); the machine's own checks stand in where it is missing
-    from billing.audit import expected_access, run_audit
-except ImportError:  # pragma: no cover - depends on what is merged
-    expected_access = run_audit = None
 
 PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's
 # Clock steps the machine takes: inside a PIX's day, past it, into grace, past grace, a period and more.
@@ -543,15 +540,15 @@ def check_money(machine: MoneyMachine) -> None:
     """
     now = machine.now
     problems: list[tuple[str, str]] = []
-    if run_audit is not None:
-        problems += [(v.code, f"§9.{v.invariant} {v.message} {v.rows}") for v in run_audit(now=now).violations]
+    problems += [(v.code, f"§9.{v.invariant} {v.message} {v.rows}") for v in run_audit(now=now).violations]
     for user in get_user_model().objects.filter(Q(email__startswith="fuzz") | Q(pk__in=list(machine.world.deleted_users))).order_by("pk"):
         has = user_has_access(user, now=now)
-        if expected_access is not None and has != expected_access(user, now=now):
+        if has != expected_access(user, now=now):
             problems.append(("access_mismatch", f"user {user.pk} has access: {has}; the ledger's coverage says {not has}"))
         if has and user.pk in machine.world.deleted_users:
             problems.append(("deleted_account_access", f"deleted account {user.pk} has access"))
-    problems += payments_unaccounted(machine) + refunds_of_another_payment(machine) + deleted_emails_kept(machine)
+    problems += payments_unaccounted(machine) + refunds_of_another_payment(machine) + money_back_misnamed(machine)
+    problems += deleted_accounts_kept(machine)
     problems = [(code, message) for code, message in problems if code not in IGNORED]
     assert not problems, "money invariants broken:\n" + "\n".join(f"  {code}: {message}" for code, message in problems)
 
@@ -589,12 +586,38 @@ def refunds_of_another_payment(machine: MoneyMachine) -> list[tuple[str, str]]:
     return found
 
 
-def deleted_emails_kept(machine: MoneyMachine) -> list[tuple[str, str]]:
+def money_back_misnamed(machine: MoneyMachine) -> list[tuple[str, str]]:
     """
-    LGPD: a deleted account's e-mail is left in no marketplace record stored before
-    the deletion (a marketplace payment made with that e-mail afterwards is a new buyer's, and kept).
+    The ledger names how the money went back as the provider said it: the latest refund or
+    chargeback entry of a refunded checkout is a chargeback when the transaction that paid it was
+    charged back or disputed (MED), a refund when it was refunded (what the operator's
+    `payment.chargedback` / `payment.refunded` and the finance figures read).
     """
     found = []
+    refunded = Checkout.objects.filter(status=Checkout.Status.REFUNDED, gateway__kind="junglepay").exclude(paid_transaction_id="")
+    for checkout in refunded:
+        status = (machine.fake.transactions.get(int(checkout.paid_transaction_id)) or {}).get("status")
+        if status not in REVERSALS or machine.world.seen_by_site.get(checkout.paid_transaction_id, (None,))[0] != status:
+            continue  # not taken back at the provider, or the site has not been told yet
+        latest = (
+            LedgerEntry.objects.filter(checkout=checkout, kind__in=[LedgerEntry.Kind.REFUND, LedgerEntry.Kind.CHARGEBACK])
+            .order_by("-pk").values_list("kind", flat=True).first()
+        )
+        expected = LedgerEntry.Kind.REFUND if status == "refunded" else LedgerEntry.Kind.CHARGEBACK
+        if latest != expected:
+            found.append(("money_back_misnamed", f"checkout {checkout.pk}: the provider says {status!r}, the ledger's entry is {latest!r}"))
+    return found
+
+
+def deleted_accounts_kept(machine: MoneyMachine) -> list[tuple[str, str]]:
+    """
+    LGPD: a deleted account's e-mail is left in no marketplace record stored before
+    the deletion (a marketplace payment made with that e-mail afterwards is a new buyer's, and kept),
+    and its saved card (the gateway's card id) is forgotten.
+    """
+    found = []
+    kept_cards = Subscription.objects.filter(user_id__in=list(machine.world.deleted_users)).exclude(card_id="")
+    found += [("deleted_card_kept", f"subscription {pk} of a deleted account keeps its saved card") for pk in kept_cards.values_list("pk", flat=True)]
     for user_pk, email in machine.world.deleted_users.items():
         last_event, last_unclaimed = machine.world.stored_before_deletion[user_pk]
         if UnclaimedMarketplacePayment.objects.filter(email__iexact=email, pk__lte=last_unclaimed).exists():

@@ -214,3 +214,24 @@ def test_subscription_add_creates_a_pending_one(admin_client):
     response = admin_client.post(reverse("admin:billing_subscription_add"), {"user": user.pk, "plan": plan.pk})
     assert response.status_code == 302
     assert Subscription.objects.get(user=user).status == Subscription.Status.PENDING
+
+
+@pytest.mark.parametrize(
+    ("name", "badge"),
+    [
+        ("admin:billing_subscription_changelist", True),
+        ("admin:billing_webhookevent_changelist", True),
+        ("admin:billing_reconciliationitem_changelist", False),
+        ("admin:integrations_delivery_changelist", True),
+        ("admin:integrations_webhookendpoint_changelist", False),
+    ],
+)
+def test_list_pages_fit_a_laptop_screen_with_statuses_as_labels(admin_client, data, make_trouble, name, badge):
+    make_trouble(1)
+
+    response = admin_client.get(reverse(name), HTTP_ACCEPT_LANGUAGE="pt-BR")
+    columns = [h for h in response.context["result_headers"] if "<input" not in str(h["text"])]
+
+    assert response.context["cl"].result_count >= 1
+    assert len(columns) <= 7  # beside the checkbox: what fits 1366 px, the rest on the detail page
+    assert ("badge badge-" in response.content.decode()) is badge

@@ -2,6 +2,7 @@
 
 import re
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
@@ -69,6 +70,33 @@ def test_it_rejects_invalid_customer_data_beside_the_field(api_client, gateway, 
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "invalid" and field in error["fields"]
+    assert not Checkout.objects.exists()
+
+
+def test_an_empty_form_gets_every_fields_error_at_once_in_the_buyers_words(api_client, gateway):
+    blank = {"name": "", "email": "", "cpf": "", "phone": "", "birth_date": ""}
+
+    response = process(api_client, PlanFactory(), HTTP_ACCEPT_LANGUAGE="pt-br", **blank)
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid" and error["message"]  # contract §3's shape
+    assert set(error["fields"]) == set(blank)
+    assert error["fields"]["birth_date"] == ["Informe sua data de nascimento."]
+    assert error["fields"]["cpf"] == ["Informe seu CPF."]
+    assert not any("branco" in text for texts in error["fields"].values() for text in texts)
+
+
+def test_an_under_age_buyer_is_told_with_the_other_fields_errors(api_client, gateway, settings):
+    # the age is checked with the other fields, not only once they pass
+    ten_years_old = (timezone.localdate() - timedelta(days=10 * 365)).isoformat()
+
+    response = process(api_client, PlanFactory(), cpf="111.111.111-11", birth_date=ten_years_old)
+
+    assert response.status_code == 400
+    fields = response.json()["error"]["fields"]
+    assert set(fields) == {"cpf", "birth_date"}
+    assert str(settings.MIN_AGE) in fields["birth_date"][0]
     assert not Checkout.objects.exists()
 
 

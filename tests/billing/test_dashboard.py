@@ -1,3 +1,5 @@
+import html
+import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -117,3 +119,17 @@ def test_the_finance_dashboard_shows_partial_payments_awaiting_a_person(admin_cl
 
     assert (figures.partial_payments_count, figures.partial_payments_cents) == (2, 3500)
     assert 'id="fin-partial"' in page and "R$ 35,00" in page
+
+
+def test_every_card_links_by_its_title_to_the_list_behind_it(client, superuser, known_data):
+    client.force_login(superuser)
+    page = client.get(reverse("admin:billing_financedashboard_changelist")).content.decode()
+
+    cards = re.findall(r'<div class="fin-card" id="([\w-]+)"><h3>(.*?)</h3>', page)
+    links = {card: re.match(r'<a href="([^"]+)">([^<]+)</a>$', title) for card, title in cards}
+    assert len(cards) >= 16 and [card for card, link in links.items() if link is None] == []
+    for card, link in links.items():
+        url, text = html.unescape(link.group(1)), link.group(2).strip()
+        assert text, card  # a link with words, for screen readers (axe-core's link-name)
+        response = client.get(url)
+        assert response.status_code == 200 and "cl" in response.context, card  # a filter the list refused redirects with ?e=1

@@ -45,7 +45,9 @@ settings.register_profile(
 settings.register_profile(
     "money-fuzz",
     max_examples=FUZZ_ROUND,
-    stateful_step_count=50,
+    # The bounded run's step count too: a kept failure longer than what `make test` runs would be cut short
+    # there and pass, so a fuzzer's find would never be replayed.
+    stateful_step_count=STEPS,
     deadline=None,
     database=EXAMPLE_DATABASE,
     suppress_health_check=SLOW_IS_FINE,

@@ -6,7 +6,10 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from billing import services
+from billing.gateways import ChargeStatus
+from billing.ledger_models import LedgerEntry
 from billing.models import Checkout
+from tests.billing.paymentkit import dias
 from tests.factories import CheckoutFactory, PlanFactory, SubscriptionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -137,3 +140,24 @@ def test_a_marketplace_payment_emails_a_receipt(django_capture_on_commit_callbac
     assert message.to == ["bia@example.com"]
     assert "Bia Lima" in message.body and "R$ 29,90" in message.body and "dias-77" in message.body
     assert "Marketplace" in message.body and "Mensal · 30 dias" in message.body
+
+
+def test_marketplace_payments_have_receipts_in_the_api_and_a_printable_page(client, django_capture_on_commit_callbacks):
+    dias()
+    PlanFactory(name="Mensal", price_cents=2990, duration_days=30)
+    user = UserFactory(email="bia@example.com", name="Bia Lima")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.record_marketplace_payment(external_id="dias-77", status=ChargeStatus.PAID, amount_cents=2990, email=user.email, name="Bia Lima")
+    assert LedgerEntry.objects.filter(cause=LedgerEntry.Cause.MARKETPLACE, kind=LedgerEntry.Kind.PAYMENT).count() == 1
+    client.force_login(user)
+
+    [row] = client.get("/api/me/receipts").json()["results"]
+
+    assert row["checkout_id"] is None and row["method"] == "marketplace" and row["amount"] == 2990
+    assert row["transaction_id"] == "dias-77" and row["receipt_url"].endswith("/account/receipts/marketplace/dias-77/")
+    page = client.get("/account/receipts/marketplace/dias-77/")
+    assert page.status_code == 200 and "R$ 29,90" in page.content.decode() and "dias-77" in page.content.decode()
+    [message] = receipts_in(mail.outbox)
+    assert "/account/receipts/marketplace/dias-77/" in message.body
+    client.force_login(UserFactory())
+    assert client.get("/account/receipts/marketplace/dias-77/").status_code == 404

@@ -13,8 +13,9 @@ from billing.access import user_has_access
 from billing.audit import run_audit
 from billing.gateways.junglepay import charge_from_transaction
 from billing.models import Checkout, ReconciliationItem, Subscription
-from billing.services import apply_charge
+from billing.services import apply_charge, charge_card
 from legal.services import delete_account
+from tests.billing.cardkit import APPROVED, card_checkout
 from tests.billing.paymentkit import jp_checkout, live_subscription_with_renewal, transaction
 from tests.factories import UserFactory
 
@@ -80,3 +81,19 @@ def test_a_renewal_paid_after_the_account_was_deleted_is_listed_for_a_refund(jp)
     _assert_listed_not_granted(renewal, subscription.user)
     subscription.refresh_from_db()
     assert (subscription.status, subscription.last_reason) == ("canceled", "account_deleted")
+
+
+def test_deleting_the_account_forgets_the_saved_card_so_nothing_of_it_is_kept_or_charged(card_junglepay):
+    user = UserFactory()
+    checkout = card_checkout(user=user)
+    charge_card(checkout_id=checkout.public_id, card_hash=APPROVED)
+    assert Subscription.objects.get(user=user).card_id
+
+    delete_account(user=user, password=PASSWORD)
+
+    subscription = Subscription.objects.get(user=user)
+    card = (subscription.card_gateway, subscription.card_id, subscription.card_brand, subscription.card_last_digits)
+    assert card == (None, "", "", "")
+    assert (subscription.card_exp_month, subscription.card_exp_year, subscription.auto_renew) == (None, None, False)
+    checkout.refresh_from_db()
+    assert (checkout.status, checkout.card_last_digits) == (Checkout.Status.PAID, "4242")  # the payment's record stays

@@ -2,15 +2,19 @@ from datetime import timedelta
 
 import pytest
 
+from billing import ledger
 from billing.audit import run_audit
+from billing.ledger_models import LedgerEntry
 from billing.models import Checkout, Coupon, ReconciliationItem, Subscription
 from billing.services import (
     activate_checkout,
+    activate_subscription,
     cancel_subscription_now,
     change_plan,
     create_checkout,
     create_coupon,
     expire_subscription,
+    extend_subscription,
     refund_checkout,
     settle_free_checkout,
     sweep_subscriptions,
@@ -176,6 +180,37 @@ def test_trial_days_left_when_the_first_charge_is_paid_are_worth_nothing_in_an_u
     assert change.checkout.credit_cents == 2990
     assert run_audit(now=now + timedelta(days=10)).violations == []  # contract §9 holds after it
 
+
+def test_days_an_admin_gave_are_worth_nothing_in_an_upgrade_credit(monthly, quarterly, now):
+    # given: an ended subscription the admin activated again: 30 days that no money bought
+    sub = SubscriptionFactory(
+        plan=monthly, status=Subscription.Status.EXPIRED, start_date=now - timedelta(days=60), end_date=now - timedelta(days=30)
+    )
+    activate_subscription(subscription=sub, actor=UserFactory(is_staff=True), reason="cortesia", now=now)
+
+    # when: upgrading 10 days later, and paying
+    change = change_plan(subscription=sub, plan=quarterly, now=now + timedelta(days=10))
+    activate_checkout(checkout=change.checkout, now=now + timedelta(days=10, minutes=1))
+
+    # then: the full price (found by the money machine: it was credited at the plan's rate)
+    assert (change.checkout.credit_cents, change.checkout.total_cents) == (0, 7990)
+    assert run_audit(now=now + timedelta(days=11)).violations == []
+
+
+def test_days_an_admin_added_to_a_paid_period_are_worth_nothing_in_an_upgrade_credit(monthly, quarterly, now):
+    # given: the monthly plan paid, and 30 days the admin added on top
+    sub = _bought(monthly, now=now)
+    extend_subscription(subscription=sub, days=30, actor=UserFactory(is_staff=True), reason="cortesia", now=now + timedelta(days=1))
+
+    # when: upgrading 10 days after the purchase, and paying
+    change = change_plan(subscription=sub, plan=quarterly, now=now + timedelta(days=10))
+    activate_checkout(checkout=change.checkout, now=now + timedelta(days=10, minutes=1))
+
+    # then: only the 20 paid days left count: 2990 × 20/30 = 1993
+    assert change.checkout.credit_cents == 1993
+    assert run_audit(now=now + timedelta(days=11)).violations == []
+
+
 def test_a_renewal_paid_early_credits_both_paid_periods_at_their_price(monthly, quarterly, now):
     # given: the monthly plan paid, then its renewal paid 2 days early: 32 paid days ahead
     sub = _bought(monthly, now=now)
@@ -244,6 +279,8 @@ def paid_subscription(plan, *, days_left=20, now):
     paid = CheckoutFactory(
         plan=plan, user=sub.user, subscription=sub, status=Checkout.Status.PAID, paid_at=sub.start_date, created_at=sub.start_date
     )
+    # What activate_checkout records: the days this checkout bought (upgrade credits are read from the ledger).
+    ledger.record_grant(subscription=sub, starts_at=sub.start_date, ends_at=sub.end_date, cause=LedgerEntry.Cause.NEW, checkout=paid, now=sub.start_date)
     return sub, paid
 
 

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from billing.access import user_has_access
 from billing.gateways.junglepay import JunglePayGateway
+from billing.ledger_models import LedgerEntry
 from billing.models import Checkout, ReconciliationItem, Subscription, WebhookEvent
 from billing.personal_data import mask_personal_data
 from billing.reconciliation import reconcile_payments
@@ -22,6 +23,7 @@ from billing.webhooks import (
     store_event,
 )
 from config.beat import PERIODIC_TASKS
+from integrations.models import OutboxEvent, WebhookEndpoint
 from tests.billing.paymentkit import JP, jp_checkout, junglepay, payload, post_webhook, postback, transaction
 from tests.concurrency import race
 from tests.factories import (
@@ -195,6 +197,35 @@ def test_refund_chargeback_or_dispute_revokes_access(client, jp, checkout, provi
     assert checkout.status == Checkout.Status.REFUNDED
     assert Subscription.objects.get().status == Subscription.Status.REFUNDED
     assert not user_has_access(checkout.user)
+
+
+@pytest.mark.django_db
+@responses.activate
+@pytest.mark.parametrize(
+    ("provider_status", "kind", "announced"),
+    [
+        ("refunded", LedgerEntry.Kind.REFUND, "payment.refunded"),
+        ("chargedback", LedgerEntry.Kind.CHARGEBACK, "payment.chargedback"),
+        ("in_protest", LedgerEntry.Kind.CHARGEBACK, "payment.chargedback"),
+    ],
+)
+def test_a_pix_chargeback_or_dispute_is_recorded_and_announced_as_a_chargeback_not_a_refund(
+    client, jp, checkout, provider_status, kind, announced
+):
+    # given: a paid PIX checkout and an endpoint that listens to both
+    WebhookEndpoint.objects.create(url="https://crm.example.com/hook", events=["payment.refunded", "payment.chargedback"])
+    fetch_answers(checkout, status="paid")
+    deliver(client, jp, postback(checkout, postback_id=1))
+
+    # when: the bank takes the money back (or the MED dispute opens), or the seller refunds
+    fetch_answers(checkout, status=provider_status)
+    deliver(client, jp, postback(checkout, postback_id=2, status=provider_status))
+
+    # then: the ledger and the outbound event name what happened
+    money_back = LedgerEntry.objects.get(checkout=checkout, kind__in=[LedgerEntry.Kind.REFUND, LedgerEntry.Kind.CHARGEBACK])
+    assert money_back.kind == kind
+    money_back_events = OutboxEvent.objects.filter(type__in=["payment.refunded", "payment.chargedback"])
+    assert list(money_back_events.values_list("type", flat=True)) == [announced]
 
 
 @pytest.mark.django_db

@@ -2,13 +2,15 @@
 
 from pathlib import Path
 
+import django_celery_beat
 import pytest
+from babel.messages.extract import extract_from_file
 from babel.messages.pofile import read_po
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUES = sorted(p for p in ROOT.glob("*/locale/pt_BR/LC_MESSAGES/django.po") if ".venv" not in p.parts) + sorted(
     ROOT.glob("locale/pt_BR/LC_MESSAGES/django.po")
-)
+) + [ROOT / "locale" / "third_party" / "pt_BR" / "LC_MESSAGES" / "django.po"]
 
 
 def test_there_are_pt_br_catalogues():
@@ -27,3 +29,17 @@ def test_pt_br_catalogue_is_complete(path):
 
     assert not catalog.fuzzy, f"{path}: the header is marked fuzzy, so the catalogue would not be compiled"
     assert missing == []
+
+
+def test_our_catalogue_translates_every_string_of_the_installed_django_celery_beat():
+    # It ships no pt-BR (locale/third_party): after an upgrade, a new string would show in English.
+    keywords = {"_": None, "gettext": None, "gettext_lazy": None}
+    strings = {
+        message
+        for source in Path(django_celery_beat.__file__).parent.glob("*.py")
+        for _, message, _, _ in extract_from_file("python", source, keywords=keywords)
+    }
+    with (ROOT / "locale" / "third_party" / "pt_BR" / "LC_MESSAGES" / "django.po").open("rb") as fh:
+        translated = {message.id for message in read_po(fh) if message.id and message.string}
+
+    assert sorted(strings - translated) == []

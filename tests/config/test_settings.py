@@ -138,3 +138,23 @@ def test_a_waiting_retry_never_outlives_the_visibility_timeout_and_a_dead_worker
     for name, task in retrying.items():
         assert _longest_retry_wait(task) + TASK_RUN_ALLOWANCE <= visibility, name
     assert visibility >= settings.TASK_RETRY_WAIT_MAX + TASK_RUN_ALLOWANCE
+
+
+def test_an_email_service_is_configured_from_the_environment_through_anymail():
+    script = (
+        "from django.conf import settings; from django.core.mail import get_connection; c = get_connection(); "
+        "print(sorted(settings.ANYMAIL), type(c).__module__, c.api_key, c.sender_domain)"
+    )
+    result = _manage(
+        "shell", "-c", script,
+        env_overrides={
+            "DEBUG": "true",
+            "EMAIL_BACKEND": "anymail.backends.mailgun.EmailBackend",
+            "ANYMAIL_API_KEY": "key-123",
+            "ANYMAIL_SENDER_DOMAIN": "mg.creatorflix.example",
+        },
+    )
+
+    assert result.returncode == 0, result.stderr
+    last_line = result.stdout.strip().splitlines()[-1]
+    assert last_line == "['MAILGUN_API_KEY', 'MAILGUN_SENDER_DOMAIN'] anymail.backends.mailgun key-123 mg.creatorflix.example"

@@ -191,6 +191,20 @@ class Browser:
 
         return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(lambda d: predicate(), message)
 
+    def emulate_phone(self, width=390, height=844):
+        """A phone's viewport in CSS pixels, as Chrome's device mode sets it (a window size leaves the browser's own bars in)."""
+        self.driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 2, "mobile": True}
+        )
+
+    def in_viewport(self, css):
+        """Whether the element is wholly on screen, read from getBoundingClientRect."""
+        return self.driver.execute_script(
+            "var r = document.querySelector(arguments[0]).getBoundingClientRect();"
+            "return r.width > 0 && r.top >= 0 && r.left >= 0 && r.bottom <= window.innerHeight && r.right <= window.innerWidth;",
+            css,
+        )
+
     def resize(self, width, height=900):
         self.driver.set_window_size(width, height)
 

@@ -6,15 +6,19 @@ The new account's set-password e-mail leads back in, and the post is unlocked.
 """
 
 import re
+from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core import mail
+from django.utils import timezone
 from selenium.webdriver.common.by import By
 
 from billing.access import user_has_access
-from billing.models import Checkout, Subscription
+from billing.models import Checkout, Coupon, Subscription
 from tests.factories import GatewayFactory, OrderBumpFactory, PlanFactory
 from tests.site.art import svg_data_url
+from tests.site.conftest import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -86,7 +90,8 @@ def test_visitor_subscribes_with_pix_and_the_post_unlocks(browser, settings, liv
     browser.find("#submit-identify").click()
     browser.wait_for("#pix-qr svg", timeout=15)
     assert browser.find("#pix-code").get_attribute("value")
-    assert re.search(r"\d{2}:\d{2}", browser.find("#pix-countdown").text)
+    # a date and a time in São Paulo, not a ticking clock; the countdown waits for the last hour
+    assert re.fullmatch(r"PIX válido até \d{2}/\d{2} às \d{2}:\d{2}", browser.find("#pix-expiry").text)
     assert "39,80" in browser.find("#pay-total").text
     checkout = Checkout.objects.get()
     assert checkout.total_cents == 3980  # computed by the server
@@ -115,8 +120,6 @@ def test_visitor_subscribes_with_pix_and_the_post_unlocks(browser, settings, liv
         field.send_keys(NEW_PASSWORD)
     browser.find("main form button[type=submit]").click()
     browser.wait_until(lambda: "/reset/" in browser.driver.current_url and "done" in browser.driver.current_url)
-    from tests.site.conftest import log_in
-
     log_in(browser, "maria@example.com", NEW_PASSWORD)
     browser.get(f"/posts/{post.pk}/")
     browser.wait_for("main")
@@ -134,8 +137,6 @@ def test_a_refused_payment_says_so_and_offers_to_start_again(browser, settings, 
     settings.SANDBOX_GATEWAY_ALLOWED = True
     GatewayFactory(kind="sandbox", is_active=True)
     plan = PlanFactory(name="Mensal")
-    from tests.site.conftest import log_in
-
     log_in(browser, user.email)
     browser.get(f"/checkout/{plan.pk}/")
     assert browser.find("#id_email").get_attribute("value") == user.email
@@ -157,3 +158,153 @@ def test_a_refused_payment_says_so_and_offers_to_start_again(browser, settings, 
     assert not Subscription.objects.filter(user=user).live().exists()
     assert not user_has_access(user)
     browser.screenshot("refused")
+
+
+# ---------------------------------------------------------------------------
+# On a 390×844 phone: the checkout and the account
+# ---------------------------------------------------------------------------
+ERROR_FIELDS = ["name", "email", "birth_date", "cpf", "phone"]
+SHOWN_ERRORS = """return Array.prototype.filter.call(document.querySelectorAll('#identify-form .field-error'),
+  function (p) { return !p.hidden && p.textContent; }).map(function (p) { return p.id.replace('error-', ''); });"""
+
+
+@pytest.fixture
+def shop(settings, live_server):
+    settings.SANDBOX_GATEWAY_ALLOWED = True
+    settings.SITE_URL = live_server.url
+    GatewayFactory(kind="sandbox", is_active=True)
+    return PlanFactory(name="Trimestral", price_cents=7990, duration_days=90)
+
+
+@pytest.fixture
+def phone(browser):
+    browser.emulate_phone()
+    return browser
+
+
+def fill_the_form(browser, *, email="maria@example.com"):
+    browser.find("#id_name").send_keys("Maria Visitante")
+    browser.find("#id_email").send_keys(email)
+    browser.driver.execute_script("document.getElementById('id_birth_date').value = '1990-05-17'")
+    browser.find("#id_cpf").send_keys(VALID_CPF)
+    browser.find("#id_phone").send_keys("11987654321")
+
+
+def test_on_a_phone_the_pix_step_comes_into_view_with_its_qr_and_copy_button(phone, shop):
+    # given: a guest on the checkout on a phone
+    phone.get(f"/checkout/{shop.pk}/")
+    assert phone.driver.execute_script("return [window.innerWidth, window.innerHeight]") == [390, 844]
+    # a slim header: one row, no language select (other pages keep theirs)
+    header = phone.driver.execute_script("return document.querySelector('.site-header').getBoundingClientRect().height")
+    assert header < 60
+    assert not phone.find_all("#lang-select")
+    fill_the_form(phone)
+
+    # when: "Gerar PIX"
+    phone.find("#submit-identify").click()
+    phone.wait_for("#pix-qr svg", timeout=15)
+
+    # then: the QR code and the copy button are on screen, below the sticky header, without scrolling
+    assert phone.driver.execute_script("return window.scrollY") > 0  # it was scrolled to
+    assert phone.in_viewport("#pix-qr") and phone.in_viewport("#copy-code")
+    header_bottom = phone.driver.execute_script("return document.querySelector('.site-header').getBoundingClientRect().bottom")
+    assert phone.driver.execute_script("return document.getElementById('pix-qr').getBoundingClientRect().top") >= header_bottom
+    assert re.fullmatch(r"PIX válido até \d{2}/\d{2} às \d{2}:\d{2}", phone.find("#pix-expiry").text)
+    phone.screenshot("checkout-phone")  # docs/screenshots/checkout-phone.png is a copy of this one
+    phone.get("/plans/")
+    assert phone.find_all("#lang-select")
+
+
+def test_the_expiry_reads_as_a_date_in_sao_paulo_and_counts_down_calmly_only_in_its_last_hour(phone, shop):
+    # given: a PIX step whose charge expires three hours from now
+    phone.get(f"/checkout/{shop.pk}/")
+    fill_the_form(phone)
+    phone.find("#submit-identify").click()
+    phone.wait_for("#pix-qr svg", timeout=15)
+    checkout = Checkout.objects.get()
+
+    for left, countdown in ((timedelta(hours=3), None), (timedelta(minutes=12, seconds=30), r"· expira em 1[12] min")):
+        expires_at = timezone.now() + left
+        Checkout.objects.filter(pk=checkout.pk).update(pix_expires_at=expires_at)
+
+        # when: the page shows that charge (back from the bank app: a reload of the same checkout)
+        phone.driver.refresh()
+        phone.wait_for("#pix-qr svg", timeout=15)
+
+        # then: a date and a time in São Paulo; a countdown in minutes only within the last hour
+        expected = timezone.localtime(expires_at, ZoneInfo("America/Sao_Paulo")).strftime("PIX válido até %d/%m às %H:%M")
+        assert phone.find("#pix-expiry").text == expected
+        if countdown is None:
+            assert not phone.find("#pix-countdown").is_displayed()
+        else:
+            assert re.fullmatch(countdown, phone.find("#pix-countdown").text)
+        assert not re.search(r"\d+:\d{2}:\d{2}", phone.text)  # never a ticking clock
+
+
+def test_an_empty_form_shows_every_error_at_once_and_fixing_a_field_clears_its_own(phone, shop):
+    # given: a guest on the checkout
+    phone.get(f"/checkout/{shop.pk}/")
+
+    # when: the empty form is sent
+    phone.find("#submit-identify").click()
+    phone.wait_until(lambda: phone.driver.execute_script(SHOWN_ERRORS), message="no error shown")
+
+    # then: every field says what it needs, the age included, in words a person would use
+    assert sorted(phone.driver.execute_script(SHOWN_ERRORS)) == sorted(ERROR_FIELDS)
+    texts = {name: phone.find(f"#error-{name}").text for name in ERROR_FIELDS}
+    assert texts["name"] == "Informe seu nome completo."
+    assert texts["birth_date"] == "Informe sua data de nascimento."
+    assert not any("branco" in text or "obrigatório" in text for text in texts.values())
+    assert not Checkout.objects.exists()
+
+    # when: the name is typed
+    phone.find("#id_name").send_keys("Maria Visitante")
+
+    # then: its error goes at once, the others stay
+    assert sorted(phone.driver.execute_script(SHOWN_ERRORS)) == sorted(set(ERROR_FIELDS) - {"name"})
+    assert phone.find("#id_name").get_attribute("aria-invalid") is None
+
+    # and an under-age birth date is said together with a wrong CPF
+    ten_years_old = (timezone.localdate() - timedelta(days=10 * 365)).isoformat()
+    phone.driver.execute_script("document.getElementById('id_birth_date').value = arguments[0]", ten_years_old)
+    phone.find("#id_email").send_keys("maria@example.com")
+    phone.find("#id_cpf").send_keys("11111111111")
+    phone.find("#id_phone").send_keys("11987654321")
+    phone.find("#submit-identify").click()
+    phone.wait_until(lambda: sorted(phone.driver.execute_script(SHOWN_ERRORS)) == ["birth_date", "cpf"], message="age and CPF not shown together")
+    assert "18" in phone.find("#error-birth_date").text
+
+
+def test_the_paid_summary_lists_the_plan_the_bump_the_coupon_and_the_total(phone, shop):
+    # given: a bump, a coupon for the plan, a guest who takes both
+    OrderBumpFactory(name="Pack de boas-vindas", price_cents=990)
+    coupon = Coupon.objects.create(code="BEMVINDA10", kind=Coupon.Kind.AMOUNT, value=1000)
+    coupon.plans.add(shop)
+    phone.get(f"/checkout/{shop.pk}/")
+    phone.find("label.bump").click()
+    fill_the_form(phone)
+    phone.find("#id_coupon").send_keys("bemvinda10")
+    phone.wait_until(lambda: phone.find("#summary-discount").is_displayed(), message="coupon not applied")
+
+    # when: paid by PIX (the sandbox's postback)
+    phone.find("#submit-identify").click()
+    phone.wait_for("#pix-qr svg", timeout=15)
+    phone.find("#simulate-paid").click()
+    phone.wait_for("#step-done", timeout=15)
+
+    # then: the summary keeps every line: plan, coupon, bump, total (79,90 - 10,00 + 9,90)
+    summary = phone.find("[data-testid=order-summary]").text
+    for line in ("Trimestral", "R$ 79,90", "BEMVINDA10", "-R$ 10,00", "Pack de boas-vindas", "R$ 9,90", "R$ 79,80"):
+        assert line in summary
+    assert Checkout.objects.get().total_cents == 7980
+
+    # and back on the page later (a reload on return from the bank app), the server lists the same
+    phone.driver.refresh()
+    phone.wait_for("[data-testid=order-summary]")
+    summary = phone.find("[data-testid=order-summary]").text
+    for line in ("Trimestral", "BEMVINDA10", "-R$ 10,00", "Pack de boas-vindas", "R$ 9,90", "R$ 79,80"):
+        assert line in summary
+
+    # and the account page shows the bump bought
+    phone.get("/account/")
+    assert "Pack de boas-vindas" in phone.find("[data-testid=history]").text

@@ -42,26 +42,36 @@ def shop(settings):
     return PlanFactory(name="Mensal", price_cents=2990)
 
 
-def test_a_guest_sees_the_payment_pushed_and_is_signed_in_where_they_paid(browser, shop, make_creator, make_post):
-    # given: a creator's post, and a guest waiting on the PIX step
+def test_a_guest_on_a_phone_sees_the_payment_pushed_and_the_media_unlocked_where_they_paid(
+    browser, shop, live_media, make_creator, make_post
+):
+    # given: a creator's post, and a guest on a 390×844 phone waiting on the PIX step
     creator = make_creator(name="Luna Ribeiro", slug="luna-ribeiro")
     post = make_post(creator, title="Ensaio", images=1)
+    live_media()
+    browser.emulate_phone()
     checkout = reach_the_pix(browser, shop)
     browser.wait_until(lambda: browser.driver.execute_script("return !!window.CheckoutEvents"))
 
-    # when: the payment is applied elsewhere (a postback, not this page's buttons)
+    # when: the payment is applied elsewhere (JunglePay's postback, not this page's buttons)
     pay(checkout)
 
     # then: pushed to the page, which never polled, and signs the guest in
     browser.wait_for("#step-done", timeout=10)
     assert browser.driver.execute_script(POLLS) == 0
     browser.wait_for("#signed-in-note", timeout=10)
+
+    # and in the same tab, with no e-mail opened, the post's media is unlocked and loads
     browser.get(f"/posts/{post.pk}/")
     browser.wait_for("main")
     if browser.find_all("[data-testid=age-gate]"):
         browser.find("#age-gate-confirm").click()
         browser.wait_for("main")
     assert not browser.find_all("[data-testid=locked]")
+    browser.wait_until(
+        lambda: browser.driver.execute_script("var i = document.querySelector('[data-testid=media] img'); return !!i && i.naturalWidth > 0"),
+        message="the unlocked image did not load",
+    )
     assert [e["message"] for e in browser.js_errors()] == []
 
 
