@@ -570,6 +570,7 @@ class Launch:
 
     def run_step(self, rate: float, seconds: float) -> dict:
         start = time.monotonic()
+        cpu_start = time.process_time()
         gap = 60 / rate
         n, waiters = 0, []
         while time.monotonic() - start < seconds:
@@ -591,6 +592,8 @@ class Launch:
             "arrivals": n,
             "waiters": busiest[1],
             "events_rss_kb": busiest[2],
+            # This process's CPU over the step (one core = 100%): near 100% the buyers, not the site, are the limit.
+            "bench_cpu": (time.process_time() - cpu_start) / (time.monotonic() - start),
         }
 
     def report(self, step: dict) -> dict:
@@ -602,6 +605,7 @@ class Launch:
         failed = [b for b in buyers if b["finished"] and not b.get("done")]
         pages = sorted(r[2] for r in window if r[1] == "page")
         polls = sorted(r[2] for r in window if r[1] == "poll")
+        postbacks = sorted(r[2] for r in window if r[1] == "postback")
         seen = sorted(b["paid_seen"] for b in buyers if "paid_seen" in b)
         fallbacks = sum(1 for b in buyers if b.get("fallback"))
         by_kind = defaultdict(int)
@@ -615,6 +619,8 @@ class Launch:
             "rps": {k: v / elapsed for k, v in sorted(by_kind.items())},
             "page": [percentile(pages, q) for q in (50, 95, 99)],
             "poll": [percentile(polls, q) for q in (50, 95, 99)],
+            "postback": [percentile(postbacks, q) for q in (50, 95, 99)],
+            "bench_cpu": step["bench_cpu"],
             "paid_seen": [percentile(seen, q) for q in (50, 95, 99)],
             "paid_seen_max": max(seen) if seen else float("nan"),
             "fallbacks": fallbacks,
@@ -746,7 +752,7 @@ def main():
             time.sleep(0.5)
         launch.stop.set()
         print(
-            f"{'rate/min':>8} {'done/min':>8} {'waiters':>7} {'page p50':>8} {'p95':>7} {'p99':>7} {'poll p50':>8} {'p99':>7} {'paid seen p50':>13} {'p95':>7} {'p99':>7} {'max':>7} {'fallbk':>6} {'errors':>6} {'KiB/stream':>10}   req/s by kind"
+            f"{'rate/min':>8} {'done/min':>8} {'waiters':>7} {'page p50':>8} {'p95':>7} {'p99':>7} {'poll p50':>8} {'p99':>7} {'paid seen p50':>13} {'p95':>7} {'p99':>7} {'max':>7} {'postbk p50':>10} {'p99':>7} {'fallbk':>6} {'errors':>6} {'KiB/stream':>10} {'bench cpu':>9}   req/s by kind"
         )
         for step in steps:
             row = launch.report(step)
@@ -755,7 +761,8 @@ def main():
             print(
                 f"{row['rate']:>8.0f} {row['completed_per_min']:>8.0f} {row['waiters']:>7} {ms(row['page'][0])} {ms(row['page'][1])} {ms(row['page'][2])} "
                 f"{ms(row['poll'][0])} {ms(row['poll'][2])} {ms(row['paid_seen'][0]):>13} {ms(row['paid_seen'][1])} {ms(row['paid_seen'][2])} {ms(row['paid_seen_max'])}"
-                f" {row['fallbacks']:>6} {row['errors']:>6} {per_stream:>10.1f}   {kinds}",
+                f" {ms(row['postback'][0]):>10} {ms(row['postback'][2])} {row['fallbacks']:>6} {row['errors']:>6} {per_stream:>10.1f}"
+                f" {row['bench_cpu']:>9.0%}   {kinds}",
                 flush=True,
             )
         print(
@@ -764,8 +771,9 @@ def main():
         )
         sustained = [s["rate"] for s in steps if s["rate"] != breaks_at]
         print(
-            "(ms; 'paid seen' = postback sent → the page reads \"paid\" (stream or poll); 'fallbk' = buyers whose stream broke,"
-            " who then polled; a step's requests are those started in it)"
+            "(ms; 'paid seen' = postback sent → the page reads \"paid\" (stream or poll); 'postbk' = the gateway's postback"
+            " answered; 'fallbk' = buyers whose stream broke, who then polled; 'bench cpu' = this load generator's own CPU,"
+            " one core = 100%; a step's requests are those started in it)"
         )
         print(
             f"breaks at: {breaks_at:.0f} buyers/min (page p99 > 1 s or errors)"
