@@ -84,6 +84,21 @@ def test_a_renewal_emails_its_receipt_and_a_repeated_payment_sends_no_second(dja
     assert "renovação" in message.body
 
 
+def test_a_receipt_without_a_gateway_transaction_has_no_empty_transaction_line(django_capture_on_commit_callbacks):
+    subscription = SubscriptionFactory()
+    checkout = CheckoutFactory(
+        user=subscription.user, subscription=subscription, plan=subscription.plan, purpose=Checkout.Purpose.RENEWAL,
+        items=[{"title": "renewal", "unit_price_cents": subscription.plan.price_cents, "quantity": 1}],
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        services.activate_checkout(checkout=checkout, paid_at=timezone.now())
+
+    [message] = receipts_in(mail.outbox)
+    for part in (message.body, message.alternatives[0][0]):
+        assert "Transação" not in part
+        assert "Número do recibo" in part
+
+
 def test_a_free_trial_has_no_receipt(django_capture_on_commit_callbacks):
     checkout = CheckoutFactory(plan_price_cents=0, is_trial=True)
     with django_capture_on_commit_callbacks(execute=True):
