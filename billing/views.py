@@ -17,6 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -76,13 +77,28 @@ def sandbox_enabled() -> bool:
     ).exists()
 
 
+def return_to(request) -> str:
+    """
+    Where the buyer was when they chose to subscribe (`?next=`, a post or a creator page): the paid
+    checkout's "See the content" goes back there. Only a path of this site, never another host.
+    """
+    value = request.GET.get("next", "")
+    if value.startswith("/") and url_has_allowed_host_and_scheme(value, allowed_hosts={request.get_host()}):
+        return value
+    return ""
+
+
 @require_GET
 def plans(request):
     active_plans = list(Plan.objects.filter(is_active=True))
     return render(
         request,
         "site/plans.html",
-        {"plans": active_plans, "subscription": selectors.get_latest_subscription(user=request.user)},
+        {
+            "plans": active_plans,
+            "subscription": selectors.get_latest_subscription(user=request.user),
+            "return_to": return_to(request),
+        },
     )
 
 
@@ -158,6 +174,7 @@ def checkout(request, plan_id: int):
             "prefill_email": user.email if user.is_authenticated else "",
             "prefill_birth_date": user.birth_date.isoformat() if user.is_authenticated and user.birth_date else "",
             "card": card,
+            "return_to": return_to(request) or reverse("catalog:creators"),
         },
     )
     # django-csp reads this: the tokenizer's origin joins this page's policy, and no other page's.

@@ -106,6 +106,28 @@ def test_checkout_page_resumes_a_checkout_by_its_uuid_and_ignores_garbage(client
     assert bad.context["page_data"]["resume_checkout_id"] == ""
 
 
+@pytest.mark.parametrize(
+    ("next_url", "lands_on"),
+    [
+        ("/posts/7/", "/posts/7/"),
+        ("", "/models/"),
+        ("https://evil.example/posts/7/", "/models/"),
+        ("//evil.example/", "/models/"),
+        ("javascript:alert(1)", "/models/"),
+    ],
+)
+def test_the_paid_checkout_leads_back_to_the_page_the_buyer_subscribed_from(client, plan, next_url, lands_on):
+    # given: a locked post's "See plans" → the plans page → the plan's checkout, carrying where the buyer was
+    plans = client.get("/plans/", {"next": next_url}).content.decode()
+    if lands_on != "/models/":
+        assert f'href="/checkout/{plan.pk}/?next={next_url}"' in plans
+
+    response = client.get(f"/checkout/{plan.pk}/", {"next": next_url})
+
+    # then: "See the content" goes back there, and never to another site
+    assert f'href="{lands_on}" id="go-to-content"' in response.content.decode()
+
+
 # --- /account/ --------------------------------------------------------------
 def test_account_needs_a_login(client):
     response = client.get("/account/")

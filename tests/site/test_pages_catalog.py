@@ -108,7 +108,7 @@ def test_locked_post_shows_the_overlay_and_leads_to_plans(client, make_creator, 
     assert response.status_code == 200
     assert response.context["locked"] is True
     assert 'data-testid="locked"' in body
-    assert 'href="/plans/"' in body
+    assert f'href="/plans/?next=/posts/{post.pk}/"' in body  # back here once paid
     assert "<video" not in body and "X-Amz-Signature" not in body
 
 
