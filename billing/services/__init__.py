@@ -15,7 +15,7 @@ Rules every function follows:
 
 from billing.services.activation import activate_checkout, settle_free_checkout
 from billing.services.cards import charge_card, remove_saved_card
-from billing.services.charges import issue_pix_charge, needs_customer_details, simulate_sandbox_event
+from billing.services.charges import issue_pix_charge, needs_customer_details
 from billing.services.checkouts import FAIL_STATUSES, create_checkout, fail_checkout, refund_checkout, restore_disputed_checkout
 from billing.services.erasure import anonymous_email, erase_customer_data
 from billing.services.gateway_config import activate_gateway, deactivate_gateway, gateway_for_new_charge, rotate_postback_token
@@ -32,6 +32,7 @@ from billing.services.offers import (
 )
 from billing.services.payments import ProcessingError, apply_charge, apply_marketplace_notification, checkout_for_charge
 from billing.services.proration import upgrade_credit_cents
+from billing.services.sandbox import simulate_sandbox_event
 from billing.services.subscriptions import (
     PlanChange,
     activate_subscription,
