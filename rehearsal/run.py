@@ -465,11 +465,15 @@ class Rehearsal:
                 env=self.env,
             )
 
-            def healthy():
-                response = requests.get(f"{self.base}/healthz", timeout=5)
+            def healthy(base):
+                response = requests.get(f"{base}/healthz", timeout=5)
                 return response.status_code == 200 and response.json() == {"status": "ok", "database": "ok", "cache": "ok"}
 
-            wait_until(healthy, timeout=90, what="/healthz through nginx", alive=self.alive)
+            # Each node up on its own first: nginx takes a node that refused a connection while it booted
+            # out of the upstream for 10 s (max_fails/fail_timeout), and a request then meets "no live upstreams".
+            for node in WEB_NODES:
+                wait_until(lambda node=node: healthy(f"http://127.0.0.1:{self.ports[node]}"), timeout=90, what=f"{node}'s /healthz", alive=self.alive)
+            wait_until(lambda: healthy(self.base), timeout=90, what="/healthz through nginx", alive=self.alive)
             wait_until(lambda: http_ok(f"{self.base}/"), timeout=60, what="the home page through nginx", alive=self.alive)
             first_page = time.monotonic()
             self.report.figure("time to first page", f"{first_page - launched:.1f} s after the servers were launched ({first_page - self.report.started:.1f} s after `make rehearsal` started)")
