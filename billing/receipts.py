@@ -202,13 +202,25 @@ def _marketplace_receipt(entry: LedgerEntry, *, user) -> Receipt:
     )
 
 
+def list_marketplace_receipts(*, user, limit: int | None = None) -> list[Receipt]:
+    """
+    The user's marketplace payments as receipts, newest first, in one query
+    (`GET /api/me/receipts` and the account's payment history); `limit`: the
+    newest that many.
+    """
+    entries = _marketplace_payments(user=user)
+    if limit is not None:
+        entries = entries[:limit]
+    return [_marketplace_receipt(entry, user=user) for entry in entries]
+
+
 def list_all_receipts(*, user) -> list[Receipt]:
     """
     Every confirmed payment of the user, ours and the marketplace's, newest
     first, as receipts in the active language (`GET /api/me/receipts`).
     """
     receipts = [build_receipt(checkout) for checkout in list_receipts(user=user)]
-    receipts += [_marketplace_receipt(entry, user=user) for entry in _marketplace_payments(user=user)]
+    receipts += list_marketplace_receipts(user=user)
     return sorted(receipts, key=lambda receipt: receipt.paid_at, reverse=True)
 
 

@@ -18,6 +18,7 @@ from django.utils.formats import date_format
 
 from billing.models import CardAttempt, Checkout, Coupon, Plan, ReconciliationItem, RefundRequest, Subscription
 from billing.money import format_brl
+from billing.receipts import Receipt, list_marketplace_receipts
 
 
 def list_active_plans():
@@ -108,6 +109,30 @@ def get_withdrawal_offer(*, subscription: Subscription | None, now: datetime) ->
         cents=Sum("total_cents")
     )["cents"]
     return {"closes_at": closes_at, "amount_cents": amount or 0, "amount_display": format_brl(amount or 0)}
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One line of /account/'s payment history: a checkout of ours, or a marketplace payment (its receipt)."""
+
+    at: datetime
+    checkout: Checkout | None = None
+    receipt: Receipt | None = None
+
+
+def list_payment_history(*, user, limit: int) -> list[HistoryRow]:
+    """
+    /account/'s payment history, newest first, at most `limit` rows in two
+    queries however long it grows: the user's checkouts (every status, by
+    creation) merged with their marketplace payments (no checkout of ours:
+    read as the receipts `GET /api/me/receipts` lists, by payment).
+    """
+    # Guest checkouts of the e-mail show only once the e-mail is confirmed: until then the
+    # account may be a squatter's, and they are someone else's payments (contract §3).
+    checkouts = Checkout.objects.of_customer(user).select_related("plan").order_by("-created_at", "-pk")[:limit]
+    rows = [HistoryRow(at=checkout.created_at, checkout=checkout) for checkout in checkouts]
+    rows += [HistoryRow(at=receipt.paid_at, receipt=receipt) for receipt in list_marketplace_receipts(user=user, limit=limit)]
+    return sorted(rows, key=lambda row: row.at, reverse=True)[:limit]
 
 
 # ---------------------------------------------------------------------------

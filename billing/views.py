@@ -195,13 +195,7 @@ def account(request):
             .select_related("plan")
             .first()
         )
-    # Guest checkouts of the e-mail show only once the e-mail is confirmed: until then the
-    # account may be a squatter's, and they are someone else's payments (contract §3).
-    history = list(
-        Checkout.objects.of_customer(user)
-        .select_related("plan")
-        .order_by("-created_at")[:HISTORY_LIMIT]
-    )
+    history = selectors.list_payment_history(user=user, limit=HISTORY_LIMIT)
     other_plans = []
     if subscription is not None and subscription.is_live:
         other_plans = [

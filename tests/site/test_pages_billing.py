@@ -3,11 +3,15 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from billing import services
 from billing.access import user_has_access
+from billing.gateways import ChargeStatus
 from billing.models import Checkout, PaymentGateway
-from tests.factories import CheckoutFactory, GatewayFactory, OrderBumpFactory, PlanFactory, SubscriptionFactory
+from tests.factories import CheckoutFactory, GatewayFactory, OrderBumpFactory, PlanFactory, SubscriptionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -186,6 +190,75 @@ def test_account_shows_subscription_status_end_date_history_and_change_plan(clie
     assert [p.name for p in response.context["other_plans"]] == ["Anual"]
     assert 'action="/account/cancel/"' in body
     assert 'action="/account/change-plan/"' in body
+
+
+def pay_on_the_marketplace(user, *, external_id: str, at, amount_cents: int = 2990):
+    """A Dias payment of `user` confirmed at `at` (its receipt is read from the ledger)."""
+    services.record_marketplace_payment(
+        external_id=external_id, status=ChargeStatus.PAID, amount_cents=amount_cents, email=user.email, name=user.name, now=at
+    )
+
+
+@pytest.fixture
+def marketplace_plan():
+    GatewayFactory(kind=PaymentGateway.Kind.DIAS)
+    return PlanFactory(name="Mensal", price_cents=2990, duration_days=30)
+
+
+def test_account_history_merges_marketplace_payments_newest_first_with_their_receipts(client, marketplace_plan):
+    # given: a checkout between two marketplace payments
+    user = UserFactory()
+    now = timezone.now()
+    pay_on_the_marketplace(user, external_id="dias-1", at=now - timedelta(days=20))
+    checkout = CheckoutFactory(user=user, plan=marketplace_plan, status=Checkout.Status.PAID, created_at=now - timedelta(days=10))
+    pay_on_the_marketplace(user, external_id="dias-2", at=now - timedelta(days=1))
+    client.force_login(user)
+
+    # when
+    response = client.get("/account/")
+
+    # then
+    rows = response.context["history"]
+    assert [row.receipt.transaction_id if row.receipt else row.checkout for row in rows] == ["dias-2", checkout, "dias-1"]
+    body = response.content.decode()
+    marketplace_rows = body.split('data-testid="history-marketplace"')[1:]
+    assert len(marketplace_rows) == 2
+    newest = marketplace_rows[0].split("</tr>")[0]
+    assert timezone.localtime(now - timedelta(days=1)).strftime("%d/%m/%Y") in newest
+    assert "Mensal · 30 dias" in newest and "R$ 29,90" in newest and "Marketplace" in newest and "Pago" in newest
+    assert 'href="/account/receipts/marketplace/dias-2/"' in newest
+    assert "Forma de pagamento" in body
+
+
+def test_account_history_of_marketplace_payments_is_in_english_too(client, marketplace_plan):
+    user = UserFactory(language="en")
+    pay_on_the_marketplace(user, external_id="dias-1", at=timezone.now())
+    client.force_login(user)
+
+    body = client.get("/account/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    row = body.split('data-testid="history-marketplace"')[1].split("</tr>")[0]
+    assert "Mensal · 30 days" in row and "Marketplace" in row and ">Paid<" in row and ">Method<" in body
+
+
+def test_account_history_takes_the_same_queries_however_long_it_grows(client, marketplace_plan):
+    user = UserFactory()
+    now = timezone.now()
+    CheckoutFactory(user=user, plan=marketplace_plan, status=Checkout.Status.PAID)
+    pay_on_the_marketplace(user, external_id="dias-0", at=now - timedelta(days=40))
+    client.force_login(user)
+    client.get("/account/")  # warm the per-process caches (content types, site settings)
+    with CaptureQueriesContext(connection) as short:
+        client.get("/account/")
+
+    for n in range(1, 6):
+        CheckoutFactory(user=user, plan=marketplace_plan, status=Checkout.Status.PAID, items=[{}, {"title": f"Bônus {n}", "unit_price_cents": 990}])
+        pay_on_the_marketplace(user, external_id=f"dias-{n}", at=now - timedelta(days=40 - n))
+    with CaptureQueriesContext(connection) as long:
+        response = client.get("/account/")
+
+    assert len(response.context["history"]) == 12
+    assert len(long.captured_queries) == len(short.captured_queries)
 
 
 def test_account_links_to_a_due_renewal_charge(client):
