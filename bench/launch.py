@@ -8,9 +8,10 @@ in time and stopping by itself.
 
 It creates its own database (cf_bench_launch, or BENCH_LAUNCH_DB), migrates, loads the demo data,
 points the site at the tests' fake JunglePay (in this process), and starts what
-the rehearsal starts (rehearsal/procs.py): nginx → gunicorn (2 sync workers,
-DEBUG off, TRUSTED_PROXIES=1) and a Celery worker, on the given Redis DB, with
-an SMTP sink. No LocalStack and no browser: media are local files.
+the rehearsal starts (rehearsal/procs.py): nginx → gunicorn (4 sync workers, as
+the rehearsal's two nodes of 2; `--workers`), the events server (uvicorn workers,
+`--events-workers`), DEBUG off, TRUSTED_PROXIES=1, and a Celery worker, on the
+given Redis DB, with an SMTP sink. No LocalStack and no browser: media are local files.
 
 1. Floors and capacities (wrk, 16 connections, a few seconds each, all through
    nginx): a bare `JsonResponse` (the floor, measured before and after the
@@ -492,7 +493,8 @@ class Launch:
                 )
                 self.waiting += 1
             try:
-                seen = self.listen == "stream" and self.wait_on_stream(session, checkout)
+                record["checkout"] = checkout
+                seen = self.listen == "stream" and self.wait_on_stream(session, checkout, record)
                 if not seen:
                     record["fallback"] = self.listen == "stream"
                     seen = self.wait_by_polling(session, checkout)
@@ -516,7 +518,7 @@ class Launch:
         finally:
             record["finished"] = True
 
-    def wait_on_stream(self, session, checkout) -> float | None:
+    def wait_on_stream(self, session, checkout, record) -> float | None:
         """
         checkout-events.js: the event stream until `payment_confirmed`. Returns when "paid" was read
         (monotonic), or None when the stream broke and the page would fall back to polling.
@@ -543,6 +545,7 @@ class Launch:
                         status = json.loads(line[5:]).get("status")
                         if event == "connected" and not connected:
                             connected = True
+                            record["connected_at"] = time.monotonic()
                             self.record(started, "stream", time.monotonic() - started, True)
                         if status == "paid":
                             return time.monotonic()
@@ -649,7 +652,9 @@ def main():
     parser.add_argument("--rates", default="30,60,120,240,480", help="buyers per minute, one step each")
     parser.add_argument("--seconds-per-step", type=float, default=30)
     parser.add_argument("--wrk-seconds", type=int, default=6)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers serving pages")
+    parser.add_argument(
+        "--workers", type=int, default=4, help="gunicorn sync workers serving pages (the rehearsal: two nodes of 2)"
+    )
     parser.add_argument("--events-workers", type=int, default=1, help="uvicorn workers serving event streams")
     parser.add_argument(
         "--listen",
@@ -751,6 +756,11 @@ def main():
         while time.monotonic() < deadline and not all(b["finished"] for b in launch.buyers):
             time.sleep(0.5)
         launch.stop.set()
+        # Every buyer's timeline (monotonic seconds), for reading a tail: when it arrived, its stream
+        # answered `connected`, the gateway paid, and the page saw it.
+        (RUN_DIR / "buyers.json").write_text(
+            json.dumps([{**b, "paid_at": launch.paid_at.get(b.get("checkout"))} for b in launch.buyers], default=str)
+        )
         print(
             f"{'rate/min':>8} {'done/min':>8} {'waiters':>7} {'page p50':>8} {'p95':>7} {'p99':>7} {'poll p50':>8} {'p99':>7} {'paid seen p50':>13} {'p95':>7} {'p99':>7} {'max':>7} {'postbk p50':>10} {'p99':>7} {'fallbk':>6} {'errors':>6} {'KiB/stream':>10} {'bench cpu':>9}   req/s by kind"
         )
