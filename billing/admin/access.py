@@ -22,3 +22,13 @@ class FinanceOnlyMixin:
 
     def has_delete_permission(self, request, obj=None):
         return False  # money records are never deleted
+
+
+class ReadOnlyMixin(FinanceOnlyMixin):
+    """Money records only read here (the ledger, the audit's runs, what the marketplace paid)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -5,18 +5,10 @@ from django.urls import reverse
 from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from billing.admin.access import FinanceOnlyMixin
+from billing.admin.access import ReadOnlyMixin
 from billing.admin.display import short_datetime, short_id
 from billing.ledger_models import LedgerEntry, MoneyAuditRun
 from billing.money import format_brl
-
-
-class ReadOnlyMixin(FinanceOnlyMixin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(MoneyAuditRun)

@@ -16,7 +16,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from billing.admin.access import has_finance_permission
+from billing.admin.access import ReadOnlyMixin, has_finance_permission
 from billing.admin.display import short_datetime, short_id
 from billing.gateways import GatewayError
 from billing.models import ReconciliationItem, UnclaimedMarketplacePayment, WebhookEvent
@@ -44,7 +44,7 @@ def replay_webhook_events(modeladmin, request, queryset):
 
 
 @admin.register(UnclaimedMarketplacePayment)
-class UnclaimedMarketplacePaymentAdmin(admin.ModelAdmin):
+class UnclaimedMarketplacePaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Marketplace money waiting for its e-mail's owner to confirm (contract §3); read-only, claimed by the owner."""
 
     list_display = ["received_admin", "external_id", "email", "amount_admin", "paid_admin", "claimed_admin"]
@@ -67,18 +67,6 @@ class UnclaimedMarketplacePaymentAdmin(admin.ModelAdmin):
     @admin.display(description=_("claimed at"), ordering="claimed_at")
     def claimed_admin(self, obj):
         return short_datetime(obj.claimed_at)
-
-    def has_view_permission(self, request, obj=None):
-        return has_finance_permission(request.user) and super().has_view_permission(request, obj)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ReconciliationItem)

@@ -7,6 +7,7 @@ from pathlib import Path
 import responses
 from django.utils import timezone
 
+from billing.gateways.base import Charge
 from billing.models import Checkout, PaymentGateway
 from billing.services import create_checkout, issue_pix_charge
 from tests.factories import CheckoutFactory, GatewayFactory, PlanFactory, SubscriptionFactory, UserFactory
@@ -161,3 +162,14 @@ class RefundRecorder:
     def refund(self, transaction_id, amount_cents):
         self.asked.append((transaction_id, amount_cents))
         return None  # "no refund API": the request stays pending for staff
+
+
+def charge(checkout, status, provider_status, *, amount="total"):
+    """What the gateway says of the checkout's charge, as apply_charge takes it (`amount`: the total unless given)."""
+    return Charge(
+        transaction_id=checkout.gateway_transaction_id or "282",
+        status=status,
+        provider_status=provider_status,
+        amount_cents=checkout.total_cents if amount == "total" else amount,
+        external_ref=str(checkout.public_id),
+    )

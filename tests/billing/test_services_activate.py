@@ -6,7 +6,6 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import User
 from billing.gateways import ChargeStatus
-from billing.gateways.base import Charge
 from billing.models import Checkout, Subscription
 from billing.services import (
     ProcessingError,
@@ -15,6 +14,7 @@ from billing.services import (
     create_checkout,
     fail_checkout,
 )
+from tests.billing.paymentkit import charge
 from tests.factories import PlanFactory, SubscriptionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -139,16 +139,6 @@ def test_the_database_rejects_two_live_subscriptions_for_one_user():
 
 
 DAY = timedelta(days=1)
-
-
-def charge(checkout, status, provider_status, *, amount="total"):
-    return Charge(
-        transaction_id=checkout.gateway_transaction_id or "282",
-        status=status,
-        provider_status=provider_status,
-        amount_cents=checkout.total_cents if amount == "total" else amount,
-        external_ref=str(checkout.public_id),
-    )
 
 
 def test_editing_a_plans_duration_leaves_what_a_created_checkout_grants(monthly, now):

@@ -5,7 +5,6 @@ import responses
 
 from billing.exceptions import TransitionNotAllowed
 from billing.gateways import ChargeStatus
-from billing.gateways.base import Charge
 from billing.models import Checkout, ReconciliationItem, Subscription
 from billing.reconciliation import reconcile_payments
 from billing.services import (
@@ -16,7 +15,7 @@ from billing.services import (
     fail_checkout,
     refund_checkout,
 )
-from tests.billing.paymentkit import JP, jp_checkout, junglepay, transaction
+from tests.billing.paymentkit import JP, charge, jp_checkout, junglepay, transaction
 from tests.factories import PlanFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -96,16 +95,6 @@ def test_fail_is_idempotent(now):
 
 
 DAY = timedelta(days=1)
-
-
-def charge(checkout, status, provider_status, *, amount="total"):
-    return Charge(
-        transaction_id=checkout.gateway_transaction_id or "282",
-        status=status,
-        provider_status=provider_status,
-        amount_cents=checkout.total_cents if amount == "total" else amount,
-        external_ref=str(checkout.public_id),
-    )
 
 
 def test_a_refund_for_a_checkout_not_paid_here_yet_is_retried_not_dropped(monthly, now):
