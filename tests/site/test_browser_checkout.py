@@ -58,7 +58,8 @@ def test_visitor_subscribes_with_pix_and_the_post_unlocks(browser, settings, liv
     # then to the plans and the checkout of the plan
     browser.find("[data-testid=subscribe-cta]").click()
     browser.wait_for("[data-testid=plan-card]")
-    browser.find(f"a[href='/checkout/{plan.pk}/']").click()
+    # (the link carries where the buyer was: "See the content" goes back there once paid)
+    browser.find(f"a[href='/checkout/{plan.pk}/?next=/posts/{post.pk}/']").click()
     browser.wait_for("#identify-form")
 
     # step 1: the order bump changes the displayed total
@@ -103,6 +104,7 @@ def test_visitor_subscribes_with_pix_and_the_post_unlocks(browser, settings, liv
     # the sandbox's simulate button pays; the page turns to success by itself
     browser.find("#simulate-paid").click()
     browser.wait_for("#step-done", timeout=15)
+    assert browser.find("#go-to-content").get_attribute("href").endswith(f"/posts/{post.pk}/")
     browser.screenshot("4-success")
     problems = [e["message"] for e in browser.js_errors() if "status of 400" not in e["message"]]
     assert problems == []  # no script error, no Content-Security-Policy violation (the 400 was the CPF)
