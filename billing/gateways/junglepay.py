@@ -335,16 +335,7 @@ class JunglePayGateway(Gateway):
         body = {
             "amount": request.amount_cents,
             "paymentMethod": "pix",
-            "customer": {
-                "name": request.customer.name,
-                "email": request.customer.email,
-                "phone": request.customer.phone,
-                "document": {"number": request.customer.document, "type": "cpf"},
-            },
-            "items": [
-                {"title": item.title, "unitPrice": item.unit_price_cents, "quantity": item.quantity, "tangible": False}
-                for item in request.items
-            ],
+            **_buyer_and_items(request),
             "pix": {"expiresInDays": request.expires_in_days},
             "postbackUrl": request.postback_url,
             "externalRef": request.external_ref,
@@ -382,16 +373,7 @@ class JunglePayGateway(Gateway):
             "paymentMethod": "credit_card",
             "installments": request.installments,
             "card": {"id": request.card_id} if request.card_id else {"hash": request.card_hash},
-            "customer": {
-                "name": request.customer.name,
-                "email": request.customer.email,
-                "phone": request.customer.phone,
-                "document": {"number": request.customer.document, "type": "cpf"},
-            },
-            "items": [
-                {"title": item.title, "unitPrice": item.unit_price_cents, "quantity": item.quantity, "tangible": False}
-                for item in request.items
-            ],
+            **_buyer_and_items(request),
             "postbackUrl": request.postback_url,
             "externalRef": request.external_ref,
             "metadata": request.metadata,
@@ -502,6 +484,22 @@ class JunglePayGateway(Gateway):
 
     def parse_notification(self, body: bytes) -> Notification:
         return parse_transaction_postback(body)
+
+
+def _buyer_and_items(request) -> dict:
+    """The part of a charge's body a PIX and a card charge share: who pays and what for."""
+    return {
+        "customer": {
+            "name": request.customer.name,
+            "email": request.customer.email,
+            "phone": request.customer.phone,
+            "document": {"number": request.customer.document, "type": "cpf"},
+        },
+        "items": [
+            {"title": item.title, "unitPrice": item.unit_price_cents, "quantity": item.quantity, "tangible": False}
+            for item in request.items
+        ],
+    }
 
 
 def _refused_answer(response: requests.Response) -> Charge | None:
