@@ -72,6 +72,7 @@ def cancel_subscription_now(
         return subscription
     if subscription.status not in (*Subscription.LIVE_STATUSES, Subscription.Status.PENDING):
         raise TransitionNotAllowed(_("Only a live or pending subscription can be canceled."))
+    had_access = subscription.is_live  # a pending one never had anything to lose: no e-mail about it
     subscription.canceled_at = now
     if reason:
         subscription.cancel_reason = reason[:2000]
@@ -83,7 +84,8 @@ def cancel_subscription_now(
     )
     void_open_charges(subscription, now=now)
     emit_subscription_event("subscription.canceled", subscription, now=now)
-    queue_cancellation_email(subscription, immediate=True)
+    if had_access:
+        queue_cancellation_email(subscription, immediate=True)
     return subscription
 
 
@@ -98,6 +100,7 @@ def expire_subscription(
         return subscription
     if subscription.status not in (*Subscription.LIVE_STATUSES, Subscription.Status.PENDING):
         raise TransitionNotAllowed(_("Only a live or pending subscription can be expired."))
+    had_access = subscription.is_live  # a pending one never had anything to lose: no e-mail about it
     set_transition(subscription, status=Subscription.Status.EXPIRED, reason=Subscription.Reason.EXPIRED_BY_ADMIN, now=now)
     subscription.save()
     ledger.record_revoke(
@@ -106,7 +109,8 @@ def expire_subscription(
     )
     void_open_charges(subscription, now=now)
     emit_subscription_event("subscription.expired", subscription, now=now)
-    queue_expiry_email(subscription)
+    if had_access:
+        queue_expiry_email(subscription)
     return subscription
 
 

@@ -248,6 +248,20 @@ def test_the_admins_expire_is_emailed(django_capture_on_commit_callbacks):
     assert_well_formed(message)
 
 
+def test_the_admin_ending_a_never_paid_subscription_emails_no_one(django_capture_on_commit_callbacks):
+    # given: two subscriptions still pending (their first PIX never paid): nothing to lose, nothing to tell
+    canceled, expired = SubscriptionFactory(status=Subscription.Status.PENDING), SubscriptionFactory(status=Subscription.Status.PENDING)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.cancel_subscription_now(subscription=canceled, reason="duplicate")
+        services.expire_subscription(subscription=expired, reason="duplicate")
+
+    assert (sent("cancellation"), sent("expired")) == ([], [])
+    canceled.refresh_from_db()
+    expired.refresh_from_db()
+    assert (canceled.status, expired.status) == (Subscription.Status.CANCELED, Subscription.Status.EXPIRED)
+
+
 # --- renewal paid, card refused -----------------------------------------------------------------
 
 
