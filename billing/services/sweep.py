@@ -157,37 +157,40 @@ def _expire_never_paid(*, now: datetime) -> int:
     )
 
 
+def _lapse(subscriptions, *, status: str, reason: str, now: datetime) -> int:
+    """
+    One set-based move of the sweep (steps 2b, 3 and 6): the rows change status and reason, tagged with
+    a claim so that exactly those rows get their outbound event (`subscription.expired` or
+    `.past_due`) and their owner's e-mail, after commit.
+    """
+    claim = uuid.uuid4()
+    moved = subscriptions.update(status=status, last_reason=reason, last_transition_at=now, updated_at=now, sweep_claim=claim)
+    if moved:
+        kind = "past_due" if status == Subscription.Status.PAST_DUE else "expired"
+        emit_swept(f"subscription.{kind}", claim, now=now)
+        queue_swept_emails(kind, claim)
+    return moved
+
+
 @transaction.atomic
 def _end_unpaid_trials(*, now: datetime) -> int:
     """
     2b. No grace for a trial: its first charge unpaid at the end, access ends. A trial canceled by the
     user is left to step 4 (canceled at period end, never charged).
     """
-    S = Subscription.Status
-    claim = uuid.uuid4()  # tags the rows this step changed, for their outbound events
-    ended = Subscription.objects.filter(status=S.TRIALING, cancel_at_period_end=False, end_date__lte=now).update(
-        status=S.EXPIRED, last_reason=Subscription.Reason.TRIAL_ENDED, last_transition_at=now, updated_at=now, sweep_claim=claim
+    return _lapse(
+        Subscription.objects.filter(status=Subscription.Status.TRIALING, cancel_at_period_end=False, end_date__lte=now),
+        status=Subscription.Status.EXPIRED, reason=Subscription.Reason.TRIAL_ENDED, now=now,
     )
-    if ended:
-        emit_swept("subscription.expired", claim, now=now)
-        queue_swept_emails("expired", claim)
-    return ended
 
 
 @transaction.atomic
 def _expire_past_grace(*, now: datetime) -> int:
     """3. Live subscriptions past grace → expired."""
-    claim = uuid.uuid4()  # tags the rows this step changed, for their outbound events
-    expired = Subscription.objects.filter(
-        status__in=Subscription.LIVE_STATUSES, cancel_at_period_end=False, end_date__lte=grace_start(now)
-    ).update(
-        status=Subscription.Status.EXPIRED, last_reason=Subscription.Reason.EXPIRED, last_transition_at=now, updated_at=now,
-        sweep_claim=claim,
+    return _lapse(
+        Subscription.objects.filter(status__in=Subscription.LIVE_STATUSES, cancel_at_period_end=False, end_date__lte=grace_start(now)),
+        status=Subscription.Status.EXPIRED, reason=Subscription.Reason.EXPIRED, now=now,
     )
-    if expired:
-        emit_swept("subscription.expired", claim, now=now)
-        queue_swept_emails("expired", claim)
-    return expired
 
 
 @transaction.atomic
@@ -213,15 +216,10 @@ def _close_orphan_renewals(*, now: datetime) -> int:
 @transaction.atomic
 def _start_grace(*, now: datetime) -> int:
     """6. Active subscriptions past `end_date` → past_due (`grace_started`)."""
-    claim = uuid.uuid4()
-    past_due = Subscription.objects.filter(status=Subscription.Status.ACTIVE, cancel_at_period_end=False, end_date__lte=now).update(
-        status=Subscription.Status.PAST_DUE, last_reason=Subscription.Reason.GRACE_STARTED, last_transition_at=now, updated_at=now,
-        sweep_claim=claim,
+    return _lapse(
+        Subscription.objects.filter(status=Subscription.Status.ACTIVE, cancel_at_period_end=False, end_date__lte=now),
+        status=Subscription.Status.PAST_DUE, reason=Subscription.Reason.GRACE_STARTED, now=now,
     )
-    if past_due:
-        emit_swept("subscription.past_due", claim, now=now)
-        queue_swept_emails("past_due", claim)
-    return past_due
 
 
 @transaction.atomic
