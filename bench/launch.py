@@ -287,7 +287,8 @@ class Site:
                 "--timeout",
                 "60",
             ],
-            env=env,
+            # Each worker logs every request's CPU by route (bench/cpu_middleware.py), read by cpu_by_route().
+            env={**env, "BENCH_CPU_LOG_DIR": str(self.cpu_log_dir())},
         )
         # The event streams: their own ASGI server, as in the rehearsal and docker-compose.yml.
         self.procs.start(
@@ -344,6 +345,22 @@ class Site:
             what="/healthz through nginx",
             alive=self.procs.check_alive,
         )
+
+    @staticmethod
+    def cpu_log_dir() -> Path:
+        path = RUN_DIR / "cpu"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def cpu_by_route(self, since: float) -> dict[str, list[float]]:
+        """{route: [cpu ms of each request]} from the page workers' logs, for requests that ended after `since` (epoch)."""
+        routes = defaultdict(list)
+        for log in self.cpu_log_dir().glob("*.log"):
+            for line in log.read_text().splitlines():
+                route, cpu, _wall, ended = line.split()
+                if float(ended) >= since:
+                    routes[route].append(float(cpu))
+        return routes
 
     def events_rss_kb(self) -> int:
         """Resident memory of the events server: its gunicorn master and every uvicorn worker."""
@@ -643,6 +660,23 @@ def discover(base: str) -> dict:
     return {"slugs": slugs, "posts": posts, "plans": plans}
 
 
+def print_cpu_by_route(routes: dict[str, list[float]], *, buyers: int):
+    """Where the page workers' CPU went during the launch: by route, and per buyer who finished."""
+    total = sum(sum(cpu) for cpu in routes.values())
+    if not total:
+        return
+    print("\npage workers' CPU during the launch, by route (bench/cpu_middleware.py; not PostgreSQL's, Redis's, nginx's):")
+    print(f"{'route':<42} {'requests':>8} {'cpu ms mean':>11} {'p95':>7} {'share':>6}")
+    for route, cpu in sorted(routes.items(), key=lambda item: -sum(item[1]))[:12]:
+        print(
+            f"{route[:42]:<42} {len(cpu):>8} {statistics.fmean(cpu):>11.1f} {percentile(sorted(cpu), 95):>7.1f} {sum(cpu) / total:>6.0%}"
+        )
+    if buyers:
+        print(
+            f"CPU per buyer who finished: {total / buyers:.0f} ms ({buyers} buyers; at 960/min that is {total / buyers * 16 / 1000:.2f} cores)"
+        )
+
+
 def ms(value: float) -> str:
     return "      -" if math.isnan(value) else f"{value * 1000:7.0f}"
 
@@ -742,6 +776,7 @@ def main():
         print("\n== the launch ==", flush=True)
         idle_rss = site.events_rss_kb()
         launch = Launch(site, sessions, catalog, schedule, listen=args.listen)
+        launch_epoch = time.time()
         launch.payer.start()
         steps = []
         breaks_at = None
@@ -779,6 +814,7 @@ def main():
             f"events server: {idle_rss / 1024:.0f} MiB resident before the launch; 'KiB/stream' = (resident at the step's"
             " busiest second - that) / the waiters then (with --listen poll the streams are not opened)"
         )
+        print_cpu_by_route(site.cpu_by_route(launch_epoch), buyers=sum(1 for b in launch.buyers if b.get("done")))
         sustained = [s["rate"] for s in steps if s["rate"] != breaks_at]
         print(
             "(ms; 'paid seen' = postback sent → the page reads \"paid\" (stream or poll); 'postbk' = the gateway's postback"

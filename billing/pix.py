@@ -63,22 +63,32 @@ def is_valid_br_code(code: str) -> bool:
     return crc16_ccitt(code[:-4]) == code[-4:].upper()
 
 
+# Mask pattern 1 (horizontal stripes, "i mod 2 = 0"): ISO/IEC 18004 §7.8.2; see qr_svg.
+QR_MASK = 1
+
+
 def qr_svg(code: str) -> str:
     """
     The code as an inline <svg> (no XML declaration), scaled by CSS.
 
-    Encoding is pure Python and choosing the best mask costs ~13 ms; the same
-    code is drawn again on every /pix call, page reload and account page, so
-    the drawing is cached for a day (a PIX charge's lifetime).
+    Encoding is pure Python. Trying the eight mask patterns to keep the one
+    with the fewest penalty points cost 14 ms of the 17 ms a drawing took (a
+    third of a /pix call's CPU in the launch benchmark): a fixed mask draws it
+    in 3.4 ms. Every mask makes a valid symbol (the symbol's format bits name
+    it, and readers undo it); the choice only avoids large same-coloured
+    areas, which a code of this size (version 10, error level M) does not
+    need for a phone's camera. The same code is drawn again on every /pix
+    call, page reload and account page, so the drawing is also cached for a
+    day (a PIX charge's lifetime).
     """
     if not code:
         return ""
     # v2: a viewBox instead of a fixed width and height, so CSS really scales the drawing (the fixed
-    # 132 px drawing sat in the top corner of a larger box on a phone).
-    key = "pix-qr:v2:" + hashlib.sha256(code.encode()).hexdigest()
+    # 132 px drawing sat in the top corner of a larger box on a phone). v3: the fixed mask.
+    key = "pix-qr:v3:" + hashlib.sha256(code.encode()).hexdigest()
     svg = cache.get(key)
     if svg is None:
-        qr = segno.make(code, error="m", micro=False)
+        qr = segno.make(code, error="m", micro=False, mask=QR_MASK)
         svg = qr.svg_inline(scale=4, border=2, svgclass="pix-qr", lineclass=None, omitsize=True).strip()
         cache.set(key, svg, timeout=24 * 60 * 60)
     return svg

@@ -1,11 +1,14 @@
 """
-The creator and post pages as an anonymous visitor sees them (a launch's
-landing traffic), served from the cache.
+The home, creator and post pages as a visitor without access sees them (a
+launch's landing traffic, and its buyers before they pay), served from the
+cache.
 
-Only for visitors who are not logged in: a logged-in visitor's page (a
-subscriber's media, their menu) is rendered for them every time. The key
-holds what such a page depends on: the path (with `?page=N`, the only query
-the pages read), the active language, the catalog's version, whether the
+Only for visitors who may see no media: anonymous visitors and logged-in
+members without access. Their pages differ only in the menu ("Log in" or "My
+account"), so both are kept, apart. A subscriber's page (the media URLs
+signed for them) is rendered for them every time. The key holds what such a
+page depends on: the path (with `?page=N`, the only query the pages read),
+the active language, logged in or not, the catalog's version, whether the
 visitor has answered the cookie banner and which tracking pixels their
 consent lets the page load (integrations.pixels). The version is bumped after
 any publish, status change, admin save or delete of a creator or post (with
@@ -13,10 +16,11 @@ its media) and new preview commits, so a visitor sees the catalog as
 published; CATALOG_PAGE_CACHE_SECONDS bounds what a version write lost while
 the cache was unreachable could leave stale.
 
-The pages carry a CSRF token (the language switch form): it is replaced by a
-placeholder before the page is stored, and the visitor's own token is put in
-its place on every answer. A visitor with a message waiting (e.g. "you have logged out")
-gets the page rendered, so the message is shown once and not cached.
+The pages carry CSRF tokens (the language switch, a member's log-out form):
+they are replaced by a placeholder before the page is stored, and the
+visitor's own token is put in their place on every answer. A visitor with a
+message waiting (e.g. "you have logged out") gets the page rendered, so the
+message is shown once and not cached.
 """
 
 import hashlib
@@ -32,6 +36,7 @@ from django.http import HttpResponse
 from django.middleware.csrf import get_token
 from django.utils.translation import get_language
 
+from billing.access import user_has_access
 from integrations.pixels import pixels_for
 from legal.consent import read_consent
 
@@ -58,20 +63,21 @@ def page_key(request) -> str:
     version = cache.get(VERSION_KEY) or "0"
     path = hashlib.sha256(request.get_full_path().encode()).hexdigest()[:32]
     banner = "decided" if read_consent(request).decided else "banner"
-    return f"catalog:page:{version}:{get_language()}:{banner}:{pixels_for(request).cache_key()}:{path}"
+    visitor = "member" if request.user.is_authenticated else "guest"
+    return f"catalog:page:{version}:{get_language()}:{visitor}:{banner}:{pixels_for(request).cache_key()}:{path}"
 
 
 def cacheable(request) -> bool:
-    return (
+    return bool(
         request.method == "GET"
-        and not request.user.is_authenticated
         and QUERY.match(request.META.get("QUERY_STRING", ""))
         and not len(get_messages(request))  # counting does not mark them shown
+        and (not request.user.is_authenticated or not user_has_access(request.user))
     )
 
 
-def anonymous_page_cache(view):
-    """Serve `view` to anonymous visitors from the cache (see the module's docstring)."""
+def page_cache_without_access(view):
+    """Serve `view` from the cache to visitors without access (see the module's docstring)."""
 
     @wraps(view)
     def wrapper(request, *args, **kwargs):

@@ -15,7 +15,7 @@ from accounts.gate import age_gate
 from billing.access import user_has_access
 from catalog import selectors
 from catalog.models import Creator, Post
-from catalog.page_cache import anonymous_page_cache
+from catalog.page_cache import page_cache_without_access
 
 HOME_CREATORS = 8
 HOME_POSTS = 12
@@ -51,6 +51,7 @@ def _page(request, queryset, per_page):
 
 
 @require_GET
+@page_cache_without_access
 def home(request):
     has_access = user_has_access(request.user)
     featured = list(selectors.list_featured_creators()[:HOME_CREATORS])
@@ -77,7 +78,7 @@ def creators(request):
 
 @require_GET
 @age_gate
-@anonymous_page_cache
+@page_cache_without_access
 def creator(request, slug: str):
     creator = selectors.get_creator(slug)
     has_access = user_has_access(request.user)
@@ -98,7 +99,7 @@ def creator(request, slug: str):
 
 @require_GET
 @age_gate
-@anonymous_page_cache
+@page_cache_without_access
 def post(request, post_id: int):
     post = selectors.get_post(post_id)
     has_access = user_has_access(request.user)

@@ -301,7 +301,6 @@ def store_charge(begun: BegunCharge, charge: Charge, *, now) -> Checkout:
 CHARGE_FIELDS = ["gateway", "gateway_transaction_id", "gateway_status", "gateway_response", "pix_code", "pix_url", "pix_expires_at", "updated_at"]
 
 
-@transaction.atomic
 def _hold_coupon_for_fresh_charge(checkout_id, *, now) -> None:
     """
     A discounted first purchase whose PIX can no longer be paid is about to get
@@ -309,7 +308,19 @@ def _hold_coupon_for_fresh_charge(checkout_id, *, now) -> None:
     this short transaction of its own, so the coupon's row is never locked
     while the gateway is being called. The hold is `reopened_at` until the
     fresh PIX's expiry takes over.
+
+    Most calls are a first PIX (no charge yet) or carry no coupon: one read
+    without a lock says so, and no transaction is opened. Neither answer can
+    turn stale in a way that matters: the coupon is set when the checkout is
+    created, and a charge stored meanwhile by another request is payable.
     """
+    if not Checkout.objects.filter(public_id=checkout_id, coupon__isnull=False).exclude(gateway_transaction_id="").exists():
+        return
+    with transaction.atomic():
+        _hold_coupon_again_if_unpayable(checkout_id, now=now)
+
+
+def _hold_coupon_again_if_unpayable(checkout_id, *, now) -> None:
     checkout = _lock_for_charge(checkout_id)
     if (
         checkout is None
