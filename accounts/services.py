@@ -171,13 +171,14 @@ def declare_birth_date(*, user, birth_date, now=None):
     require_min_age(birth_date, today=timezone.localdate(now))
     User = get_user_model()
     user = User.objects.select_for_update().get(pk=user.pk)
+    fields = [] if user.birth_date == birth_date else ["birth_date"]
     user.birth_date = birth_date
-    fields = ["birth_date"]
     if user.age_confirmed_at is None and age_policy() == DECLARATION:
         user.age_confirmed_at = now
         user.age_confirmed_by = DECLARATION
         fields += ["age_confirmed_at", "age_confirmed_by"]
-    user.save(update_fields=fields)
+    if fields:  # every checkout of a known buyer declares the same date again: nothing to write then
+        user.save(update_fields=fields)
     return user
 
 

@@ -9,8 +9,9 @@ in time and stopping by itself.
 It creates its own database (cf_bench_launch, or BENCH_LAUNCH_DB), migrates, loads the demo data,
 points the site at the tests' fake JunglePay (in this process), and starts what
 the rehearsal starts (rehearsal/procs.py): nginx → gunicorn (4 sync workers, as
-the rehearsal's two nodes of 2; `--workers`), the events server (uvicorn workers,
-`--events-workers`), DEBUG off, TRUSTED_PROXIES=1, and a Celery worker, on the
+the rehearsal's two nodes of 2; `--workers`), the postbacks' own sync workers
+(`--postback-workers`, 2; 0 routes them to the page workers, as before), the
+events server (uvicorn workers, `--events-workers`), DEBUG off, TRUSTED_PROXIES=1, and a Celery worker, on the
 given Redis DB, with an SMTP sink. No LocalStack and no browser: media are local files.
 
 1. Floors and capacities (wrk, 16 connections, a few seconds each, all through
@@ -193,9 +194,9 @@ print("SESSIONS" + json.dumps({"buyers": out, "visitor": visitor.session_key}))
 class Site:
     """nginx → gunicorn, a Celery worker, an SMTP sink and the fake JunglePay, on loopback."""
 
-    def __init__(self, *, workers: int, events_workers: int):
-        self.workers, self.events_workers = workers, events_workers
-        self.ports = {name: free_port() for name in ("nginx", "gunicorn", "events", "smtp")}
+    def __init__(self, *, workers: int, events_workers: int, postback_workers: int):
+        self.workers, self.events_workers, self.postback_workers = workers, events_workers, postback_workers
+        self.ports = {name: free_port() for name in ("nginx", "gunicorn", "postbacks", "events", "smtp")}
         self.base = f"http://127.0.0.1:{self.ports['nginx']}"
         self.procs = Processes(cwd=ROOT, log_dir=RUN_DIR / "logs")
         self.smtp = SmtpSink(self.ports["smtp"])
@@ -290,6 +291,22 @@ class Site:
             # Each worker logs every request's CPU by route (bench/cpu_middleware.py), read by cpu_by_route().
             env={**env, "BENCH_CPU_LOG_DIR": str(self.cpu_log_dir())},
         )
+        if self.postback_workers:
+            # The postbacks: workers of their own, as in the rehearsal and docker-compose.yml (nginx: /api/webhook/).
+            self.procs.start(
+                "postbacks",
+                [
+                    str(BIN / "gunicorn"),
+                    "config.wsgi:application",
+                    "--bind",
+                    f"127.0.0.1:{self.ports['postbacks']}",
+                    "--workers",
+                    str(self.postback_workers),
+                    "--timeout",
+                    "60",
+                ],
+                env={**env, "BENCH_CPU_LOG_DIR": str(self.cpu_log_dir())},
+            )
         # The event streams: their own ASGI server, as in the rehearsal and docker-compose.yml.
         self.procs.start(
             "events",
@@ -315,6 +332,8 @@ class Site:
             "run_dir": str(RUN_DIR),
             "upstream_servers": f"server 127.0.0.1:{self.ports['gunicorn']};",
             "events_server": f"127.0.0.1:{self.ports['events']}",
+            # --postback-workers 0: the postbacks queue with the pages, in the page workers (the site before).
+            "postback_servers": f"server 127.0.0.1:{self.ports['postbacks' if self.postback_workers else 'gunicorn']};",
             "nginx_port": str(self.ports["nginx"]),
         }.items():
             conf = conf.replace("{{" + key + "}}", value)
@@ -339,6 +358,13 @@ class Site:
             ],
             env=env,
         )
+        if self.postback_workers:
+            wait_until(
+                lambda: requests.get(f"http://127.0.0.1:{self.ports['postbacks']}/healthz", timeout=5).status_code == 200,
+                timeout=90,
+                what="the postbacks' /healthz",
+                alive=self.procs.check_alive,
+            )
         wait_until(
             lambda: requests.get(f"{self.base}/healthz", timeout=5).status_code == 200,
             timeout=90,
@@ -661,11 +687,11 @@ def discover(base: str) -> dict:
 
 
 def print_cpu_by_route(routes: dict[str, list[float]], *, buyers: int):
-    """Where the page workers' CPU went during the launch: by route, and per buyer who finished."""
+    """Where the sync workers' CPU (pages and postbacks) went during the launch: by route, and per buyer who finished."""
     total = sum(sum(cpu) for cpu in routes.values())
     if not total:
         return
-    print("\npage workers' CPU during the launch, by route (bench/cpu_middleware.py; not PostgreSQL's, Redis's, nginx's):")
+    print("\nsync workers' CPU during the launch, by route (bench/cpu_middleware.py; not PostgreSQL's, Redis's, nginx's):")
     print(f"{'route':<42} {'requests':>8} {'cpu ms mean':>11} {'p95':>7} {'share':>6}")
     for route, cpu in sorted(routes.items(), key=lambda item: -sum(item[1]))[:12]:
         print(
@@ -691,6 +717,12 @@ def main():
     )
     parser.add_argument("--events-workers", type=int, default=1, help="uvicorn workers serving event streams")
     parser.add_argument(
+        "--postback-workers",
+        type=int,
+        default=2,
+        help="sync workers of their own for the postbacks (the rehearsal's 2); 0: the page workers take them",
+    )
+    parser.add_argument(
         "--listen",
         choices=("stream", "poll"),
         default="stream",
@@ -700,7 +732,7 @@ def main():
 
     shutil.rmtree(RUN_DIR, ignore_errors=True)
     (RUN_DIR / "logs").mkdir(parents=True)
-    site = Site(workers=args.workers, events_workers=args.events_workers)
+    site = Site(workers=args.workers, events_workers=args.events_workers, postback_workers=args.postback_workers)
     env = site.env()
     launch = None
     try:
@@ -714,7 +746,8 @@ def main():
         catalog = discover(site.base)
         schedule = poll_schedule()
         print(
-            f"nginx → gunicorn ({args.workers} sync workers) + events server ({args.events_workers} uvicorn workers)"
+            f"nginx → gunicorn ({args.workers} sync workers; postbacks: {f'{args.postback_workers} workers of their own' if args.postback_workers else 'the same workers'})"
+            f" + events server ({args.events_workers} uvicorn workers)"
             f" + celery worker; {len(catalog['slugs'])} creators, {len(catalog['posts'])} posts, plans {catalog['plans']}"
         )
         print(

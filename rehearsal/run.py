@@ -3,7 +3,7 @@ The production rehearsal (`make rehearsal`, issue 12).
 
 Boots the production shape on this machine without a Docker engine, from the
 project's own files: nginx → two web nodes (two gunicorn masters, 2 workers each,
-DEBUG off, generated keys, TRUSTED_PROXIES=1), two celery workers + beat (django-celery-beat's database
+DEBUG off, generated keys, TRUSTED_PROXIES=1), the postbacks' own workers, two celery workers + beat (django-celery-beat's database
 scheduler) on the machine's Redis (a DB number of its own), a fresh
 PostgreSQL database, LocalStack S3 with signature checks on, an SMTP sink and
 a fake JunglePay that posts real postbacks to nginx. Then headless Chromium
@@ -72,6 +72,8 @@ PG_ADMIN_URL = os.environ.get("REHEARSAL_PG", "postgres://postgres@127.0.0.1:543
 DB_NAME = os.environ.get("REHEARSAL_DB", "creatorflix_rehearsal")
 RESTORE_DB = f"{DB_NAME}_restore"
 WEB_NODES = ("web-a", "web-b")
+# The payment providers' postbacks: the same app on workers of its own, routed by nginx (/api/webhook/).
+POSTBACKS = "postbacks"
 CELERY_WORKERS = ("worker-a", "worker-b")
 REDIS_BASE = os.environ.get("REHEARSAL_REDIS", "redis://127.0.0.1:6379")
 REDIS_DB = int(os.environ.get("REHEARSAL_REDIS_DB", "9"))
@@ -224,7 +226,7 @@ class Rehearsal:
     def __init__(self, report: Report):
         self.report = report
         self.procs = Processes(cwd=ROOT, log_dir=LOG_DIR)
-        self.ports = {name: free_port() for name in ("nginx", *WEB_NODES, "events", "s3", "smtp")}
+        self.ports = {name: free_port() for name in ("nginx", *WEB_NODES, POSTBACKS, "events", "s3", "smtp")}
         self.base = f"http://127.0.0.1:{self.ports['nginx']}"
         self.s3_internal = f"http://127.0.0.1:{self.ports['s3']}"
         # The browser reaches S3 by another name than the site does (AWS_S3_PUBLIC_ENDPOINT_URL).
@@ -421,7 +423,7 @@ class Rehearsal:
             note.append(f"{out.strip().splitlines()[-1]} periodic tasks")
 
     def start_servers(self):
-        with self.report.step("two web nodes (gunicorn, 2 workers each) and the events server (uvicorn workers) behind nginx, two celery workers, celery beat up; /healthz through nginx") as note:
+        with self.report.step("two web nodes (gunicorn, 2 workers each), the postbacks' workers and the events server (uvicorn workers) behind nginx, two celery workers, celery beat up; /healthz through nginx") as note:
             launched = time.monotonic()
             for node in WEB_NODES:
                 # A node of its own: its port, its gunicorn master, its metrics directory.
@@ -431,6 +433,12 @@ class Rehearsal:
                     [str(BIN / "gunicorn"), "-c", "config/gunicorn_conf.py", "config.wsgi:application", "--bind", f"127.0.0.1:{self.ports[node]}", "--workers", "2"],
                     env=env,
                 )
+            # The postbacks: workers of their own, so a payment never waits behind pages (nginx: /api/webhook/).
+            self.procs.start(
+                POSTBACKS,
+                [str(BIN / "gunicorn"), "-c", "config/gunicorn_conf.py", "config.wsgi:application", "--bind", f"127.0.0.1:{self.ports[POSTBACKS]}", "--workers", "2"],
+                env={**self.env, "PROMETHEUS_MULTIPROC_DIR": str(RUN_DIR / "prometheus-postbacks")},
+            )
             # The checkout's event streams: an ASGI server of their own (uvicorn workers), so an open stream
             # never holds a worker that serves pages; nginx routes /api/checkout/events/ to it.
             self.procs.start(
@@ -449,6 +457,7 @@ class Rehearsal:
             upstreams = "\n        ".join(f"server 127.0.0.1:{self.ports[node]};" for node in WEB_NODES)
             settings = {
                 "run_dir": str(RUN_DIR), "upstream_servers": upstreams, "events_server": f"127.0.0.1:{self.ports['events']}",
+                "postback_servers": f"server 127.0.0.1:{self.ports[POSTBACKS]};",
                 "nginx_port": str(self.ports["nginx"]),
             }
             for key, value in settings.items():
@@ -471,7 +480,7 @@ class Rehearsal:
 
             # Each node up on its own first: nginx takes a node that refused a connection while it booted
             # out of the upstream for 10 s (max_fails/fail_timeout), and a request then meets "no live upstreams".
-            for node in WEB_NODES:
+            for node in (*WEB_NODES, POSTBACKS):
                 wait_until(lambda node=node: healthy(f"http://127.0.0.1:{self.ports[node]}"), timeout=90, what=f"{node}'s /healthz", alive=self.alive)
             wait_until(lambda: healthy(self.base), timeout=90, what="/healthz through nginx", alive=self.alive)
             wait_until(lambda: http_ok(f"{self.base}/"), timeout=60, what="the home page through nginx", alive=self.alive)
@@ -933,9 +942,16 @@ class Rehearsal:
                 raise RuntimeError(f"a node answered no API request: {counts}")
             note.append(", ".join(f"{node}: {n} API requests" for node, n in counts.items()))
 
-        with self.report.step("no access log (nginx, both gunicorn nodes) shows the postback token") as note:
+        with self.report.step("the postbacks were served by their own workers, never by a page node") as note:
+            on_pages = [node for node in WEB_NODES if any("/api/webhook/" in line for line in self.access_lines(node))]
+            served = sum("/api/webhook/junglepay" in line for line in self.access_lines(POSTBACKS))
+            if on_pages or not served:
+                raise RuntimeError(f"postbacks served by {on_pages or 'no node'}; by the postbacks workers: {served}")
+            note.append(f"{served} postbacks, all on {POSTBACKS}")
+
+        with self.report.step("no access log (nginx, every gunicorn node) shows the postback token") as note:
             logs = {"nginx": (RUN_DIR / "nginx-access.log").read_text(errors="replace")}
-            logs.update({node: "\n".join(self.access_lines(node)) for node in WEB_NODES})
+            logs.update({node: "\n".join(self.access_lines(node)) for node in (*WEB_NODES, POSTBACKS)})
             postbacks = sum(text.count("/api/webhook/junglepay") for text in logs.values())
             leaking = [name for name, text in logs.items() if self.postback_token in text]
             if postbacks == 0:
