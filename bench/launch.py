@@ -322,7 +322,7 @@ class Site:
                 "--graceful-timeout",
                 "5",
             ],
-            env={**env, "CONN_MAX_AGE": "0"},
+            env={**env, "DATABASE_POOL_SIZE": "8"},  # as docker-compose.yml's events service
         )
         tmp = RUN_DIR / "nginx-tmp"
         tmp.mkdir(parents=True, exist_ok=True)

@@ -129,6 +129,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Persistent connections: a new connection per request costs ~7x (perf-facts.md).
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A process whose requests outlive their reads (the events server: a stream lives for minutes and closes
+# its connection after each read) sets a pool of at most this many connections (Django's psycopg pool):
+# a "closed" connection goes back to the pool instead of PostgreSQL starting and ending a backend per read.
+DATABASE_POOL_SIZE = env.int("DATABASE_POOL_SIZE", default=0)
+if DATABASE_POOL_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django refuses a pool with persistent connections
+    # CONN_HEALTH_CHECKS (above) makes the pool check a connection before lending it.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": DATABASE_POOL_SIZE,
+        # A read that waits this long for a connection fails (the stream ends, the page polls) rather than hangs.
+        "timeout": 5,
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")

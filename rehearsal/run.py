@@ -448,7 +448,7 @@ class Rehearsal:
                     "--worker-class", "uvicorn_worker.UvicornWorker", "--bind", f"127.0.0.1:{self.ports['events']}",
                     "--workers", "2", "--graceful-timeout", "5",
                 ],
-                env={**self.env, "CONN_MAX_AGE": "0", "PROMETHEUS_MULTIPROC_DIR": str(RUN_DIR / "prometheus-events")},
+                env={**self.env, "DATABASE_POOL_SIZE": "8", "PROMETHEUS_MULTIPROC_DIR": str(RUN_DIR / "prometheus-events")},
             )
             tmp = RUN_DIR / "nginx-tmp"
             tmp.mkdir(parents=True, exist_ok=True)

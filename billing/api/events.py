@@ -24,10 +24,12 @@ from config.metrics import open_sse_stream
 
 def _answer(request, checkout_id: str) -> dict:
     """
-    The poll's answer for this holder, leaving no database connection open.
+    The poll's answer for this holder, giving its database connection back.
     A stream lives for minutes and Django closes a request's connection only
     when its response ends: without this an events process would hold one
     PostgreSQL connection per open stream (hundreds: past max_connections).
+    The events server runs with DATABASE_POOL_SIZE: "closing" returns the
+    connection to the process's pool, shared by all its streams.
     """
     try:
         return poll_answer(request, checkout_id)

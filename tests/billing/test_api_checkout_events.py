@@ -27,6 +27,14 @@ from billing.models import Checkout
 from tests.factories import CheckoutFactory, PlanFactory, UserFactory
 
 ROOT = Path(__file__).resolve().parents[2]
+EVENTS_POOL_SIZE = 2
+
+
+def server_backends() -> set[int]:
+    """The PostgreSQL backends of this test's database other than this process's own."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        return {pid for (pid,) in cursor.fetchall()}
 
 
 def events_url(checkout) -> str:
@@ -184,7 +192,7 @@ def uvicorn_server(settings):
         "SECURE_SSL_REDIRECT": "false",
         "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
         "REDIS_URL": settings.REDIS_URL,
-        "CONN_MAX_AGE": "0",  # as docker-compose's `events` service runs
+        "DATABASE_POOL_SIZE": str(EVENTS_POOL_SIZE),  # as docker-compose's `events` service runs, smaller
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
@@ -221,10 +229,6 @@ def test_a_payment_applied_here_reaches_a_stream_held_by_a_uvicorn_process(uvico
     chunks = (chunk for chunk in response.iter_lines(delimiter=b"\n\n") if chunk)
     name, data = parse(next(chunks))
     assert name == "connected" and data["status"] == "pending"
-    # A waiting stream holds no PostgreSQL connection (hundreds of them would pass max_connections).
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
-        assert cursor.fetchone()[0] == 0
 
     # when: this process applies the payment (as the web process handling the postback would)
     started = time.monotonic()
@@ -238,4 +242,33 @@ def test_a_payment_applied_here_reaches_a_stream_held_by_a_uvicorn_process(uvico
     assert seen_after < 2  # pushed, not found by the 15 s heartbeat's look at the cache
     assert list(chunks) == []
     response.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_the_events_server_reads_through_a_pool_of_a_few_connections_however_many_streams_are_open(uvicorn_server):
+    # given: many more waiting streams than the pool has connections
+    checkouts = [CheckoutFactory(plan=PlanFactory()) for _ in range(4 * EVENTS_POOL_SIZE)]
+    streams = []
+    for checkout in checkouts:
+        response = requests.get(f"{uvicorn_server}{events_url(checkout)}", stream=True, timeout=20)
+        chunks = (chunk for chunk in response.iter_lines(delimiter=b"\n\n") if chunk)
+        assert parse(next(chunks))[0] == "connected"
+        streams.append((response, chunks))
+    # then: the server holds at most the pool's connections (one per stream would pass max_connections)
+    backends = server_backends()
+    assert 0 < len(backends) <= EVENTS_POOL_SIZE
+
+    # when: every checkout is paid
+    for checkout in checkouts:
+        pay(checkout)
+
+    # then: every stream hears it, its final read borrowing one of the pool's connections
+    # (PostgreSQL did not start a backend per read)
+    for response, chunks in streams:
+        name, data = parse(next(chunks))
+        assert name == "payment_confirmed" and data["status"] == "paid"
+        response.close()
+    assert len(backends | server_backends()) <= EVENTS_POOL_SIZE
 
