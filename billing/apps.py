@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_delete, post_migrate, post_save
 from django.utils.translation import gettext_lazy as _
 
 
@@ -14,6 +14,8 @@ class BillingConfig(AppConfig):
             checks,  # noqa: F401 - registers billing.E001
             notifications,  # noqa: F401 - registers its Celery tasks with the worker
         )
+        from billing.models import OrderBump, PaymentGateway, Plan
+        from billing.page_cache import bump_sales_pages_version
         from billing.services.guest_claims import claim_guest_payments_on_confirmation
         from config.beat import ensure_periodic_tasks
 
@@ -21,6 +23,11 @@ class BillingConfig(AppConfig):
         email_confirmed.connect(
             claim_guest_payments_on_confirmation, dispatch_uid="billing.claim_guest_payments_on_confirmation"
         )
+
+        # The plans and checkout pages kept for visitors without a subscription show these rows.
+        for model in (Plan, OrderBump, PaymentGateway):
+            for signal in (post_save, post_delete):
+                signal.connect(bump_sales_pages_version, sender=model, dispatch_uid=f"billing.sales_pages.{model.__name__}")
 
         # Framework hook, not business flow: make beat's schedule exist after migrate.
         post_migrate.connect(ensure_periodic_tasks, sender=self, dispatch_uid="billing.ensure_periodic_tasks")

@@ -27,8 +27,10 @@ from billing.gateways.sandbox import sandbox_allowed
 from billing.models import Checkout, OrderBump, PaymentGateway, Plan
 from billing.money import format_brl
 from billing.notifications import email_of_unsubscribe_token
+from billing.page_cache import sales_page
 from billing.receipts import build_receipt, get_marketplace_receipt, get_receipt_checkout, order_lines
 from config.errors import DomainError
+from config.page_cache import own_values
 
 HISTORY_LIMIT = 50
 
@@ -88,7 +90,20 @@ def return_to(request) -> str:
     return ""
 
 
+def prefill(request) -> dict[str, str]:
+    """What the checkout form is filled in with for a logged-in buyer."""
+    user = request.user
+    if not user.is_authenticated:
+        return {"name": "", "email": "", "birth_date": ""}
+    return {
+        "name": getattr(user, "name", ""),
+        "email": user.email,
+        "birth_date": user.birth_date.isoformat() if user.birth_date else "",
+    }
+
+
 @require_GET
+@sales_page()
 def plans(request):
     active_plans = list(Plan.objects.filter(is_active=True))
     return render(
@@ -103,6 +118,7 @@ def plans(request):
 
 
 @require_GET
+@sales_page(values=prefill)
 def checkout(request, plan_id: int):
     plan = get_object_or_404(Plan, pk=plan_id)
     resume_id = request.GET.get("checkout", "")
@@ -170,9 +186,7 @@ def checkout(request, plan_id: int):
             # lists what it sold, bumps and coupon included, not the plan alone.
             "order_lines": order_lines(resumed) if resumed is not None and not reopen else None,
             "order_total": resumed.total_display if resumed is not None else "",
-            "prefill_name": getattr(user, "name", "") if user.is_authenticated else "",
-            "prefill_email": user.email if user.is_authenticated else "",
-            "prefill_birth_date": user.birth_date.isoformat() if user.is_authenticated and user.birth_date else "",
+            "prefill": own_values(request, lambda: prefill(request)),
             "card": card,
             "return_to": return_to(request) or reverse("catalog:creators"),
         },

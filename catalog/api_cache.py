@@ -40,7 +40,8 @@ from django.core.cache import cache
 from django.utils.translation import get_language
 
 from catalog import signing
-from catalog.page_cache import VERSION_KEY, new_version
+from catalog.page_cache import VERSION_KEY
+from config.page_cache import new_version
 
 QUERY = re.compile(r"^(page=\d{1,4})?$")
 

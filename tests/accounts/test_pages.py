@@ -11,7 +11,7 @@ def test_signup_page_creates_an_account_and_logs_in(client):
     )
 
     assert response.status_code == 302
-    assert client.get("/plans/").context["user"].email == "caio@example.com"
+    assert client.get("/cookies/").context["user"].email == "caio@example.com"
 
 
 def test_signup_page_shows_field_errors(client, user):
@@ -27,7 +27,7 @@ def test_login_page_logs_in_and_logout_logs_out(client, user):
 
     response = client.post("/accounts/logout/")
     assert response.status_code == 302
-    assert not client.get("/plans/").context["user"].is_authenticated
+    assert not client.get("/cookies/").context["user"].is_authenticated
 
 
 def test_login_page_is_throttled(client, user, settings):

@@ -83,12 +83,12 @@ def test_the_consent_banner_shows_until_a_choice_and_has_no_inline_script(client
     banner = page[page.index('data-testid="consent-banner"'):]
     banner = banner[: banner.index("</aside>")]
     assert "<script" not in banner and "onclick" not in banner  # the site's CSP allows no inline script
-    assert client.get("/plans/").context["consent"].decided is False
+    assert client.get("/cookies/").context["consent"].decided is False
 
     response = client.post("/cookies/", {"choice": "reject", "next": "/plans/"})
 
     assert response.status_code == 302 and response["Location"] == "/plans/"
-    state = client.get("/plans/").context["consent"]
+    state = client.get("/cookies/").context["consent"]
     assert state.decided and not state.marketing and not state.analytics
     assert 'data-testid="consent-banner"' not in client.get("/").content.decode()
     assert ConsentRecord.objects.get().marketing is False
@@ -100,13 +100,13 @@ def test_accepting_or_choosing_is_recorded_and_can_be_changed_from_the_footer(cl
     _published(kind=LegalDocument.Kind.PRIVACY)
 
     client.post("/cookies/", {"choice": "accept"})
-    assert client.get("/plans/").context["consent"].marketing is True
+    assert client.get("/cookies/").context["consent"].marketing is True
     visitor = client.cookies[COOKIE_NAME].value.split(".")[0]
 
     assert client.get("/cookies/").status_code == 200
     client.post("/cookies/", {"choice": "choose", "analytics": "on"})
 
-    state = client.get("/plans/").context["consent"]
+    state = client.get("/cookies/").context["consent"]
     assert (state.analytics, state.marketing) == (True, False)
     records = list(ConsentRecord.objects.order_by("decided_at", "pk"))
     assert [(r.analytics, r.marketing) for r in records] == [(True, True), (True, False)]
@@ -120,4 +120,4 @@ def test_accepting_or_choosing_is_recorded_and_can_be_changed_from_the_footer(cl
 
 def test_a_forged_consent_cookie_counts_as_no_choice(client):
     client.cookies[COOKIE_NAME] = "<script>.11"
-    assert client.get("/plans/").context["consent"].decided is False
+    assert client.get("/cookies/").context["consent"].decided is False
