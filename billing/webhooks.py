@@ -39,7 +39,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from billing.gateways import GatewayError, Notification, NotificationInvalid, gateway_for
+from billing.gateways import Gateway, GatewayError, Notification, NotificationInvalid, gateway_for
 from billing.gateways.base import gateway_budget
 from billing.gateways.sandbox import sandbox_allowed
 from billing.models import PaymentGateway, WebhookEvent
@@ -158,7 +158,7 @@ def receive_webhook(
     if not created and not claim_event(event, now=timezone.now(), redelivery=True):
         # A re-delivery of an event done, or being processed right now: stored once, applied once.
         return WebhookResponse(200, {"status": "duplicate", "event_id": event.event_id})
-    outcome = process_event(event=event, notification=notification)
+    outcome = process_event(event=event, notification=notification, gateway=gateway)
     return WebhookResponse(200, {"status": outcome, "event_id": event.event_id})
 
 
@@ -177,13 +177,14 @@ def _without_nul(value):
 # ---------------------------------------------------------------------------
 
 
-def process_event(*, event: WebhookEvent, notification: Notification | None = None, now=None) -> str:
+def process_event(*, event: WebhookEvent, notification: Notification | None = None, gateway: Gateway | None = None, now=None) -> str:
     """
     Apply a stored event and record its outcome; never raises (an error is
     kept on the event for replay).
 
-    The live path passes the `notification` it parsed from the request; a
-    retry or a replay has only the stored body, which is parsed here.
+    The live path passes the `notification` it parsed from the request and
+    the `gateway` it authenticated it for; a retry or a replay has only the
+    stored body, which is parsed here, and the event's provider.
 
     The gateway is asked first, outside any transaction (no row is locked
     while we wait on the network). Then the state change and the event's
@@ -197,7 +198,7 @@ def process_event(*, event: WebhookEvent, notification: Notification | None = No
     try:
         # The fetch fits the lease (processing_lease); inside a request, the request's budget is the tighter one.
         with gateway_budget():
-            apply = _prepare(event, notification)
+            apply = _prepare(event, notification, gateway)
         with transaction.atomic():
             # Registered first, so it runs first after COMMIT: it tells us the commit happened.
             transaction.on_commit(lambda: committed.append(True))
@@ -237,10 +238,10 @@ def retry_backoff(attempts: int) -> timedelta:
     return timedelta(minutes=2 ** max(attempts, 0))
 
 
-def _prepare(event: WebhookEvent, notification: Notification | None):
+def _prepare(event: WebhookEvent, notification: Notification | None, gateway: Gateway | None):
     """Ask the gateway (network, no transaction); return the step that applies the event."""
-    config = PaymentGateway.objects.get(kind=event.provider)
-    gateway = gateway_for(config)
+    gateway = gateway or gateway_for(PaymentGateway.objects.get(kind=event.provider))
+    config = gateway.config
     if notification is None:
         # A retry or a replay: the stored body is all there is.
         notification = gateway.parse_notification(event.body.encode("utf-8"))

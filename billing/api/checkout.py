@@ -79,6 +79,13 @@ def _get_checkout(checkout_id, request) -> Checkout:
     return checkout
 
 
+def _check_may_see(checkout_id, request) -> None:
+    """`_get_checkout`'s check, reading only the owner: for the doors whose service loads the checkout itself."""
+    found = Checkout.objects.filter(public_id=checkout_id).values("user_id").first()
+    if found is None or not _may_see(request.user, found["user_id"]):
+        raise CheckoutNotFound(_("Checkout not found."))
+
+
 def _may_see(user, owner_id: int | None) -> bool:
     """`owner_id`: the checkout's user_id (from the row, or from its cached status)."""
     if owner_id is None or not user.is_authenticated:
@@ -260,7 +267,7 @@ class CheckoutPixApi(APIView):
         data.is_valid(raise_exception=True)
         # Ownership, before any gateway call. A logged-out holder of an account's checkout id (the
         # renewal e-mail's link) may still pay it: the answer is the charge only, no customer data.
-        _get_checkout(data.validated_data["checkout_id"], request)
+        _check_may_see(data.validated_data["checkout_id"], request)
         values = data.validated_data
         checkout = services.issue_pix_charge(
             checkout_id=values["checkout_id"], cpf=values.get("cpf") or None, phone=values.get("phone") or None
@@ -301,7 +308,7 @@ class CheckoutCardApi(APIView):
         data = self.CheckoutCardInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        _get_checkout(values["checkout_id"], request)  # ownership, before any gateway call
+        _check_may_see(values["checkout_id"], request)  # ownership, before any gateway call
         attempt = services.charge_card(
             checkout_id=values["checkout_id"],
             card_hash=values["card_hash"],
@@ -429,7 +436,7 @@ class CheckoutSimulateApi(APIView):
             gateway = None
         if gateway is None or gateway.kind != PaymentGateway.Kind.SANDBOX or not gateway.config.is_active or not sandbox_allowed():
             raise NotFound(_("Payment simulation is only available with the sandbox gateway."))
-        _get_checkout(checkout_id, request)
+        _check_may_see(checkout_id, request)
         outcome = data.validated_data["outcome"]
         body = services.simulate_sandbox_event(checkout_id=checkout_id, outcome=outcome)
         result = receive_webhook(

@@ -317,18 +317,19 @@ def _record_activation(checkout, *, target, grant_start, replaced_from, late: bo
     ledger.write(*rows)
 
 
-@transaction.atomic
 def settle_free_checkout(*, checkout: Checkout, now: datetime | None = None) -> Checkout:
     """
     A NEW checkout with nothing to pay (a 100% coupon, no extras) needs no
     gateway charge: it is paid at once, like a trial of the plan's duration.
-    Any other checkout is returned unchanged.
+    Any other checkout is returned unchanged (no transaction is opened for it:
+    activate_checkout re-reads and locks what it changes).
     """
     now = now or timezone.now()
     if checkout.total_cents != 0 or checkout.purpose != Checkout.Purpose.NEW or checkout.status != Checkout.Status.PENDING:
         return checkout
-    activate_checkout(checkout=checkout, paid_at=now, now=now)
-    return Checkout.objects.get(pk=checkout.pk)
+    with transaction.atomic():
+        activate_checkout(checkout=checkout, paid_at=now, now=now)
+        return Checkout.objects.get(pk=checkout.pk)
 
 
 def is_void_charge(checkout: Checkout, subscription: Subscription | None) -> bool:

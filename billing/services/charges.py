@@ -42,6 +42,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
+from django.db.models import Case, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -177,9 +178,13 @@ def _begin_pix_charge(*, checkout_id, cpf, phone, now) -> Checkout | BegunCharge
     gateway = gateway_for_new_charge()
     if checkout.gateway_transaction_id:
         _supersede_charge(checkout, now=now)
-    superseded = list(checkout.previous_charges.values_list("transaction_id", flat=True))
-    # The checkout's card charges share its externalRef: a lookup for its PIX must not take one of them.
-    superseded += list(checkout.card_attempts.exclude(transaction_id="").values_list("transaction_id", flat=True))
+    # The checkout's earlier PIX charges, and its card charges (they share its externalRef): a lookup
+    # for its PIX must take none of them. One query.
+    superseded = list(
+        checkout.previous_charges.order_by().values_list("transaction_id", flat=True).union(
+            checkout.card_attempts.exclude(transaction_id="").order_by().values_list("transaction_id", flat=True), all=True
+        )
+    )
     request = charge_request(checkout, gateway_config=gateway.config, superseded_transaction_ids=superseded)
     attempt, look_first = begin_charge_attempt(checkout=checkout, gateway_config=gateway.config, external_ref=request.external_ref, now=now)
     if checkout.gateway_id != gateway.config.pk:
@@ -195,7 +200,9 @@ def begin_charge_attempt(*, checkout: Checkout, gateway_config: PaymentGateway, 
     (None, True) while another attempt is in flight, whose charge this caller may only adopt.
     """
     attempts = ChargeAttempt.objects.filter(gateway=gateway_config, external_ref=external_ref)
-    in_flight = attempts.filter(outcome=ChargeAttempt.Outcome.IN_FLIGHT).first()
+    # One query: the attempt in flight if any (there is at most one), else whether there was any.
+    earlier = list(attempts.order_by(Case(When(outcome=ChargeAttempt.Outcome.IN_FLIGHT, then=0), default=1))[:1])
+    in_flight = earlier[0] if earlier and earlier[0].outcome == ChargeAttempt.Outcome.IN_FLIGHT else None
     if in_flight is not None and in_flight.started_at > now - in_flight_window():
         return None, True
     if in_flight is not None:
@@ -203,7 +210,7 @@ def begin_charge_attempt(*, checkout: Checkout, gateway_config: PaymentGateway, 
         attempts.filter(pk=in_flight.pk).update(outcome=ChargeAttempt.Outcome.ABANDONED, finished_at=now)
         logger.warning("charge attempt abandoned by its process", extra={"external_ref": external_ref, "attempt": in_flight.pk})
     # Any earlier attempt may have created a charge we never stored: ask before creating.
-    look_first = attempts.exists()
+    look_first = bool(earlier)
     attempt = ChargeAttempt.objects.create(checkout=checkout, gateway=gateway_config, external_ref=external_ref, started_at=now)
     return attempt, look_first
 
@@ -343,9 +350,11 @@ def _lock_for_charge(checkout_id, *, pk=None) -> Checkout | None:
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            # SET LOCAL: for this transaction only. Integers, never user input.
-            cursor.execute(f"SET LOCAL lock_timeout = '{int(LOCK_WAIT_SECONDS * 1000)}ms'")
-            cursor.execute(f"SET LOCAL statement_timeout = '{int(STATEMENT_TIMEOUT_SECONDS * 1000)}ms'")
+            # Both SET LOCALs (is_local: for this transaction only) in one round trip.
+            cursor.execute(
+                "SELECT set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true)",
+                [f"{int(LOCK_WAIT_SECONDS * 1000)}ms", f"{int(STATEMENT_TIMEOUT_SECONDS * 1000)}ms"],
+            )
     try:
         return (
             Checkout.objects.select_for_update(of=("self",))

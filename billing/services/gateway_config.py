@@ -20,7 +20,8 @@ def gateway_for_new_charge() -> Gateway:
     and nothing is active (`make run`, the tests), the sandbox is switched on
     first, and the log says so.
     """
-    if not PaymentGateway.objects.filter(is_active=True, kind__in=PaymentGateway.INTERNAL_KINDS).exists() and sandbox_allowed():
+    active = PaymentGateway.objects.filter(is_active=True, kind__in=PaymentGateway.INTERNAL_KINDS).first()
+    if active is None and sandbox_allowed():
         try:
             with transaction.atomic():
                 config, _created = PaymentGateway.objects.update_or_create(
@@ -31,7 +32,9 @@ def gateway_for_new_charge() -> Gateway:
         else:
             logger.warning("no payment gateway was active: the sandbox was activated")
             return gateway_for(config)
-    return get_active_gateway()
+    if active is None or (active.kind == PaymentGateway.Kind.SANDBOX and not sandbox_allowed()):
+        return get_active_gateway()  # read again: the one someone activated meanwhile, or GatewayUnavailable
+    return gateway_for(active)
 
 
 @transaction.atomic

@@ -59,17 +59,22 @@ def lock_checkout(checkout: Checkout, *, user_id: int | None = None) -> Checkout
     Lock what a flow on `checkout` may change, in the one order. `user_id`
     is the account a guest checkout is being given (activation).
     """
+    # The caller's copy says whom to lock first: what it says is checked once the checkout is locked,
+    # and the checkout re-read only if it moved meanwhile.
+    seen = checkout
     for _attempt in range(5):
-        seen = Checkout.objects.only("user_id", "subscription_id").get(pk=checkout.pk)
         owner_id = seen.user_id or user_id
         user = lock_user(owner_id) if owner_id else None
         wanted = Q(pk=seen.subscription_id) if seen.subscription_id else Q(pk__in=[])
         if owner_id:
             wanted |= Q(user_id=owner_id, status__in=Subscription.LIVE_STATUSES)
         subscriptions = list(Subscription.objects.select_for_update().filter(wanted).order_by("pk"))
-        locked = Checkout.objects.select_for_update().get(pk=checkout.pk)
+        # The plan comes along, unlocked (`of`): every flow reads it, and a plan row is never locked.
+        locked = Checkout.objects.select_for_update(of=("self",)).select_related("plan").get(pk=checkout.pk)
         if locked.subscription_id != seen.subscription_id or locked.user_id not in (None, owner_id):
-            continue  # moved between the read and the lock: lock again in the right order
+            # Moved between the read and the lock: lock again in the right order.
+            seen = Checkout.objects.only("user_id", "subscription_id").get(pk=checkout.pk)
+            continue
         by_pk = {s.pk: s for s in subscriptions}
         live = next((s for s in subscriptions if s.is_live and s.user_id == owner_id), None)
         return CheckoutLocks(checkout=locked, user=user, own=by_pk.get(locked.subscription_id), live=live)
