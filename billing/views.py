@@ -186,7 +186,7 @@ def checkout(request, plan_id: int):
             # lists what it sold, bumps and coupon included, not the plan alone.
             "order_lines": order_lines(resumed) if resumed is not None and not reopen else None,
             "order_total": resumed.total_display if resumed is not None else "",
-            "prefill": own_values(request, lambda: prefill(request)),
+            "prefill": own_values(request, prefill(request)),
             "card": card,
             "return_to": return_to(request) or reverse("catalog:creators"),
         },

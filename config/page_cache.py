@@ -48,7 +48,7 @@ from legal.consent import read_consent
 
 CSRF_PLACEHOLDER = "csrf-token-of-the-visitor-4f1c9b"
 CSRF_INPUT = re.compile(r'(name="csrfmiddlewaretoken" value=")[^"]*(")')
-# Set on the request while its page is rendered to be stored: the names of the values own_values fills in.
+# Set on the request while its page is rendered to be stored (own_values then gives placeholders).
 _RENDERING_FOR_CACHE = "_page_cache_own_values"
 
 
@@ -65,11 +65,11 @@ def bump_version(version_key: str) -> None:
     transaction.on_commit(lambda: cache.set(version_key, new_version(), None))
 
 
-def own_values(request, values: Callable[[], dict[str, str]]) -> dict[str, str]:
+def own_values(request, values: dict[str, str]) -> dict[str, str]:
     """The visitor's own values a page shows, or their placeholders while the page is rendered to be stored."""
     if getattr(request, _RENDERING_FOR_CACHE, False):
-        return {name: fill_placeholder(name) for name in values()}
-    return values()
+        return {name: fill_placeholder(name) for name in values}
+    return values
 
 
 def page_key(request, version_key: str) -> str:
