@@ -45,7 +45,16 @@ def get_active_gateway() -> Gateway:
     GatewayUnavailable (`services.gateway_config.gateway_for_new_charge`
     is the write that switches the sandbox on for `make run` and the tests).
     """
-    config = PaymentGateway.objects.filter(is_active=True, kind__in=PaymentGateway.INTERNAL_KINDS).first()
+    return serving_gateway(active_config())
+
+
+def active_config() -> PaymentGateway | None:
+    """The one active internal PaymentGateway row, if any (one query)."""
+    return PaymentGateway.objects.filter(is_active=True, kind__in=PaymentGateway.INTERNAL_KINDS).first()
+
+
+def serving_gateway(config: PaymentGateway | None) -> Gateway:
+    """The gateway for the active row `config`, if it may serve here; else GatewayUnavailable."""
     if config is None or (config.kind == PaymentGateway.Kind.SANDBOX and not sandbox_allowed()):
         raise GatewayUnavailable(NO_GATEWAY_MESSAGE)
     return gateway_for(config)

@@ -7,7 +7,7 @@ import logging
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from billing.gateways import Gateway, gateway_for, get_active_gateway
+from billing.gateways import Gateway, active_config, gateway_for, serving_gateway
 from billing.gateways.sandbox import sandbox_allowed
 from billing.models import PaymentGateway
 
@@ -20,7 +20,7 @@ def gateway_for_new_charge() -> Gateway:
     and nothing is active (`make run`, the tests), the sandbox is switched on
     first, and the log says so.
     """
-    active = PaymentGateway.objects.filter(is_active=True, kind__in=PaymentGateway.INTERNAL_KINDS).first()
+    active = active_config()
     if active is None and sandbox_allowed():
         try:
             with transaction.atomic():
@@ -28,13 +28,12 @@ def gateway_for_new_charge() -> Gateway:
                     kind=PaymentGateway.Kind.SANDBOX, defaults={"is_active": True}
                 )
         except IntegrityError:
-            pass  # someone activated a gateway meanwhile (one active, enforced by the database): use theirs
+            # Someone activated a gateway meanwhile (one active, enforced by the database): use theirs.
+            active = active_config()
         else:
             logger.warning("no payment gateway was active: the sandbox was activated")
             return gateway_for(config)
-    if active is None or (active.kind == PaymentGateway.Kind.SANDBOX and not sandbox_allowed()):
-        return get_active_gateway()  # read again: the one someone activated meanwhile, or GatewayUnavailable
-    return gateway_for(active)
+    return serving_gateway(active)
 
 
 @transaction.atomic
