@@ -308,6 +308,9 @@ def check_credits_and_discounts(*, since: datetime | None, now: datetime) -> lis
         6, "credit_exceeds_paid_value", "an upgrade's credit is more than the unused value of what was paid (credit, value)",
         _rows(f"""
             SELECT u.id, u.subscription_id, u.credit_cents, COALESCE(v.value, 0) FROM {C} u
+            -- Rows written at the very instant the upgrade was priced (one `now` for several steps) are
+            -- before it when the ledger wrote them before the upgrade's own first row.
+            LEFT JOIN LATERAL (SELECT MIN(l.id) AS id FROM {L} l WHERE l.checkout_id = u.id) uf ON TRUE
             LEFT JOIN LATERAL (
                 SELECT SUM(
                     CASE WHEN g.ends_at <= g.starts_at THEN 0 ELSE
@@ -326,10 +329,12 @@ def check_credits_and_discounts(*, since: datetime | None, now: datetime) -> lis
                     AND mp.subscription_id = g.subscription_id AND mp.created_at = g.created_at
                 LEFT JOIN LATERAL (
                     SELECT MIN(r.starts_at) AS at FROM {L} r
-                    WHERE r.subscription_id = g.subscription_id AND r.kind = 'revoke' AND r.id > g.id AND r.created_at <= u.created_at
+                    WHERE r.subscription_id = g.subscription_id AND r.kind = 'revoke' AND r.id > g.id
+                      AND (r.created_at < u.created_at OR (r.created_at = u.created_at AND r.id < uf.id))
                       AND r.checkout_id IS DISTINCT FROM u.id
                 ) cut ON TRUE
-                WHERE g.subscription_id = u.subscription_id AND g.kind = 'grant' AND g.created_at <= u.created_at
+                WHERE g.subscription_id = u.subscription_id AND g.kind = 'grant'
+                  AND (g.created_at < u.created_at OR (g.created_at = u.created_at AND g.id < uf.id))
                   AND g.checkout_id IS DISTINCT FROM u.id
                   AND LEAST(g.ends_at, COALESCE(cut.at, g.ends_at)) > u.created_at
             ) v ON TRUE
